@@ -1,0 +1,3 @@
+from synthgap.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adaptation: close the synthetic gap between renders and a few real photos (SMCAE + baselines)."""

@@ -1,0 +1,165 @@
+"""Paths of a dataset directory and atomic PNG I/O for its layers.
+
+Every file is written under a temporary name in the same folder and renamed into place, so a
+crash never leaves a half-written image under its final name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# cv2 releases the GIL while encoding, which lets writer threads overlap with rendering.
+import cv2
+import numpy as np
+
+#: PNG zlib level used for every layer: 1 is ~3x faster than OpenCV's default 3 for ~10% more bytes.
+PNG_COMPRESSION = 1
+
+
+class DatasetFileError(ValueError):
+    """A file of a dataset directory is missing, unreadable or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where each file of a dataset directory lives.
+
+    Args:
+        root: the dataset directory.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def records(self) -> Path:
+        return self.root / "records.jsonl"
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def scene_yaml(self) -> Path:
+        return self.root / "scene.yaml"
+
+    @property
+    def adapt_json(self) -> Path:
+        return self.root / "adapt.json"
+
+    @staticmethod
+    def stem(index: int) -> str:
+        """File stem of image `index`: six digits, zero padded (`000042`)."""
+        return f"{index:06d}"
+
+    def image(self, index: int) -> Path:
+        return self.root / "images" / f"{self.stem(index)}.png"
+
+    def depth(self, index: int) -> Path:
+        return self.root / "depth" / f"{self.stem(index)}.png"
+
+    def mask(self, index: int) -> Path:
+        return self.root / "masks" / f"{self.stem(index)}.png"
+
+    def defects(self, index: int) -> Path:
+        return self.root / "defects" / f"{self.stem(index)}.png"
+
+    def make_dirs(self, *, defects: bool = False) -> None:
+        """Create the directory and its layer folders (idempotent)."""
+        names = ["images", "depth", "masks"] + (["defects"] if defects else [])
+        for name in names:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+
+def _write_png_atomic(path: Path, array: np.ndarray) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    ok = cv2.imwrite(str(tmp), array, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: OpenCV's PNG encoder failed (disk full or folder "
+                      "not writable?)")
+    os.replace(tmp, path)
+
+
+def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
+    """Write an RGB image as PNG, atomically.
+
+    Args:
+        path: destination `.png`.
+        rgb: `(H, W, 3) uint8` RGB (or `(H, W) uint8` grey).
+    """
+    if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
+        raise ValueError(f"write_image_atomic: expected (H, W, 3) or (H, W) uint8, got "
+                         f"{rgb.shape} {rgb.dtype}")
+    _write_png_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
+
+
+def write_depth_atomic(path: Path, depth_m: np.ndarray) -> None:
+    """Write depth as uint16 millimetres (0 where there is no surface or beyond 65.535 m).
+
+    Args:
+        path: destination `.png`.
+        depth_m: `(H, W) float32` depth in metres along the camera +z axis; 0 or non-finite
+            means no surface.
+    """
+    mm = np.where(np.isfinite(depth_m), depth_m * 1000.0, 0.0)
+    mm = np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+    mm[mm >= 65535] = 0
+    _write_png_atomic(path, mm)
+
+
+def write_label_png_atomic(path: Path, labels: np.ndarray) -> None:
+    """Write an `(H, W) uint16` label image (instance or defect ids) as PNG, atomically."""
+    if labels.dtype != np.uint16 or labels.ndim != 2:
+        raise ValueError(f"write_label_png_atomic: expected (H, W) uint16, got "
+                         f"{labels.shape} {labels.dtype}")
+    _write_png_atomic(path, labels)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read any common image file as `(H, W, 3) uint8` RGB.
+
+    Grey images are repeated to three channels, an alpha channel is dropped and 16-bit images
+    are scaled to 8 bits.
+
+    Raises:
+        DatasetFileError: the file is missing or not a readable image (names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFileError(f"{path}: no such image file")
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise DatasetFileError(f"{path}: not a readable image (corrupt or unsupported format); "
+                               "replace or remove it")
+    if img.dtype == np.uint16:
+        img = (img / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Read an instance or defect mask as `(H, W) uint16`."""
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 2:
+        raise DatasetFileError(f"{path}: not a single-channel label PNG")
+    return img.astype(np.uint16, copy=False)
+
+
+def read_depth(path: Path) -> np.ndarray:
+    """Read a depth PNG as `(H, W) float32` metres (NaN where there is no surface)."""
+    mm = read_label_png(path).astype(np.float32)
+    mm[mm == 0] = np.nan
+    return mm / 1000.0
