@@ -1,0 +1,1 @@
+"""Generators: CAD parts, sampling, rendering (the only OpenGL module), annotation and writing."""
