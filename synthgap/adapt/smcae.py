@@ -178,7 +178,7 @@ def _minimise(params: list[torch.Tensor], cost_fn, n_rows: int, cfg: SmcaeConfig
                                 line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=False)
             c = cost_fn(None).total
             c.backward()
             return c
@@ -189,7 +189,7 @@ def _minimise(params: list[torch.Tensor], cost_fn, n_rows: int, cfg: SmcaeConfig
         for _ in range(iterations):
             perm = torch.randperm(n_rows, generator=generator)
             for start in range(0, n_rows, cfg.batch_size):
-                opt.zero_grad()
+                opt.zero_grad(set_to_none=False)
                 cost_fn(perm[start:start + cfg.batch_size]).total.backward()
                 opt.step()
     for p in params:
