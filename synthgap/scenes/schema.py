@@ -12,7 +12,14 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from synthgap.scenes.distributions import Bounded, ColorDist, FloatDist, IntDist
 
@@ -122,14 +129,12 @@ class CameraConfig(_Model):
     zfar: float = Field(10.0, gt=0)
     """Far clipping distance, metres."""
 
-    @model_validator(mode="before")
+    @field_validator("distortion", mode="before")
     @classmethod
-    def _pad_distortion(cls, data: object) -> object:
-        if isinstance(data, dict):
-            d = data.get("distortion")
-            if isinstance(d, list | tuple) and len(d) == 4:
-                data = {**data, "distortion": (*d, 0.0)}
-        return data
+    def _pad_distortion(cls, d: object) -> object:
+        if not isinstance(d, list | tuple) or len(d) not in (4, 5):
+            raise ValueError(f"expected 4 or 5 numbers [k1, k2, p1, p2, k3] (OpenCV), got {d!r}")
+        return (*d, 0.0) if len(d) == 4 else d
 
     @model_validator(mode="after")
     def _one_intrinsics_source(self) -> CameraConfig:
@@ -396,9 +401,14 @@ class Scene(_Model):
         if cam.intrinsics is None and cam.fov_deg is None and cam.calibration is None:
             raise ValueError("camera needs intrinsics {fx, fy, cx, cy}, a calibration file or "
                              "fov_deg")
-        if self.area is not None and not all(math.isfinite(a) and a > 0 for a in self.area):
-            raise ValueError(f"area must be two positive sizes in metres, got {list(self.area)}")
         return self
+
+    @field_validator("area")
+    @classmethod
+    def _positive_area(cls, area: tuple[float, float] | None) -> tuple[float, float] | None:
+        if area is not None and not all(math.isfinite(a) and a > 0 for a in area):
+            raise ValueError(f"area must be two positive sizes in metres, got {list(area)}")
+        return area
 
     def intrinsics(self) -> Intrinsics:
         """The pinhole intrinsics at `image` size (computed from `fov_deg` if given that way)."""
