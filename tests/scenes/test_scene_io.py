@@ -351,3 +351,8 @@ def test_fov_intrinsics_follow_the_image_size():
     assert k.fx == k.fy and k.cx == 31.5 and k.cy == 23.5
     k2 = s.with_image_size(128, 96).intrinsics()
     assert k2.fy == pytest.approx(48.0) and math.isclose(k2.cx, 63.5)
+
+
+def test_four_distortion_coefficients_are_padded(tmp_path):
+    s = load_scene(write(tmp_path, with_change("camera.distortion", [0.1, -0.01, 0.001, 0.002])))
+    assert s.camera.distortion == (0.1, -0.01, 0.001, 0.002, 0.0)
