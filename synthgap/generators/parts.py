@@ -177,9 +177,6 @@ def _entry_meshes(i: int, entry: PartConfig) -> list[tuple[str, trimesh.Trimesh,
             mesh = trimesh.util.concatenate([m for _, m in bodies])
             return [(name, mesh, str(path))]
         return [(f"{name}/{b}", m, str(path)) for b, m in bodies]
-    if entry.select is not None:
-        raise PartError(str(path), [(f"parts[{i}].select",
-                                     "select applies to STEP assemblies only")])
     try:
         # process=False: keep NaN vertices so `_checked` can report them (processing drops them)
         loaded = trimesh.load(str(path), force="mesh", process=False)

@@ -112,8 +112,8 @@ def test_flat_mesh_is_loaded(tmp_path):
 
 def test_select_is_for_step_only(tmp_path):
     export(trimesh.creation.box([20.0, 10.0, 5.0]), tmp_path / "b.stl")
-    with pytest.raises(PartError, match=r"parts\[0\].select: select applies to STEP"):
-        load_parts(scene_with(tmp_path, {"mesh": "b.stl", "select": ["x*"]}))
+    with pytest.raises(SceneError, match=r"parts\[0\]: select and assembly apply to STEP files only"):
+        scene_with(tmp_path, {"mesh": "b.stl", "select": ["x*"]})
 
 
 @pytest.mark.parametrize("name", sorted(PROCEDURAL))

@@ -103,6 +103,12 @@ def test_scene_is_frozen():
      r"less than or equal to 1"),
     ("parts[0].mesh", "x.stl", "parts[0]", r"give exactly one of mesh .* or procedural"),
     ("parts[0].units", "mm", "parts[0]", r"units applies to mesh files"),
+    ("lights", [{"type": "directional", "radius": 0.1}], "lights[0]",
+     r"radius applies to ring lights, not directional"),
+    ("lights", [{"distance": 0.1}], "lights[0]",
+     r"distance applies to point and spot lights, not directional"),
+    ("parts[0].position", [0, 0, 0.1], "parts[0]",
+     r"position and rotation_deg apply to placement: fixed, not stable"),
     ("parts[0].count", 2, None, None),  # valid, control
     ("area", [0.1, -1], "area", r"area must be two positive sizes"),
 ])
