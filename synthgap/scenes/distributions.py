@@ -175,8 +175,9 @@ class IntDist(_Dist):
 class Bounded:
     """Annotation that checks a distribution stays in `[low, high]` and records it for clipping.
 
-    Used as ``Annotated[FloatDist, Bounded(0, 1)]``. A fixed value, both ends of a range and
-    every choice must lie inside; a normal's mean must lie inside and its draws are clipped.
+    Used as ``Annotated[FloatDist, AfterValidator(Bounded(0, 1))]``. A fixed value, both ends
+    of a range and every choice must lie inside; a normal's mean must lie inside and its draws
+    are clipped (to `low + 1e-6` when the lower end is open).
     """
 
     def __init__(self, low: float | None = None, high: float | None = None, *,
@@ -192,7 +193,10 @@ class Bounded:
                 raise PydanticCustomError(
                     "out_of_range", "value {value} is outside the allowed range {rng}",
                     {"value": v, "rng": self.describe()})
-        return dist.model_copy(update={"low": self.low, "high": self.high})
+        # normal draws are clipped to [low, high]; an open lower end (a positive quantity such
+        # as a distance or a size) clips to a millionth of a unit above it instead
+        low = self.low + 1e-6 if self.open_low and self.low is not None else self.low
+        return dist.model_copy(update={"low": low, "high": self.high})
 
     def describe(self) -> str:
         lo = "-inf" if self.low is None else f"{self.low:g}"

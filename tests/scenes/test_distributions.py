@@ -49,6 +49,12 @@ def test_normal_mean_std_and_clipping():
     assert c.min() >= 0.0 and c.max() == 1.0
 
 
+def test_normal_on_an_open_range_stays_positive():
+    d = Bounded(0.0, open_low=True)(FloatDist.model_validate({"normal": [0.01, 1.0]}))
+    x = draws(d, sample_float, n=500)
+    assert x.min() == pytest.approx(1e-6) and np.all(x > 0)
+
+
 def test_int_uniform_includes_both_ends():
     d = IntDist.model_validate([1, 3])
     x = draws(d, sample_int)

@@ -362,3 +362,16 @@ def test_fov_intrinsics_follow_the_image_size():
 def test_four_distortion_coefficients_are_padded(tmp_path):
     s = load_scene(write(tmp_path, with_change("camera.distortion", [0.1, -0.01, 0.001, 0.002])))
     assert s.camera.distortion == (0.1, -0.01, 0.001, 0.002, 0.0)
+
+
+def test_round_trip_keeps_step_options_and_drops_irrelevant_keys(tmp_path):
+    (tmp_path / "asm.step").write_text("ISO-10303-21;\n")  # existence is all load_scene checks
+    data = {**MINIMAL, "parts": [{"mesh": "asm.step", "select": ["NUT*"], "assembly": "merge"}],
+            "lights": [{"type": "ring", "radius": 0.03}, {"type": "spot", "distance": 0.5}]}
+    s = load_scene(write(tmp_path, data))
+    text = scene_to_yaml(s)
+    dumped = yaml.safe_load(text)
+    assert dumped["parts"][0]["select"] == ["NUT*"] and dumped["parts"][0]["assembly"] == "merge"
+    assert "position" not in dumped["parts"][0]
+    assert "distance" not in dumped["lights"][0] and "radius" not in dumped["lights"][1]
+    assert load_scene(write(tmp_path, text, "copy.yaml")) == s
