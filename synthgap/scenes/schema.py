@@ -65,7 +65,8 @@ def _color(raw: object) -> ColorDist:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
-                              populate_by_name=True, use_attribute_docstrings=True)
+                              populate_by_name=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
 
 class ImageConfig(_Model):

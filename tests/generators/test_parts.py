@@ -126,6 +126,15 @@ def test_procedural_parts_are_valid_solids(name):
         if name != "l_bracket" else None
 
 
+def test_procedural_names_agree_with_the_schema():
+    import typing
+
+    from synthgap.scenes.schema import PROCEDURAL_PARTS, PartConfig
+
+    literal = typing.get_args(PartConfig.model_fields["procedural"].annotation)[0]
+    assert set(PROCEDURAL) == set(PROCEDURAL_PARTS) == set(typing.get_args(literal))
+
+
 def test_procedural_hand_checked_sizes():
     washer, nut, bracket = make_procedural("flanged_washer"), make_procedural("hex_nut"), \
         make_procedural("l_bracket")

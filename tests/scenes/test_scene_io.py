@@ -109,6 +109,7 @@ def test_scene_is_frozen():
      r"distance applies to point and spot lights, not directional"),
     ("parts[0].position", [0, 0, 0.1], "parts[0]",
      r"position and rotation_deg apply to placement: fixed, not stable"),
+    ("camera.pose.look_at", [0, float("nan"), 0], "camera.pose.look_at[1]", r"finite number"),
     ("parts[0].count", 2, None, None),  # valid, control
     ("area", [0.1, -1], "area", r"area must be two positive sizes"),
 ])
