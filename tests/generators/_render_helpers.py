@@ -89,3 +89,38 @@ def dent(position=(0.005, 0.0, 0.02), radius_mm=4.0, depth_mm=0.8) -> DefectPara
 
 def box_distractor(pose, size=(0.03, 0.03, 0.03)) -> DistractorParams:
     return DistractorParams("box", tuple(size), as_matrix4(pose), GREY)
+
+
+class HandSource:
+    """A picklable `SampleSource` without scene files: random poses of the two test parts."""
+
+    def __init__(self, seed: int = 0, width: int = 64, height: int = 48, defects: bool = True,
+                 distortion=(0.0,) * 5) -> None:
+        self.seed, self.width, self.height = seed, width, height
+        self.defects, self.distortion = defects, tuple(distortion)
+
+    def load(self):
+        ms = meshes()
+
+        def sample_fn(index: int) -> SampleParams:
+            rng = np.random.default_rng([self.seed, index])
+            parts = []
+            for k in range(int(rng.integers(1, 4))):
+                name = ("block", "washer")[k % 2]
+                pose = translation(*rng.uniform(-0.04, 0.04, 2), 0.0)
+                a = rng.uniform(0, 2 * np.pi)
+                pose[:2, :2] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+                mat = MaterialParams(tuple(rng.uniform(0.2, 0.9, 3)), float(rng.uniform()),
+                                     float(rng.uniform(0.2, 0.8)))
+                dfs = (scratch(length_mm=float(rng.uniform(5, 20))),) if (
+                    self.defects and name == "block" and rng.uniform() < 0.7) else ()
+                parts.append(PartInstanceParams(name, name, as_matrix4(pose), mat, dfs))
+            eye = (*rng.uniform(-0.05, 0.05, 2), 0.3)
+            cam = camera(self.width, self.height, eye=eye, distortion=self.distortion)
+            from synthgap.generators.params import SensorParams
+            p = params(parts=parts, cam=cam, index=index, seed=self.seed)
+            return SampleParams(index=p.index, seed=p.seed, camera=p.camera, parts=p.parts,
+                                lights=p.lights, background=p.background,
+                                sensor=SensorParams(0.2, 0.5, 0.01, 90, int(rng.integers(2**31))))
+
+        return ms, sample_fn
