@@ -22,11 +22,14 @@ import trimesh
 
 from synthgap.generators.params import DefectParams, SampleParams
 
-__all__ = ["DEFECT_TYPES", "SURFACE_OFFSET_M", "defect_mesh", "iter_defects"]
+__all__ = ["DEFECT_TYPES", "LAYER_STEP_M", "SURFACE_OFFSET_M", "defect_mesh", "iter_defects"]
 
 #: How far a defect patch floats above the surface (metres): far above the depth buffer's
 #: resolution at working distances (~6 µm at 1 m with znear = 1 cm), invisible in the image.
 SURFACE_OFFSET_M = 1e-4
+#: Extra lift per defect layer, so overlapping defects of one part never z-fight: the later
+#: one is on top, whatever order the renderer draws them in.
+LAYER_STEP_M = 2e-5
 DEFECT_TYPES = ("scratch", "dent")
 
 
@@ -39,12 +42,15 @@ def iter_defects(params: SampleParams) -> Iterator[tuple[int, int, DefectParams]
             yield did, k + 1, d
 
 
-def defect_mesh(defect: DefectParams, part: trimesh.Trimesh) -> trimesh.Trimesh:
+def defect_mesh(defect: DefectParams, part: trimesh.Trimesh, *,
+                layer: int = 0) -> trimesh.Trimesh:
     """The patch of one defect, in the part's object frame (metres).
 
     Args:
         defect: the sampled defect (position/normal/direction in the object frame, sizes mm).
         part: the part's mesh (object frame, metres); the patch is snapped onto it.
+        layer: stacking order among the part's defects (0 = lowest); the patch floats
+            `SURFACE_OFFSET_M + layer * LAYER_STEP_M` above the surface.
 
     Returns:
         A small open mesh whose faces point away from the surface, with its `vertex_normals`
@@ -53,14 +59,17 @@ def defect_mesh(defect: DefectParams, part: trimesh.Trimesh) -> trimesh.Trimesh:
     Raises:
         ValueError: unknown type, missing or non-positive size (names the key).
     """
+    if layer < 0:
+        raise ValueError(f"defect layer must be >= 0, got {layer}")
+    lift = SURFACE_OFFSET_M + layer * LAYER_STEP_M
     if defect.type == "scratch":
         length = _size(defect, "length_mm") / 1000.0
         width = _size(defect, "width_mm") / 1000.0
-        return _scratch(defect, part, length, width)
+        return _scratch(defect, part, length, width, lift)
     if defect.type == "dent":
         radius = _size(defect, "radius_mm") / 1000.0
         depth = _size(defect, "depth_mm") / 1000.0
-        return _dent(defect, part, radius, depth)
+        return _dent(defect, part, radius, depth, lift)
     raise ValueError(f"defect type {defect.type!r} is not known; expected one of {DEFECT_TYPES}")
 
 
@@ -97,8 +106,8 @@ def _snap(points: np.ndarray, part: trimesh.Trimesh, n: np.ndarray) -> tuple[np.
     return closest, normals
 
 
-def _scratch(defect: DefectParams, part: trimesh.Trimesh, length: float,
-             width: float) -> trimesh.Trimesh:
+def _scratch(defect: DefectParams, part: trimesh.Trimesh, length: float, width: float,
+             lift: float) -> trimesh.Trimesh:
     n, t, side = _frame(defect)
     p = np.asarray(defect.position, dtype=float)
     segments = int(np.clip(np.ceil(length / 0.5e-3), 1, 32))
@@ -106,7 +115,7 @@ def _scratch(defect: DefectParams, part: trimesh.Trimesh, length: float,
     centre = p + s[:, None] * t
     verts = np.concatenate([centre - side * width / 2, centre + side * width / 2])
     surf, normals = _snap(verts, part, n)
-    verts = surf + normals * SURFACE_OFFSET_M
+    verts = surf + normals * lift
     m = segments + 1
     faces = []
     for i in range(segments):
@@ -116,8 +125,8 @@ def _scratch(defect: DefectParams, part: trimesh.Trimesh, length: float,
     return trimesh.Trimesh(verts, faces, vertex_normals=normals, process=False)
 
 
-def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float,
-          depth: float) -> trimesh.Trimesh:
+def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float, depth: float,
+          lift: float) -> trimesh.Trimesh:
     n, t, side = _frame(defect)
     p = np.asarray(defect.position, dtype=float)
     rings, sectors = 4, 24
@@ -131,7 +140,7 @@ def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float,
     slope = 2.0 * depth / radius**2
     tilted = normals - slope * offs
     tilted /= np.linalg.norm(tilted, axis=1, keepdims=True)
-    verts = surf + normals * SURFACE_OFFSET_M
+    verts = surf + normals * lift
     faces = [[0, 1 + (j + 1) % sectors, 1 + j] for j in range(sectors)]
     for i in range(rings - 1):
         a0, b0 = 1 + i * sectors, 1 + (i + 1) * sectors

@@ -242,9 +242,11 @@ class Renderer:
             objects.append(_Obj(node, k + 1, _world(corners, pose)))
 
         defect_nodes: dict[Any, tuple[int, int]] = {}
+        layers: dict[int, int] = {}
         for did, iid, d in iter_defects(params):
             inst = params.parts[iid - 1]
-            dm = defect_mesh(d, meshes[inst.part])
+            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
+            dm = defect_mesh(d, meshes[inst.part], layer=layer)
             prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
                                 normals=dm.vertex_normals.astype(np.float32),
                                 indices=dm.faces.astype(np.uint32),
@@ -278,20 +280,11 @@ class Renderer:
         scene.ambient_light = np.asarray(bg.ambient, dtype=float)
         self._add_lights(params)
 
-        # 1. colour pass
-        clear = [*(float(c) ** (1 / 2.2) for c in bg.color), 0.0]
-        scene.bg_color = clear if not bg.plane else [0.0, 0.0, 0.0, 0.0]
+        # 1. colour pass, over transparent black: the resolved colour is premultiplied by
+        # coverage, so anything behind (clear colour or image) is composited exactly.
+        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
         rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
-        if bg.image is not None:
-            rgb = self._composite(rgba, bg.image, bg.image_crop)
-        else:
-            rgb = np.ascontiguousarray(rgba[:, :, :3])
-            if not bg.plane:  # pyrender premultiplies nothing with alpha 0: fill the clear colour
-                a = rgba[:, :, 3]
-                if not a.all():
-                    fill = np.array([round(c * 255) for c in clear[:3]], np.float32)
-                    af = a.astype(np.float32)[..., None] / 255.0
-                    rgb = np.rint(rgb + fill * (1.0 - af)).clip(0, 255).astype(np.uint8)
+        rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
@@ -451,9 +444,25 @@ class Renderer:
             for lt, p in nodes:
                 self._frame_nodes.append(scene.add(lt, pose=p))
 
-    def _composite(self, rgba: np.ndarray, path: str,
-                   crop: tuple[float, float, float, float] | None) -> np.ndarray:
-        """Alpha-composite the colour pass over a background image crop."""
+    def _composite(self, rgba: np.ndarray, path: str | None,
+                   crop: tuple[float, float, float, float] | None,
+                   color: tuple[float, float, float]) -> np.ndarray:
+        """Composite the premultiplied colour pass over a background image crop, or over the
+        clear colour (linear RGB, display-encoded like the shader's output)."""
+        alpha = rgba[:, :, 3]
+        if path is None and alpha.min() == 255:  # e.g. the support plane fills the view
+            return np.ascontiguousarray(rgba[:, :, :3])
+        if path is None:
+            back = np.array([float(c) ** (1 / 2.2) * 255.0 for c in color], np.float32)
+        else:
+            back = self._background_crop(path, crop, rgba.shape[1], rgba.shape[0])
+            back = back.astype(np.float32)
+        a = alpha.astype(np.float32)[:, :, None] / 255.0
+        out = rgba[:, :, :3].astype(np.float32) + back * (1.0 - a)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+    def _background_crop(self, path: str, crop: tuple[float, float, float, float] | None,
+                         width: int, height: int) -> np.ndarray:
         img = self._bg_cache.get(path)
         if img is None:
             data = np.fromfile(path, dtype=np.uint8) if os.path.isfile(path) else None
@@ -468,12 +477,8 @@ class Renderer:
         x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
         c = img[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
                 int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        bg = cv2.resize(c, (rgba.shape[1], rgba.shape[0]), interpolation=cv2.INTER_AREA
-                        if c.shape[1] > rgba.shape[1] else cv2.INTER_LINEAR)
-        a = rgba[:, :, 3:4].astype(np.float32) / 255.0
-        # Clear colour is transparent black: the resolved colour is premultiplied.
-        out = rgba[:, :, :3].astype(np.float32) + bg.astype(np.float32) * (1.0 - a)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
+        return cv2.resize(c, (width, height), interpolation=interp)
 
 
 # --------------------------------------------------------------------------- helpers
