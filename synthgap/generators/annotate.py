@@ -105,11 +105,12 @@ def annotate(params: SampleParams, instance_mask: np.ndarray, defect_mask: np.nd
             id=k + 1, category=inst.category, part=inst.part, bbox=boxes[k],
             visible_pixels=vis, visible_fraction=round(vis / full, 6) if full else 0.0,
             pose=pose.tolist(), defects=defect_ids.get(k + 1, [])))
-    return Record(index=params.index, seed=params.seed, width=cam.width, height=cam.height,
+    return Record(index=int(params.index), seed=int(params.seed), width=int(cam.width),
+                  height=int(cam.height),
                   K=cam.K.tolist(), distortion=[float(c) for c in cam.distortion],
                   camera_pose=[list(r) for r in np.asarray(cam.pose, dtype=float).tolist()],
                   instances=instances, defects=defect_recs, params=_plain(params.to_dict()),
-                  files=layer_files(params.index, defects=defects_layer))
+                  files=layer_files(int(params.index), defects=defects_layer))
 
 
 def _plain(value: Any) -> Any:

@@ -24,7 +24,7 @@ from synthgap.generators.params import CameraParams
 
 __all__ = ["RenderView", "distort_linear", "distort_nearest", "has_distortion", "render_view"]
 
-#: Extra render-view pixels kept around the region the output samples (bilinear needs 1).
+#: Extra render-view pixels around the sampled region on sides where the view grows.
 MARGIN_PX = 2
 #: A render view may be at most this many times the output size along each axis.
 MAX_GROWTH = 3.0
@@ -107,11 +107,16 @@ def _render_view(width: int, height: int, fx: float, fy: float, cx: float, cy: f
                          "coefficients are probably too strong or from another camera model")
     ux = fx * und[:, 0] + cx
     uy = fy * und[:, 1] + cy
-    # Integer shifts keep the render view's pixel grid aligned with the output's.
-    ox = max(0, math.ceil(MARGIN_PX - ux.min()))
-    oy = max(0, math.ceil(MARGIN_PX - uy.min()))
-    rw = max(width, math.ceil(ux.max() + ox + MARGIN_PX + 1))
-    rh = max(height, math.ceil(uy.max() + oy + MARGIN_PX + 1))
+    # Integer shifts keep the render view's pixel grid aligned with the output's; it only grows
+    # (with a margin) on the sides where the output samples outside the pinhole frame.
+    ox = math.ceil(MARGIN_PX - ux.min()) if ux.min() < 0 else 0
+    oy = math.ceil(MARGIN_PX - uy.min()) if uy.min() < 0 else 0
+    rw = width + ox
+    rh = height + oy
+    if ux.max() > width - 1:
+        rw = math.ceil(ux.max() + ox + MARGIN_PX + 1)
+    if uy.max() > height - 1:
+        rh = math.ceil(uy.max() + oy + MARGIN_PX + 1)
     if rw > MAX_GROWTH * width or rh > MAX_GROWTH * height:
         raise ValueError(f"camera.distortion {list(dist)}: the {width}x{height} output would "
                          f"need a {rw}x{rh} undistorted render (more than {MAX_GROWTH:g}x); "

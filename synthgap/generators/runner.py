@@ -131,7 +131,7 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
 
     with Renderer(width, height) as renderer, ThreadPoolExecutor(threads) as pool:
         try:
-            for index in indices:
+            for index in map(int, indices):
                 t0 = time.perf_counter()
                 params = sample_fn(index)
                 t1 = time.perf_counter()

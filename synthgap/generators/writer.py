@@ -142,10 +142,14 @@ class DatasetWriter:
             self._lock = None
             raise DatasetConflictError(f"{root}: another `synthgap render` is writing to it; "
                                        "wait for it or choose another -o") from exc
-        if self.overwrite:
-            self._remove_own_files()
-        else:
-            self._check_compatible()
+        try:
+            if self.overwrite:
+                self._remove_own_files()
+            else:
+                self._check_compatible()
+        except BaseException:
+            self.close()
+            raise
         self.layout.make_dirs(defects=self.identity.defects_layer)
         self._remove_stale_temporaries()
         self.done = self._finished_indices()
