@@ -18,6 +18,10 @@ Then every layer is resampled into the distorted output (bilinear for colour, ne
 rest). Frames follow `synthgap.generators.params`: camera pose is world-from-camera in the
 OpenCV frame; the OpenGL camera is that pose times diag(1, -1, -1).
 
+Lights: a `ring` light's intensity is the whole ring's, shared by its point lights; pyrender
+shades with at most 4 lights of each type, so a ring of more is drawn as 4 evenly spaced ones.
+No shadow maps are drawn.
+
 Platform: EGL (headless Mesa llvmpipe or a GPU) unless `PYOPENGL_PLATFORM` says otherwise;
 when EGL cannot make a context and the user did not choose a platform, OSMesa is tried.
 """
@@ -428,10 +432,10 @@ class Renderer:
                 if count < 1 or not radius >= 0:
                     raise ValueError(f"lights[{j}] ring: expected count >= 1 and radius >= 0, "
                                      f"got count={count}, radius={radius}")
-                # pyrender shades with at most 4 point lights: a ring of more keeps 4 evenly
-                # spaced ones carrying the ring's total intensity.
+                # `intensity` is the whole ring's, shared by its lights. pyrender shades with
+                # at most 4 point lights, so a ring of more is drawn as 4 evenly spaced ones.
                 drawn = min(count, _MAX_LIGHTS_PER_TYPE)
-                each = light.intensity * count / drawn
+                each = light.intensity / drawn
                 nodes = []
                 for a in np.arange(drawn) * (2 * np.pi / drawn):
                     p = pose.copy()
