@@ -346,9 +346,11 @@ class Renderer:
                             indices=shaded.faces.astype(np.uint32),
                             material=pr.MetallicRoughnessMaterial())
         node = scene.add(pr.Mesh([prim]))
-        lo, hi = mesh.bounds
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                            for z in (lo[2], hi[2])])
+        # Convex hull vertices bound the part tightly for the screen-space occlusion test.
+        try:
+            corners = np.asarray(mesh.convex_hull.vertices, dtype=float)
+        except Exception:  # degenerate (flat) meshes have no 3D hull; all vertices will do
+            corners = np.asarray(mesh.vertices, dtype=float)
         self._part_slots[key] = (node, prim, mesh, corners)
         return node, prim, corners
 
@@ -494,7 +496,7 @@ class _Obj:
 
     node: Any
     iid: int  # instance id, 0 for distractors
-    corners: np.ndarray  # (k, 3) world points whose convex hull bounds the object
+    corners: np.ndarray  # (k, 3) world points whose convex hull contains the object
     extra: list[np.ndarray] = field(default_factory=list)  # its defect patches
 
     def points(self) -> np.ndarray:

@@ -28,21 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import cv2
 import numpy as np
 
 from synthgap import __version__
-from synthgap.data import (
-    DatasetLayout,
-    Record,
-    write_depth_atomic,
-    write_image_atomic,
-    write_label_png_atomic,
-)
+from synthgap.data import DatasetLayout, Record
 
 __all__ = [
     "DatasetConflictError",
     "DatasetWriter",
     "RunIdentity",
+    "depth_to_mm",
     "write_sample_files",
 ]
 
@@ -81,9 +77,43 @@ class RunIdentity:
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
 
 
+#: PNG encoder settings: zlib level 1 (as `synthgap.data.layout`) with one fixed row filter
+#: instead of libpng's per-row adaptive choice. Measured on 512x512 renders here: RGB 24 ms ->
+#: 8 ms at a slightly smaller size (Paeth), depth and masks 2.7 ms -> 1 ms (Sub).
+_PNG_RGB = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
+_PNG_LABEL = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+
+
+def _write_png(path: Path, array: np.ndarray, flags: list[int]) -> None:
+    """Atomic PNG write (temporary name in the same folder, then rename), like
+    `synthgap.data.layout`'s writers, with explicit encoder flags."""
+    ok, buf = cv2.imencode(".png", array, flags)
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG ({array.shape} {array.dtype})")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {exc} (disk full or folder not writable?)") from exc
+
+
+def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
+    """`(H, W) float32` metres -> `(H, W) uint16` millimetres; 0 for no surface (0, NaN) and
+    beyond 65.534 m (the encoding of `synthgap.data.write_depth_atomic`)."""
+    mm = np.where(np.isfinite(depth_m), depth_m * np.float32(1000.0), np.float32(0.0))
+    mm = np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+    mm[mm == 65535] = 0
+    return mm
+
+
 def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth: np.ndarray,
                        instance_mask: np.ndarray, defect_mask: np.ndarray | None) -> None:
     """Write the layers of image `index` atomically (thread-safe; cv2 releases the GIL).
+
+    Files are readable with `synthgap.data.read_image` / `read_depth` / `read_label_png`.
 
     Args:
         layout: the dataset directory.
@@ -92,12 +122,23 @@ def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth
         depth: `(H, W) float32` metres, 0/NaN = no surface (stored as uint16 mm).
         instance_mask: `(H, W) uint16`.
         defect_mask: `(H, W) uint16`, or None when the run has no defects layer.
+
+    Raises:
+        ValueError: wrong dtype or shape of a layer.
+        OSError: a file cannot be written.
     """
-    write_image_atomic(layout.image(index), rgb)
-    write_depth_atomic(layout.depth(index), depth)
-    write_label_png_atomic(layout.mask(index), instance_mask)
+    h, w = instance_mask.shape
+    if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb: expected ({h}, {w}, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    for name, layer in (("instance_mask", instance_mask), ("defect_mask", defect_mask)):
+        if layer is not None and (layer.dtype != np.uint16 or layer.shape != (h, w)):
+            raise ValueError(f"{name}: expected ({h}, {w}) uint16, got {layer.shape} "
+                             f"{layer.dtype}")
+    _write_png(layout.image(index), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_RGB)
+    _write_png(layout.depth(index), depth_to_mm(depth), _PNG_LABEL)
+    _write_png(layout.mask(index), instance_mask, _PNG_LABEL)
     if defect_mask is not None:
-        write_label_png_atomic(layout.defects(index), defect_mask)
+        _write_png(layout.defects(index), defect_mask, _PNG_LABEL)
 
 
 @dataclass
