@@ -445,7 +445,7 @@ def _check_rigid(m: Matrix4, what: str) -> Matrix4:
     """
     a = np.asarray(m, dtype=float)
     if np.abs(a[3] - [0.0, 0.0, 0.0, 1.0]).max() > 1e-6:
-        raise ValueError(f"last row must be [0, 0, 0, 1] ({what}), got {list(a[3])}")
+        raise ValueError(f"last row must be [0, 0, 0, 1] ({what}), got {[float(x) for x in a[3]]}")
     R = a[:3, :3]
     err = float(np.abs(R.T @ R - np.eye(3)).max())
     if err > 1e-3:
