@@ -4,6 +4,8 @@ Units and frames: metres, degrees, linear RGB in [0, 1]; world +z up, the suppor
 z = 0; camera frame OpenCV (+x right, +y down, +z forward). Every field typed `FloatDist`,
 `IntDist` or `ColorDist` accepts the variation forms of `synthgap.scenes.distributions`.
 Paths are absolute once a scene is loaded (`load_scene` resolves them against the scene file).
+`real_views` pin poses instead: camera poses world-from-camera (or OpenCV `rvec`/`tvec`,
+camera-from-world), part poses world-from-object.
 """
 
 from __future__ import annotations
