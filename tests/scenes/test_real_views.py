@@ -181,6 +181,14 @@ def test_bad_real_views(tmp_path, data, field, match):
     assert str(tmp_path / "cell.yaml") in str(info.value)
 
 
+def test_a_single_view_without_a_list_is_refused(tmp_path):
+    data = scene_dict()
+    data["real_views"] = data["real_views"][0]
+    with pytest.raises(SceneError, match=r"real_views: expected a list \(YAML items starting "
+                                         r"with '- '\), got \{'"):
+        load(tmp_path, data)
+
+
 def test_photo_of_another_size_is_refused_with_the_fix(tmp_path):
     photo(tmp_path / "photos" / "a.png", size=(W * 2, H * 2))
     with pytest.raises(SceneError, match=rf"real_views\[0\].photo: .*a.png is {2 * W}x{2 * H} "
