@@ -324,3 +324,25 @@ def test_bad_photos_at_render_time(tmp_path, rend):
 
     with pytest.raises(ValueError, match=rf"renderer is 64x48 but the scene's image is {W}x{H}"):
         render_aligned_views(scene, renderer=Renderer(64, 48), parts=lib)
+
+
+def test_render_matches_opencv_projection_of_the_pinned_pose(tmp_path, rend):
+    # Independent of the renderer's own conventions: every mesh vertex projected with
+    # cv2.projectPoints (the view's rvec/tvec, the scene's K and distortion) falls on the
+    # rendered silhouette (a lone part: its silhouette is the projection of all its points).
+    blank_photo(tmp_path / "p.png")
+    rvec, tvec = [2.8, 0.35, -0.2], [0.004, -0.006, 0.2]
+    T = part_pose(0.003, 0.002, 20.0)
+    scene = load_scene(write_scene(tmp_path, base_scene(real_views=[
+        {"photo": "p.png", "rvec": rvec, "tvec": tvec,
+         "parts": [{"part": "l_bracket", "pose": T.tolist()}]}])))
+    lib = load_parts(scene)
+    (view,) = render_aligned_views(scene, renderer=rend, parts=lib)
+    v = lib["l_bracket"].mesh.vertices @ T[:3, :3].T + T[:3, 3]
+    uv, _ = cv2.projectPoints(v, np.array(rvec), np.array(tvec), K, np.array(DIST))
+    uv = np.rint(uv.reshape(-1, 2)).astype(int)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+    assert inside.all()
+    mask = cv2.dilate((view.instance_mask == 1).astype(np.uint8), np.ones((3, 3), np.uint8))
+    assert mask[uv[:, 1], uv[:, 0]].mean() > 0.99
+    assert (view.instance_mask == 1).sum() > 300
