@@ -255,8 +255,11 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
 
 
 def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
-                 identity: RunIdentity, q: Any) -> None:
+                 identity: RunIdentity, q: Any, raster_threads: int) -> None:
     """Entry point of a spawn worker: render `indices`, send records and timings to `q`."""
+    # Share the cores between the workers' rasterisers (Mesa llvmpipe otherwise starts one
+    # thread per core in every process); a value the user set wins.
+    os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
     try:
         timings = Timings()
         t = time.perf_counter()
@@ -280,8 +283,10 @@ def _render_processes(source: SampleSource, todo: list[int], layout: DatasetLayo
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     shards = [todo[w::workers] for w in range(workers)]
-    procs = [ctx.Process(target=_worker_main, args=(source, shard, str(layout.root), identity, q),
-                         daemon=True) for shard in shards if shard]
+    raster_threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker_main, daemon=True,
+                         args=(source, shard, str(layout.root), identity, q, raster_threads))
+             for shard in shards if shard]
     for p in procs:
         p.start()
     finished, platform = 0, None
