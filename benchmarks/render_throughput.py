@@ -148,7 +148,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3,
                     help="rounds; each runs bare, 1 worker (and 2 workers) back to back")
     ap.add_argument("--skip-workers", action="store_true")
+    ap.add_argument("--memory-only", action="store_true", help="only the RSS check")
     args = ap.parse_args()
+    if args.memory_only:
+        start, end = memory_growth(args.scene, args.size, args.renders)
+        print(f"| RSS over {args.renders} renders after 50 warm-up ({args.scene}, {args.size}x"
+              f"{args.size}) | {start:.0f} -> {end:.0f} MB | +{end - start:.1f} MB |")
+        return
 
     source, _ = prepare_render(args.scene, width=args.size, height=args.size)
     meshes, sample_fn = source.load()
