@@ -127,9 +127,13 @@ def fit_models(s: np.ndarray, p: np.ndarray, cfgs: dict[str, SmcaeConfig], eps: 
                    "reference's image patches), so the reference γ = 10…90 would dominate.")
 @click.option("--history", default=5, show_default=True, help="L-BFGS memory.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True,
+              help="Torch/BLAS threads. One is fastest on a busy 2-core machine: with two, "
+                   "threads of small operations wait on each other.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object as the last line.")
 def main(data: Path, hidden: str, iterations: int, gamma: float, history: int, seed: int,
-         as_json: bool) -> None:
+         threads: int, as_json: bool) -> None:
+    set_threads(threads)
     t_start = time.perf_counter()
     d = load(data)
     hs = tuple(int(h) for h in hidden.split(","))
@@ -203,6 +207,15 @@ def main(data: Path, hidden: str, iterations: int, gamma: float, history: int, s
     if as_json:
         print(json.dumps({**rows, "cv_choice": choice, "coral_eps": best_eps,
                           "seconds": elapsed}))
+
+
+def set_threads(n: int) -> None:
+    """Limit torch and BLAS threads for this benchmark process (never done in the library)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
 
 
 if __name__ == "__main__":
