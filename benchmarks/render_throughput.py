@@ -153,7 +153,7 @@ def main() -> None:
     if args.memory_only:
         start, end = memory_growth(args.scene, args.size, args.renders)
         print(f"| RSS over {args.renders} renders after 50 warm-up ({args.scene}, {args.size}x"
-              f"{args.size}) | {start:.0f} -> {end:.0f} MB | +{end - start:.1f} MB |")
+              f"{args.size}) | {start:.0f} -> {end:.0f} MB | {end - start:+.1f} MB |")
         return
 
     source, _ = prepare_render(args.scene, width=args.size, height=args.size)
@@ -195,7 +195,7 @@ def main() -> None:
               f"{med(r[2] / r[1][0] for r in rounds):.2f} | >= 1.70 x 1 worker |")
     if mem is not None:
         print(f"| RSS over {args.renders} renders after 50 warm-up | {mem[0]:.0f} -> "
-              f"{mem[1]:.0f} MB | | +{mem[1] - mem[0]:.1f} MB | < 50 MB over 5000 |")
+              f"{mem[1]:.0f} MB | | {mem[1] - mem[0]:+.1f} MB | < 50 MB over 5000 |")
 
 
 if __name__ == "__main__":
