@@ -32,6 +32,7 @@ import importlib
 import math
 import os
 import sys
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -139,17 +140,22 @@ class Renderer:
 
     Constructing it touches no GL; the offscreen context is created on the first `render`.
     Use it as a context manager (or call `close`) to free the context. Not thread-safe: call
-    it from one thread.
+    it from one thread. Several renderers may live in one process (closing one leaves the
+    others working), but one per process is the intended use.
 
     Args:
         width, height: output image size in pixels; every `params.camera` must match it.
+        fast_readback: read the colour pass without its depth buffer (unused: depth comes
+            from the segmentation pass) and convert depth in place; the layers are
+            bit-identical to pyrender's own read-back, which `False` uses.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, fast_readback: bool = True) -> None:
         if int(width) < 1 or int(height) < 1:
             raise ValueError(f"Renderer: width and height must be >= 1, got {width}x{height}")
         self.width = int(width)
         self.height = int(height)
+        self._fast_readback = fast_readback
         self.platform: str | None = None
         self._pr: ModuleType | None = None
         self._offscreen: Any = None
@@ -173,6 +179,11 @@ class Renderer:
     def close(self) -> None:
         """Free the GL context and every uploaded mesh (the renderer can be used again)."""
         if self._offscreen is not None:
+            platform = getattr(self._offscreen, "_platform", None)
+            if self.platform == "egl" and hasattr(platform, "_egl_context"):
+                # pyrender terminates the EGL display, which is shared by every context on
+                # the device: other Renderers in this process would stop working.
+                platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._part_slots.clear()
@@ -184,6 +195,10 @@ class Renderer:
             return
         self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
         pr = self._pr
+        inner = getattr(self._offscreen, "_renderer", None)
+        if self._fast_readback and inner is not None and _has_fb_fields(inner):
+            inner._synthgap_skip_depth = False
+            inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
         self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0])
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
 
@@ -287,7 +302,11 @@ class Renderer:
         # 1. colour pass, over transparent black: the resolved colour is premultiplied by
         # coverage, so anything behind (clear colour or image) is composited exactly.
         scene.bg_color = [0.0, 0.0, 0.0, 0.0]
-        rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+        self._skip_depth(True)
+        try:
+            rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+        finally:
+            self._skip_depth(False)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
@@ -327,6 +346,11 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
+
+    def _skip_depth(self, skip: bool) -> None:
+        inner = getattr(self._offscreen, "_renderer", None)
+        if hasattr(inner, "_synthgap_skip_depth"):
+            inner._synthgap_skip_depth = skip
 
     # -- scene building helpers
     def _part_node(self, name: str, slot: int,
@@ -485,6 +509,68 @@ class Renderer:
                 int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
         interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
         return cv2.resize(c, (width, height), interpolation=interp)
+
+
+def _egl_destroy_context_only(platform: Any) -> None:
+    from OpenGL.EGL import eglDestroyContext
+
+    if platform._egl_display is not None and platform._egl_context is not None:
+        eglDestroyContext(platform._egl_display, platform._egl_context)
+    platform._egl_context = None
+    platform._egl_display = None
+
+
+# --------------------------------------------------------------------------- read-back
+
+_FB_FIELDS = ("_main_fb", "_main_fb_ms", "_main_fb_dims")
+
+
+def _has_fb_fields(inner: Any) -> bool:
+    return all(hasattr(inner, f) for f in _FB_FIELDS) and hasattr(inner,
+                                                                   "_read_main_framebuffer")
+
+
+def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarray, Any]:
+    """pyrender's `Renderer._read_main_framebuffer` (pyrender-maintained 1.0), minus work.
+
+    Same GL calls and the same float32 depth arithmetic in the same order (so the same bits),
+    but the depth buffer is neither resolved nor read when `_synthgap_skip_depth` is set, and
+    the conversion runs in place instead of through boolean-mask copies.
+    """
+    from OpenGL import GL
+    from pyrender.constants import RenderFlags
+
+    width, height = self._main_fb_dims
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
+    GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
+    GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT,
+                         GL.GL_LINEAR)
+    skip_depth = self._synthgap_skip_depth and not flags & RenderFlags.DEPTH_ONLY
+    if not skip_depth:
+        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height,
+                             GL.GL_DEPTH_BUFFER_BIT, GL.GL_NEAREST)
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
+    depth = None
+    if not skip_depth:
+        buf = GL.glReadPixels(0, 0, width, height, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
+        raw = np.frombuffer(buf, dtype=np.float32).reshape(height, width)[::-1]
+        znear = scene.main_camera_node.camera.znear
+        zfar = scene.main_camera_node.camera.zfar
+        depth = 2.0 * raw - 1.0  # float32, as pyrender computes it
+        if zfar is None:
+            np.subtract(1.0, depth, out=depth)
+            np.divide(2 * znear, depth, out=depth)
+        else:
+            np.multiply(depth, zfar - znear, out=depth)
+            np.subtract(zfar + znear, depth, out=depth)
+            np.divide((2.0 * znear * zfar), depth, out=depth)
+        depth[raw == 1.0] = 0.0
+        if flags & RenderFlags.DEPTH_ONLY:
+            return depth
+    fmt, channels = (GL.GL_RGBA, 4) if flags & RenderFlags.RGBA else (GL.GL_RGB, 3)
+    buf = GL.glReadPixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE)
+    color = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, channels)[::-1]
+    return np.ascontiguousarray(color), depth
 
 
 # --------------------------------------------------------------------------- helpers
