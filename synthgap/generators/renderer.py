@@ -35,7 +35,7 @@ import sys
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -44,7 +44,13 @@ import numpy as np
 import trimesh
 
 from synthgap.generators.defects import defect_mesh, iter_defects
-from synthgap.generators.distortion import RenderView, distort_linear, distort_nearest, render_view
+from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
+from synthgap.generators.occlusion import (
+    Bounds,
+    solo_groups,
+    transform_points,
+    unit_cube_corners,
+)
 from synthgap.generators.params import MaterialParams, SampleParams
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
@@ -246,7 +252,8 @@ class Renderer:
         self._offscreen.viewport_height = view.height
 
         # Parts, their defects, distractors, plane.
-        objects: list[_Obj] = []  # everything drawn, for the occlusion test
+        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
+        nodes: list[Any] = []  # their nodes, in the same order
         for node, *_ in self._part_slots.values():
             node.mesh.is_visible = False
         used: dict[str, int] = {}
@@ -258,7 +265,8 @@ class Renderer:
             prim.material = _material(pr, inst.material)
             node.mesh.is_visible = True
             scene.set_pose(node, pose)
-            objects.append(_Obj(node, k + 1, _world(corners, pose)))
+            objects.append(Bounds(k + 1, transform_points(corners, pose)))
+            nodes.append(node)
 
         defect_nodes: dict[Any, tuple[int, int]] = {}
         layers: dict[int, int] = {}
@@ -274,7 +282,7 @@ class Renderer:
             node = scene.add(pr.Mesh([prim]), pose=pose)
             self._frame_nodes.append(node)
             defect_nodes[node] = (iid, did)
-            objects[iid - 1].extra.append(_world(dm.vertices, pose))
+            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
         if len(defect_nodes) > 255:
             raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
                              "supported (defect ids are 8-bit in the segmentation pass)")
@@ -286,7 +294,8 @@ class Renderer:
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
             node, box = self._distractor_node(j, dist, used_prims)
-            objects.append(_Obj(node, 0, _world(_unit_corners(), box)))
+            objects.append(Bounds(0, transform_points(unit_cube_corners(), box)))
+            nodes.append(node)
 
         bg = params.background
         plane_node = None
@@ -311,8 +320,8 @@ class Renderer:
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
-        for o in objects:
-            seg_map[o.node] = (o.iid & 255, o.iid >> 8, 0)
+        for o, node in zip(objects, nodes, strict=True):
+            seg_map[node] = (o.iid & 255, o.iid >> 8, 0)
         for node, (iid, did) in defect_nodes.items():
             seg_map[node] = (iid & 255, iid >> 8, did)
         if plane_node is not None:
@@ -323,13 +332,14 @@ class Renderer:
 
         # 3. unoccluded pixel counts
         n = len(params.parts)
-        groups = _solo_groups(objects, n, view, cam_pose, plane_node is not None)
+        groups = solo_groups(objects, view, cam_pose, plane_node is not None) if n else []
         unoccluded = np.zeros(n, np.int64)
         mask_out = distort_nearest(inst_mask, view)
         visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
         unoccluded[:] = visible
         for group in groups:
-            solo_map = {o.node: seg_map[o.node] for o in objects if o.iid in group}
+            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
+                        if o.iid in group}
             solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
                              if iid in group})
             solo, _ = self._offscreen.render(scene, pr.RenderFlags.SEG, solo_map)
@@ -576,19 +586,6 @@ def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarra
 # --------------------------------------------------------------------------- helpers
 
 
-@dataclass
-class _Obj:
-    """A drawn object, for the occlusion test."""
-
-    node: Any
-    iid: int  # instance id, 0 for distractors
-    corners: np.ndarray  # (k, 3) world points whose convex hull contains the object
-    extra: list[np.ndarray] = field(default_factory=list)  # its defect patches
-
-    def points(self) -> np.ndarray:
-        return np.concatenate([self.corners, *self.extra]) if self.extra else self.corners
-
-
 def _material(pr: ModuleType, m: MaterialParams) -> Any:
     return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
                                         metallicFactor=float(m.metallic),
@@ -599,61 +596,3 @@ def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
     return pr.Primitive(positions=m.vertices.astype(np.float32),
                         normals=m.vertex_normals.astype(np.float32),
                         indices=m.faces.astype(np.uint32), material=material)
-
-
-def _unit_corners() -> np.ndarray:
-    return np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
-
-
-def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    return points @ pose[:3, :3].T + pose[:3, 3]
-
-
-def _screen_box(points_w: np.ndarray, cam_from_world: np.ndarray, view: RenderView,
-                znear: float) -> tuple[float, float, float, float]:
-    """Pixel box `(x0, y0, x1, y1)` of world points in the render view (whole view if any point
-    is behind the near plane, where projection is not monotonic)."""
-    pc = _world(points_w, cam_from_world)
-    if np.any(pc[:, 2] <= znear):
-        return (-math.inf, -math.inf, math.inf, math.inf)
-    u = view.fx * pc[:, 0] / pc[:, 2] + view.cx
-    v = view.fy * pc[:, 1] / pc[:, 2] + view.cy
-    return (u.min() - 1, v.min() - 1, u.max() + 1, v.max() + 1)
-
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-
-
-def _solo_groups(objects: list[_Obj], n: int, view: RenderView, cam_pose: np.ndarray,
-                 plane: bool) -> list[list[int]]:
-    """Instances that may be occluded, grouped so no two in a group can overlap on screen.
-
-    An instance may be occluded when its projected bounding box overlaps another object's, or
-    when the support plane is drawn and the camera is below it or the instance dips below it.
-    """
-    if n == 0:
-        return []
-    cam_from_world = np.linalg.inv(cam_pose)
-    boxes = [_screen_box(o.points(), cam_from_world, view, 1e-6) for o in objects]
-    inst_idx = [i for i, o in enumerate(objects) if o.iid > 0]
-    cam_below = cam_pose[2, 3] <= 0
-    needs = []
-    for i in inst_idx:
-        occluded = any(_overlap(boxes[i], boxes[j]) for j in range(len(objects)) if j != i)
-        if plane and (cam_below or objects[i].points()[:, 2].min() < -1e-4):
-            occluded = True
-        if occluded:
-            needs.append(i)
-    groups: list[list[int]] = []
-    group_boxes: list[list[tuple[float, ...]]] = []
-    for i in needs:
-        for g, gb in zip(groups, group_boxes, strict=True):
-            if not any(_overlap(boxes[i], b) for b in gb):
-                g.append(objects[i].iid)
-                gb.append(boxes[i])
-                break
-        else:
-            groups.append([objects[i].iid])
-            group_boxes.append([boxes[i]])
-    return groups
