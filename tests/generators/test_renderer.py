@@ -212,3 +212,9 @@ def test_fast_readback_is_bit_identical_to_pyrender(rend, ms):
         slow = slow_r.render(p, ms)
     for name in ("rgb", "depth", "instance_mask", "defect_mask", "unoccluded_pixels"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+
+
+def test_image_without_parts(rend, ms):
+    res = rend.render(params(cam=camera(W, H), parts=[]), ms)
+    assert res.unoccluded_pixels.shape == (0,) and not res.instance_mask.any()
+    assert np.all(res.depth > 0)  # the plane fills the view
