@@ -37,7 +37,10 @@ class ConvSmcaeConfig:
     Attributes:
         hidden: channels of each shared encoder layer.
         kernel: first encoder layer's kernel size (odd).
-        rho, beta, lam, gamma: ρ, β, λ, γ of the MCAE cost (`docs/smcae.md`).
+        rho, beta, lam, gamma: ρ, β, λ, γ of the MCAE cost (`docs/smcae.md`). Here every
+            output pixel is a sample (reconstruction error is averaged over pixels, not summed
+            over a patch), so J is ~10⁻² and λ is scaled down from the reference 3e-3 to 1e-5
+            to keep weight decay a small fraction of the cost; ρ, β, γ keep their defaults.
         patch_size: training patch side, pixels (divisible by 4).
         n_pairs: training patch pairs (and real patches).
         pairing: `nearest`, `aligned` or `class` (see `synthgap.adapt.image_pairing`).
@@ -50,7 +53,7 @@ class ConvSmcaeConfig:
     kernel: int = 5
     rho: float = 0.1
     beta: float = 0.0
-    lam: float = 3e-3
+    lam: float = 1e-5
     gamma: float = 10.0
     patch_size: int = 16
     n_pairs: int = 8192
@@ -120,21 +123,26 @@ def _init(config: ConvSmcaeConfig, channels: int, generator) -> dict[str, Any]:
     return params
 
 
+def _conv(x, w, b):
+    """Valid convolution `(B, C, H, W) -> (B, O, H-k+1, W-k+1)`."""
+    import torch.nn.functional as F
+
+    return F.conv2d(x, w, b)
+
+
 def _encode(params: dict[str, Any], x, n_layers: int):
     import torch
-    import torch.nn.functional as F
 
     a = x
     for i in range(n_layers):
-        a = torch.sigmoid(F.conv2d(a, params[f"enc{i}.w"], params[f"enc{i}.b"]))
+        a = torch.sigmoid(_conv(a, params[f"enc{i}.w"], params[f"enc{i}.b"]))
     return a
 
 
 def _decode(params: dict[str, Any], a, side: str):
     import torch
-    import torch.nn.functional as F
 
-    return torch.sigmoid(F.conv2d(a, params[f"dec_{side}.w"], params[f"dec_{side}.b"]))
+    return torch.sigmoid(_conv(a, params[f"dec_{side}.w"], params[f"dec_{side}.b"]))
 
 
 def _pad(x, r: int):
@@ -155,7 +163,8 @@ def mcae_cost_terms(*, y_syn, target_syn, y_real, target_real, a_syn, a_real, en
     import torch
 
     def recon(y, t):
-        return ((y - t) ** 2).sum() / (2 * y.shape[0])
+        # every output pixel (with its receptive field) is one sample: m = B · H' · W'
+        return ((y - t) ** 2).sum() / (2 * y.shape[0] * y.shape[2] * y.shape[3])
 
     def decay(ws):
         return 0.5 * lam * sum((w ** 2).sum() for w in ws)

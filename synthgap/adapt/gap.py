@@ -176,8 +176,10 @@ def sample_patches(images: Sequence[np.ndarray], *, patch_size: int, per_image: 
 def _radial_index(size: int, bins: int) -> np.ndarray:
     f = np.fft.fftfreq(size)
     r = np.hypot(f[:, None], f[None, :])
-    idx = np.minimum((r / 0.5 * bins).astype(np.int64), bins)  # bins == "beyond Nyquist", dropped
-    idx[0, 0] = bins  # DC is removed, not a bin
+    # bin b holds radii in (b, b + 1] * 0.5 / bins; an annulus at least one lattice step wide
+    # always holds frequencies, so no bin is empty. bins == "DC or beyond Nyquist", dropped.
+    idx = np.ceil(r / 0.5 * bins - 1e-9).astype(np.int64) - 1
+    idx[(idx < 0) | (idx >= bins)] = bins
     return idx
 
 
@@ -205,7 +207,7 @@ def radial_spectra(grey: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]
         power[:, b] = flat[:, idx == b].sum(axis=1) / counts[b]
     total = power.sum(axis=1, keepdims=True)
     power = np.divide(power, total, out=np.zeros_like(power), where=total > 0)
-    freqs = (np.arange(bins) + 0.5) * 0.5 / bins
+    freqs = (np.arange(bins) + 0.5) * 0.5 / bins  # bin centres
     return freqs, power
 
 

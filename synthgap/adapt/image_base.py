@@ -30,11 +30,13 @@ from synthgap.adapt.photos import as_images
 __all__ = [
     "IMAGE_ADAPTERS",
     "IMAGE_ADAPTER_MODULES",
+    "METHODS",
     "ImageAdapter",
     "NotFittedError",
     "grey_rgb",
     "image_adapters",
     "load_image_adapter",
+    "make_image_adapter",
     "register_image",
     "require_tensors",
 ]
@@ -192,3 +194,40 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
         return cls.from_state(tensors, config)
     except (ModelFileError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: bad {kind!r} model contents ({exc})") from exc
+
+
+#: The `--method` names of `synthgap adapt fit`, in the order they are listed.
+METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda")
+
+
+def make_image_adapter(method: str, *, pairing: str | None = None,
+                       options: dict[str, Any] | None = None) -> ImageAdapter:
+    """Build an unfitted image adapter by name.
+
+    Args:
+        method: one of `METHODS`.
+        pairing: `nearest`, `aligned` or `class` (SMCAE methods only; default `nearest`).
+        options: extra configuration fields of the method's config (SMCAE methods) or
+            constructor keywords (baselines).
+
+    Raises:
+        ValueError: an unknown method, or `pairing` given to a method that does not pair.
+    """
+    options = dict(options or {})
+    if method in ("smcae", "conv-smcae"):
+        if pairing is not None:
+            options["pairing"] = pairing
+        if method == "smcae":
+            from synthgap.adapt.patch_smcae import PatchSmcae, PatchSmcaeConfig
+
+            return PatchSmcae(PatchSmcaeConfig(**options))
+        from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
+
+        return ConvSmcae(ConvSmcaeConfig(**options))
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    if pairing is not None:
+        raise ValueError(f"pairing: only the SMCAE methods pair patches; {method!r} is fitted "
+                         "from the two image sets as they are (drop --pairing)")
+    cls = image_adapters()[method]
+    return cls(**options)
