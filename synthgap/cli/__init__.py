@@ -16,6 +16,8 @@ from synthgap import __version__
 COMMANDS: dict[str, str] = {
     "adapt": "synthgap.cli.adapt:adapt",
     "gap": "synthgap.cli.gap:gap",
+    "render": "synthgap.cli.render:render",
+    "validate": "synthgap.cli.validate:validate",
 }
 
 
