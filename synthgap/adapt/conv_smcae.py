@@ -6,8 +6,10 @@ the rest 1×1 — and two decoders, one per channel, each a 3×3 convolution hid
 The synthetic channel maps a render to its paired real patch, the real channel reconstructs real
 patches; the cost is exactly the MCAE cost of `docs/smcae.md` (reconstruction + β·KL sparsity
 pooled over both channels' last hidden maps + λ/2 weight decay on encoder and decoder weights +
-the balance term γ/2 (J_syn − J_real)²), trained end to end with mini-batch Adam on patch pairs
-(`synthgap.adapt.image_pairing`). Only the synthetic decoder is used to adapt images.
+the balance term γ/2 (J_syn − J_real)², computed by the shared
+`synthgap.adapt.smcae_functional.mcae_cost` with every output pixel as one sample), trained
+end to end with mini-batch Adam on patch pairs (`synthgap.adapt.image_pairing`). Only the
+synthetic decoder is used to adapt images.
 
 There is no pooling or striding and the image is reflect-padded once, so the output has the
 input's size and each output pixel depends only on the (kernel + 2) px window around the same
@@ -23,7 +25,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register_image, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, register, require_tensors
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
 
@@ -151,36 +153,30 @@ def _pad(x, r: int):
     return F.pad(x, (r, r, r, r), mode="reflect")
 
 
-def mcae_cost_terms(*, y_syn, target_syn, y_real, target_real, a_syn, a_real, encoder_weights,
-                    decoder_syn_weights, decoder_real_weights, rho: float, beta: float,
-                    lam: float, gamma: float):
-    """The MCAE cost for convolutional activations `(m, h, H, W)`; returns (total, j_syn, j_real).
+def _pixels_as_samples(y):
+    """`(B, C, H, W) -> (B·H·W, C)`: every output pixel is one sample of the MCAE cost."""
+    return y.movedim(1, -1).reshape(-1, y.shape[1])
 
-    J_c = (1 / (2 m_c)) Σ ||y_c − target_c||² + β KL(ρ ‖ ρ̂) + (λ/2)(Σ ||W_enc||² + ||W_dec,c||²),
-    ρ̂ pooled over every position of both channels' hidden maps; J = J_syn + J_real +
-    (γ/2)(J_syn − J_real)².
+
+def conv_mcae_cost(*, y_syn, target_syn, y_real, target_real, a_syn, a_real, params,
+                   n_layers: int, config: ConvSmcaeConfig):
+    """The MCAE cost (`synthgap.adapt.smcae_functional.mcae_cost`) of a convolutional layer.
+
+    Every output pixel is a sample (so J does not grow with the patch size); ρ̂ pools the
+    hidden maps `(m, h, H, W)` of both channels over samples and positions (`feature_dim=1`).
     """
-    import torch
+    from synthgap.adapt.smcae_functional import mcae_cost
 
-    def recon(y, t):
-        # every output pixel (with its receptive field) is one sample: m = B · H' · W'
-        return ((y - t) ** 2).sum() / (2 * y.shape[0] * y.shape[2] * y.shape[3])
-
-    def decay(ws):
-        return 0.5 * lam * sum((w ** 2).sum() for w in ws)
-
-    kl = torch.zeros(())
-    if beta:
-        flat = torch.cat([a.movedim(1, -1).reshape(-1, a.shape[1]) for a in (a_syn, a_real)])
-        r = flat.mean(0).clamp(1e-12, 1 - 1e-12)
-        kl = (rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))).sum()
-    j_syn = recon(y_syn, target_syn) + beta * kl + decay([*encoder_weights, *decoder_syn_weights])
-    j_real = (recon(y_real, target_real) + beta * kl
-              + decay([*encoder_weights, *decoder_real_weights]))
-    return j_syn + j_real + 0.5 * gamma * (j_syn - j_real) ** 2, j_syn, j_real
+    return mcae_cost(
+        y_syn=_pixels_as_samples(y_syn), target_syn=_pixels_as_samples(target_syn),
+        y_real=_pixels_as_samples(y_real), target_real=_pixels_as_samples(target_real),
+        a_syn=a_syn, a_real=a_real,
+        encoder_weights=[params[f"enc{i}.w"] for i in range(n_layers)],
+        decoder_syn_weights=[params["dec_syn.w"]], decoder_real_weights=[params["dec_real.w"]],
+        rho=config.rho, beta=config.beta, lam=config.lam, gamma=config.gamma, feature_dim=1)
 
 
-@register_image
+@register
 class ConvSmcae(ImageAdapter):
     """Convolutional SMCAE image adapter (see the module docstring).
 
@@ -234,7 +230,6 @@ class ConvSmcae(ImageAdapter):
         crop = (slice(None), slice(None), slice(r, -r), slice(r, -r))
         opt = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
-        enc_w = [params[f"enc{i}.w"] for i in range(len(cfg.hidden))]
         self.history = []
         for _step in range(cfg.iterations):
             i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
@@ -244,12 +239,9 @@ class ConvSmcae(ImageAdapter):
             # valid convolutions on the patch: compare only the centre that saw full context
             y_s = _decode(params, a_s, "syn")
             y_r = _decode(params, a_r, "real")
-            total, j_s, j_r = mcae_cost_terms(
+            total, j_s, j_r = conv_mcae_cost(
                 y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
-                a_syn=a_s, a_real=a_r, encoder_weights=enc_w,
-                decoder_syn_weights=[params["dec_syn.w"]],
-                decoder_real_weights=[params["dec_real.w"]],
-                rho=cfg.rho, beta=cfg.beta, lam=cfg.lam, gamma=cfg.gamma)
+                a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
             opt.zero_grad()
             total.backward()
             opt.step()

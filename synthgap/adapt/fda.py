@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Self
 import cv2
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register_image, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
 from synthgap.adapt.photos import as_images, is_grey
 
 __all__ = ["FourierDomainAdaptation"]
@@ -32,7 +32,7 @@ def _band_indices(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray]:
     return k % h, k % w
 
 
-@register_image
+@register
 class FourierDomainAdaptation(ImageAdapter):
     """Swap the low-frequency amplitude spectrum of renders for the real photos' mean.
 

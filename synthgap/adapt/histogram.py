@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from synthgap.adapt.gap import channel_histograms
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register_image, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
 from synthgap.adapt.photos import as_images, is_grey
 
 __all__ = ["HistogramMatch", "match_lut"]
@@ -41,7 +41,7 @@ def match_lut(source_hist: np.ndarray, target_hist: np.ndarray) -> np.ndarray:
     return np.clip(lut, 0, 255).astype(np.uint8)
 
 
-@register_image
+@register
 class HistogramMatch(ImageAdapter):
     """Per-channel histogram specification from pooled render histograms to pooled real ones."""
 

@@ -8,27 +8,33 @@ around the same position, so boxes, masks, depth and defect labels stay valid.
 
 When every real photo is grey (a monochrome camera), adapters produce grey renders (R = G = B).
 
-Every adapter saves to and loads from a model file (`synthgap.adapt.modelfile`), with the
-adapter's `method` as the file's `kind`; `load_image_adapter` dispatches on it. The interface
-mirrors the vector `Adapter` (`fit(synthetic, real, *, rng)`, `transform`, `state`,
-`from_state`, `save`, `load`, `fitted`, `method`, `domain`).
+Image adapters are `synthgap.adapt.base.Adapter`s of domain `"image"`: same registry
+(`ADAPTERS`), model files (`save`/`load`, the file's `kind` = the adapter's `method`) and
+chaining (`Chain([HistogramMatch(), ConvSmcae()])` is an image adapter too).
+`load_image_adapter` loads any image adapter and refuses vector ones.
 """
 
 from __future__ import annotations
 
 import importlib
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.modelfile import ModelFileError, load_model, save_model
+from synthgap.adapt.base import (
+    ADAPTERS,
+    Adapter,
+    NotFittedError,
+    register,
+    require_tensors,
+)
+from synthgap.adapt.modelfile import ModelFileError, load_model
 from synthgap.adapt.photos import as_images
 
 __all__ = [
-    "IMAGE_ADAPTERS",
     "IMAGE_ADAPTER_MODULES",
     "METHODS",
     "ImageAdapter",
@@ -37,12 +43,9 @@ __all__ = [
     "image_adapters",
     "load_image_adapter",
     "make_image_adapter",
-    "register_image",
+    "register",
     "require_tensors",
 ]
-
-#: Every registered image adapter class, by `method` (also the model file's `kind`).
-IMAGE_ADAPTERS: dict[str, type[ImageAdapter]] = {}
 
 #: Modules whose import registers the built-in image adapters (imported lazily).
 IMAGE_ADAPTER_MODULES: list[str] = [
@@ -50,26 +53,8 @@ IMAGE_ADAPTER_MODULES: list[str] = [
     "synthgap.adapt.fda",
     "synthgap.adapt.pda",
     "synthgap.adapt.conv_smcae",
+    "synthgap.adapt.patch_smcae",
 ]
-
-_A = TypeVar("_A", bound="type[ImageAdapter]")
-
-
-class NotFittedError(RuntimeError):
-    """`transform`, `state` or `save` was called on an adapter that was never fitted."""
-
-
-def register_image(cls: _A) -> _A:
-    """Class decorator: add an `ImageAdapter` subclass to `IMAGE_ADAPTERS` under its `method`."""
-    method = getattr(cls, "method", None)
-    if not isinstance(method, str) or not method:
-        raise ValueError(f"register_image: {cls.__name__} needs a non-empty `method`")
-    other = IMAGE_ADAPTERS.get(method)
-    if other is not None and other.__qualname__ != cls.__qualname__:
-        raise ValueError(f"register_image: method {method!r} is already used by "
-                         f"{other.__qualname__}")
-    IMAGE_ADAPTERS[method] = cls
-    return cls
 
 
 def _import_builtins() -> None:
@@ -80,7 +65,8 @@ def _import_builtins() -> None:
 def image_adapters() -> dict[str, type[ImageAdapter]]:
     """Every registered image adapter class (built-ins imported first), sorted by method."""
     _import_builtins()
-    return dict(sorted(IMAGE_ADAPTERS.items()))
+    return {k: v for k, v in sorted(ADAPTERS.items())
+            if isinstance(v, type) and issubclass(v, ImageAdapter)}
 
 
 def grey_rgb(image: np.ndarray) -> np.ndarray:
@@ -90,27 +76,15 @@ def grey_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(y[:, :, None], 3, axis=2)
 
 
-def require_tensors(tensors: dict[str, np.ndarray], names: Sequence[str], kind: str) -> None:
-    """Raise `ModelFileError` unless every name in `names` is in `tensors` (for `from_state`)."""
-    missing = [n for n in names if n not in tensors]
-    if missing:
-        raise ModelFileError(f"a {kind!r} model must hold tensors {list(names)}; missing {missing}")
-
-
-class ImageAdapter(ABC):
-    """Base class of image adaptation methods.
+class ImageAdapter(Adapter):
+    """Base class of image adaptation methods (an `Adapter` of domain `"image"`).
 
     Subclasses set `method`, implement `fit`, `_transform_image`, `state`, `from_state` and
-    `fitted`, and are decorated with `@register_image`. Constructors only store configuration.
+    `fitted`, and are decorated with `@register`. Constructors only store configuration.
     """
 
     method: ClassVar[str]
     domain: ClassVar[str] = "image"
-
-    @property
-    @abstractmethod
-    def fitted(self) -> bool:
-        """Whether `fit` (or `from_state`) has given this adapter its parameters."""
 
     @abstractmethod
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
@@ -139,31 +113,6 @@ class ImageAdapter(ABC):
         out = [self._transform_image(img) for img in images]
         return out[0] if single else out
 
-    @abstractmethod
-    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The fitted parameters: `(tensors, config)`; config is JSON-serialisable."""
-
-    @classmethod
-    @abstractmethod
-    def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
-        """Rebuild a fitted adapter from `state()` output.
-
-        Raises:
-            ModelFileError: tensors or config do not match what this adapter writes.
-        """
-
-    def _check_fitted(self) -> None:
-        if not self.fitted:
-            raise NotFittedError(f"{type(self).__name__} ({self.method}) is not fitted: "
-                                 "call fit(synthetic, real, rng=...) or load(path) first")
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted adapter to a `.safetensors` model file (+ `.json` sidecar)."""
-        self._check_fitted()
-        tensors, config = self.state()
-        return save_model(Path(path), tensors, {**config, "kind": self.method,
-                                                "domain": self.domain})
-
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read a model file written by `save` of this class (on `ImageAdapter`: of any class)."""
@@ -183,13 +132,12 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
         ModelFileError: missing, truncated or foreign file, a kind that is no image adapter,
             or contents that do not fit the kind (the message names the file).
     """
-    _import_builtins()
+    known = image_adapters()
     tensors, config = load_model(Path(path))
     kind = config.get("kind")
-    cls = IMAGE_ADAPTERS.get(kind) if isinstance(kind, str) else None
+    cls = known.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ModelFileError(f"{path}: {kind!r} is not an image adapter; known: "
-                             f"{sorted(IMAGE_ADAPTERS)}")
+        raise ModelFileError(f"{path}: {kind!r} is not an image adapter; known: {sorted(known)}")
     try:
         return cls.from_state(tensors, config)
     except (ModelFileError, KeyError, TypeError, ValueError) as exc:
@@ -217,7 +165,7 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
     if method in ("smcae", "conv-smcae"):
         if pairing is not None:
             options["pairing"] = pairing
-        if method == "smcae":
+        if method == "smcae":  # the faithful, patch-based image SMCAE
             from synthgap.adapt.patch_smcae import PatchSmcae, PatchSmcaeConfig
 
             return PatchSmcae(PatchSmcaeConfig(**options))
@@ -229,5 +177,4 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
     if pairing is not None:
         raise ValueError(f"pairing: only the SMCAE methods pair patches; {method!r} is fitted "
                          "from the two image sets as they are (drop --pairing)")
-    cls = image_adapters()[method]
-    return cls(**options)
+    return image_adapters()[method](**options)

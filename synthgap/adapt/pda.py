@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register_image, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
 from synthgap.adapt.photos import as_images, is_grey
 
 __all__ = ["PixelDistributionAdaptation", "gaussian_transport"]
@@ -52,7 +52,7 @@ def _pixels(images: Sequence[np.ndarray], per_image: int, rng: np.random.Generat
     return np.concatenate(out).astype(np.float64) / 255.0
 
 
-@register_image
+@register
 class PixelDistributionAdaptation(ImageAdapter):
     """Linear colour transfer: renders' pixel mean/covariance -> the real photos'.
 
