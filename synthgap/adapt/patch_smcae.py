@@ -53,8 +53,8 @@ class PatchSmcaeConfig:
     lam: float = 3e-3
     gamma: float = 10.0
     optimizer: str = "lbfgs"
-    iterations: int = 150
-    n_pairs: int = 4096
+    iterations: int = 100
+    n_pairs: int = 2048
     pairing: str = "nearest"
 
     def __post_init__(self) -> None:

@@ -81,8 +81,8 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
 
 
 def _short(d: dict) -> dict:
-    keys = ("domain_accuracy", "domain_accuracy_std", "mmd2", "mmd2_p_value",
-            "histogram_distance", "spectrum_distance", "n_synthetic", "n_real")
+    keys = ("domain_accuracy", "domain_accuracy_std", "domain_accuracy_look", "mmd2",
+            "mmd2_p_value", "histogram_distance", "spectrum_distance", "n_synthetic", "n_real")
     return {k: d[k] for k in keys}
 
 
