@@ -11,10 +11,12 @@ Prints one table:
 * memory: RSS growth of one process over `--renders` renders (render + annotate), measured
   after a warm-up of 50.
 
-Each throughput is the best of `--repeats` alternating runs. Usage:
+Rounds run bare, 1 worker and 2 workers back to back, so each ratio compares runs made under
+the same machine load; the table shows medians over rounds, and CPU time per image (this
+process, all threads), which load from other processes does not inflate. Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py [--scene preset:turntable]
-        [--size 512] [--images 120] [--renders 1000] [--repeats 2]
+        [--size 512] [--images 60] [--renders 1000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -126,48 +129,73 @@ def memory_growth(scene_arg, size, renders) -> tuple[float, float]:
         return start, rss_mb()
 
 
+def _timed(fn, *args) -> tuple[float, float]:
+    """(images/s, CPU ms per image of this process) of one call returning images/s."""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    rate = fn(*args)
+    n = rate * (time.perf_counter() - t0)
+    return rate, (time.process_time() - c0) * 1000 / max(n, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", default="preset:turntable")
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--images", type=int, default=120)
+    ap.add_argument("--images", type=int, default=60, help="images per timed run")
     ap.add_argument("--renders", type=int, default=1000,
                     help="renders for the memory check (the target is stated for 5000)")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="rounds; each runs bare, 1 worker (and 2 workers) back to back")
     ap.add_argument("--skip-workers", action="store_true")
+    ap.add_argument("--memory-only", action="store_true", help="only the RSS check")
     args = ap.parse_args()
+    if args.memory_only:
+        start, end = memory_growth(args.scene, args.size, args.renders)
+        print(f"| RSS over {args.renders} renders after 50 warm-up ({args.scene}, {args.size}x"
+              f"{args.size}) | {start:.0f} -> {end:.0f} MB | +{end - start:.1f} MB |")
+        return
 
     source, _ = prepare_render(args.scene, width=args.size, height=args.size)
     meshes, sample_fn = source.load()
     params_list = [sample_fn(i) for i in range(args.images)]
     tmp = Path(tempfile.mkdtemp(prefix="synthgap-bench-"))
-    bare, e2e, two = [], [], []
+    load0 = os.getloadavg()[0]
+    rounds = []
     try:
         for _ in range(args.repeats):
-            bare.append(bare_loop(params_list, meshes, args.size, args.size))
-            e2e.append(end_to_end(args.scene, args.size, args.images, 1, tmp / "one"))
-            if not args.skip_workers:
-                two.append(end_to_end(args.scene, args.size, args.images, 2, tmp / "two"))
+            b = _timed(bare_loop, params_list, meshes, args.size, args.size)
+            e = _timed(end_to_end, args.scene, args.size, args.images, 1, tmp / "one")
+            t = (None if args.skip_workers else
+                 end_to_end(args.scene, args.size, args.images, 2, tmp / "two"))
+            rounds.append((b, e, t))
         mem = memory_growth(args.scene, args.size, args.renders) if args.renders else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    load1 = os.getloadavg()[0]
 
-    b, e = max(bare), max(e2e)
-    print(f"scene {args.scene}, {args.size}x{args.size}, {args.images} images, best of "
-          f"{args.repeats}; {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}")
+    med = statistics.median
+    bare = med(r[0][0] for r in rounds)
+    one = med(r[1][0] for r in rounds)
+    print(f"scene {args.scene}, {args.size}x{args.size}, {args.images} images per run, median "
+          f"of {args.repeats} rounds (ratios: median of per-round ratios); {os.cpu_count()} "
+          f"CPUs {platform.machine()}, PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}, "
+          f"load average {load0:.1f} -> {load1:.1f}")
     print()
-    print("| what | images/s | ratio | target |")
-    print("|---|---:|---:|---|")
-    print(f"| bare pyrender loop (RGB+depth, SEG; no writing) | {b:.1f} | 1.00 | |")
-    print(f"| `synthgap render`, 1 worker, end to end | {e:.1f} | {e / b:.2f} | >= 0.80 |")
-    if two:
-        t = max(two)
-        print(f"| `synthgap render`, 2 workers, end to end | {t:.1f} | {t / e:.2f} vs 1 worker"
-              " | >= 1.70 |")
+    print("| what | images/s | CPU ms/image | ratio | target |")
+    print("|---|---:|---:|---:|---|")
+    print(f"| bare pyrender loop (RGB+depth, SEG; no writing) | {bare:.1f} | "
+          f"{med(r[0][1] for r in rounds):.0f} | 1.00 | |")
+    print(f"| `synthgap render`, 1 worker, end to end | {one:.1f} | "
+          f"{med(r[1][1] for r in rounds):.0f} | {med(r[1][0] / r[0][0] for r in rounds):.2f} "
+          "| >= 0.80 x bare |")
+    if not args.skip_workers:
+        two = med(r[2] for r in rounds)
+        print(f"| `synthgap render`, 2 workers, end to end | {two:.1f} | | "
+              f"{med(r[2] / r[1][0] for r in rounds):.2f} | >= 1.70 x 1 worker |")
     if mem is not None:
-        print(f"| RSS over {args.renders} renders (after 50 warm-up) | {mem[0]:.0f} -> "
-              f"{mem[1]:.0f} MB | +{mem[1] - mem[0]:.1f} MB | < 50 MB over 5000 |")
+        print(f"| RSS over {args.renders} renders after 50 warm-up | {mem[0]:.0f} -> "
+              f"{mem[1]:.0f} MB | | +{mem[1] - mem[0]:.1f} MB | < 50 MB over 5000 |")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
 """Render a dataset: indices -> sample -> render -> annotate -> sensor + PNG files -> record.
 
-In one process the main thread samples, renders (GL) and annotates image i while a small pool
-of writer threads applies sensor effects and encodes the PNGs of the images before it (OpenCV
-releases the GIL). `workers > 1` starts that many `spawn` processes (never `fork`: a forked GL
-context hangs), each with its own renderer, rendering every `workers`-th index still to do;
-the parent appends their records and drives the progress bar. Image i depends only on
-(scene, seed, i), so every worker count and order gives byte-identical files.
+In one process the main thread samples and renders (GL) image i while a small pool of writer
+threads, at a lower priority, annotates the images before it, applies sensor effects and
+encodes their PNGs (NumPy and OpenCV release the GIL). `workers > 1` starts that many `spawn`
+processes (never `fork`: a forked GL context hangs), each with its own renderer, rendering
+every `workers`-th index still to do; the parent appends their records and drives the
+progress bar. Image i depends only on (scene, seed, i), so every worker count and order gives
+byte-identical files.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
+import threading
 import time
 import traceback
 from collections import deque
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trimesh
 
@@ -29,11 +32,16 @@ from synthgap.generators.params import SampleParams
 from synthgap.generators.sensor import apply_sensor
 from synthgap.generators.writer import DatasetWriter, RunIdentity, write_sample_files
 
+if TYPE_CHECKING:
+    from synthgap.generators.renderer import RenderResult
+
 __all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices"]
 
 #: Writer threads per process and how many finished renders may wait for them.
 WRITER_THREADS = 2
 MAX_PENDING = 4
+#: Niceness added to writer threads (see `_lower_thread_priority`).
+WRITER_NICENESS = 10
 
 
 class SampleSource(Protocol):
@@ -119,45 +127,58 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
     timings = timings if timings is not None else Timings()
-    pending: deque[tuple[Future[None], Record]] = deque()
+    pending: deque[Future[tuple[Record, float]]] = deque()
 
     def retire(block: bool) -> None:
-        while pending and (block or len(pending) > MAX_PENDING or pending[0][0].done()):
-            fut, rec = pending.popleft()
+        while pending and (block or len(pending) > MAX_PENDING or pending[0].done()):
+            fut = pending.popleft()
             t = time.perf_counter()
-            fut.result()
+            rec, annotate_s = fut.result()
             timings.wait_writes += time.perf_counter() - t
+            timings.annotate += annotate_s
             on_record(rec)
 
-    with Renderer(width, height) as renderer, ThreadPoolExecutor(threads) as pool:
+    with Renderer(width, height) as renderer, \
+            ThreadPoolExecutor(threads, initializer=_lower_thread_priority) as pool:
         try:
             for index in map(int, indices):
                 t0 = time.perf_counter()
                 params = sample_fn(index)
                 t1 = time.perf_counter()
                 res = renderer.render(params, meshes)
-                t2 = time.perf_counter()
-                rec = annotate(params, res.instance_mask, res.defect_mask, res.unoccluded_pixels,
-                               defects_layer=defects_layer)
-                t3 = time.perf_counter()
                 timings.sample += t1 - t0
-                timings.render += t2 - t1
-                timings.annotate += t3 - t2
-                fut = pool.submit(_finish_files, layout, index, res, params, defects_layer)
-                pending.append((fut, rec))
+                timings.render += time.perf_counter() - t1
+                # Annotation, sensor effects and PNG encoding run in a writer thread while
+                # this thread renders the next image.
+                pending.append(pool.submit(_finish, layout, params, res, defects_layer))
                 retire(block=False)
             retire(block=True)
         finally:
-            for fut, _ in pending:
+            for fut in pending:
                 fut.cancel()
         return renderer.platform
 
 
-def _finish_files(layout: DatasetLayout, index: int, res: Any, params: SampleParams,
-                  defects_layer: bool) -> None:
+def _lower_thread_priority() -> None:
+    """Run writer threads at a lower priority (Linux: niceness is per thread), so PNG
+    encoding fills the CPU time the rasteriser leaves idle instead of slowing its threads."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
+
+
+def _finish(layout: DatasetLayout, params: SampleParams, res: RenderResult,
+            defects_layer: bool) -> tuple[Record, float]:
+    """Annotate one image and write its files (runs in a writer thread)."""
+    t = time.perf_counter()
+    rec = annotate(params, res.instance_mask, res.defect_mask, res.unoccluded_pixels,
+                   defects_layer=defects_layer)
+    annotate_s = time.perf_counter() - t
     rgb = apply_sensor(res.rgb, params.sensor)
-    write_sample_files(layout, index, rgb, res.depth, res.instance_mask,
+    write_sample_files(layout, params.index, rgb, res.depth, res.instance_mask,
                        res.defect_mask if defects_layer else None)
+    return rec, annotate_s
 
 
 def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdentity, count: int,
@@ -234,8 +255,11 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
 
 
 def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
-                 identity: RunIdentity, q: Any) -> None:
+                 identity: RunIdentity, q: Any, raster_threads: int) -> None:
     """Entry point of a spawn worker: render `indices`, send records and timings to `q`."""
+    # Share the cores between the workers' rasterisers (Mesa llvmpipe otherwise starts one
+    # thread per core in every process); a value the user set wins.
+    os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
     try:
         timings = Timings()
         t = time.perf_counter()
@@ -259,8 +283,10 @@ def _render_processes(source: SampleSource, todo: list[int], layout: DatasetLayo
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     shards = [todo[w::workers] for w in range(workers)]
-    procs = [ctx.Process(target=_worker_main, args=(source, shard, str(layout.root), identity, q),
-                         daemon=True) for shard in shards if shard]
+    raster_threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker_main, daemon=True,
+                         args=(source, shard, str(layout.root), identity, q, raster_threads))
+             for shard in shards if shard]
     for p in procs:
         p.start()
     finished, platform = 0, None

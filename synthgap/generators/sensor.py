@@ -37,14 +37,18 @@ def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
     _check(params)
     out = rgb
     if params.vignetting > 0 or params.noise > 0:
+        # One float32 image, updated in place (each full-image pass costs ~1 ms at 512x512).
         img = rgb.astype(np.float32)
         if params.vignetting > 0:
-            img *= vignetting_gain(rgb.shape[0], rgb.shape[1], float(params.vignetting))[..., None]
+            img *= _gain3(rgb.shape[0], rgb.shape[1], float(params.vignetting))
         if params.blur_sigma > 0:
             img = cv2.GaussianBlur(img, (0, 0), float(params.blur_sigma))
         if params.noise > 0:
-            img += gaussian_noise(img.shape, params.seed) * np.float32(params.noise * 255.0)
-        out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+            noise = gaussian_noise(img.shape, params.seed)
+            noise *= np.float32(params.noise * 255.0)
+            img += noise
+        np.maximum(img, 0.0, out=img)
+        out = cv2.convertScaleAbs(img)  # rounds to nearest and saturates at 255
     elif params.blur_sigma > 0:
         out = cv2.GaussianBlur(rgb, (0, 0), float(params.blur_sigma))
     if params.jpeg_quality is not None:
@@ -59,21 +63,35 @@ def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
 def gaussian_noise(shape: tuple[int, ...], seed: int) -> np.ndarray:
     """Standard normal noise, `float32`, from `seed` (deterministic).
 
-    Drawn by inverse-CDF lookup: uniform 16-bit integers index a table of the 65,536 normal
-    quantiles. Three times faster than `Generator.standard_normal` here and exactly normal up
-    to 16-bit quantisation (tails end at ±4.3 sigma).
+    Each value is `(q[a] + q[b]) / sqrt(2)` for two random bytes a, b, where q holds the 256
+    quantiles of N(0, 1): the sum of two independent quantised normals, so its variance is
+    that of q (0.995), and it is looked up with `cv2.LUT`, about 5x faster than
+    `Generator.standard_normal` here. Tails end at ±3.7 sigma.
     """
-    idx = np.random.default_rng(seed).integers(0, 65536, size=shape, dtype=np.uint16)
-    return _normal_quantiles()[idx]
+    n = int(np.prod(shape))
+    # Raw 64-bit PCG64 output viewed as bytes: the cheapest uniform bytes NumPy offers.
+    raw = np.random.default_rng(seed).bit_generator.random_raw((2 * n + 7) // 8)
+    ab = raw.view(np.uint8)
+    table = _normal_quantiles()
+    return cv2.LUT(ab[:n], table).reshape(shape) + cv2.LUT(ab[n:], table).reshape(shape)
 
 
 @functools.lru_cache(maxsize=1)
 def _normal_quantiles() -> np.ndarray:
+    """`(1, 256) float32`: the quantiles (k + 0.5) / 256 of N(0, 1), divided by sqrt(2)."""
     from scipy.special import ndtri
 
-    table = ndtri((np.arange(65536) + 0.5) / 65536).astype(np.float32)
+    table = (ndtri((np.arange(256) + 0.5) / 256) / np.sqrt(2.0)).astype(np.float32)
+    table = table.reshape(1, 256)
     table.setflags(write=False)
     return table
+
+
+@functools.lru_cache(maxsize=8)
+def _gain3(height: int, width: int, strength: float) -> np.ndarray:
+    gain = np.repeat(vignetting_gain(height, width, strength)[:, :, None], 3, axis=2)
+    gain.setflags(write=False)
+    return gain
 
 
 @functools.lru_cache(maxsize=8)
