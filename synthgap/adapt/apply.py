@@ -22,8 +22,8 @@ from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
 
-__all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "apply_adapter", "file_sha256",
-           "fit_from_folders"]
+__all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
+           "apply_adapter", "file_sha256", "fit_from_folders"]
 
 
 class AdaptedDatasetError(ValueError):
@@ -213,10 +213,23 @@ def _labelled(folder: Path, skip_bad: bool, limit: int | None):
     return images, labels, skipped
 
 
-def fit_from_folders(method: str, synthetic: Path, real: Path, out: Path, *,
+def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
+    """Render the pinned views (`real_views`) of a scene file: `(renders, photos)`, aligned.
+
+    Render i and photo i show the same view pixel for pixel
+    (`synthgap.generators.views.render_aligned_views`).
+    """
+    from synthgap.generators.views import render_aligned_views
+    from synthgap.scenes import load_scene
+
+    views = render_aligned_views(load_scene(scene_path), seed=seed)
+    return [v.render for v in views], [v.real for v in views]
+
+
+def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out: Path, *,
                      pairing: str | None = None, skip_bad: bool = False, seed: int = 0,
-                     max_images: int | None = None,
-                     options: dict | None = None) -> FitSummary:
+                     max_images: int | None = None, options: dict | None = None,
+                     scene: Path | None = None) -> FitSummary:
     """Fit an image adapter on a render folder (or dataset directory) and a photo folder.
 
     Args:
@@ -232,6 +245,9 @@ def fit_from_folders(method: str, synthetic: Path, real: Path, out: Path, *,
         seed: seed of every random choice (patches, initialisation, batches).
         max_images: use at most this many images of each folder (the first by name).
         options: extra method configuration (see `make_image_adapter`).
+        scene: with `aligned` pairing, a scene file whose `real_views` pin each photo's camera
+            and part poses: the matching views are rendered and paired pixel for pixel
+            (then `synthetic` and `real` must be None).
 
     Returns:
         The summary.
@@ -247,7 +263,16 @@ def fit_from_folders(method: str, synthetic: Path, real: Path, out: Path, *,
 
     adapter = make_image_adapter(method, pairing=pairing, options=options)
     kwargs = {}
-    if pairing == "class":
+    if scene is not None:
+        if pairing != "aligned" or synthetic is not None or real is not None:
+            raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
+                             "with pairing 'aligned' and without synthetic/real folders")
+        syn, rea = aligned_from_scene(scene, seed=seed)
+        skipped_s, skipped_r = [], []
+    elif synthetic is None or real is None:
+        raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
+                         "scene file with real_views)")
+    elif pairing == "class":
         syn, syn_labels, skipped_s = _labelled(synthetic, skip_bad, max_images)
         rea, real_labels, skipped_r = _labelled(real, skip_bad, max_images)
         kwargs = {"synthetic_labels": syn_labels, "real_labels": real_labels}

@@ -17,10 +17,14 @@ def adapt() -> None:
 
 
 @adapt.command("fit")
-@click.option("--synthetic", type=click.Path(path_type=Path), required=True,
+@click.option("--synthetic", type=click.Path(path_type=Path), default=None,
               help="Dataset directory (uses images/) or a folder of renders.")
-@click.option("--real", type=click.Path(path_type=Path), required=True,
+@click.option("--real", type=click.Path(path_type=Path), default=None,
               help="Folder of real photos (PNG/JPEG/TIFF/BMP/WebP, any size, grey or colour).")
+@click.option("--scene", type=click.Path(path_type=Path), default=None,
+              help="With --pairing aligned: a scene file whose real_views pin each photo's "
+              "camera and part poses; the matching views are rendered and paired pixel for "
+              "pixel (replaces --synthetic/--real).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Model file to write (.safetensors; a .json sidecar is written beside it).")
 @click.option("--method", type=click.Choice(_METHODS), default="conv-smcae", show_default=True,
@@ -36,11 +40,14 @@ def adapt() -> None:
               help="Use at most this many images of each folder (first by name).")
 @click.option("--iterations", type=int, default=None,
               help="Training steps (SMCAE methods; default: the method's own).")
-def fit(synthetic: Path, real: Path, output: Path, method: str, pairing: str | None,
-        skip_bad: bool, seed: int, max_images: int | None, iterations: int | None) -> None:
+def fit(synthetic: Path | None, real: Path | None, scene: Path | None, output: Path, method: str,
+        pairing: str | None, skip_bad: bool, seed: int, max_images: int | None,
+        iterations: int | None) -> None:
     """Fit an adapter from renders and real photos; prints a JSON summary."""
     from synthgap.adapt.apply import fit_from_folders
     from synthgap.adapt.photos import PhotoError
+    from synthgap.data.layout import DatasetFileError
+    from synthgap.scenes import SceneError
 
     options = {}
     if iterations is not None:
@@ -48,15 +55,17 @@ def fit(synthetic: Path, real: Path, output: Path, method: str, pairing: str | N
             raise click.BadParameter(f"only the SMCAE methods train iteratively, not {method!r}",
                                      param_hint="--iterations")
         options["iterations"] = iterations
+    if scene is None and (synthetic is None or real is None):
+        raise click.UsageError("give --synthetic and --real (or --scene with --pairing aligned)")
     if max_images is not None and max_images < 1:
         raise click.BadParameter(f"expected >= 1, got {max_images}", param_hint="--max-images")
     try:
         summary = fit_from_folders(method, synthetic, real, output, pairing=pairing,
                                    skip_bad=skip_bad, seed=seed, max_images=max_images,
-                                   options=options)
+                                   options=options, scene=scene)
     except PhotoError as exc:
         raise click.BadParameter(str(exc)) from exc
-    except ValueError as exc:
+    except (ValueError, SceneError, DatasetFileError) as exc:
         raise click.UsageError(str(exc)) from exc
     for line in summary.skipped:
         click.echo(f"skipped {line}", err=True)

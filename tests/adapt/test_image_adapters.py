@@ -185,3 +185,33 @@ def test_make_image_adapter_errors():
         make_image_adapter("histogram", pairing="nearest")
     with pytest.raises(ValueError, match="pairing"):
         make_image_adapter("conv-smcae", pairing="random")
+
+
+def test_image_pairing_aligned_nearest_class():
+    from synthgap.adapt.image_pairing import make_pairs
+
+    renders = _renders(4)
+    real = [255 - r for r in renders]  # pixel-aligned "photos": the negatives
+    p = make_pairs("aligned", renders, real, patch_size=8, n_pairs=40, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(p.target, 255 - p.synthetic)
+    with pytest.raises(ValueError, match="same size"):
+        make_pairs("aligned", renders, [r[:-1] for r in real], patch_size=8, n_pairs=4,
+                   rng=np.random.default_rng(0))
+    # nearest, with a tone change only: every render patch finds a real patch of the same layout
+    darker = [(0.5 * r).astype(np.uint8) for r in renders]
+    p = make_pairs("nearest", renders, darker, patch_size=16, n_pairs=64,
+                   rng=np.random.default_rng(0))
+    assert p.synthetic.shape == p.target.shape == (64, 16, 16, 3)
+
+    def bright(x):  # fraction of square (not background) pixels per patch
+        return (x[..., 0] > x[:, :1, :1, 0].min() + 2).mean(axis=(1, 2))
+
+    paired = np.abs(bright(p.synthetic) - bright(p.target)).mean()
+    shuffled = np.abs(bright(p.synthetic) - bright(p.target[::-1])).mean()
+    assert shuffled > 0.05 and paired < 0.3 * shuffled
+    p = make_pairs("class", renders, real, patch_size=8, n_pairs=8, rng=np.random.default_rng(0),
+                   synthetic_labels=["a", "b", "a", "b"], real_labels=["a", "a", "b", "b"])
+    assert len(p.synthetic) == 8
+    with pytest.raises(ValueError, match="no real image of class"):
+        make_pairs("class", renders, real, patch_size=8, n_pairs=8, rng=np.random.default_rng(0),
+                   synthetic_labels=["a", "b", "c", "b"], real_labels=["a", "a", "b", "b"])

@@ -72,3 +72,37 @@ def test_bad_options_and_model(fake_dataset, tmp_path):
     res, _ = _run(["adapt", "fit", "--synthetic", str(tmp_path / "nope"), "--real", str(real),
                    "-o", str(tmp_path / "m.safetensors"), "--method", "fda"])
     assert res.exit_code == 2 and "nope" in res.output
+
+
+def _cell_scene(tmp_path, n_views=2):
+    """A scene file with pinned real views (photos = noisy grey images of the right size)."""
+    import yaml
+
+    rng = np.random.default_rng(0)
+    views = []
+    for i in range(n_views):
+        cv2.imwrite(str(tmp_path / f"v{i}.png"), rng.integers(0, 255, (48, 64), dtype=np.uint8))
+        views.append({"photo": f"v{i}.png",
+                      "camera_look_at": {"eye": [0.1 - 0.2 * i, -0.15, 0.18], "look_at": [0, 0, 0.01]},
+                      "parts": [{"part": "l_bracket", "position": [0, 0, 0]}]})
+    scene = {"image": {"width": 64, "height": 48},
+             "camera": {"intrinsics": {"fx": 110.0, "fy": 110.0, "cx": 31.5, "cy": 23.5}},
+             "parts": [{"procedural": "l_bracket"}],
+             "lights": [{"type": "directional", "intensity": 3.0, "elevation": 60}],
+             "background": {"color": [0.2, 0.2, 0.2]},
+             "real_views": views}
+    path = tmp_path / "cell.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_fit_aligned_from_scene_real_views(tmp_path):
+    scene = _cell_scene(tmp_path)
+    res, out = _run(["adapt", "fit", "--scene", str(scene), "--pairing", "aligned",
+                     "-o", str(tmp_path / "a.safetensors"), "--method", "conv-smcae",
+                     "--iterations", "3"])
+    assert res.exit_code == 0, res.output
+    assert out["pairing"] == "aligned" and out["n_synthetic"] == out["n_real"] == 2
+    res, _ = _run(["adapt", "fit", "--scene", str(scene), "-o", str(tmp_path / "b.safetensors"),
+                   "--method", "conv-smcae"])
+    assert res.exit_code == 2 and "aligned" in res.output
