@@ -135,6 +135,16 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
     known = image_adapters()
     tensors, config = load_model(Path(path))
     kind = config.get("kind")
+    if kind == "chain":  # a chain of image adapters is an image adapter too
+        from synthgap.adapt.base import Chain
+
+        try:
+            chain = Chain.from_state(tensors, config)
+        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bad 'chain' model contents ({exc})") from exc
+        if chain.domain != "image":
+            raise ModelFileError(f"{path}: a chain of {chain.domain} adapters, not image adapters")
+        return chain  # type: ignore[return-value]
     cls = known.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ModelFileError(f"{path}: {kind!r} is not an image adapter; known: {sorted(known)}")

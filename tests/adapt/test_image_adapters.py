@@ -215,3 +215,17 @@ def test_image_pairing_aligned_nearest_class():
     with pytest.raises(ValueError, match="no real image of class"):
         make_pairs("class", renders, real, patch_size=8, n_pairs=8, rng=np.random.default_rng(0),
                    synthetic_labels=["a", "b", "c", "b"], real_labels=["a", "a", "b", "b"])
+
+
+def test_chain_of_image_adapters_round_trip(tmp_path):
+    from synthgap.adapt.base import Chain
+    from synthgap.adapt.fda import FourierDomainAdaptation
+    from synthgap.adapt.histogram import HistogramMatch
+
+    chain = Chain([HistogramMatch(), FourierDomainAdaptation()])
+    chain.fit(_renders(), _colour_photos(), rng=np.random.default_rng(0))
+    img = _renders(1, seed=7)[0]
+    out = chain.transform(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    loaded = load_image_adapter(chain.save(tmp_path / "chain.safetensors"))
+    np.testing.assert_array_equal(loaded.transform(img), out)
