@@ -14,6 +14,7 @@ from synthgap import __version__
 # command name -> "module:attribute"; modules are imported only when their command runs
 # (or when `--help` lists them), so `synthgap --version` never imports torch or OpenGL.
 COMMANDS: dict[str, str] = {
+    "export": "synthgap.cli.export:export",
 }
 
 
