@@ -122,11 +122,22 @@ class ExportedSample:
 
 
 class LazySamples(Sequence[ExportedSample]):
-    """A read-back export: `len()` and indexing load one sample at a time."""
+    """A read-back export: `len()` and indexing load one sample at a time.
 
-    def __init__(self, entries: list[Any], load: Callable[[Any], ExportedSample]) -> None:
+    Args:
+        entries: one tuple per sample, its first item the sample's split.
+        load: entry -> `ExportedSample` (reads the files).
+    """
+
+    def __init__(self, entries: list[tuple[Any, ...]],
+                 load: Callable[[Any], ExportedSample]) -> None:
         self._entries = entries
         self._load = load
+
+    @property
+    def splits(self) -> list[str]:
+        """The split of every sample, without loading any image."""
+        return [e[0] for e in self._entries]
 
     def __len__(self) -> int:
         return len(self._entries)
