@@ -15,6 +15,7 @@ from synthgap import __version__
 # (or when `--help` lists them), so `synthgap --version` never imports torch or OpenGL.
 COMMANDS: dict[str, str] = {
     "export": "synthgap.cli.export:export",
+    "preview": "synthgap.cli.preview:preview",
 }
 
 

@@ -145,43 +145,15 @@ class _Filtered(Sequence):
         return self._samples[self._keep[i]]
 
 
-class _RawSamples(Sequence):
-    def __init__(self, source: Any, records: list, defects: bool) -> None:
-        from synthgap.export.base import ExportOptions
-
-        self._source = source
-        self._records = records
-        self._options = ExportOptions(defects=defects)
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __getitem__(self, i: int):  # type: ignore[override]
-        from synthgap.export.base import ExportedSample
-        from synthgap.export.objects import image_objects
-
-        record = self._records[i]
-        image = self._source.image(record)
-        objs = image_objects(self._source, record, self._options)
-        h, w = image.shape[:2]
-        return ExportedSample(
-            key=f"{record.index:06d}", index=record.index, split="", image=image,
-            names=tuple(o.name for o in objs),
-            boxes=np.array([o.bbox for o in objs], np.float64).reshape(-1, 4),
-            masks=np.stack([o.mask for o in objs]) if objs else np.zeros((0, h, w), bool),
-            instance_ids=np.array([o.instance_id for o in objs], np.int64))
-
-
 def _raw_samples(root: Path, split: str | None, ratios: str, seed: int, defects: bool
-                 ) -> tuple[_RawSamples, list[str]]:
-    from synthgap.export.base import DEFECT_PREFIX
+                 ) -> tuple[Sequence, list[str]]:
+    from synthgap.export.base import DEFECT_PREFIX, ExportOptions
+    from synthgap.export.objects import source_samples
     from synthgap.export.source import open_dataset
     from synthgap.export.splits import assign_splits, parse_split
 
     source = open_dataset(root)
-    records = list(source.records)
-    if split is not None:
-        splits = assign_splits([r.index for r in records], parse_split(ratios), seed=seed)
-        records = [r for r in records if splits[r.index] == split]
+    splits = assign_splits([r.index for r in source.records], parse_split(ratios), seed=seed)
+    samples = source_samples(source, ExportOptions(defects=defects), splits=splits)
     names = list(source.categories) + [DEFECT_PREFIX + t for t in source.defect_types]
-    return _RawSamples(source, records, defects), names
+    return _Filtered(samples, split), names

@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 
 from synthgap.data import Record
-from synthgap.export.base import DEFECT_PREFIX, ExportOptions, mask_bbox
+from synthgap.export.base import (
+    DEFECT_PREFIX,
+    ExportedSample,
+    ExportOptions,
+    LazySamples,
+    mask_bbox,
+)
 from synthgap.export.source import DatasetSource
 
 
@@ -72,3 +78,30 @@ def image_objects(source: DatasetSource, record: Record, options: ExportOptions,
                     attributes={"instance_id": d.instance, "defect_id": d.id,
                                 "params": d.params}))
     return out
+
+
+def source_samples(source: DatasetSource, options: ExportOptions | None = None,
+                   *, splits: dict[int, str] | None = None) -> LazySamples:
+    """A raw or adapted directory seen as read-back samples (the same type exports give).
+
+    Args:
+        source: the opened directory.
+        options: which objects to include (defects on by default).
+        splits: optional index -> split name, stored in each sample (`""` when None).
+    """
+    opts = options or ExportOptions()
+    entries = [((splits or {}).get(r.index, ""), r) for r in source.records]
+
+    def load(entry: tuple[str, Record]) -> ExportedSample:
+        split, record = entry
+        image = source.image(record)
+        objs = image_objects(source, record, opts)
+        h, w = image.shape[:2]
+        return ExportedSample(
+            key=f"{record.index:06d}", index=record.index, split=split, image=image,
+            names=tuple(o.name for o in objs),
+            boxes=np.array([o.bbox for o in objs], np.float64).reshape(-1, 4),
+            masks=np.stack([o.mask for o in objs]) if objs else np.zeros((0, h, w), bool),
+            instance_ids=np.array([o.instance_id for o in objs], np.int64))
+
+    return LazySamples(entries, load)
