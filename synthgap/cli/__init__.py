@@ -16,6 +16,8 @@ from synthgap import __version__
 COMMANDS: dict[str, str] = {
     "export": "synthgap.cli.export:export",
     "preview": "synthgap.cli.preview:preview",
+    "run": "synthgap.cli.run:run",
+    "demo": "synthgap.cli.demo:demo",
 }
 
 
