@@ -132,7 +132,7 @@ def _grid(tiles: list[np.ndarray], columns: int, pad: int = 4) -> np.ndarray:
 def _title(width: int, title: str, legend: dict[str, tuple[int, int, int]]) -> np.ndarray:
     import cv2
 
-    bar = np.full((44, width, 3), _BG, np.uint8)
+    bar = np.full((44 if legend else 24, width, 3), _BG, np.uint8)
     _text(bar, title, (6, 2), scale=0.5, bg=None)
     x = 8
     for name, color in legend.items():

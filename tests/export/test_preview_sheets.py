@@ -72,8 +72,8 @@ def test_compare_sheet_puts_render_adapted_and_real_side_by_side(fake_dataset, t
     photos.mkdir()
     write_image_atomic(photos / "a.png", np.full((30, 100, 3), 200, np.uint8))
     sheet = compare_sheet(fake_dataset, adapted, photos, n=2, seed=0, tile_width=64)
-    assert sheet.shape == (44 + 2 * (18 + 48 + 4) + 4, 3 * (64 + 4) + 4, 3)
+    assert sheet.shape == (24 + 2 * (18 + 48 + 4) + 4, 3 * (64 + 4) + 4, 3)  # no legend
     # third column: the grey photo, cropped to the tile
-    assert (sheet[44 + 4 + 18 + 10, 2 * 68 + 4 + 10] == 200).all()
+    assert (sheet[24 + 4 + 18 + 10, 2 * 68 + 4 + 10] == 200).all()
     with pytest.raises(ExportError, match="no photos"):
         compare_sheet(fake_dataset, adapted, tmp_path, n=2)
