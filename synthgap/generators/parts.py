@@ -1,0 +1,231 @@
+"""The part library: meshes of a scene's `parts`, in metres, with their stable resting poses.
+
+`load_parts(scene)` reads every part entry once (STL, OBJ, PLY, GLB/glTF, OFF through trimesh;
+STEP through the optional `cascadio` package; or a procedural part), converts units to metres,
+checks the mesh and precomputes trimesh stable poses. Files that hold several meshes (OBJ
+groups, glTF scenes) are merged into one rigid part. A STEP assembly with `assembly: split`
+(the default) becomes one part per body, named `ENTRY/BODY` (body = the STEP product/node
+name, e.g. `as1/NUT::3_5`); each body keeps the assembly's coordinate frame; `select` keeps
+the bodies whose names match its glob patterns. With `assembly: merge` the whole file is one
+part.
+
+Object frame: the mesh file's own frame after unit conversion (metres); nothing is re-centred,
+so 6D pose labels refer to the CAD frame.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from synthgap.generators.procedural import make_procedural
+from synthgap.scenes.errors import SceneError
+from synthgap.scenes.schema import PartConfig, Scene
+
+__all__ = ["MAX_SIZE_M", "MIN_SIZE_M", "PartAsset", "PartError", "load_parts", "stable_poses"]
+
+#: Plausible part sizes (largest extent, metres); outside them `load_parts` errors (units hint).
+MIN_SIZE_M = 0.5e-3
+MAX_SIZE_M = 5.0
+#: At most this many stable poses are kept (the most probable ones).
+MAX_STABLE_POSES = 24
+
+_UNITS_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "in": 0.0254}
+
+
+class PartError(SceneError):
+    """A part's mesh cannot be used; the message names the file and the scene field."""
+
+
+@dataclass(frozen=True, eq=False)
+class PartAsset:
+    """One part of the library.
+
+    Attributes:
+        name: key in the library (entry name, or `ENTRY/BODY` for split STEP assemblies).
+        category: class label.
+        mesh: the mesh in metres, object frame (treat as read-only).
+        stable_poses: `(n, 4, 4) float64` transforms that put the mesh at rest on z = 0 (its
+            lowest point at z = 0), most probable first.
+        stable_probs: `(n,) float64` probability of each resting pose, summing to 1.
+        entry: index of the part entry in `scene.parts`.
+        source: the mesh file (absolute) or `procedural:NAME`.
+    """
+
+    name: str
+    category: str
+    mesh: trimesh.Trimesh
+    stable_poses: np.ndarray
+    stable_probs: np.ndarray
+    entry: int
+    source: str
+
+    @property
+    def radius_xy(self) -> float:
+        """Largest distance (m) of a vertex from the z axis through the bounding-box centre,
+        over the stable poses: the radius of a circle that holds the part lying in any of them."""
+        best = 0.0
+        for T in self.stable_poses:
+            v = trimesh.transform_points(self.mesh.vertices, T)[:, :2]
+            c = 0.5 * (v.min(axis=0) + v.max(axis=0))
+            best = max(best, float(np.linalg.norm(v - c, axis=1).max()))
+        return best
+
+
+_STABLE_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _mesh_key(mesh: trimesh.Trimesh) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """Resting poses of `mesh` on z = 0 (trimesh `compute_stable_poses`), cached by content.
+
+    Returns:
+        `(poses (n, 4, 4) float64, probs (n,) float64)`: most probable first, at most
+        `MAX_STABLE_POSES`, probabilities renormalised to sum to 1, each pose's lowest vertex
+        exactly at z = 0. Non-watertight meshes use their convex hull's centre of mass.
+    """
+    key = _mesh_key(mesh)
+    if key not in _STABLE_CACHE:
+        com = mesh.center_mass if mesh.is_volume else mesh.convex_hull.center_mass
+        poses, probs = trimesh.poses.compute_stable_poses(mesh, center_mass=com)
+        poses = np.asarray(poses, dtype=np.float64)
+        probs = np.asarray(probs, dtype=np.float64)
+        if len(poses) == 0 or not np.isfinite(probs).all() or probs.sum() <= 0:
+            poses, probs = np.eye(4)[None], np.ones(1)
+        order = np.argsort(-probs, kind="stable")[:MAX_STABLE_POSES]
+        poses, probs = poses[order], probs[order]
+        for T in poses:  # remove numerical drift: lowest point exactly on the plane
+            T[2, 3] -= trimesh.transform_points(mesh.vertices, T)[:, 2].min()
+        probs = probs / probs.sum()
+        poses.setflags(write=False)
+        probs.setflags(write=False)
+        _STABLE_CACHE[key] = (poses, probs)
+    return _STABLE_CACHE[key]
+
+
+def load_parts(scene: Scene) -> dict[str, PartAsset]:
+    """Load every part entry of `scene` (in order) into the part library.
+
+    Returns:
+        Part name -> `PartAsset`, in entry order (split STEP bodies in file order).
+
+    Raises:
+        PartError: unreadable, empty, non-finite or implausibly sized mesh, a STEP file
+            without cascadio installed, or a `select` that matches no body; the message names
+            the file and the scene field (`parts[i].mesh`).
+    """
+    library: dict[str, PartAsset] = {}
+    for i, entry in enumerate(scene.parts):
+        for name, mesh, source in _entry_meshes(i, entry):
+            field = f"parts[{i}].mesh" if entry.mesh is not None else f"parts[{i}].procedural"
+            mesh = _checked(mesh, entry, source, field)
+            poses, probs = stable_poses(mesh)
+            category = entry.category or (name.split("/", 1)[1] if "/" in name else name)
+            library[name] = PartAsset(name=name, category=category, mesh=mesh,
+                                      stable_poses=poses, stable_probs=probs, entry=i,
+                                      source=source)
+    return library
+
+
+def _entry_meshes(i: int, entry: PartConfig) -> list[tuple[str, trimesh.Trimesh, str]]:
+    name = entry.default_name()
+    if entry.procedural is not None:
+        mesh = make_procedural(entry.procedural)
+        return [(name, mesh, f"procedural:{entry.procedural}")]
+    assert entry.mesh is not None
+    path = entry.mesh
+    field = f"parts[{i}].mesh"
+    if path.suffix.lower() in (".step", ".stp"):
+        bodies = _load_step(path, field)
+        if entry.select is not None:
+            bodies = [(b, m) for b, m in bodies
+                      if any(fnmatch.fnmatchcase(b, pat) for pat in entry.select)]
+            if not bodies:
+                known = ", ".join(b for b, _ in _load_step(path, field))
+                raise PartError(str(path), [(f"parts[{i}].select", f"no body matches "
+                                             f"{list(entry.select)}; bodies: {known}")])
+        if entry.assembly == "merge" or len(bodies) == 1:
+            mesh = trimesh.util.concatenate([m for _, m in bodies])
+            return [(name, mesh, str(path))]
+        return [(f"{name}/{b}", m, str(path)) for b, m in bodies]
+    if entry.select is not None:
+        raise PartError(str(path), [(f"parts[{i}].select",
+                                     "select applies to STEP assemblies only")])
+    try:
+        loaded = trimesh.load(str(path), force="mesh")
+    except Exception as exc:  # trimesh raises many kinds; report them all the same way
+        raise PartError(str(path), [(field, f"cannot read the mesh ({type(exc).__name__}: "
+                                            f"{exc})")]) from exc
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise PartError(str(path), [(field, "the file holds no triangle mesh (point cloud or "
+                                            "empty scene?)")])
+    return [(name, loaded, str(path))]
+
+
+_STEP_CACHE: dict[tuple[str, int, int], list[tuple[str, trimesh.Trimesh]]] = {}
+
+
+def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
+    """Bodies `(node name, mesh in metres in the assembly frame)` of a STEP file, cached."""
+    if importlib.util.find_spec("cascadio") is None:
+        raise PartError(str(path), [(field, "STEP files need the optional cascadio package: "
+                                            "pip install 'synthgap[step]' (or convert the part "
+                                            "to STL/OBJ/PLY/GLB)")])
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _STEP_CACHE:
+        try:
+            sc = trimesh.load_scene(str(path))
+        except Exception as exc:  # cascadio/OCC errors come in many types
+            raise PartError(str(path), [(field, f"cannot read the STEP file "
+                                                f"({type(exc).__name__}: {exc})")]) from exc
+        bodies = []
+        for node in sc.graph.nodes_geometry:
+            T, geom = sc.graph[node]
+            g = sc.geometry.get(geom)
+            if isinstance(g, trimesh.Trimesh) and len(g.faces):
+                bodies.append((str(node), g.copy().apply_transform(T)))
+        if not bodies:
+            raise PartError(str(path), [(field, "the STEP file holds no solid bodies")])
+        _STEP_CACHE[key] = bodies
+    return [(b, m.copy()) for b, m in _STEP_CACHE[key]]
+
+
+def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) -> trimesh.Trimesh:
+    """Unit-convert and sanity-check a mesh; returns a new mesh in metres."""
+    if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
+        raise PartError(source, [(field, "the mesh is empty (no triangles)")])
+    if not np.isfinite(mesh.vertices).all():
+        bad = int((~np.isfinite(mesh.vertices)).any(axis=1).sum())
+        raise PartError(source, [(field, f"the mesh has {bad} vertices with NaN or inf "
+                                         "coordinates; repair or re-export it")])
+    mesh = mesh.copy()
+    mesh.apply_scale(entry.unit_scale)
+    mesh.remove_unreferenced_vertices()
+    size = float(mesh.extents.max())
+    if not (MIN_SIZE_M <= size <= MAX_SIZE_M):
+        raw = size / entry.unit_scale
+        units = entry.units or "mm"
+        plausible = [u for u, f in _UNITS_TO_M.items()
+                     if 5e-3 <= raw * f * entry.scale <= 2.0 and u != units]
+        hint = f"; did you mean units: {plausible[0]}?" if plausible and entry.mesh is not None \
+            and entry.mesh.suffix.lower() not in (".step", ".stp") else ""
+        raise PartError(source, [(field, f"the part is {size:.4g} m across ({raw:.4g} in file "
+                                         f"units, read as {units}, scale {entry.scale:g}); "
+                                         f"parts must be {MIN_SIZE_M * 1e3:g} mm to "
+                                         f"{MAX_SIZE_M:g} m{hint}")])
+    if mesh.area <= 0:
+        raise PartError(source, [(field, "the mesh has zero surface area (degenerate triangles)")])
+    return mesh

@@ -1,0 +1,282 @@
+"""Scene files in and out: `load_scene`, `parse_scene`, `scene_to_yaml`.
+
+Paths in a scene file (part meshes, `camera.calibration`, `background.images` and
+`background.image_files`) are relative to the scene file's folder (or absolute; `~` expands).
+A loaded `Scene` holds absolute paths, so `scene_to_yaml` writes absolute paths and the YAML
+written next to a dataset loads again from anywhere on the same machine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from synthgap.scenes.errors import SceneError, problems_from_validation
+from synthgap.scenes.schema import MESH_SUFFIXES, Intrinsics, Scene
+
+__all__ = ["IMAGE_SUFFIXES", "load_scene", "parse_scene", "scene_to_yaml"]
+
+#: Background photo suffixes picked up from `background.images`.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def load_scene(path: str | Path) -> Scene:
+    """Read, validate and resolve a scene file.
+
+    Args:
+        path: a YAML scene file, or `"preset:NAME"` for a built-in preset
+            (`synthgap.scenes.presets.PRESETS`).
+
+    Returns:
+        The frozen `Scene`, with absolute paths and calibration files read.
+
+    Raises:
+        SceneError: the file is missing, not YAML, or not a valid scene; the message names the
+            file and the field path (and the nearest valid key for a typo).
+    """
+    if isinstance(path, str) and path.startswith("preset:"):
+        from synthgap.scenes.presets import load_preset
+
+        return load_preset(path.removeprefix("preset:"))
+    path = Path(path).expanduser()
+    if not path.is_file():
+        hint = " (it is a folder)" if path.is_dir() else ""
+        raise SceneError(str(path), [("", f"scene file not found{hint}")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(str(path), [("", f"cannot read the file ({exc})")]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SceneError(str(path), [("", f"not valid YAML: {where}{problem}")]) from exc
+    return parse_scene(data, base_dir=path.resolve().parent, source=str(path))
+
+
+def parse_scene(data: Any, *, base_dir: str | Path, source: str = "<dict>") -> Scene:
+    """Validate a scene given as plain data (what `yaml.safe_load` returns).
+
+    Args:
+        data: the scene as a mapping.
+        base_dir: folder that relative paths are resolved against.
+        source: name used in error messages (the file name).
+
+    Raises:
+        SceneError: naming `source` and the field path of every problem.
+    """
+    if data is None:
+        raise SceneError(source, [("", "the scene file is empty")])
+    if not isinstance(data, dict):
+        raise SceneError(source, [("", f"expected a mapping of keys at the top level, "
+                                       f"got {type(data).__name__}")])
+    base = Path(base_dir)
+    data = _resolve_paths(data, base)
+    try:
+        scene = Scene.model_validate(data)
+    except ValidationError as exc:
+        raise SceneError(source, problems_from_validation(exc, Scene)) from None
+    problems: list[tuple[str, str]] = []
+    scene = _check_files(scene, problems, image_given="image" in data)
+    if problems:
+        raise SceneError(source, problems)
+    return scene
+
+
+def scene_to_yaml(scene: Scene) -> str:
+    """The validated scene as YAML; `load_scene` of it gives an equal `Scene`.
+
+    Paths are absolute (as held by the loaded scene). Calibration files were read at load time,
+    so their values appear as `camera.intrinsics`/`camera.distortion`.
+    """
+    data = scene.model_dump(mode="json", by_alias=True, exclude_none=True)
+    bg = data.get("background", {})
+    if bg.get("images") is not None:
+        bg.pop("image_files", None)  # re-listed from the folder at load time
+    header = "# synthgap scene (validated; paths are absolute)\n"
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _abs(value: Any, base: Path) -> Any:
+    if isinstance(value, str) and value.strip():
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+    return value
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A copy of `data` whose path fields are absolute (wrong types are left for validation)."""
+    data = dict(data)
+    parts = data.get("parts")
+    if isinstance(parts, list):
+        data["parts"] = [
+            {**p, "mesh": _abs(p["mesh"], base)} if isinstance(p, dict) and "mesh" in p else p
+            for p in parts]
+    cam = data.get("camera")
+    if isinstance(cam, dict) and "calibration" in cam:
+        data["camera"] = {**cam, "calibration": _abs(cam["calibration"], base)}
+    bg = data.get("background")
+    if isinstance(bg, dict):
+        bg = dict(bg)
+        if "images" in bg:
+            bg["images"] = _abs(bg["images"], base)
+        if isinstance(bg.get("image_files"), list):
+            bg["image_files"] = [_abs(f, base) for f in bg["image_files"]]
+        data["background"] = bg
+    return data
+
+
+def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: bool) -> Scene:
+    """Check that referenced files exist; read calibration; list background photos."""
+    for i, part in enumerate(scene.parts):
+        if part.mesh is None:
+            continue
+        where = f"parts[{i}].mesh"
+        if not part.mesh.exists():
+            problems.append((where, f"file not found: {part.mesh}"))
+        elif not part.mesh.is_file():
+            problems.append((where, f"not a file: {part.mesh}"))
+        elif part.mesh.suffix.lower() not in MESH_SUFFIXES:
+            problems.append((where, f"unsupported mesh format {part.mesh.suffix!r} "
+                                    f"(supported: {', '.join(MESH_SUFFIXES)})"))
+    names = [p.default_name() for p in scene.parts]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append((f"parts[{i}].name", f"part name {name!r} is used by "
+                                                 f"parts[{names.index(name)}] too; give each "
+                                                 "entry a distinct name"))
+    bg = scene.background
+    if bg.images is not None:
+        if bg.image_files:
+            problems.append(("background.image_files",
+                             "give either images (a folder) or image_files (a list), not both"))
+        elif not bg.images.is_dir():
+            problems.append(("background.images", f"folder not found: {bg.images}"))
+        else:
+            files = tuple(sorted(p for p in bg.images.iterdir()
+                                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            if not files:
+                problems.append(("background.images", f"no images ({', '.join(IMAGE_SUFFIXES)}) "
+                                                      f"in {bg.images}"))
+            scene = scene.model_copy(update={"background": bg.model_copy(
+                update={"image_files": files})})
+    for j, f in enumerate(scene.background.image_files):
+        if not f.is_file():
+            problems.append((f"background.image_files[{j}]", f"file not found: {f}"))
+    if scene.camera.calibration is not None:
+        scene = _apply_calibration(scene, problems, image_given=image_given)
+    return scene
+
+
+def _apply_calibration(scene: Scene, problems: list[tuple[str, str]], *,
+                       image_given: bool) -> Scene:
+    cam = scene.camera
+    path = cam.calibration
+    assert path is not None
+    where = "camera.calibration"
+    if not path.is_file():
+        problems.append((where, f"file not found: {path}"))
+        return scene
+    if any(cam.distortion):
+        problems.append(("camera.distortion", "the calibration file gives the distortion; "
+                                              "remove camera.distortion"))
+        return scene
+    try:
+        K, dist, size = read_calibration(path)
+    except ValueError as exc:
+        problems.append((where, str(exc)))
+        return scene
+    width, height = scene.image.width, scene.image.height
+    fx, fy, cx, cy = K[0][0], K[1][1], K[0][2], K[1][2]
+    if size is not None and not image_given:
+        width, height = size
+    elif size is not None and (width, height) != size:
+        if abs(width / height - size[0] / size[1]) > 0.01 * size[0] / size[1]:
+            problems.append((where, f"calibrated for {size[0]}x{size[1]} but image is "
+                                    f"{width}x{height} (another aspect ratio); set image to "
+                                    f"the calibrated size or one with the same aspect ratio"))
+            return scene
+        sx, sy = width / size[0], height / size[1]
+        fx, fy, cx, cy = fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
+    from synthgap.scenes.schema import ImageConfig
+
+    new_cam = cam.model_copy(update={
+        "intrinsics": Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy),
+        "distortion": dist, "calibration": None})
+    return scene.model_copy(update={"camera": new_cam,
+                                    "image": ImageConfig(width=width, height=height)})
+
+
+def read_calibration(path: Path) -> tuple[list[list[float]], tuple[float, ...],
+                                          tuple[int, int] | None]:
+    """Read an OpenCV calibration file (`cv2.FileStorage` YAML or JSON).
+
+    Keys: `camera_matrix` (or `cameraMatrix`, `K`): 3x3; `distortion_coefficients` (or
+    `dist_coeffs`, `distCoeffs`, `D`): 4 or 5 values (more only if the extra ones are 0);
+    optional `image_width`, `image_height`.
+
+    Returns:
+        `(K as 3x3 nested list, (k1, k2, p1, p2, k3), (width, height) or None)`.
+
+    Raises:
+        ValueError: unreadable file or missing/odd values (message names the key).
+    """
+    import cv2
+    import numpy as np
+
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except cv2.error as exc:
+        raise ValueError(f"{path}: not an OpenCV YAML/JSON calibration file "
+                         f"({str(exc).strip().splitlines()[-1]})") from None
+    if not fs.isOpened():
+        raise ValueError(f"{path}: cannot open as an OpenCV YAML/JSON calibration file")
+    try:
+        def node(*names: str) -> Any:
+            for n in names:
+                nd = fs.getNode(n)
+                if not nd.empty():
+                    return nd
+            return None
+
+        def values(nd: Any) -> np.ndarray:
+            if nd.isMap():
+                m = nd.mat()
+                return np.asarray(m, dtype=float) if m is not None else np.zeros(0)
+            if nd.isSeq():
+                return np.asarray([values(nd.at(i)) for i in range(nd.size())], dtype=float)
+            return np.asarray(nd.real(), dtype=float)
+
+        k_node = node("camera_matrix", "cameraMatrix", "K")
+        if k_node is None:
+            raise ValueError(f"{path}: no camera_matrix (3x3) in the calibration file")
+        K = values(k_node).reshape(-1)
+        if K.size != 9 or not np.all(np.isfinite(K)):
+            raise ValueError(f"{path}: camera_matrix must be 3x3 finite numbers, got {K.size} "
+                             "values")
+        K = K.reshape(3, 3)
+        if K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f"{path}: camera_matrix focal lengths must be > 0, got "
+                             f"fx={K[0, 0]}, fy={K[1, 1]}")
+        d_node = node("distortion_coefficients", "dist_coeffs", "distCoeffs", "D")
+        d = np.zeros(5) if d_node is None else values(d_node).reshape(-1)
+        if d.size < 4 or (d.size > 5 and np.any(d[5:] != 0)) or not np.all(np.isfinite(d)):
+            raise ValueError(f"{path}: distortion_coefficients must be 4 or 5 finite values "
+                             f"(k1, k2, p1, p2[, k3]); got {d.size}")
+        d = np.concatenate([d[:5], np.zeros(max(0, 5 - d.size))])
+        w, h = node("image_width"), node("image_height")
+        size = None
+        if w is not None and h is not None:
+            wv, hv = w.real(), h.real()
+            if not (math.isfinite(wv) and math.isfinite(hv) and wv >= 8 and hv >= 8):
+                raise ValueError(f"{path}: image_width/image_height must be >= 8, got {wv}x{hv}")
+            size = (int(wv), int(hv))
+        return K.tolist(), tuple(float(x) for x in d), size
+    finally:
+        fs.release()

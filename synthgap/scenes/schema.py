@@ -1,0 +1,430 @@
+"""The scene file schema: frozen, validated pydantic models, one docstring per field.
+
+Units and frames: metres, degrees, linear RGB in [0, 1]; world +z up, the support plane is
+z = 0; camera frame OpenCV (+x right, +y down, +z forward). Every field typed `FloatDist`,
+`IntDist` or `ColorDist` accepts the variation forms of `synthgap.scenes.distributions`.
+Paths are absolute once a scene is loaded (`load_scene` resolves them against the scene file).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from synthgap.scenes.distributions import Bounded, ColorDist, FloatDist, IntDist
+
+__all__ = [
+    "MESH_SUFFIXES",
+    "PROCEDURAL_PARTS",
+    "BackgroundConfig",
+    "CameraConfig",
+    "CameraPoseConfig",
+    "DefectConfig",
+    "DistractorsConfig",
+    "ImageConfig",
+    "Intrinsics",
+    "LightConfig",
+    "MaterialConfig",
+    "PartConfig",
+    "Scene",
+    "SensorConfig",
+]
+
+#: Mesh file suffixes `load_parts` reads (STEP needs the `[step]` extra, cascadio).
+MESH_SUFFIXES = (".stl", ".obj", ".ply", ".glb", ".gltf", ".off", ".step", ".stp")
+#: Names accepted by `parts[].procedural`.
+PROCEDURAL_PARTS = ("l_bracket", "flanged_washer", "hex_nut")
+
+
+Unit = Annotated[FloatDist, AfterValidator(Bounded(0.0, 1.0))]
+NonNeg = Annotated[FloatDist, AfterValidator(Bounded(0.0))]
+Positive = Annotated[FloatDist, AfterValidator(Bounded(0.0, open_low=True))]
+Elevation = Annotated[FloatDist, AfterValidator(Bounded(-90.0, 90.0))]
+Angle = Annotated[FloatDist, AfterValidator(Bounded())]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Vec3 = tuple[float, float, float]
+
+
+def _dist(raw: object) -> FloatDist:
+    return FloatDist.model_validate(raw)
+
+
+def _color(raw: object) -> ColorDist:
+    return ColorDist.model_validate(raw)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
+                              populate_by_name=True)
+
+
+class ImageConfig(_Model):
+    """Output image size."""
+
+    width: int = Field(640, ge=8, le=16384)
+    """Image width in pixels."""
+    height: int = Field(480, ge=8, le=16384)
+    """Image height in pixels."""
+
+
+class Intrinsics(_Model):
+    """Pinhole intrinsics in pixels (OpenCV convention: pixel centres at integer coordinates)."""
+
+    fx: float = Field(gt=0)
+    """Focal length along x, pixels."""
+    fy: float = Field(gt=0)
+    """Focal length along y, pixels."""
+    cx: float
+    """Principal point x, pixels."""
+    cy: float
+    """Principal point y, pixels."""
+
+
+class CameraPoseConfig(_Model):
+    """Camera position on a sphere around `look_at`, looking at it."""
+
+    look_at: Vec3 = (0.0, 0.0, 0.0)
+    """World point the camera aims at, metres."""
+    look_at_jitter: FloatDist = Field(default_factory=lambda: _dist(0.0))
+    """Offset added to each of x, y, z of the aim point, metres (e.g. `[-0.01, 0.01]`)."""
+    distance: Positive = Field(default_factory=lambda: _dist([0.3, 0.4]))
+    """Camera distance from `look_at`, metres."""
+    elevation: Elevation = Field(default_factory=lambda: _dist([45.0, 90.0]))
+    """Angle above the support plane, degrees (90 = straight down, 0 = level)."""
+    azimuth: Angle = Field(default_factory=lambda: _dist([0.0, 360.0]))
+    """Angle around the world +z axis, degrees, 0 = camera on the +x side."""
+    roll: Angle = Field(default_factory=lambda: _dist(0.0))
+    """Rotation about the optical axis, degrees (0 = world up is image up)."""
+
+
+class CameraConfig(_Model):
+    """The camera: intrinsics (or a calibration file or a field of view), distortion, pose."""
+
+    intrinsics: Intrinsics | None = None
+    """Pinhole intrinsics in pixels for the `image` size."""
+    calibration: Path | None = None
+    """OpenCV calibration file (YAML/JSON as written by `cv2.FileStorage`, keys `camera_matrix`,
+    `distortion_coefficients`, optional `image_width`/`image_height`). Consumed by `load_scene`:
+    its values become `intrinsics` and `distortion` (scaled to `image` when the size differs)
+    and this field is left empty."""
+    fov_deg: float | None = Field(None, gt=1.0, lt=179.0)
+    """Vertical field of view in degrees: square pixels, principal point at the image centre.
+    Used when neither `intrinsics` nor `calibration` is given."""
+    distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    """OpenCV `[k1, k2, p1, p2, k3]` (4 values are accepted; k3 = 0)."""
+    pose: CameraPoseConfig = Field(default_factory=CameraPoseConfig)
+    """How the camera pose varies."""
+    znear: float = Field(0.01, gt=0)
+    """Near clipping distance, metres."""
+    zfar: float = Field(10.0, gt=0)
+    """Far clipping distance, metres."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pad_distortion(cls, data: object) -> object:
+        if isinstance(data, dict):
+            d = data.get("distortion")
+            if isinstance(d, list | tuple) and len(d) == 4:
+                data = {**data, "distortion": (*d, 0.0)}
+        return data
+
+    @model_validator(mode="after")
+    def _one_intrinsics_source(self) -> CameraConfig:
+        given = [k for k in ("intrinsics", "calibration", "fov_deg")
+                 if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of intrinsics, calibration or fov_deg, not {given}")
+        if self.znear >= self.zfar:
+            raise ValueError(f"znear ({self.znear}) must be < zfar ({self.zfar})")
+        return self
+
+
+class MaterialConfig(_Model):
+    """Physically based metallic-roughness material."""
+
+    base_color: ColorDist = Field(default_factory=lambda: _color([0.7, 0.7, 0.72]))
+    """Linear RGB in [0, 1]."""
+    metallic: Unit = Field(default_factory=lambda: _dist(1.0))
+    """Metalness in [0, 1]."""
+    roughness: Unit = Field(default_factory=lambda: _dist(0.4))
+    """Roughness in [0, 1]."""
+
+
+_DEFECT_SIZES = {
+    "scratch": {"length_mm": [2.0, 10.0], "width_mm": [0.1, 0.4]},
+    "dent": {"radius_mm": [1.0, 3.0], "depth_mm": [0.2, 0.8]},
+}
+_DEFECT_COLORS = {"scratch": [0.9, 0.9, 0.9], "dent": [0.3, 0.3, 0.3]}
+
+
+class DefectConfig(_Model):
+    """A kind of surface defect a part instance may carry (an instance with one is NG)."""
+
+    type: Literal["scratch", "dent"]
+    """`scratch` (a thin bright line) or `dent` (a small round depression)."""
+    probability: Probability = 0.5
+    """Chance that an instance carries defects of this entry, in [0, 1]."""
+    count: Annotated[IntDist, AfterValidator(Bounded(1, 50))] = Field(
+        default_factory=lambda: IntDist.model_validate(1))
+    """How many defects of this entry an affected instance carries."""
+    length_mm: Positive | None = None
+    """Scratch length, millimetres (scratch only; default [2, 10])."""
+    width_mm: Positive | None = None
+    """Scratch width, millimetres (scratch only; default [0.1, 0.4])."""
+    radius_mm: Positive | None = None
+    """Dent radius, millimetres (dent only; default [1, 3])."""
+    depth_mm: Positive | None = None
+    """Dent depth, millimetres (dent only; default [0.2, 0.8])."""
+    color: ColorDist | None = None
+    """Colour of the defect's surface (default: scratch bright metal, dent dark grey)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("type") not in _DEFECT_SIZES:
+            return data
+        own = _DEFECT_SIZES[data["type"]]
+        for other, sizes in _DEFECT_SIZES.items():
+            if other == data["type"]:
+                continue
+            for key in sizes:
+                if data.get(key) is not None and key not in own:
+                    raise ValueError(f"{key} applies to {other} defects, not {data['type']} "
+                                     f"(a {data['type']} takes {', '.join(own)})")
+        out = {**{k: v for k, v in own.items()}, **{k: v for k, v in data.items() if v is not None}}
+        out.setdefault("color", _DEFECT_COLORS[data["type"]])
+        return out
+
+    def sizes(self) -> dict[str, FloatDist]:
+        """The size distributions of this defect type, by key (`length_mm`, ...)."""
+        return {k: getattr(self, k) for k in _DEFECT_SIZES[self.type]}
+
+
+class PartConfig(_Model):
+    """One part entry: a mesh file or a procedural part, how many, where, and what it looks like."""
+
+    mesh: Path | None = None
+    """Mesh file (STL, OBJ, PLY, GLB/glTF, OFF; STEP with the `[step]` extra)."""
+    procedural: Literal["l_bracket", "flanged_washer", "hex_nut"] | None = None
+    """Built-in procedural part instead of a mesh file."""
+    name: str | None = None
+    """Part name (key in the part library); default: file stem or procedural name."""
+    category: str | None = Field(None, alias="class")
+    """Class label (`class:` in YAML); default: the part name."""
+    units: Literal["mm", "cm", "m", "in"] | None = None
+    """Units of the mesh file (default mm); not allowed for STEP (the file states its units)
+    and procedural parts (built in metres)."""
+    scale: float = Field(1.0, gt=0)
+    """Extra scale factor applied after unit conversion."""
+    select: tuple[str, ...] | None = None
+    """STEP assemblies: glob patterns of the body names to keep (default: all bodies)."""
+    assembly: Literal["split", "merge"] = "split"
+    """STEP assemblies: `split` makes every body its own part `NAME/BODY`; `merge` keeps the
+    assembly as one rigid part."""
+    count: Annotated[IntDist, AfterValidator(Bounded(0, 1000))] = Field(
+        default_factory=lambda: IntDist.model_validate(1))
+    """Number of instances per image."""
+    placement: Literal["stable", "random", "fixed"] = "stable"
+    """`stable`: a resting pose from trimesh stable poses on z = 0, random yaw and position;
+    `random`: uniformly random orientation resting on z = 0; `fixed`: `position`/`rotation_deg`."""
+    position: Vec3 = (0.0, 0.0, 0.0)
+    """`fixed` placement: object origin in world, metres."""
+    rotation_deg: Vec3 = (0.0, 0.0, 0.0)
+    """`fixed` placement: extrinsic x, y, z Euler angles, degrees."""
+    material: MaterialConfig = Field(default_factory=MaterialConfig)
+    """Material distribution."""
+    defects: tuple[DefectConfig, ...] = ()
+    """Defect kinds instances may carry."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PartConfig:
+        if (self.mesh is None) == (self.procedural is None):
+            raise ValueError("give exactly one of mesh (a file) or procedural "
+                             f"(one of {', '.join(PROCEDURAL_PARTS)})")
+        if self.units is not None and self.procedural is not None:
+            raise ValueError("units applies to mesh files; procedural parts are built in metres")
+        if self.mesh is not None and self.mesh.suffix.lower() in (".step", ".stp"):
+            if self.units is not None:
+                raise ValueError("units is not used for STEP files (they state their own units; "
+                                 "cascadio converts to metres); remove it")
+        if self.placement == "fixed" and self.count.support()[1] > 1:
+            raise ValueError("placement: fixed puts every instance at the same pose; "
+                             "use count: 1")
+        return self
+
+    @property
+    def unit_scale(self) -> float:
+        """Factor from file units to metres times `scale`."""
+        factor = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "in": 0.0254}[self.units or "mm"]
+        if self.procedural is not None or (
+                self.mesh is not None and self.mesh.suffix.lower() in (".step", ".stp")):
+            factor = 1.0
+        return factor * self.scale
+
+    def default_name(self) -> str:
+        """`name`, else the mesh file stem, else the procedural name."""
+        if self.name:
+            return self.name
+        return self.mesh.stem if self.mesh is not None else str(self.procedural)
+
+
+class LightConfig(_Model):
+    """A light, placed on a sphere around the camera's `look_at` (or on the camera: `ring`)."""
+
+    type: Literal["directional", "point", "spot", "ring"] = "directional"
+    """`directional` (sun-like), `point`, `spot` (cone aimed at look_at), `ring` (point lights on
+    a circle around the lens, moving with the camera)."""
+    intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
+    """W/m² for directional, candela for point/spot/ring (pyrender units)."""
+    temperature_k: Annotated[FloatDist, AfterValidator(Bounded(1000.0, 40000.0))] = Field(
+        default_factory=lambda: _dist(6500.0))
+    """Colour temperature in kelvin; the colour is a blackbody approximation."""
+    color: ColorDist | None = None
+    """Explicit light colour; overrides `temperature_k` when given."""
+    distance: Positive = Field(default_factory=lambda: _dist([0.5, 1.0]))
+    """Distance from look_at, metres (point/spot)."""
+    elevation: Elevation = Field(default_factory=lambda: _dist([30.0, 90.0]))
+    """Degrees above the support plane (not used for ring)."""
+    azimuth: Angle = Field(default_factory=lambda: _dist([0.0, 360.0]))
+    """Degrees around world +z (not used for ring)."""
+    radius: Positive = Field(default_factory=lambda: _dist(0.05))
+    """Ring radius around the lens, metres (ring only)."""
+    ring_count: int = Field(8, ge=1, le=64)
+    """Number of point lights on the ring (ring only)."""
+    inner_cone_deg: float = Field(15.0, ge=0.0, lt=90.0)
+    """Spot inner cone half angle, degrees (spot only)."""
+    outer_cone_deg: float = Field(35.0, gt=0.0, le=90.0)
+    """Spot outer cone half angle, degrees (spot only)."""
+
+    @model_validator(mode="after")
+    def _cones(self) -> LightConfig:
+        if self.inner_cone_deg >= self.outer_cone_deg:
+            raise ValueError(f"inner_cone_deg ({self.inner_cone_deg}) must be < outer_cone_deg "
+                             f"({self.outer_cone_deg})")
+        return self
+
+
+class BackgroundConfig(_Model):
+    """What is behind the parts: a coloured support plane, and optionally photos behind it."""
+
+    color: ColorDist = Field(default_factory=lambda: _color([[0.1, 0.1, 0.1], [0.3, 0.3, 0.3]]))
+    """Support plane colour (or clear colour when `plane: false`)."""
+    plane: bool = True
+    """Draw the support plane at z = 0."""
+    plane_size: float = Field(2.0, gt=0)
+    """Edge of the square support plane, metres."""
+    images: Path | None = None
+    """Folder of background photos (.png/.jpg/.jpeg/.bmp/.tif/.tiff) composited behind the
+    scene (with `plane: false` they show wherever no part is)."""
+    crop: Annotated[FloatDist, AfterValidator(Bounded(0.05, 1.0))] = Field(
+        default_factory=lambda: _dist([0.5, 1.0]))
+    """Side of the random crop of a background photo, relative to the photo (1 = whole)."""
+    ambient: ColorDist = Field(default_factory=lambda: _color([0.05, 0.05, 0.05]))
+    """Ambient light RGB in [0, 1]."""
+    image_files: tuple[Path, ...] = ()
+    """Background photo files. `load_scene` fills it from `images` (sorted); alternatively list
+    files here instead of giving `images`."""
+
+
+class DistractorsConfig(_Model):
+    """Unlabelled clutter objects resting on the support plane."""
+
+    count: Annotated[IntDist, AfterValidator(Bounded(0, 1000))] = Field(
+        default_factory=lambda: IntDist.model_validate(0))
+    """Number of distractors per image."""
+    primitives: tuple[Literal["box", "cylinder", "sphere", "capsule"], ...] = (
+        "box", "cylinder", "sphere")
+    """Shapes to pick from, equally likely."""
+    size: Positive = Field(default_factory=lambda: _dist([0.01, 0.04]))
+    """Characteristic size, metres: box edges (each drawn), cylinder/capsule/sphere diameter
+    and height."""
+    material: MaterialConfig = Field(default_factory=lambda: MaterialConfig(
+        base_color=_color([[0.1, 0.1, 0.1], [0.9, 0.9, 0.9]]), metallic=_dist([0.0, 0.5]),
+        roughness=_dist([0.3, 0.9])))
+    """Material distribution."""
+
+    @model_validator(mode="after")
+    def _some_primitive(self) -> DistractorsConfig:
+        if not self.primitives:
+            raise ValueError("primitives must list at least one of box, cylinder, sphere, capsule")
+        return self
+
+
+class SensorConfig(_Model):
+    """Sensor and lens effects applied after rendering."""
+
+    noise: Unit = Field(default_factory=lambda: _dist(0.0))
+    """Std of additive Gaussian noise as a fraction of full scale (0 = none)."""
+    blur_sigma: NonNeg = Field(default_factory=lambda: _dist(0.0))
+    """Gaussian blur sigma in pixels (0 = none)."""
+    jpeg_quality: Annotated[IntDist, AfterValidator(Bounded(1, 100))] | None = None
+    """JPEG quality 1-100 of the compression artefacts (none when omitted)."""
+    vignetting: Unit = Field(default_factory=lambda: _dist(0.0))
+    """Corner darkening in [0, 1] (0 = none)."""
+
+
+class Scene(_Model):
+    """A scene file: what to render and how it varies from image to image."""
+
+    seed: int = 0
+    """Default run seed (the CLI's `--seed` overrides it)."""
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    """Output image size."""
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    """The camera."""
+    parts: tuple[PartConfig, ...] = Field(min_length=1)
+    """Part entries (at least one)."""
+    area: tuple[float, float] | None = None
+    """Size (x, y) in metres of the rectangle on the support plane, centred under
+    `camera.pose.look_at`, where parts and distractors are placed. Default: half the view
+    footprint at the nearest camera distance looking straight down."""
+    lights: tuple[LightConfig, ...] = Field(default_factory=lambda: (LightConfig(),))
+    """Light sources."""
+    background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    """Background and support plane."""
+    distractors: DistractorsConfig = Field(default_factory=DistractorsConfig)
+    """Unlabelled clutter."""
+    sensor: SensorConfig = Field(default_factory=SensorConfig)
+    """Post-render sensor effects."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Scene:
+        cam = self.camera
+        if cam.intrinsics is None and cam.fov_deg is None and cam.calibration is None:
+            raise ValueError("camera needs intrinsics {fx, fy, cx, cy}, a calibration file or "
+                             "fov_deg")
+        if self.area is not None and not all(math.isfinite(a) and a > 0 for a in self.area):
+            raise ValueError(f"area must be two positive sizes in metres, got {list(self.area)}")
+        return self
+
+    def intrinsics(self) -> Intrinsics:
+        """The pinhole intrinsics at `image` size (computed from `fov_deg` if given that way)."""
+        cam = self.camera
+        if cam.intrinsics is not None:
+            return cam.intrinsics
+        if cam.fov_deg is None:
+            raise ValueError("camera.calibration has not been read; load scenes with load_scene")
+        f = 0.5 * self.image.height / math.tan(math.radians(cam.fov_deg) / 2)
+        return Intrinsics(fx=f, fy=f, cx=(self.image.width - 1) / 2, cy=(self.image.height - 1) / 2)
+
+    def with_image_size(self, width: int, height: int) -> Scene:
+        """A copy rendering at `width` x `height`, with explicit intrinsics scaled to match.
+
+        Focal lengths and principal point scale by `width / image.width` (x) and
+        `height / image.height` (y), using the pixel-centre convention
+        `c' = (c + 0.5) * s - 0.5`. `fov_deg` intrinsics need no scaling.
+        """
+        if width < 8 or height < 8:
+            raise ValueError(f"image size must be at least 8x8, got {width}x{height}")
+        cam = self.camera
+        if cam.intrinsics is not None:
+            sx, sy = width / self.image.width, height / self.image.height
+            k = cam.intrinsics
+            k2 = Intrinsics(fx=k.fx * sx, fy=k.fy * sy, cx=(k.cx + 0.5) * sx - 0.5,
+                            cy=(k.cy + 0.5) * sy - 0.5)
+            cam = cam.model_copy(update={"intrinsics": k2})
+        return self.model_copy(update={"image": ImageConfig(width=width, height=height),
+                                       "camera": cam})
