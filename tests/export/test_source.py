@@ -73,3 +73,12 @@ def test_foreign_or_other_format_output_folder_is_refused(fake_dataset, tmp_path
 def test_unknown_format_lists_the_choices(fake_dataset, tmp_path):
     with pytest.raises(ExportError, match="unknown export format 'voc'; choose one of coco"):
         export_dataset(fake_dataset, tmp_path / "x", format="voc")
+
+
+def test_class_and_defect_names_come_from_a_real_scene_file(fake_dataset):
+    from synthgap.scenes import default_scene, scene_to_yaml
+
+    (fake_dataset / "scene.yaml").write_text(scene_to_yaml(default_scene()))
+    source = open_dataset(fake_dataset)
+    assert "bracket" in source.categories
+    assert {"dent", "scratch"} <= set(source.defect_types)

@@ -61,3 +61,16 @@ def test_bad_files(tmp_path):
 
 def test_gap_is_off_without_photos(tmp_path):
     assert _job(tmp_path).gap is False
+
+
+def test_the_example_job_file_is_valid(tmp_path, photos):
+    import yaml
+
+    from synthgap.pipeline.job import Job
+
+    example = __import__("pathlib").Path(__file__).parents[2] / "examples" / "job.yaml"
+    data = yaml.safe_load(example.read_text())
+    assert set(data) <= set(Job.model_fields)
+    data["real_photos"] = str(photos)
+    job = parse_job(data, base_dir=example.parent, source=str(example))
+    assert job.images == 200 and job.adapt.method == "conv-smcae"
