@@ -32,15 +32,14 @@ def _summary(obj: Any) -> dict[str, Any]:
 
 
 def load_job_scene(job: Job) -> Any:
-    """The job's validated `Scene` (with the job's `size` override applied)."""
+    """The job's validated `Scene`, with the job's `size` and `seed` (same steps as
+    `synthgap render --width --height --seed`)."""
     from synthgap.scenes import default_scene, load_scene
 
     scene = default_scene() if job.scene == "default" else load_scene(job.scene)
     if job.size is not None:
-        w, h = job.size
-        scene = scene.model_copy(update={"image": scene.image.model_copy(
-            update={"width": w, "height": h})})
-    return scene
+        scene = scene.with_image_size(*job.size)  # scales the intrinsics with the image
+    return scene.model_copy(update={"seed": job.seed})
 
 
 def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -53,12 +52,12 @@ def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any
     from synthgap.scenes import scene_to_yaml
 
     scene = load_job_scene(job)
-    identity = RunIdentity(scene_yaml=scene_to_yaml(scene), seed=job.seed,
+    identity = RunIdentity(scene_yaml=scene_to_yaml(scene), seed=scene.seed,
                            width=scene.image.width, height=scene.image.height,
                            defects_layer=any(p.defects for p in scene.parts))
     with tqdm(total=job.images, desc="render", unit="img", file=sys.stderr,
               disable=not progress) as bar:
-        summary = render_dataset(SceneSource(scene, job.seed), out, identity=identity,
+        summary = render_dataset(SceneSource(scene, scene.seed), out, identity=identity,
                                  count=job.images, workers=job.workers, progress=bar.update,
                                  on_start=lambda todo, done: bar.update(done))
     return _summary(summary)
