@@ -103,10 +103,12 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
         folder = out / "images" / split
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{record.index:06d}"
-        copy_file(source.image_path(record), folder / f"{stem}.png")
+        src = source.image_path(record)
+        name = f"{stem}{src.suffix.lower() or '.png'}"  # keep the file's own format
+        copy_file(src, folder / name)
         image_id = record.index + 1
         docs[split]["images"].append({
-            "id": image_id, "file_name": f"{stem}.png", "width": record.width,
+            "id": image_id, "file_name": name, "width": record.width,
             "height": record.height, "synthgap_index": record.index, "K": record.K,
             "distortion": record.distortion})
         images[split] += 1

@@ -82,7 +82,8 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
             label = _label(options.by, None, defects)
             folder = out / split / label
             folder.mkdir(parents=True, exist_ok=True)
-            copy_file(source.image_path(record), folder / f"{record.index:06d}.png")
+            src = source.image_path(record)
+            copy_file(src, folder / f"{record.index:06d}{src.suffix.lower() or '.png'}")
             labels.add(label)
             images[split] += 1
             objects[split] += 1
@@ -118,7 +119,7 @@ def read(out: Path) -> LazySamples:
     out = Path(out)
     read_manifest(out, NAME)
     entries = [(split, path) for split in SPLITS if (out / split).is_dir()
-               for path in sorted((out / split).glob("*/*.png"))]
+               for path in sorted((out / split).glob("*/*")) if path.is_file()]
 
     def load(entry: tuple[str, Path]) -> ExportedSample:
         split, path = entry

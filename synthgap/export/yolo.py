@@ -106,7 +106,9 @@ def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: 
         stem = f"{record.index:06d}"
         for sub in ("images", "labels"):
             (out / sub / split).mkdir(parents=True, exist_ok=True)
-        copy_file(source.image_path(record), out / "images" / split / f"{stem}.png")
+        src = source.image_path(record)
+        fname = f"{stem}{src.suffix.lower() or '.png'}"  # keep the file's own format
+        copy_file(src, out / "images" / split / fname)
         lines = []
         W, H = record.width, record.height
         for obj in image_objects(source, record, options):
@@ -119,7 +121,7 @@ def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: 
             lines.append(" ".join([str(ids[obj.name])] + [_fmt(v) for v in coords]))
         (out / "labels" / split / f"{stem}.txt").write_text(
             "".join(line + "\n" for line in lines), encoding="utf-8")
-        lists[split].append(f"./images/{split}/{stem}.png")
+        lists[split].append(f"./images/{split}/{fname}")
         images[split] += 1
         objects[split] += len(lines)
     data = {}
