@@ -82,3 +82,31 @@ def test_class_and_defect_names_come_from_a_real_scene_file(fake_dataset):
     source = open_dataset(fake_dataset)
     assert "bracket" in source.categories
     assert {"dent", "scratch"} <= set(source.defect_types)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "folders", "webdataset"])
+def test_jpeg_images_keep_their_format(fake_dataset, tmp_path, fmt):
+    import cv2
+
+    from synthgap.export import EXPORTERS
+
+    lines = []
+    for r in read_records(fake_dataset):
+        png = fake_dataset / r.files["image"]
+        cv2.imwrite(str(png.with_suffix(".jpg")), cv2.imread(str(png)))
+        png.unlink()
+        d = json.loads(r.to_json())
+        d["files"]["image"] = d["files"]["image"].replace(".png", ".jpg")
+        lines.append(json.dumps(d) + "\n")
+    (fake_dataset / "records.jsonl").write_text("".join(lines))
+    export_dataset(fake_dataset, tmp_path / fmt, format=fmt)
+    if fmt == "webdataset":
+        import tarfile
+
+        with tarfile.open(next((tmp_path / fmt).glob("*.tar"))) as tar:
+            files = [n for n in tar.getnames() if not n.endswith((".json", "mask.png",
+                                                                   "defects.png"))]
+    else:
+        files = [p.name for p in (tmp_path / fmt).rglob("*") if p.suffix in (".png", ".jpg")]
+    assert files and all(n.endswith(".jpg") for n in files)
+    assert len(list(EXPORTERS[fmt].read(tmp_path / fmt))) == 6
