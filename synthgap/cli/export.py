@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from synthgap.export.registry import EXPORTERS
+
 
 def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
     from synthgap.export.splits import parse_split
@@ -20,8 +22,7 @@ def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.command("export")
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True,
-              type=click.Choice(["coco", "yolo", "yolo-seg", "folders", "webdataset"]),
+@click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORTERS)),
               help="Export format.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
               help="Export folder (new, empty, or an earlier export of the same format).")

@@ -12,7 +12,6 @@ from typing import Any, Literal
 import numpy as np
 
 from synthgap.export.source import DatasetSource
-from synthgap.export.splits import SplitRatios
 
 #: Name of the manifest every export writes at its root.
 MANIFEST = "export.json"
@@ -268,9 +267,3 @@ def copy_file(src: Path, dst: Path) -> None:
 
 def empty_counts() -> dict[str, int]:
     return {"train": 0, "val": 0, "test": 0}
-
-
-def check_ratios(ratios: SplitRatios) -> SplitRatios:
-    if not isinstance(ratios, SplitRatios):
-        raise TypeError(f"ratios: expected a SplitRatios, got {type(ratios).__name__}")
-    return ratios

@@ -97,7 +97,11 @@ def annotate(sample: ExportedSample, colors: dict[str, tuple[int, int, int]], *,
         color = colors.get(name, _FG)
         p0, p1 = (round(x), round(y)), (round(x + w) - 1, round(y + h) - 1)
         if name.startswith(DEFECT_PREFIX):
-            cv2.rectangle(tile, (p0[0] - 1, p0[1] - 1), (p1[0] + 1, p1[1] + 1), color, 1)
+            # a frame at least 12 px wide, so that a hairline scratch is found at a glance
+            cx, cy = (p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2
+            hw, hh = max(6.0, (p1[0] - p0[0]) / 2 + 2), max(6.0, (p1[1] - p0[1]) / 2 + 2)
+            cv2.rectangle(tile, (round(cx - hw), round(cy - hh)), (round(cx + hw), round(cy + hh)),
+                          color, 1)
             continue
         cv2.rectangle(tile, p0, p1, color, 1)
         ng = any(sample.names[j].startswith(DEFECT_PREFIX) and
