@@ -107,7 +107,9 @@ class _Runner:
         except ImportError as exc:
             raise PipelineError(f"stage {name}: a part of synthgap it needs is missing from "
                                 f"this installation ({exc}); reinstall synthgap") from exc
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:
+            # synthgap's errors (bad scene, photos or folders, no OpenGL, ...) are
+            # ValueError/RuntimeError subclasses whose message names the problem and the fix
             raise PipelineError(f"stage {name}: {exc}") from exc
         seconds = round(time.perf_counter() - t, 3)
         stamp.parent.mkdir(parents=True, exist_ok=True)
