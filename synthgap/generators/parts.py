@@ -98,12 +98,16 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     """
     key = _mesh_key(mesh)
     if key not in _STABLE_CACHE:
-        com = mesh.center_mass if mesh.is_volume else mesh.convex_hull.center_mass
-        poses, probs = trimesh.poses.compute_stable_poses(mesh, center_mass=com)
-        poses = np.asarray(poses, dtype=np.float64)
-        probs = np.asarray(probs, dtype=np.float64)
-        if len(poses) == 0 or not np.isfinite(probs).all() or probs.sum() <= 0:
-            poses, probs = np.eye(4)[None], np.ones(1)
+        spread = np.linalg.svd(mesh.vertices - mesh.vertices.mean(axis=0), compute_uv=False)
+        if len(spread) < 3 or spread[2] <= 1e-9 * spread[0]:
+            poses, probs = _flat_poses(mesh)  # a sheet: lies on either face (no hull volume)
+        else:
+            com = mesh.center_mass if mesh.is_volume else mesh.convex_hull.center_mass
+            poses, probs = trimesh.poses.compute_stable_poses(mesh, center_mass=com)
+            poses = np.asarray(poses, dtype=np.float64)
+            probs = np.asarray(probs, dtype=np.float64)
+            if len(poses) == 0 or not np.isfinite(probs).all() or probs.sum() <= 0:
+                poses, probs = _flat_poses(mesh)
         order = np.argsort(-probs, kind="stable")[:MAX_STABLE_POSES]
         poses, probs = poses[order], probs[order]
         for T in poses:  # remove numerical drift: lowest point exactly on the plane
@@ -113,6 +117,19 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
         probs.setflags(write=False)
         _STABLE_CACHE[key] = (poses, probs)
     return _STABLE_CACHE[key]
+
+
+def _flat_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """Two poses (face up, face down) that put the direction of least extent along z."""
+    v = mesh.vertices - mesh.vertices.mean(axis=0)
+    _, _, vt = np.linalg.svd(v, full_matrices=False)
+    R = vt.copy()  # rows: principal axes, the last one has the least spread
+    if np.linalg.det(R) < 0:
+        R[0] *= -1
+    up = np.eye(4)
+    up[:3, :3] = R
+    flip = np.diag([1.0, -1.0, -1.0, 1.0]) @ up
+    return np.stack([up, flip]), np.array([0.5, 0.5])
 
 
 def load_parts(scene: Scene) -> dict[str, PartAsset]:
@@ -160,11 +177,9 @@ def _entry_meshes(i: int, entry: PartConfig) -> list[tuple[str, trimesh.Trimesh,
             mesh = trimesh.util.concatenate([m for _, m in bodies])
             return [(name, mesh, str(path))]
         return [(f"{name}/{b}", m, str(path)) for b, m in bodies]
-    if entry.select is not None:
-        raise PartError(str(path), [(f"parts[{i}].select",
-                                     "select applies to STEP assemblies only")])
     try:
-        loaded = trimesh.load(str(path), force="mesh")
+        # process=False: keep NaN vertices so `_checked` can report them (processing drops them)
+        loaded = trimesh.load(str(path), force="mesh", process=False)
     except Exception as exc:  # trimesh raises many kinds; report them all the same way
         raise PartError(str(path), [(field, f"cannot read the mesh ({type(exc).__name__}: "
                                             f"{exc})")]) from exc
@@ -177,9 +192,13 @@ def _entry_meshes(i: int, entry: PartConfig) -> list[tuple[str, trimesh.Trimesh,
 _STEP_CACHE: dict[tuple[str, int, int], list[tuple[str, trimesh.Trimesh]]] = {}
 
 
+def _has_cascadio() -> bool:
+    return importlib.util.find_spec("cascadio") is not None
+
+
 def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
     """Bodies `(node name, mesh in metres in the assembly frame)` of a STEP file, cached."""
-    if importlib.util.find_spec("cascadio") is None:
+    if not _has_cascadio():
         raise PartError(str(path), [(field, "STEP files need the optional cascadio package: "
                                             "pip install 'synthgap[step]' (or convert the part "
                                             "to STL/OBJ/PLY/GLB)")])
@@ -212,8 +231,11 @@ def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) 
         raise PartError(source, [(field, f"the mesh has {bad} vertices with NaN or inf "
                                          "coordinates; repair or re-export it")])
     mesh = mesh.copy()
+    mesh.process()  # merge duplicate vertices, drop degenerate faces
     mesh.apply_scale(entry.unit_scale)
     mesh.remove_unreferenced_vertices()
+    if len(mesh.faces) == 0:
+        raise PartError(source, [(field, "the mesh has only degenerate (zero-area) triangles")])
     size = float(mesh.extents.max())
     if not (MIN_SIZE_M <= size <= MAX_SIZE_M):
         raw = size / entry.unit_scale

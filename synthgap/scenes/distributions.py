@@ -27,6 +27,7 @@ the short form the user wrote. Sampling is a pure function of the distribution a
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Literal
 
@@ -90,7 +91,7 @@ class _Dist(BaseModel):
     def _parse(cls, raw: Any, integer: bool) -> dict[str, Any]:
         if isinstance(raw, cls):
             return raw.model_dump_full()
-        what = "an integer" if integer else "a number"
+        what, plural = ("an integer", "integers") if integer else ("a number", "numbers")
         forms = _FORMS.replace("a number", what)
         if _is_number(raw):
             if integer and float(raw) != int(raw):
@@ -119,13 +120,18 @@ class _Dist(BaseModel):
             if key == "choice":
                 if (not isinstance(val, list | tuple) or not val
                         or not all(_is_number(x) for x in val)):
-                    raise _bad(f"{{choice: [...]}} with a non-empty list of {what}s", raw)
+                    raise _bad(f"{{choice: [...]}} with a non-empty list of {plural}", raw)
                 if integer and any(float(x) != int(x) for x in val):
-                    raise _bad(f"{{choice: [...]}} with a non-empty list of {what}s", raw)
+                    raise _bad(f"{{choice: [...]}} with a non-empty list of {plural}", raw)
                 return {"kind": "choice", "values": tuple(val)}
+            hint = {"uniform": "; write a uniform range as [lo, hi]",
+                    "range": "; write a uniform range as [lo, hi]"}.get(str(key), "")
+            close = difflib.get_close_matches(str(key), ["normal", "choice"], n=1)
+            if close and not hint:
+                hint = f"; did you mean {close[0]!r}?"
             raise PydanticCustomError(
-                "distribution", "unknown distribution {{{key}: ...}}; expected {forms}",
-                {"key": key, "forms": forms})
+                "distribution", "unknown distribution {spec}; expected {forms}{hint}",
+                {"spec": f"{{{key}: ...}}", "forms": forms, "hint": hint})
         raise _bad(forms, raw)
 
     def model_dump_full(self) -> dict[str, Any]:
@@ -169,8 +175,9 @@ class IntDist(_Dist):
 class Bounded:
     """Annotation that checks a distribution stays in `[low, high]` and records it for clipping.
 
-    Used as ``Annotated[FloatDist, Bounded(0, 1)]``. A fixed value, both ends of a range and
-    every choice must lie inside; a normal's mean must lie inside and its draws are clipped.
+    Used as ``Annotated[FloatDist, AfterValidator(Bounded(0, 1))]``. A fixed value, both ends
+    of a range and every choice must lie inside; a normal's mean must lie inside and its draws
+    are clipped (to `low + 1e-6` when the lower end is open).
     """
 
     def __init__(self, low: float | None = None, high: float | None = None, *,
@@ -186,7 +193,10 @@ class Bounded:
                 raise PydanticCustomError(
                     "out_of_range", "value {value} is outside the allowed range {rng}",
                     {"value": v, "rng": self.describe()})
-        return dist.model_copy(update={"low": self.low, "high": self.high})
+        # normal draws are clipped to [low, high]; an open lower end (a positive quantity such
+        # as a distance or a size) clips to a millionth of a unit above it instead
+        low = self.low + 1e-6 if self.open_low and self.low is not None else self.low
+        return dist.model_copy(update={"low": low, "high": self.high})
 
     def describe(self) -> str:
         lo = "-inf" if self.low is None else f"{self.low:g}"

@@ -96,6 +96,16 @@ def scene_to_yaml(scene: Scene) -> str:
     so their values appear as `camera.intrinsics`/`camera.distortion`.
     """
     data = scene.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # write only what matters for each entry (the rest are defaults that loading restores)
+    data["lights"] = [{k: v for k, v in d.items() if k in light.relevant_keys()}
+                      for d, light in zip(data["lights"], scene.lights, strict=True)]
+    for d, part in zip(data["parts"], scene.parts, strict=True):
+        if part.mesh is None or part.mesh.suffix.lower() not in (".step", ".stp"):
+            d.pop("select", None)
+            d.pop("assembly", None)
+        if part.placement != "fixed":
+            d.pop("position", None)
+            d.pop("rotation_deg", None)
     bg = data.get("background", {})
     if bg.get("images") is not None:
         bg.pop("image_files", None)  # re-listed from the folder at load time

@@ -12,7 +12,14 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from synthgap.scenes.distributions import Bounded, ColorDist, FloatDist, IntDist
 
@@ -58,7 +65,8 @@ def _color(raw: object) -> ColorDist:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
-                              populate_by_name=True)
+                              populate_by_name=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
 
 class ImageConfig(_Model):
@@ -122,14 +130,12 @@ class CameraConfig(_Model):
     zfar: float = Field(10.0, gt=0)
     """Far clipping distance, metres."""
 
-    @model_validator(mode="before")
+    @field_validator("distortion", mode="before")
     @classmethod
-    def _pad_distortion(cls, data: object) -> object:
-        if isinstance(data, dict):
-            d = data.get("distortion")
-            if isinstance(d, list | tuple) and len(d) == 4:
-                data = {**data, "distortion": (*d, 0.0)}
-        return data
+    def _pad_distortion(cls, d: object) -> object:
+        if not isinstance(d, list | tuple) or len(d) not in (4, 5):
+            raise ValueError(f"expected 4 or 5 numbers [k1, k2, p1, p2, k3] (OpenCV), got {d!r}")
+        return (*d, 0.0) if len(d) == 4 else d
 
     @model_validator(mode="after")
     def _one_intrinsics_source(self) -> CameraConfig:
@@ -250,6 +256,13 @@ class PartConfig(_Model):
             if self.units is not None:
                 raise ValueError("units is not used for STEP files (they state their own units; "
                                  "cascadio converts to metres); remove it")
+        is_step = self.mesh is not None and self.mesh.suffix.lower() in (".step", ".stp")
+        fields = self.model_fields_set
+        if not is_step and fields & {"select", "assembly"}:
+            raise ValueError("select and assembly apply to STEP files only")
+        if self.placement != "fixed" and fields & {"position", "rotation_deg"}:
+            raise ValueError(f"position and rotation_deg apply to placement: fixed, not "
+                             f"{self.placement}")
         if self.placement == "fixed" and self.count.support()[1] > 1:
             raise ValueError("placement: fixed puts every instance at the same pose; "
                              "use count: 1")
@@ -271,6 +284,23 @@ class PartConfig(_Model):
         return self.mesh.stem if self.mesh is not None else str(self.procedural)
 
 
+# key -> light types it applies to (keys not listed apply to every type)
+_LIGHT_ONLY = {
+    "distance": ("point", "spot"),
+    "elevation": ("directional", "point", "spot"),
+    "azimuth": ("directional", "point", "spot"),
+    "radius": ("ring",),
+    "ring_count": ("ring",),
+    "inner_cone_deg": ("spot",),
+    "outer_cone_deg": ("spot",),
+}
+_LIGHT_KEYS = {
+    kind: ("type", "intensity", "temperature_k", "color",
+           *(k for k, kinds in _LIGHT_ONLY.items() if kind in kinds))
+    for kind in ("directional", "point", "spot", "ring")
+}
+
+
 class LightConfig(_Model):
     """A light, placed on a sphere around the camera's `look_at` (or on the camera: `ring`)."""
 
@@ -278,7 +308,8 @@ class LightConfig(_Model):
     """`directional` (sun-like), `point`, `spot` (cone aimed at look_at), `ring` (point lights on
     a circle around the lens, moving with the camera)."""
     intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
-    """W/m² for directional, candela for point/spot/ring (pyrender units)."""
+    """W/m² for directional, candela for point/spot (pyrender units); for `ring`, the whole
+    ring's candela, shared by its lights."""
     temperature_k: Annotated[FloatDist, AfterValidator(Bounded(1000.0, 40000.0))] = Field(
         default_factory=lambda: _dist(6500.0))
     """Colour temperature in kelvin; the colour is a blackbody approximation."""
@@ -298,6 +329,21 @@ class LightConfig(_Model):
     """Spot inner cone half angle, degrees (spot only)."""
     outer_cone_deg: float = Field(35.0, gt=0.0, le=90.0)
     """Spot outer cone half angle, degrees (spot only)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_relevant_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("type", "directional") in _LIGHT_KEYS:
+            kind = data.get("type", "directional")
+            for key in data:
+                if key in _LIGHT_ONLY and kind not in _LIGHT_ONLY[key]:
+                    raise ValueError(f"{key} applies to {' and '.join(_LIGHT_ONLY[key])} lights, "
+                                     f"not {kind}")
+        return data
+
+    def relevant_keys(self) -> tuple[str, ...]:
+        """The keys that matter for this light's type (what `scene_to_yaml` writes)."""
+        return _LIGHT_KEYS[self.type]
 
     @model_validator(mode="after")
     def _cones(self) -> LightConfig:
@@ -396,9 +442,14 @@ class Scene(_Model):
         if cam.intrinsics is None and cam.fov_deg is None and cam.calibration is None:
             raise ValueError("camera needs intrinsics {fx, fy, cx, cy}, a calibration file or "
                              "fov_deg")
-        if self.area is not None and not all(math.isfinite(a) and a > 0 for a in self.area):
-            raise ValueError(f"area must be two positive sizes in metres, got {list(self.area)}")
         return self
+
+    @field_validator("area")
+    @classmethod
+    def _positive_area(cls, area: tuple[float, float] | None) -> tuple[float, float] | None:
+        if area is not None and not all(math.isfinite(a) and a > 0 for a in area):
+            raise ValueError(f"area must be two positive sizes in metres, got {list(area)}")
+        return area
 
     def intrinsics(self) -> Intrinsics:
         """The pinhole intrinsics at `image` size (computed from `fov_deg` if given that way)."""
