@@ -37,7 +37,8 @@ def run(job_file: Path, output: Path | None, progress: bool) -> None:
     """Run the job in JOB_FILE: render, adapt to the real photos, export, report.
 
     The job file names the scene, the number of images, the real photo folder, the
-    adaptation method, the export formats and the output folder (see examples/job.yaml).
+    adaptation method, the export formats and the output folder (see
+    examples/jobs/bin_picking.yaml).
     Re-running it resumes: finished images and stages are kept.
     """
     from synthgap.pipeline import JobError, load_job

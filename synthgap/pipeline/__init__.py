@@ -1,7 +1,7 @@
 """One job, one command: render -> adapt -> export -> report (`synthgap run job.yaml`).
 
     >>> from synthgap.pipeline import load_job, run_job
-    >>> report = run_job(load_job("examples/job.yaml"))
+    >>> report = run_job(load_job("examples/jobs/bin_picking.yaml"))
 """
 
 from synthgap.pipeline.job import Job, JobError, load_job, parse_job

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from synthgap.pipeline import JobError, load_job, parse_job
@@ -68,7 +70,7 @@ def test_the_example_job_file_is_valid(tmp_path, photos):
 
     from synthgap.pipeline.job import Job
 
-    example = __import__("pathlib").Path(__file__).parents[2] / "examples" / "job.yaml"
+    example = Path(__file__).parents[2] / "examples" / "jobs" / "bin_picking.yaml"
     data = yaml.safe_load(example.read_text())
     assert set(data) <= set(Job.model_fields)
     data["real_photos"] = str(photos)
