@@ -24,6 +24,7 @@ __all__ = [
     "balance_term",
     "channel_cost",
     "dense_layer",
+    "encode_stack",
     "kl_sparsity",
     "mcae_cost",
     "pooled_mean_activation",
@@ -164,3 +165,21 @@ def mcae_cost(*, y_syn: torch.Tensor, target_syn: torch.Tensor, y_real: torch.Te
 def dense_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """`sigmoid(x Wᵀ + b)` for row samples: x `(m, d)`, W `(h, d)`, b `(h,)` -> `(m, h)`."""
     return torch.sigmoid(torch.addmm(b, x, w.T))
+
+
+def encode_stack(x: torch.Tensor, encoders: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                 ) -> list[torch.Tensor]:
+    """Hidden activations of every shared encoder of a stack, in order.
+
+    Args:
+        x: `(m, d)` normalised inputs.
+        encoders: `[(W_1, b_1), ...]` with `W_i (h_i, h_{i-1})`.
+
+    Returns:
+        `[a_1 (m, h_1), a_2 (m, h_2), ...]`.
+    """
+    out = []
+    for w, b in encoders:
+        x = dense_layer(x, w, b)
+        out.append(x)
+    return out

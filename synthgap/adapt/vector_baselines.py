@@ -12,8 +12,10 @@ import numpy as np
 
 from synthgap.adapt.base import Adapter, as_vectors, register, require_tensors
 from synthgap.adapt.modelfile import ModelFileError
+from synthgap.adapt.smcae import Smcae, SmcaeConfig
 
-__all__ = ["Coral", "CoralConfig", "Identity", "coral_power_apply", "low_rank_covariance"]
+__all__ = ["Coral", "CoralConfig", "Identity", "Mcae", "coral_power_apply", "low_rank_covariance",
+           "mcae_config"]
 
 
 @register
@@ -165,3 +167,27 @@ class Coral(Adapter):
         out = cls(cfg)
         out._p = {k: tensors[k].astype(np.float64) for k in names}
         return out
+
+
+def mcae_config(hidden: int = 1000, **kwargs: Any) -> SmcaeConfig:
+    """An `SmcaeConfig` for a single MCAE layer `d → hidden → d` (other fields as keywords)."""
+    return SmcaeConfig(hidden_sizes=(hidden,), **kwargs)
+
+
+@register
+class Mcae(Smcae):
+    """Single-layer multichannel autoencoder: SMCAE's building block alone, not stacked.
+
+    One shared encoder `d → hidden`, synthetic and real decoders `hidden → d`, the full MCAE
+    cost (reconstruction, pooled sparsity, weight decay, balance); no fine-tuning stage.
+    """
+
+    method: ClassVar[str] = "mcae"
+
+    def __init__(self, config: SmcaeConfig | None = None) -> None:
+        super().__init__(config or mcae_config())
+
+    def _check_config(self) -> None:
+        if len(self.config.hidden_sizes) != 1:
+            raise ValueError(f"Mcae: hidden_sizes must have one entry (a single layer), got "
+                             f"{self.config.hidden_sizes}; use Smcae for a stack")

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",
     "demo": "synthgap.cli.demo:demo",
+    "render": "synthgap.cli.render:render",
     "validate": "synthgap.cli.validate:validate",
 }
 

@@ -8,6 +8,9 @@ Public API::
     default_scene() -> Scene                      # built-in default (procedural bracket)
     presets.PRESETS, presets.load_preset(name)    # turntable, bin, conveyor
 
+Pinned real views (`Scene.real_views`: photos with the camera and part poses they were taken
+at) are rendered pixel-aligned by `synthgap.generators.views.render_aligned_views`.
+
 Distribution sampling lives in `synthgap.scenes.distributions` (`sample_float`,
 `sample_int`, `sample_color`, all pure with an `rng` keyword).
 """
@@ -26,8 +29,11 @@ from synthgap.scenes.schema import (
     ImageConfig,
     Intrinsics,
     LightConfig,
+    LookAtConfig,
     MaterialConfig,
     PartConfig,
+    RealViewConfig,
+    RealViewPartConfig,
     Scene,
     SensorConfig,
 )
@@ -45,8 +51,11 @@ __all__ = [
     "IntDist",
     "Intrinsics",
     "LightConfig",
+    "LookAtConfig",
     "MaterialConfig",
     "PartConfig",
+    "RealViewConfig",
+    "RealViewPartConfig",
     "Scene",
     "SceneError",
     "SensorConfig",

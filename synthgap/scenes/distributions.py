@@ -40,6 +40,8 @@ __all__ = [
     "ColorDist",
     "FloatDist",
     "IntDist",
+    "midpoint_color",
+    "midpoint_float",
     "sample_color",
     "sample_float",
     "sample_int",
@@ -309,4 +311,31 @@ def sample_color(dist: ColorDist, *, rng: np.random.Generator) -> tuple[float, f
         assert dist.gray is not None
         g = sample_float(dist.gray, rng=rng)
         c = (g, g, g)
+    return (float(c[0]), float(c[1]), float(c[2]))
+
+
+def midpoint_float(dist: FloatDist | IntDist) -> float:
+    """The middle of `dist`, no randomness: fixed: the value; range: its centre; normal: mu
+    (clipped to the field's range); choice: the first option."""
+    v = dist.values
+    if dist.kind == "uniform":
+        return 0.5 * (float(v[0]) + float(v[1]))
+    if dist.kind == "normal":
+        lo = -math.inf if dist.low is None else dist.low
+        hi = math.inf if dist.high is None else dist.high
+        return float(min(max(float(v[0]), lo), hi))
+    return float(v[0])  # fixed, or the first option of a choice
+
+
+def midpoint_color(dist: ColorDist) -> tuple[float, float, float]:
+    """The middle of a colour distribution: a box's centre, a choice's first colour, the
+    midpoint grey of `{gray: X}` (see `midpoint_float`)."""
+    if dist.kind == "box":
+        lo, hi = dist.colors
+        return (0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2]))
+    if dist.kind == "gray":
+        assert dist.gray is not None  # guaranteed by parsing
+        g = midpoint_float(dist.gray)
+        return (g, g, g)
+    c = dist.colors[0]
     return (float(c[0]), float(c[1]), float(c[2]))

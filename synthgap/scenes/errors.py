@@ -120,6 +120,8 @@ def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> lis
             pass  # our own messages already say what was expected and what was found
         elif kind == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif kind in ("tuple_type", "list_type"):
+            msg = f"expected a list (YAML items starting with '- '), got {_show(err['input'])}"
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
             msg = f"expected a mapping of keys, got {_show(err['input'])}"
         else:

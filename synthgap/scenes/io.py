@@ -1,7 +1,8 @@
 """Scene files in and out: `load_scene`, `parse_scene`, `scene_to_yaml`.
 
-Paths in a scene file (part meshes, `camera.calibration`, `background.images` and
-`background.image_files`) are relative to the scene file's folder (or absolute; `~` expands).
+Paths in a scene file (part meshes, `camera.calibration`, `background.images`,
+`background.image_files`, `real_views[].photo` and `real_views[].background.*`) are relative
+to the scene file's folder (or absolute; `~` expands).
 A loaded `Scene` holds absolute paths, so `scene_to_yaml` writes absolute paths and the YAML
 written next to a dataset loads again from anywhere on the same machine.
 """
@@ -15,10 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from synthgap.scenes.errors import SceneError, problems_from_validation
-from synthgap.scenes.schema import MESH_SUFFIXES, Intrinsics, Scene
+from synthgap.scenes.errors import SceneError, problems_from_validation, suggest
+from synthgap.scenes.schema import MESH_SUFFIXES, BackgroundConfig, Intrinsics, Scene
 
-__all__ = ["IMAGE_SUFFIXES", "load_scene", "parse_scene", "scene_to_yaml"]
+__all__ = ["IMAGE_SUFFIXES", "load_scene", "parse_scene", "photo_size", "scene_to_yaml"]
 
 #: Background photo suffixes picked up from `background.images`.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -106,11 +107,21 @@ def scene_to_yaml(scene: Scene) -> str:
         if part.placement != "fixed":
             d.pop("position", None)
             d.pop("rotation_deg", None)
-    bg = data.get("background", {})
-    if bg.get("images") is not None:
-        bg.pop("image_files", None)  # re-listed from the folder at load time
+    _trim_background(data.get("background", {}))
+    for d, view in zip(data.get("real_views", []), scene.real_views, strict=True):
+        if view.lights is not None:
+            d["lights"] = [{k: v for k, v in ld.items() if k in light.relevant_keys()}
+                           for ld, light in zip(d["lights"], view.lights, strict=True)]
+        _trim_background(d.get("background", {}))
+    if not scene.real_views:
+        data.pop("real_views", None)
     header = "# synthgap scene (validated; paths are absolute)\n"
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _trim_background(bg: dict[str, Any]) -> None:
+    if bg.get("images") is not None:
+        bg.pop("image_files", None)  # re-listed from the folder at load time
 
 
 def _abs(value: Any, base: Path) -> Any:
@@ -131,15 +142,30 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     cam = data.get("camera")
     if isinstance(cam, dict) and "calibration" in cam:
         data["camera"] = {**cam, "calibration": _abs(cam["calibration"], base)}
-    bg = data.get("background")
-    if isinstance(bg, dict):
-        bg = dict(bg)
-        if "images" in bg:
-            bg["images"] = _abs(bg["images"], base)
-        if isinstance(bg.get("image_files"), list):
-            bg["image_files"] = [_abs(f, base) for f in bg["image_files"]]
-        data["background"] = bg
+    if isinstance(data.get("background"), dict):
+        data["background"] = _resolve_background(data["background"], base)
+    views = data.get("real_views")
+    if isinstance(views, list):
+        out = []
+        for v in views:
+            if isinstance(v, dict):
+                v = dict(v)
+                if "photo" in v:
+                    v["photo"] = _abs(v["photo"], base)
+                if isinstance(v.get("background"), dict):
+                    v["background"] = _resolve_background(v["background"], base)
+            out.append(v)
+        data["real_views"] = out
     return data
+
+
+def _resolve_background(bg: dict[str, Any], base: Path) -> dict[str, Any]:
+    bg = dict(bg)
+    if "images" in bg:
+        bg["images"] = _abs(bg["images"], base)
+    if isinstance(bg.get("image_files"), list):
+        bg["image_files"] = [_abs(f, base) for f in bg["image_files"]]
+    return bg
 
 
 def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: bool) -> Scene:
@@ -161,27 +187,90 @@ def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: 
             problems.append((f"parts[{i}].name", f"part name {name!r} is used by "
                                                  f"parts[{names.index(name)}] too; give each "
                                                  "entry a distinct name"))
-    bg = scene.background
+    scene = scene.model_copy(update={
+        "background": _list_background(scene.background, "background", problems)})
+    if scene.camera.calibration is not None:
+        scene = _apply_calibration(scene, problems, image_given=image_given)
+    if scene.real_views:
+        scene = _check_real_views(scene, problems)
+    return scene
+
+
+def _list_background(bg: BackgroundConfig, where: str,
+                     problems: list[tuple[str, str]]) -> BackgroundConfig:
+    """`bg` with `image_files` listed from `images`; missing files reported under `where`."""
     if bg.images is not None:
         if bg.image_files:
-            problems.append(("background.image_files",
+            problems.append((f"{where}.image_files",
                              "give either images (a folder) or image_files (a list), not both"))
         elif not bg.images.is_dir():
-            problems.append(("background.images", f"folder not found: {bg.images}"))
+            problems.append((f"{where}.images", f"folder not found: {bg.images}"))
         else:
             files = tuple(sorted(p for p in bg.images.iterdir()
                                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
             if not files:
-                problems.append(("background.images", f"no images ({', '.join(IMAGE_SUFFIXES)}) "
-                                                      f"in {bg.images}"))
-            scene = scene.model_copy(update={"background": bg.model_copy(
-                update={"image_files": files})})
-    for j, f in enumerate(scene.background.image_files):
+                problems.append((f"{where}.images", f"no images ({', '.join(IMAGE_SUFFIXES)}) "
+                                                    f"in {bg.images}"))
+            bg = bg.model_copy(update={"image_files": files})
+    for j, f in enumerate(bg.image_files):
         if not f.is_file():
-            problems.append((f"background.image_files[{j}]", f"file not found: {f}"))
-    if scene.camera.calibration is not None:
-        scene = _apply_calibration(scene, problems, image_given=image_given)
-    return scene
+            problems.append((f"{where}.image_files[{j}]", f"file not found: {f}"))
+    return bg
+
+
+def photo_size(path: Path) -> tuple[int, int]:
+    """`(width, height)` of an image file from its header (the pixels are not decoded).
+
+    Raises:
+        ValueError: not a readable image (the message names the file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(f"not a readable image: {path} ({exc})") from None
+
+
+def _check_real_views(scene: Scene, problems: list[tuple[str, str]]) -> Scene:
+    """Photos exist, are images of the `image` size; part names name parts of the scene."""
+    names = [p.default_name() for p in scene.parts]
+    size = (scene.image.width, scene.image.height)
+    views = []
+    for i, view in enumerate(scene.real_views):
+        where = f"real_views[{i}]"
+        photo = view.photo
+        if not photo.is_file():
+            problems.append((f"{where}.photo", f"file not found: {photo}"
+                             + (" (it is a folder)" if photo.is_dir() else "")))
+        elif photo.suffix.lower() not in IMAGE_SUFFIXES:
+            problems.append((f"{where}.photo", f"unsupported image format {photo.suffix!r} "
+                                               f"(supported: {', '.join(IMAGE_SUFFIXES)})"))
+        else:
+            try:
+                got = photo_size(photo)
+            except ValueError as exc:
+                problems.append((f"{where}.photo", str(exc)))
+            else:
+                if got != size:
+                    problems.append((f"{where}.photo", (
+                        f"{photo} is {got[0]}x{got[1]} but image is {size[0]}x{size[1]}; "
+                        "photos are not resized (that would misalign them): set image to "
+                        "the photos' size (the size the camera was calibrated at; "
+                        "intrinsics are those of that size)")))
+        for j, vp in enumerate(view.parts):
+            if vp.part in names or any(vp.part.startswith(n + "/") for n in names):
+                continue
+            hint = suggest(vp.part, names)
+            problems.append((f"{where}.parts[{j}].part", (
+                f"no part named {vp.part!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                + f" (parts: {', '.join(names)})")))
+        if view.background is not None:
+            view = view.model_copy(update={"background": _list_background(
+                view.background, f"{where}.background", problems)})
+        views.append(view)
+    return scene.model_copy(update={"real_views": tuple(views)})
 
 
 def _apply_calibration(scene: Scene, problems: list[tuple[str, str]], *,

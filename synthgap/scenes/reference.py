@@ -34,6 +34,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("background", schema.BackgroundConfig),
     ("distractors", schema.DistractorsConfig),
     ("sensor", schema.SensorConfig),
+    ("real_views[]", schema.RealViewConfig),
+    ("real_views[].camera_look_at", schema.LookAtConfig),
+    ("real_views[].parts[]", schema.RealViewPartConfig),
 )
 
 
@@ -46,6 +49,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in args) + " (optional)"
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(tp))
+    if tp == schema.Matrix4:
+        return "4x4 matrix"
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:

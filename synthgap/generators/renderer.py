@@ -1,0 +1,573 @@
+"""The renderer: `SampleParams` + part meshes -> pixels. The only module that imports OpenGL.
+
+One `Renderer` per process holds one pyrender `OffscreenRenderer` (created lazily on the first
+render) and a persistent pyrender scene in which each part's geometry is uploaded once and
+reused: a frame only moves nodes, swaps materials and replaces the lights.
+
+Per frame it draws, all at the render view's size (`distortion.render_view`):
+
+1. the colour pass (pyrender's PBR shader, 4x MSAA, RGBA so a background image can be
+   composited behind anti-aliased edges);
+2. the exact segmentation pass (`RenderFlags.SEG`, no MSAA): instance ids, defect ids and the
+   depth of every layer, so a mask pixel always has a depth;
+3. only when an instance may be hidden by something else (its projected box overlaps another
+   object's, or the support plane could be in front of it): segmentation passes without the
+   occluders, several non-overlapping instances per pass, for its unoccluded pixel count.
+
+Then every layer is resampled into the distorted output (bilinear for colour, nearest for the
+rest). Frames follow `synthgap.generators.params`: camera pose is world-from-camera in the
+OpenCV frame; the OpenGL camera is that pose times diag(1, -1, -1).
+
+Lights: a `ring` light's intensity is the whole ring's, shared by its point lights; pyrender
+shades with at most 4 lights of each type, so a ring of more is drawn as 4 evenly spaced ones.
+No shadow maps are drawn.
+
+Platform: EGL (headless Mesa llvmpipe or a GPU) unless `PYOPENGL_PLATFORM` says otherwise;
+when EGL cannot make a context and the user did not choose a platform, OSMesa is tried.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import cv2
+import numpy as np
+import trimesh
+
+from synthgap.generators.defects import defect_mesh, iter_defects
+from synthgap.generators.distortion import RenderView, distort_linear, distort_nearest, render_view
+from synthgap.generators.params import MaterialParams, SampleParams
+
+__all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
+
+#: OpenCV camera frame -> OpenGL camera frame (flip y and z).
+_CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+#: pyrender's shaders use at most this many lights of each type.
+_MAX_LIGHTS_PER_TYPE = 4
+_GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
+                "PYOPENGL_PLATFORM=osmesa")
+
+
+class GLUnavailableError(RuntimeError):
+    """No OpenGL platform (EGL, OSMesa) could create an offscreen context."""
+
+
+@dataclass(frozen=True, eq=False)
+class RenderResult:
+    """The layers of one rendered image (output size, after distortion, before sensor effects).
+
+    Attributes:
+        rgb: `(H, W, 3) uint8` RGB (display-encoded, as pyrender's shader writes it).
+        depth: `(H, W) float32` metres along the camera +z axis; 0 where there is no surface.
+        instance_mask: `(H, W) uint16`; k + 1 where part instance `params.parts[k]` is visible
+            (its defects included), 0 for background, support plane and distractors.
+        defect_mask: `(H, W) uint16` defect ids (`defects.iter_defects` order), 0 elsewhere.
+        unoccluded_pixels: `(n_instances,) int64` pixels each instance would cover if nothing
+            hid it (same frame and image bounds as `instance_mask`; the visible fraction's
+            denominator).
+        extra_passes: segmentation passes drawn for `unoccluded_pixels` (0 when nothing can
+            occlude anything).
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    instance_mask: np.ndarray
+    defect_mask: np.ndarray
+    unoccluded_pixels: np.ndarray
+    extra_passes: int = 0
+
+
+# --------------------------------------------------------------------------- GL platform
+
+
+def _import_pyrender(platform: str) -> ModuleType:
+    """Import pyrender for `platform`, dropping a previous import made for another platform."""
+    if os.environ.get("PYOPENGL_PLATFORM") != platform:
+        for name in [m for m in sys.modules if m.split(".")[0] in ("OpenGL", "pyrender")]:
+            del sys.modules[name]
+        os.environ["PYOPENGL_PLATFORM"] = platform
+    return importlib.import_module("pyrender")
+
+
+def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
+    pyrender = _import_pyrender(platform)
+    return pyrender, pyrender.OffscreenRenderer(width, height)
+
+
+def open_offscreen(width: int, height: int,
+                   opener: Callable[[str, int, int], tuple[ModuleType, Any]] = _open_platform,
+                   ) -> tuple[ModuleType, Any, str]:
+    """Create an offscreen GL context: EGL by default, OSMesa as the fallback.
+
+    `PYOPENGL_PLATFORM` set by the user is respected (no fallback). Otherwise EGL is tried
+    first and OSMesa second.
+
+    Returns:
+        `(pyrender module, OffscreenRenderer, platform name)`.
+
+    Raises:
+        GLUnavailableError: no platform worked; lists each error and the packages to install.
+    """
+    chosen = os.environ.get("PYOPENGL_PLATFORM")
+    platforms = [chosen] if chosen else ["egl", "osmesa"]
+    errors = []
+    for platform in platforms:
+        try:
+            pyrender, offscreen = opener(platform, width, height)
+            return pyrender, offscreen, platform
+        except Exception as exc:  # any failure means "this platform does not work here"
+            errors.append(f"{platform}: {type(exc).__name__}: {exc}")
+    raise GLUnavailableError(
+        "could not create an offscreen OpenGL context (" + "; ".join(errors) + "). On "
+        f"Debian/Ubuntu install {_GL_PACKAGES} (`make setup` does it as root); without a GPU, "
+        "Mesa's llvmpipe renders on the CPU.")
+
+
+# --------------------------------------------------------------------------- the renderer
+
+
+class Renderer:
+    """Turns `SampleParams` into a `RenderResult`; reusable, one per process.
+
+    Constructing it touches no GL; the offscreen context is created on the first `render`.
+    Use it as a context manager (or call `close`) to free the context. Not thread-safe: call
+    it from one thread.
+
+    Args:
+        width, height: output image size in pixels; every `params.camera` must match it.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        if int(width) < 1 or int(height) < 1:
+            raise ValueError(f"Renderer: width and height must be >= 1, got {width}x{height}")
+        self.width = int(width)
+        self.height = int(height)
+        self.platform: str | None = None
+        self._pr: ModuleType | None = None
+        self._offscreen: Any = None
+        self._scene: Any = None
+        self._cam_node: Any = None
+        # (part name, slot) -> (node, primitive, mesh it was made from, object-frame corners)
+        self._part_slots: dict[tuple[str, int], tuple[Any, Any, trimesh.Trimesh,
+                                                      np.ndarray]] = {}
+        self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._plane: tuple[Any, Any] | None = None
+        self._frame_nodes: list[Any] = []  # defects, capsules and lights of the last frame
+        self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- lifecycle
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Free the GL context and every uploaded mesh (the renderer can be used again)."""
+        if self._offscreen is not None:
+            self._offscreen.delete()
+        self._offscreen = self._scene = self._cam_node = self._plane = None
+        self._part_slots.clear()
+        self._prim_slots.clear()
+        self._frame_nodes.clear()
+
+    def _ensure_gl(self) -> None:
+        if self._offscreen is not None:
+            return
+        self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
+        pr = self._pr
+        self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0])
+        self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
+
+    # -- the frame
+    def render(self, params: SampleParams,
+               meshes: Mapping[str, trimesh.Trimesh]) -> RenderResult:
+        """Render one image.
+
+        Args:
+            params: everything sampled for the image (`params.camera` size must match).
+            meshes: part meshes by `PartInstanceParams.part`, object frame, metres.
+
+        Returns:
+            The image's layers; see `RenderResult`.
+
+        Raises:
+            ValueError: camera size differs from the renderer's, a part is missing from
+                `meshes`, a bad distractor/light/defect (names the field).
+            GLUnavailableError: no OpenGL platform works on this machine.
+        """
+        cam = params.camera
+        if (cam.width, cam.height) != (self.width, self.height):
+            raise ValueError(f"camera size {cam.width}x{cam.height} differs from the renderer's "
+                             f"{self.width}x{self.height}; make one Renderer per image size")
+        for k, inst in enumerate(params.parts):
+            if inst.part not in meshes:
+                raise ValueError(f"parts[{k}].part = {inst.part!r} is not among the meshes "
+                                 f"given ({sorted(meshes)})")
+        view = render_view(cam)
+        self._ensure_gl()
+        pr, scene = self._pr, self._scene
+        assert pr is not None and scene is not None  # set by _ensure_gl
+
+        for node in self._frame_nodes:
+            scene.remove_node(node)
+        self._frame_nodes = []
+
+        # Camera (OpenCV pixel centres are at integers, OpenGL's at half-integers).
+        self._cam_node.camera = pr.IntrinsicsCamera(view.fx, view.fy, view.cx + 0.5,
+                                                    view.cy + 0.5, znear=cam.znear,
+                                                    zfar=cam.zfar)
+        cam_pose = np.asarray(cam.pose, dtype=float)
+        scene.set_pose(self._cam_node, cam_pose @ _CV_TO_GL)
+        self._offscreen.viewport_width = view.width
+        self._offscreen.viewport_height = view.height
+
+        # Parts, their defects, distractors, plane.
+        objects: list[_Obj] = []  # everything drawn, for the occlusion test
+        for node, *_ in self._part_slots.values():
+            node.mesh.is_visible = False
+        used: dict[str, int] = {}
+        for k, inst in enumerate(params.parts):
+            slot = used.get(inst.part, 0)
+            used[inst.part] = slot + 1
+            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part])
+            pose = np.asarray(inst.pose, dtype=float)
+            prim.material = _material(pr, inst.material)
+            node.mesh.is_visible = True
+            scene.set_pose(node, pose)
+            objects.append(_Obj(node, k + 1, _world(corners, pose)))
+
+        defect_nodes: dict[Any, tuple[int, int]] = {}
+        layers: dict[int, int] = {}
+        for did, iid, d in iter_defects(params):
+            inst = params.parts[iid - 1]
+            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
+            dm = defect_mesh(d, meshes[inst.part], layer=layer)
+            prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
+                                normals=dm.vertex_normals.astype(np.float32),
+                                indices=dm.faces.astype(np.uint32),
+                                material=_material(pr, MaterialParams(tuple(d.color), 0.9, 0.35)))
+            pose = np.asarray(inst.pose, dtype=float)
+            node = scene.add(pr.Mesh([prim]), pose=pose)
+            self._frame_nodes.append(node)
+            defect_nodes[node] = (iid, did)
+            objects[iid - 1].extra.append(_world(dm.vertices, pose))
+        if len(defect_nodes) > 255:
+            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
+                             "supported (defect ids are 8-bit in the segmentation pass)")
+        if len(params.parts) > 65535:
+            raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
+
+        for node, _ in self._prim_slots.values():
+            node.mesh.is_visible = False
+        used_prims: dict[str, int] = {}
+        for j, dist in enumerate(params.distractors):
+            node, box = self._distractor_node(j, dist, used_prims)
+            objects.append(_Obj(node, 0, _world(_unit_corners(), box)))
+
+        bg = params.background
+        plane_node = None
+        if bg.plane:
+            plane_node = self._plane_node(bg.plane_size, bg.color)
+        elif self._plane is not None:
+            self._plane[0].mesh.is_visible = False
+
+        # Lights and ambient.
+        scene.ambient_light = np.asarray(bg.ambient, dtype=float)
+        self._add_lights(params)
+
+        # 1. colour pass, over transparent black: the resolved colour is premultiplied by
+        # coverage, so anything behind (clear colour or image) is composited exactly.
+        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
+        rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+        rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
+
+        # 2. segmentation pass: (instance low byte, instance high byte, defect id)
+        seg_map: dict[Any, tuple[int, int, int]] = {}
+        for o in objects:
+            seg_map[o.node] = (o.iid & 255, o.iid >> 8, 0)
+        for node, (iid, did) in defect_nodes.items():
+            seg_map[node] = (iid & 255, iid >> 8, did)
+        if plane_node is not None:
+            seg_map[plane_node] = (0, 0, 0)
+        seg, depth = self._offscreen.render(scene, pr.RenderFlags.SEG, seg_map)
+        inst_mask = seg[:, :, 0].astype(np.uint16) | (seg[:, :, 1].astype(np.uint16) << 8)
+        defect_mask = seg[:, :, 2].astype(np.uint16)
+
+        # 3. unoccluded pixel counts
+        n = len(params.parts)
+        groups = _solo_groups(objects, n, view, cam_pose, plane_node is not None)
+        unoccluded = np.zeros(n, np.int64)
+        mask_out = distort_nearest(inst_mask, view)
+        visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
+        unoccluded[:] = visible
+        for group in groups:
+            solo_map = {o.node: seg_map[o.node] for o in objects if o.iid in group}
+            solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
+                             if iid in group})
+            solo, _ = self._offscreen.render(scene, pr.RenderFlags.SEG, solo_map)
+            solo_ids = solo[:, :, 0].astype(np.uint16) | (solo[:, :, 1].astype(np.uint16) << 8)
+            counts = np.bincount(distort_nearest(solo_ids, view).ravel(), minlength=n + 1)
+            for iid in group:
+                unoccluded[iid - 1] = max(int(counts[iid]), int(visible[iid - 1]))
+
+        return RenderResult(
+            rgb=distort_linear(rgb, view),
+            depth=distort_nearest(depth.astype(np.float32, copy=False), view),
+            instance_mask=mask_out,
+            defect_mask=distort_nearest(defect_mask, view),
+            unoccluded_pixels=unoccluded,
+            extra_passes=len(groups),
+        )
+
+    # -- scene building helpers
+    def _part_node(self, name: str, slot: int,
+                   mesh: trimesh.Trimesh) -> tuple[Any, Any, np.ndarray]:
+        key = (name, slot)
+        cached = self._part_slots.get(key)
+        if cached is not None and cached[2] is mesh:
+            return cached[0], cached[1], cached[3]
+        pr, scene = self._pr, self._scene
+        if cached is not None:  # same name, another mesh: drop the old geometry
+            scene.remove_node(cached[0])
+        if len(mesh.faces) == 0:
+            raise ValueError(f"part {name!r}: the mesh has no faces")
+        shaded = mesh.smooth_shaded  # split at sharp edges: CAD edges stay crisp
+        prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
+                            normals=shaded.vertex_normals.astype(np.float32),
+                            indices=shaded.faces.astype(np.uint32),
+                            material=pr.MetallicRoughnessMaterial())
+        node = scene.add(pr.Mesh([prim]))
+        # Convex hull vertices bound the part tightly for the screen-space occlusion test.
+        try:
+            corners = np.asarray(mesh.convex_hull.vertices, dtype=float)
+        except Exception:  # degenerate (flat) meshes have no 3D hull; all vertices will do
+            corners = np.asarray(mesh.vertices, dtype=float)
+        self._part_slots[key] = (node, prim, mesh, corners)
+        return node, prim, corners
+
+    def _distractor_node(self, j: int, dist: Any,
+                         used: dict[str, int]) -> tuple[Any, np.ndarray]:
+        """The distractor's node and the world-from-unit-cube matrix that bounds it."""
+        pr, scene = self._pr, self._scene
+        size = np.asarray(dist.size, dtype=float)
+        if size.shape != (3,) or not np.all(np.isfinite(size)) or np.any(size <= 0):
+            raise ValueError(f"distractors[{j}].size: expected 3 positive numbers (metres), got "
+                             f"{dist.size}")
+        pose = np.asarray(dist.pose, dtype=float)
+        kind = dist.primitive
+        if kind == "capsule":  # hemispheres must stay round: build it at its size
+            r, h = size[0], max(size[2], 2 * size[0])
+            m = trimesh.creation.capsule(height=h - 2 * r, radius=r, count=[16, 16])
+            node = scene.add(pr.Mesh([_prim_from(pr, m, _material(pr, dist.material))]),
+                             pose=pose)
+            self._frame_nodes.append(node)
+            return node, pose @ np.diag([2 * r, 2 * r, h, 1.0])
+        if kind == "box":
+            scale = size
+        elif kind == "cylinder":
+            scale = np.array([2 * size[0], 2 * size[1], size[2]])
+        elif kind == "sphere":
+            scale = 2 * size
+        else:
+            raise ValueError(f"distractors[{j}].primitive: expected box, cylinder, sphere or "
+                             f"capsule, got {kind!r}")
+        slot = used.get(kind, 0)
+        used[kind] = slot + 1
+        key = (kind, slot)
+        if key not in self._prim_slots:
+            unit = {"box": lambda: trimesh.creation.box([1.0, 1.0, 1.0]),
+                    "cylinder": lambda: trimesh.creation.cylinder(0.5, 1.0, sections=32),
+                    "sphere": lambda: trimesh.creation.icosphere(3, 0.5)}[kind]()
+            prim = _prim_from(pr, unit, pr.MetallicRoughnessMaterial())
+            self._prim_slots[key] = (scene.add(pr.Mesh([prim])), prim)
+        node, prim = self._prim_slots[key]
+        prim.material = _material(pr, dist.material)
+        node.mesh.is_visible = True
+        scaled = pose @ np.diag([*scale, 1.0])
+        scene.set_pose(node, scaled)
+        return node, scaled
+
+    def _plane_node(self, size: float, color: tuple[float, float, float]) -> Any:
+        pr, scene = self._pr, self._scene
+        if self._plane is None:
+            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
+                                   [[0, 1, 2], [0, 2, 3]], process=False)
+            prim = _prim_from(pr, quad, pr.MetallicRoughnessMaterial())
+            self._plane = (scene.add(pr.Mesh([prim])), prim)
+        node, prim = self._plane
+        if not (np.isfinite(size) and size > 0):
+            raise ValueError(f"background.plane_size: expected a positive number of metres, got "
+                             f"{size!r}")
+        prim.material = _material(pr, MaterialParams(tuple(color), 0.0, 0.9))
+        node.mesh.is_visible = True
+        scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
+        return node
+
+    def _add_lights(self, params: SampleParams) -> None:
+        pr, scene = self._pr, self._scene
+        for j, light in enumerate(params.lights):
+            color = np.asarray(light.color, dtype=float)
+            pose = np.asarray(light.pose, dtype=float)
+            if not (np.isfinite(light.intensity) and light.intensity >= 0):
+                raise ValueError(f"lights[{j}].intensity: expected >= 0, got {light.intensity!r}")
+            if light.type == "directional":
+                nodes = [(pr.DirectionalLight(color=color, intensity=light.intensity), pose)]
+            elif light.type == "point":
+                nodes = [(pr.PointLight(color=color, intensity=light.intensity), pose)]
+            elif light.type == "spot":
+                inner = float(light.extra.get("inner_cone", 0.0))
+                outer = float(light.extra.get("outer_cone", math.pi / 4))
+                nodes = [(pr.SpotLight(color=color, intensity=light.intensity,
+                                       innerConeAngle=inner, outerConeAngle=outer), pose)]
+            elif light.type == "ring":
+                count = int(light.extra.get("count", 8))
+                radius = float(light.extra.get("radius", 0.05))
+                if count < 1 or not radius >= 0:
+                    raise ValueError(f"lights[{j}] ring: expected count >= 1 and radius >= 0, "
+                                     f"got count={count}, radius={radius}")
+                # `intensity` is the whole ring's, shared by its lights. pyrender shades with
+                # at most 4 point lights, so a ring of more is drawn as 4 evenly spaced ones.
+                drawn = min(count, _MAX_LIGHTS_PER_TYPE)
+                each = light.intensity / drawn
+                nodes = []
+                for a in np.arange(drawn) * (2 * np.pi / drawn):
+                    p = pose.copy()
+                    offset = [radius * np.cos(a), radius * np.sin(a), 0.0]
+                    p[:3, 3] = pose[:3, :3] @ offset + pose[:3, 3]
+                    nodes.append((pr.PointLight(color=color, intensity=each), p))
+            else:
+                raise ValueError(f"lights[{j}].type: expected directional, point, spot or ring, "
+                                 f"got {light.type!r}")
+            for lt, p in nodes:
+                self._frame_nodes.append(scene.add(lt, pose=p))
+
+    def _composite(self, rgba: np.ndarray, path: str | None,
+                   crop: tuple[float, float, float, float] | None,
+                   color: tuple[float, float, float]) -> np.ndarray:
+        """Composite the premultiplied colour pass over a background image crop, or over the
+        clear colour (linear RGB, display-encoded like the shader's output)."""
+        alpha = rgba[:, :, 3]
+        if path is None and alpha.min() == 255:  # e.g. the support plane fills the view
+            return np.ascontiguousarray(rgba[:, :, :3])
+        if path is None:
+            back = np.array([float(c) ** (1 / 2.2) * 255.0 for c in color], np.float32)
+        else:
+            back = self._background_crop(path, crop, rgba.shape[1], rgba.shape[0])
+            back = back.astype(np.float32)
+        a = alpha.astype(np.float32)[:, :, None] / 255.0
+        out = rgba[:, :, :3].astype(np.float32) + back * (1.0 - a)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+    def _background_crop(self, path: str, crop: tuple[float, float, float, float] | None,
+                         width: int, height: int) -> np.ndarray:
+        img = self._bg_cache.get(path)
+        if img is None:
+            data = np.fromfile(path, dtype=np.uint8) if os.path.isfile(path) else None
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+            if img is None:
+                raise ValueError(f"background.image {path!r}: missing or not a readable image")
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            self._bg_cache[path] = img
+            if len(self._bg_cache) > 32:
+                self._bg_cache.popitem(last=False)
+        h, w = img.shape[:2]
+        x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
+        c = img[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
+                int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
+        interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
+        return cv2.resize(c, (width, height), interpolation=interp)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class _Obj:
+    """A drawn object, for the occlusion test."""
+
+    node: Any
+    iid: int  # instance id, 0 for distractors
+    corners: np.ndarray  # (k, 3) world points whose convex hull contains the object
+    extra: list[np.ndarray] = field(default_factory=list)  # its defect patches
+
+    def points(self) -> np.ndarray:
+        return np.concatenate([self.corners, *self.extra]) if self.extra else self.corners
+
+
+def _material(pr: ModuleType, m: MaterialParams) -> Any:
+    return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
+                                        metallicFactor=float(m.metallic),
+                                        roughnessFactor=float(m.roughness))
+
+
+def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
+    return pr.Primitive(positions=m.vertices.astype(np.float32),
+                        normals=m.vertex_normals.astype(np.float32),
+                        indices=m.faces.astype(np.uint32), material=material)
+
+
+def _unit_corners() -> np.ndarray:
+    return np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+
+
+def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    return points @ pose[:3, :3].T + pose[:3, 3]
+
+
+def _screen_box(points_w: np.ndarray, cam_from_world: np.ndarray, view: RenderView,
+                znear: float) -> tuple[float, float, float, float]:
+    """Pixel box `(x0, y0, x1, y1)` of world points in the render view (whole view if any point
+    is behind the near plane, where projection is not monotonic)."""
+    pc = _world(points_w, cam_from_world)
+    if np.any(pc[:, 2] <= znear):
+        return (-math.inf, -math.inf, math.inf, math.inf)
+    u = view.fx * pc[:, 0] / pc[:, 2] + view.cx
+    v = view.fy * pc[:, 1] / pc[:, 2] + view.cy
+    return (u.min() - 1, v.min() - 1, u.max() + 1, v.max() + 1)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _solo_groups(objects: list[_Obj], n: int, view: RenderView, cam_pose: np.ndarray,
+                 plane: bool) -> list[list[int]]:
+    """Instances that may be occluded, grouped so no two in a group can overlap on screen.
+
+    An instance may be occluded when its projected bounding box overlaps another object's, or
+    when the support plane is drawn and the camera is below it or the instance dips below it.
+    """
+    if n == 0:
+        return []
+    cam_from_world = np.linalg.inv(cam_pose)
+    boxes = [_screen_box(o.points(), cam_from_world, view, 1e-6) for o in objects]
+    inst_idx = [i for i, o in enumerate(objects) if o.iid > 0]
+    cam_below = cam_pose[2, 3] <= 0
+    needs = []
+    for i in inst_idx:
+        occluded = any(_overlap(boxes[i], boxes[j]) for j in range(len(objects)) if j != i)
+        if plane and (cam_below or objects[i].points()[:, 2].min() < -1e-4):
+            occluded = True
+        if occluded:
+            needs.append(i)
+    groups: list[list[int]] = []
+    group_boxes: list[list[tuple[float, ...]]] = []
+    for i in needs:
+        for g, gb in zip(groups, group_boxes, strict=True):
+            if not any(_overlap(boxes[i], b) for b in gb):
+                g.append(objects[i].iid)
+                gb.append(boxes[i])
+                break
+        else:
+            groups.append([objects[i].iid])
+            group_boxes.append([boxes[i]])
+    return groups

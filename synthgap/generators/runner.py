@@ -1,0 +1,316 @@
+"""Render a dataset: indices -> sample -> render -> annotate -> sensor + PNG files -> record.
+
+In one process the main thread samples and renders (GL) image i while a small pool of writer
+threads, at a lower priority, annotates the images before it, applies sensor effects and
+encodes their PNGs (NumPy and OpenCV release the GIL). `workers > 1` starts that many `spawn`
+processes (never `fork`: a forked GL context hangs), each with its own renderer, rendering
+every `workers`-th index still to do; the parent appends their records and drives the
+progress bar. Image i depends only on (scene, seed, i), so every worker count and order gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trimesh
+
+from synthgap.data import DatasetLayout, Record
+from synthgap.generators.annotate import annotate
+from synthgap.generators.params import SampleParams
+from synthgap.generators.sensor import apply_sensor
+from synthgap.generators.writer import DatasetWriter, RunIdentity, write_sample_files
+
+if TYPE_CHECKING:
+    from synthgap.generators.renderer import RenderResult
+
+__all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices"]
+
+#: Writer threads per process and how many finished renders may wait for them.
+WRITER_THREADS = 2
+MAX_PENDING = 4
+#: Niceness added to writer threads (see `_lower_thread_priority`).
+WRITER_NICENESS = 10
+
+
+class SampleSource(Protocol):
+    """What a render process needs; picklable, so `spawn` workers can rebuild it.
+
+    `load()` returns the part meshes (by part key, object frame, metres) and a pure function
+    `index -> SampleParams`.
+    """
+
+    def load(self) -> tuple[Mapping[str, trimesh.Trimesh], Callable[[int], SampleParams]]: ...
+
+
+@dataclass(frozen=True)
+class SceneSource:
+    """A scene's parts and sampler, loaded where it runs (in each worker process).
+
+    Args:
+        scene: a validated `synthgap.scenes.Scene`.
+        seed: the run seed.
+    """
+
+    scene: Any
+    seed: int
+
+    def load(self) -> tuple[Mapping[str, trimesh.Trimesh], Callable[[int], SampleParams]]:
+        from synthgap.generators.parts import load_parts
+        from synthgap.generators.sampling import sample
+
+        parts = load_parts(self.scene)
+        meshes = {name: asset.mesh for name, asset in parts.items()}
+        scene, seed = self.scene, self.seed
+
+        def sample_fn(index: int) -> SampleParams:
+            return sample(scene, parts, index=index, seed=seed)
+
+        return meshes, sample_fn
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage in a process (sums over its images)."""
+
+    sample: float = 0.0
+    render: float = 0.0
+    annotate: float = 0.0
+    wait_writes: float = 0.0
+    setup: float = 0.0
+
+    def add(self, other: dict[str, float]) -> None:
+        for k, v in other.items():
+            setattr(self, k, getattr(self, k) + v)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class RenderSummary:
+    """What a `render_dataset` call did (the CLI prints it as one JSON line)."""
+
+    out: str
+    count: int
+    rendered: int
+    skipped: int
+    images: int
+    workers: int
+    seconds: float
+    images_per_s: float
+    platform: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def render_indices(meshes: Mapping[str, trimesh.Trimesh],
+                   sample_fn: Callable[[int], SampleParams], indices: Iterable[int],
+                   layout: DatasetLayout, *, width: int, height: int, defects_layer: bool,
+                   on_record: Callable[[Record], None], timings: Timings | None = None,
+                   threads: int = WRITER_THREADS) -> str | None:
+    """Render, annotate and write `indices` in this process, calling `on_record` per image.
+
+    `on_record(record)` runs in the calling thread after the image's files are on disk, in
+    the order of `indices`. Returns the GL platform used (None if nothing was rendered).
+    """
+    from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
+
+    timings = timings if timings is not None else Timings()
+    pending: deque[Future[tuple[Record, float]]] = deque()
+
+    def retire(block: bool) -> None:
+        while pending and (block or len(pending) > MAX_PENDING or pending[0].done()):
+            fut = pending.popleft()
+            t = time.perf_counter()
+            rec, annotate_s = fut.result()
+            timings.wait_writes += time.perf_counter() - t
+            timings.annotate += annotate_s
+            on_record(rec)
+
+    with Renderer(width, height) as renderer, \
+            ThreadPoolExecutor(threads, initializer=_lower_thread_priority) as pool:
+        try:
+            for index in map(int, indices):
+                t0 = time.perf_counter()
+                params = sample_fn(index)
+                t1 = time.perf_counter()
+                res = renderer.render(params, meshes)
+                timings.sample += t1 - t0
+                timings.render += time.perf_counter() - t1
+                # Annotation, sensor effects and PNG encoding run in a writer thread while
+                # this thread renders the next image.
+                pending.append(pool.submit(_finish, layout, params, res, defects_layer))
+                retire(block=False)
+            retire(block=True)
+        finally:
+            for fut in pending:
+                fut.cancel()
+        return renderer.platform
+
+
+def _lower_thread_priority() -> None:
+    """Run writer threads at a lower priority (Linux: niceness is per thread), so PNG
+    encoding fills the CPU time the rasteriser leaves idle instead of slowing its threads."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
+
+
+def _finish(layout: DatasetLayout, params: SampleParams, res: RenderResult,
+            defects_layer: bool) -> tuple[Record, float]:
+    """Annotate one image and write its files (runs in a writer thread)."""
+    t = time.perf_counter()
+    rec = annotate(params, res.instance_mask, res.defect_mask, res.unoccluded_pixels,
+                   defects_layer=defects_layer)
+    annotate_s = time.perf_counter() - t
+    rgb = apply_sensor(res.rgb, params.sensor)
+    write_sample_files(layout, params.index, rgb, res.depth, res.instance_mask,
+                       res.defect_mask if defects_layer else None)
+    return rec, annotate_s
+
+
+def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdentity, count: int,
+                   workers: int = 1, overwrite: bool = False,
+                   progress: Callable[[int], None] | None = None,
+                   on_start: Callable[[int, int], None] | None = None) -> RenderSummary:
+    """Render images `0 .. count-1` into `out`, resuming a previous run of the same identity.
+
+    Args:
+        source: meshes + sampler (picklable when `workers > 1`).
+        out: output folder.
+        identity: scene text, seed, size and whether defect masks are written.
+        count: number of images in the dataset.
+        workers: render processes (1 = this process).
+        overwrite: replace a dataset of another identity in `out`.
+        progress: called with the number of newly finished images (for a progress bar).
+        on_start: called once with `(to_render, already_done)` before rendering starts.
+
+    Returns:
+        A `RenderSummary`.
+
+    Raises:
+        ValueError: count < 1 or workers < 1.
+        DatasetConflictError: `out` cannot be written (see `DatasetWriter.open`).
+    """
+    if count < 1:
+        raise ValueError(f"count: expected >= 1 images, got {count}")
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
+    t_start = time.perf_counter()
+    writer = DatasetWriter(Path(out), identity, overwrite=overwrite)
+    done = writer.open()
+    todo = [i for i in range(count) if i not in done]
+    if on_start is not None:
+        on_start(len(todo), count - len(todo))
+    timings = Timings()
+    platform = None
+    status = "interrupted"
+
+    def on_record(rec: Record) -> None:
+        writer.append(rec)
+        if progress is not None:
+            progress(1)
+
+    try:
+        if todo and workers == 1:
+            t = time.perf_counter()
+            meshes, sample_fn = source.load()
+            timings.setup += time.perf_counter() - t
+            platform = render_indices(meshes, sample_fn, todo, writer.layout,
+                                      width=identity.width, height=identity.height,
+                                      defects_layer=identity.defects_layer,
+                                      on_record=on_record, timings=timings)
+        elif todo:
+            platform = _render_processes(source, todo, writer.layout, identity, workers,
+                                         on_record, timings)
+        status = "complete"
+    finally:
+        seconds = time.perf_counter() - t_start
+        rendered = len(writer.done) - len(done & writer.done)
+        info = {"status": status, "count": count, "images": len(writer.done),
+                "rendered": rendered, "skipped": count - len(todo), "workers": workers,
+                "gl_platform": platform, "seconds": round(seconds, 3),
+                "images_per_s": round(rendered / seconds, 3) if seconds > 0 else None,
+                "timings": timings.as_dict()}
+        writer.close(info)
+    return RenderSummary(out=str(out), count=count, rendered=rendered, skipped=count - len(todo),
+                         images=len(writer.done), workers=workers, seconds=round(seconds, 3),
+                         images_per_s=info["images_per_s"] or 0.0, platform=platform,
+                         timings=timings.as_dict())
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
+                 identity: RunIdentity, q: Any, raster_threads: int) -> None:
+    """Entry point of a spawn worker: render `indices`, send records and timings to `q`."""
+    # Share the cores between the workers' rasterisers (Mesa llvmpipe otherwise starts one
+    # thread per core in every process); a value the user set wins.
+    os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
+    try:
+        timings = Timings()
+        t = time.perf_counter()
+        meshes, sample_fn = source.load()
+        timings.setup += time.perf_counter() - t
+        platform = render_indices(meshes, sample_fn, indices, DatasetLayout(Path(root)),
+                                  width=identity.width, height=identity.height,
+                                  defects_layer=identity.defects_layer,
+                                  on_record=lambda rec: q.put(("record", rec.to_json())),
+                                  timings=timings)
+        q.put(("done", (platform, timings.as_dict())))
+    except BaseException:  # report everything to the parent, which re-raises
+        q.put(("error", traceback.format_exc()))
+
+
+def _render_processes(source: SampleSource, todo: list[int], layout: DatasetLayout,
+                      identity: RunIdentity, workers: int,
+                      on_record: Callable[[Record], None], timings: Timings) -> str | None:
+    import json
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    shards = [todo[w::workers] for w in range(workers)]
+    raster_threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker_main, daemon=True,
+                         args=(source, shard, str(layout.root), identity, q, raster_threads))
+             for shard in shards if shard]
+    for p in procs:
+        p.start()
+    finished, platform = 0, None
+    try:
+        while finished < len(procs):
+            try:
+                kind, payload = q.get(timeout=1.0)
+            except queue_mod.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a render worker died (exit code {dead[0].exitcode}) "
+                                       "without reporting an error; rerun to resume") from None
+                continue
+            if kind == "record":
+                on_record(Record.from_dict(json.loads(payload)))
+            elif kind == "done":
+                platform = payload[0]
+                timings.add(payload[1])
+                finished += 1
+            else:
+                raise RuntimeError(f"a render worker failed:\n{payload}")
+    finally:
+        for p in procs:
+            if p.is_alive() and finished < len(procs):
+                p.terminate()
+            p.join(timeout=10)
+    return platform

@@ -1,0 +1,312 @@
+"""The raw dataset directory on disk: claiming it, resuming into it, writing samples, closing it.
+
+Safety rules (DESIGN.md "Raw dataset directory"):
+
+* Each layer PNG is written under a temporary name and renamed into place; the image's record
+  is appended to `records.jsonl` only after all its layers exist. The record is the commit
+  marker: a run that is killed redoes any image without one, and never writes a record twice.
+* `run.json` ties the folder to one (scene, seed, size). Rendering into a folder made with
+  another scene or seed is an error unless `overwrite=True`, which deletes only the files
+  `synthgap render` makes (never anything else in the folder).
+* At the end, `records.jsonl` is rewritten sorted by index, so the same scene and seed give the
+  same bytes whatever the order images were finished in. `run.json` holds timings and worker
+  counts, so it is the one file that differs between runs.
+
+Durability is against a killed process (data reaches the OS before the record is appended),
+not against power loss: records are flushed, not fsynced, per image.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from synthgap import __version__
+from synthgap.data import DatasetLayout, Record
+
+__all__ = [
+    "DatasetConflictError",
+    "DatasetWriter",
+    "RunIdentity",
+    "depth_to_mm",
+    "write_sample_files",
+]
+
+FORMAT = "synthgap-raw-1"
+_LAYER_DIRS = ("images", "depth", "masks", "defects")
+_OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", ".lock")
+
+
+class DatasetConflictError(ValueError):
+    """The output folder holds something this run must not write into."""
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What makes two runs write the same dataset.
+
+    Attributes:
+        scene_yaml: the validated scene as YAML text (written to `OUT/scene.yaml`).
+        seed: the run seed.
+        width, height: image size.
+        defects_layer: whether `defects/` PNGs are written.
+    """
+
+    scene_yaml: str
+    seed: int
+    width: int
+    height: int
+    defects_layer: bool
+
+    @property
+    def scene_sha256(self) -> str:
+        return hashlib.sha256(self.scene_yaml.encode("utf-8")).hexdigest()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "seed": self.seed, "scene_sha256": self.scene_sha256,
+                "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
+
+
+#: PNG encoder settings: zlib level 1 (as `synthgap.data.layout`) with one fixed row filter
+#: instead of libpng's per-row adaptive choice. Measured on 512x512 turntable renders here (CPU
+#: time per file): RGB 24 ms -> 5 ms and 20% smaller (Paeth filter + Huffman-only coding:
+#: renders with sensor noise have few long matches); depth and masks 2.7 ms -> 1 ms (Sub).
+_PNG_RGB = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH,
+            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+_PNG_LABEL = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+
+
+def _write_png(path: Path, array: np.ndarray, flags: list[int]) -> None:
+    """Atomic PNG write (temporary name in the same folder, then rename), like
+    `synthgap.data.layout`'s writers, with explicit encoder flags."""
+    if array.ndim == 2 and not array.any():  # e.g. the defect layer of an OK image
+        data = _blank_png(array.shape, array.dtype.str)
+    else:
+        ok, buf = cv2.imencode(".png", array, flags)
+        if not ok:
+            raise OSError(f"could not encode {path} as PNG ({array.shape} {array.dtype})")
+        data = buf.tobytes()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {exc} (disk full or folder not writable?)") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _blank_png(shape: tuple[int, ...], dtype: str) -> bytes:
+    ok, buf = cv2.imencode(".png", np.zeros(shape, np.dtype(dtype)), _PNG_LABEL)
+    assert ok  # encoding zeros of a supported dtype cannot fail
+    return buf.tobytes()
+
+
+def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
+    """`(H, W) float32` metres -> `(H, W) uint16` millimetres, rounded; 0 for no surface (0,
+    NaN, inf) and at or beyond 65.535 m (the encoding of `synthgap.data.write_depth_atomic`)."""
+    mm = np.multiply(depth_m, np.float32(1000.0), dtype=np.float32)
+    np.nan_to_num(mm, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.rint(mm, out=mm)
+    mm[(mm < 0) | (mm >= 65535)] = 0.0
+    return mm.astype(np.uint16)
+
+
+def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth: np.ndarray,
+                       instance_mask: np.ndarray, defect_mask: np.ndarray | None) -> None:
+    """Write the layers of image `index` atomically (thread-safe; cv2 releases the GIL).
+
+    Files are readable with `synthgap.data.read_image` / `read_depth` / `read_label_png`.
+
+    Args:
+        layout: the dataset directory.
+        index: image number.
+        rgb: `(H, W, 3) uint8`.
+        depth: `(H, W) float32` metres, 0/NaN = no surface (stored as uint16 mm).
+        instance_mask: `(H, W) uint16`.
+        defect_mask: `(H, W) uint16`, or None when the run has no defects layer.
+
+    Raises:
+        ValueError: wrong dtype or shape of a layer.
+        OSError: a file cannot be written.
+    """
+    h, w = instance_mask.shape
+    if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb: expected ({h}, {w}, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    for name, layer in (("instance_mask", instance_mask), ("defect_mask", defect_mask)):
+        if layer is not None and (layer.dtype != np.uint16 or layer.shape != (h, w)):
+            raise ValueError(f"{name}: expected ({h}, {w}) uint16, got {layer.shape} "
+                             f"{layer.dtype}")
+    _write_png(layout.image(index), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_RGB)
+    _write_png(layout.depth(index), depth_to_mm(depth), _PNG_LABEL)
+    _write_png(layout.mask(index), instance_mask, _PNG_LABEL)
+    if defect_mask is not None:
+        _write_png(layout.defects(index), defect_mask, _PNG_LABEL)
+
+
+@dataclass
+class DatasetWriter:
+    """Owns an output folder for one run: `open()`, `append()` per image, `close()`.
+
+    Args:
+        root: output folder (created if missing).
+        identity: scene, seed and size of the run.
+        overwrite: delete a previous dataset in `root` first (only synthgap's own files).
+    """
+
+    root: Path
+    identity: RunIdentity
+    overwrite: bool = False
+    done: set[int] = field(default_factory=set)
+    _records: IO[str] | None = None
+    _lock: IO[str] | None = None
+    _started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.layout = DatasetLayout(self.root)
+
+    # -- opening
+    def open(self) -> set[int]:
+        """Claim the folder and return the indices already finished (empty for a new run).
+
+        Raises:
+            DatasetConflictError: `root` is a file, holds a dataset of another scene/seed/size,
+                or holds files that are not a synthgap dataset, or another run is writing it.
+        """
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise DatasetConflictError(f"{root}: exists and is not a folder; choose another -o")
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock = open(root / ".lock", "w")  # held until close()
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._lock.close()
+            self._lock = None
+            raise DatasetConflictError(f"{root}: another `synthgap render` is writing to it; "
+                                       "wait for it or choose another -o") from exc
+        try:
+            if self.overwrite:
+                self._remove_own_files()
+            else:
+                self._check_compatible()
+        except BaseException:
+            self.close()
+            raise
+        self.layout.make_dirs(defects=self.identity.defects_layer)
+        self._remove_stale_temporaries()
+        self.done = self._finished_indices()
+        self.layout.scene_yaml.write_text(self.identity.scene_yaml, encoding="utf-8")
+        self._started = time.time()
+        self.write_run_json({"status": "running"})
+        self._records = open(self.layout.records, "a", encoding="utf-8")
+        return set(self.done)
+
+    def _check_compatible(self) -> None:
+        run = self.layout.run_json
+        if run.is_file():
+            try:
+                old = json.loads(run.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DatasetConflictError(f"{run}: unreadable ({exc}); pass --overwrite to "
+                                           "start the dataset again") from exc
+            want = self.identity.as_json()
+            diffs = [f"{k}: folder has {old.get(k)!r}, this run {v!r}" for k, v in want.items()
+                     if old.get(k) != v]
+            if diffs:
+                raise DatasetConflictError(
+                    f"{self.root} holds a dataset made with another scene, seed or size ("
+                    + "; ".join(diffs) + "); pass --overwrite to replace it or choose another -o")
+            return
+        leftovers = [p.name for p in self.root.iterdir() if p.name != ".lock"]
+        if leftovers:
+            raise DatasetConflictError(
+                f"{self.root} is not empty and has no run.json, so it is not a dataset made by "
+                f"`synthgap render` (found {sorted(leftovers)[:5]}); choose an empty or new "
+                "folder (or --overwrite to delete synthgap's own files there)")
+
+    def _remove_own_files(self) -> None:
+        for name in _LAYER_DIRS:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        for name in _OWN_FILES:
+            if name != ".lock":
+                (self.root / name).unlink(missing_ok=True)
+
+    def _remove_stale_temporaries(self) -> None:
+        for name in _LAYER_DIRS:
+            folder = self.root / name
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp.png"):
+                    tmp.unlink(missing_ok=True)
+
+    def _finished_indices(self) -> set[int]:
+        path = self.layout.records
+        if not path.is_file():
+            return set()
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):  # a run killed mid-append: drop the torn line
+            cut = data.rfind(b"\n") + 1
+            with open(path, "r+b") as f:
+                f.truncate(cut)
+            data = data[:cut]
+        done = set()
+        for line in data.decode("utf-8").splitlines():
+            if line.strip():
+                done.add(int(json.loads(line)["index"]))
+        return done
+
+    # -- writing
+    def append(self, record: Record) -> None:
+        """Append a finished image's record (call after its layer files are written)."""
+        if self._records is None:
+            raise RuntimeError("DatasetWriter.append before open()")
+        if record.index in self.done:
+            return  # never two records for one image
+        self._records.write(record.to_json() + "\n")
+        self._records.flush()
+        self.done.add(record.index)
+
+    def write_run_json(self, info: dict[str, Any]) -> None:
+        """(Re)write `run.json`: the run identity plus `info` (status, counts, timings)."""
+        data = {**self.identity.as_json(), "synthgap_version": __version__,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started)),
+                **info}
+        tmp = self.layout.run_json.with_name(".run.json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.layout.run_json)
+
+    def close(self, info: dict[str, Any] | None = None) -> None:
+        """Sort `records.jsonl` by index, write the final `run.json` and release the folder."""
+        if self._records is not None:
+            self._records.close()
+            self._records = None
+            self._sort_records()
+        if info is not None:
+            self.write_run_json(info)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            (self.root / ".lock").unlink(missing_ok=True)
+
+    def _sort_records(self) -> None:
+        path = self.layout.records
+        by_index: dict[int, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                by_index.setdefault(int(json.loads(line)["index"]), line)
+        tmp = path.with_name(".records.jsonl.tmp")
+        tmp.write_text("".join(by_index[i] + "\n" for i in sorted(by_index)), encoding="utf-8")
+        os.replace(tmp, path)
