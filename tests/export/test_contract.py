@@ -16,9 +16,21 @@ SPLIT = "0.5,0.25,0.25"
 SEED = 3
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return write_fake_dataset(tmp_path_factory.mktemp("contract") / "raw", n=12)
+@pytest.fixture(scope="module", params=["fake", "rendered"])
+def dataset(request, tmp_path_factory) -> Path:
+    """A fake dataset (rectangles and discs) and a real render (bin preset: occluded parts,
+    washers with holes, distractors)."""
+    root = tmp_path_factory.mktemp("contract") / "raw"
+    if request.param == "fake":
+        return write_fake_dataset(root, n=12)
+    from click.testing import CliRunner
+
+    from synthgap.cli import main
+
+    result = CliRunner().invoke(main, ["render", "preset:bin", "-n", "8", "-o", str(root),
+                                       "--seed", "3", "--width", "128", "--height", "96"])
+    assert result.exit_code == 0, result.output
+    return root
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -55,6 +67,7 @@ def test_exporter_contract(name, dataset, tmp_path):
     # category ids unique
     assert len(set(summary.categories.values())) == len(summary.categories)
 
+    ious = []
     for s in samples:
         record = by_index[s.index]
         if not exporter.per_image:
@@ -72,9 +85,13 @@ def test_exporter_contract(name, dataset, tmp_path):
         for mask, obj in zip(s.masks, objs, strict=True):
             if exporter.masks == "exact":
                 np.testing.assert_array_equal(mask, obj.mask)
-            else:  # polygons: one ring through boundary pixel centres
-                iou = (mask & obj.mask).sum() / (mask | obj.mask).sum()
-                assert iou >= 0.85, (s.key, obj.name, iou)
+            else:  # one ring through boundary pixel centres: covers the mask; holes are
+                # filled and pieces bridged, so it may add pixels
+                assert (mask & obj.mask).sum() == obj.mask.sum(), (s.key, obj.name)
+                ious.append((mask & obj.mask).sum() / (mask | obj.mask).sum())
+
+    if ious:
+        assert min(ious) >= 0.5 and np.mean(ious) >= 0.85, (min(ious), np.mean(ious))
 
     # deterministic: the same export again gives byte-identical files
     export_dataset(dataset, tmp_path / "b", format=name, split=SPLIT, seed=SEED, options=options)
