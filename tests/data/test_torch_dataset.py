@@ -100,3 +100,16 @@ def test_hand_checked_box_of_a_known_rectangle(fake_dataset):
     _, t = SynthgapDataset(fake_dataset)[0]
     assert t["boxes"][0].tolist() == [x, y, x + w, y + h]
     np.testing.assert_array_equal(t["instance_ids"].numpy()[:1], [r.instances[0].id])
+
+
+def test_a_real_render_gives_consistent_tensors(tmp_path):
+    from click.testing import CliRunner
+
+    from synthgap.cli import main
+
+    r = CliRunner().invoke(main, ["render", "preset:bin", "-n", "3", "-o", str(tmp_path / "r"),
+                                  "--seed", "1", "--width", "96", "--height", "72"])
+    assert r.exit_code == 0, r.output
+    ds = SynthgapDataset(tmp_path / "r", defects=True)
+    assert ds.classes[:4] == ("__background__", "bracket", "nut", "washer")
+    _check_consistent(ds)
