@@ -14,6 +14,8 @@ from synthgap import __version__
 # command name -> "module:attribute"; modules are imported only when their command runs
 # (or when `--help` lists them), so `synthgap --version` never imports torch or OpenGL.
 COMMANDS: dict[str, str] = {
+    "adapt": "synthgap.cli.adapt:adapt",
+    "gap": "synthgap.cli.gap:gap",
     "export": "synthgap.cli.export:export",
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",

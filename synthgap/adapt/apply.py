@@ -1,0 +1,290 @@
+"""Apply a fitted image adapter to a dataset directory, writing an adapted dataset directory.
+
+The adapted directory has the same `records.jsonl` lines, the same depth, instance-mask and
+defect-mask files (copied), `scene.yaml` and `run.json` (copied), adapted images under the same
+names, and `adapt.json` naming the adapter, the model file (and its SHA-256) and the source.
+Each image and layer is written atomically and its record appended last, so an interrupted run
+resumes where it stopped; re-running a finished job does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthgap.adapt.image_base import ImageAdapter
+from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
+from synthgap.data.layout import DatasetFileError
+
+__all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
+           "apply_adapter", "file_sha256", "fit_from_folders"]
+
+
+class AdaptedDatasetError(ValueError):
+    """The output directory holds another adaptation, or the input is not a dataset directory."""
+
+
+@dataclass(frozen=True)
+class ApplySummary:
+    """What `apply_adapter` did.
+
+    Attributes:
+        out: the adapted dataset directory.
+        total: images in the source dataset.
+        written: images adapted in this run.
+        already_done: images found finished from an earlier run (resumed).
+        seconds: wall time of this run.
+        images_per_second: `written / seconds` (0 when nothing was written).
+    """
+
+    out: str
+    total: int
+    written: int
+    already_done: int
+    seconds: float
+    images_per_second: float
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line without its newline (a run killed while appending) before appending."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Path | None = None,
+                  progress: bool = True) -> ApplySummary:
+    """Adapt every image of dataset directory `src` into dataset directory `dst`.
+
+    Args:
+        adapter: a fitted image adapter.
+        src: a dataset directory (`records.jsonl`, `images/`, `depth/`, `masks/`, ...).
+        dst: the adapted dataset directory (created; resumed when it holds a partial run of the
+            same adapter on the same source).
+        model_path: the model file the adapter came from (recorded with its SHA-256 in
+            `adapt.json`); None records the adapter's state hash instead.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The summary.
+
+    Raises:
+        AdaptedDatasetError: `src` is not a dataset directory, `src` and `dst` are the same, or
+            `dst` was adapted with another model or from another source.
+        DatasetFileError: a source file is missing or unreadable (names it).
+    """
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    if not DatasetLayout(src).records.is_file():
+        raise AdaptedDatasetError(f"{src}: not a dataset directory (no records.jsonl); "
+                                  "`synthgap adapt apply` adapts a directory made by "
+                                  "`synthgap render`")
+    if dst.resolve() == src.resolve():
+        raise AdaptedDatasetError(f"{dst}: the output must differ from the input directory")
+    records = read_records(src)
+    identity = _identity(adapter, model_path)
+    info = {"method": adapter.method, **identity, "source": str(src.resolve())}
+    layout = DatasetLayout(dst)
+    layout.make_dirs(defects=any("defects" in r.files for r in records))
+    if layout.adapt_json.is_file():
+        old = json.loads(layout.adapt_json.read_text())
+        for key in ("method", "model_sha256", "source"):
+            if old.get(key) != info.get(key):
+                raise AdaptedDatasetError(
+                    f"{dst}: already holds images adapted with {key}={old.get(key)!r}, not "
+                    f"{info.get(key)!r}; choose a new output directory or delete it")
+    else:
+        from synthgap import __version__
+
+        _write_json_atomic(layout.adapt_json, {**info, "synthgap_version": __version__,
+                                               "config": adapter.state()[1]})
+    for name in ("scene.yaml", "run.json"):
+        if (src / name).is_file() and not (dst / name).is_file():
+            _copy_atomic(src / name, dst / name)
+    done = set()
+    if layout.records.is_file():
+        _drop_torn_tail(layout.records)
+        done = {r.index for r in read_records(dst)}
+    todo = [r for r in records if r.index not in done]
+    t0 = time.perf_counter()
+    for rec in tqdm(todo, desc=f"adapt ({adapter.method})", unit="img", file=sys.stderr,
+                    disable=not progress):
+        files = rec.files or {"image": f"images/{DatasetLayout.stem(rec.index)}.png"}
+        if "image" not in files:
+            raise DatasetFileError(f"{src / 'records.jsonl'}: record {rec.index} names no image")
+        image = read_image(src / files["image"])
+        out = adapter.transform(image)
+        if out.shape != image.shape or out.dtype != image.dtype:
+            raise RuntimeError(f"{adapter.method}: changed image {rec.index} from {image.shape} "
+                               f"{image.dtype} to {out.shape} {out.dtype}")
+        for layer, rel in files.items():
+            if layer == "image":
+                continue
+            if not (src / rel).is_file():
+                raise DatasetFileError(f"{src / rel}: missing {layer} file of image {rec.index}")
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(src / rel, dst / rel)
+        (dst / files["image"]).parent.mkdir(parents=True, exist_ok=True)
+        write_image_atomic(dst / files["image"], out)
+        append_record(dst, rec)
+    seconds = time.perf_counter() - t0
+    return ApplySummary(out=str(dst), total=len(records), written=len(todo),
+                        already_done=len(records) - len(todo), seconds=round(seconds, 3),
+                        images_per_second=round(len(todo) / seconds, 3) if todo else 0.0)
+
+
+def _identity(adapter: ImageAdapter, model_path: Path | None) -> dict[str, str]:
+    if model_path is not None:
+        return {"model": str(Path(model_path).resolve()), "model_sha256": file_sha256(model_path)}
+    tensors, config = adapter.state()
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for k in sorted(tensors):
+        h.update(k.encode())
+        h.update(tensors[k].tobytes())
+    return {"model": "(in memory)", "model_sha256": h.hexdigest()}
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """What `fit_from_folders` did.
+
+    Attributes:
+        model: the model file written.
+        method: adapter method.
+        pairing: patch pairing used (None for baselines).
+        n_synthetic, n_real: images fitted on.
+        skipped: unreadable files skipped (`--skip-bad`), as `"path: reason"`.
+        seconds: fit wall time.
+    """
+
+    model: str
+    method: str
+    pairing: str | None
+    n_synthetic: int
+    n_real: int
+    skipped: list[str]
+    seconds: float
+
+
+def _labelled(folder: Path, skip_bad: bool, limit: int | None):
+    """Images of `folder/<class>/*` with their class names (for `class` pairing)."""
+    from synthgap.adapt.photos import PhotoError, image_folder, load_photos
+
+    root = image_folder(folder)
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise PhotoError(f"{root}: class pairing needs one sub-folder of images per class "
+                         "(e.g. real/bracket/*.jpg), found none")
+    images, labels, skipped = [], [], []
+    for c in classes:
+        photos = load_photos(c, skip_bad=skip_bad, limit=limit)
+        images += photos.images
+        labels += [c.name] * len(photos)
+        skipped += photos.skipped
+    return images, labels, skipped
+
+
+def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
+    """Render the pinned views (`real_views`) of a scene file: `(renders, photos)`, aligned.
+
+    Render i and photo i show the same view pixel for pixel
+    (`synthgap.generators.views.render_aligned_views`).
+    """
+    from synthgap.generators.views import render_aligned_views
+    from synthgap.scenes import load_scene
+
+    views = render_aligned_views(load_scene(scene_path), seed=seed)
+    return [v.render for v in views], [v.real for v in views]
+
+
+def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out: Path, *,
+                     pairing: str | None = None, skip_bad: bool = False, seed: int = 0,
+                     max_images: int | None = None, options: dict | None = None,
+                     scene: Path | None = None) -> FitSummary:
+    """Fit an image adapter on a render folder (or dataset directory) and a photo folder.
+
+    Args:
+        method: one of `synthgap.adapt.image_base.METHODS`.
+        synthetic: dataset directory (its `images/`) or folder of renders. With `class`
+            pairing: a folder with one sub-folder per class.
+        real: folder of real photos (any common format and size); with `class` pairing, one
+            sub-folder per class.
+        out: model file to write (`.safetensors`; a `.json` sidecar is written beside it).
+        pairing: patch pairing for the SMCAE methods (`nearest` when None); with `aligned`,
+            the i-th render (sorted by name) must be pixel-aligned with the i-th photo.
+        skip_bad: skip unreadable files instead of failing.
+        seed: seed of every random choice (patches, initialisation, batches).
+        max_images: use at most this many images of each folder (the first by name).
+        options: extra method configuration (see `make_image_adapter`).
+        scene: with `aligned` pairing, a scene file whose `real_views` pin each photo's camera
+            and part poses: the matching views are rendered and paired pixel for pixel
+            (then `synthetic` and `real` must be None).
+
+    Returns:
+        The summary.
+
+    Raises:
+        PhotoError: a folder is missing or empty, or holds unreadable files (named).
+        ValueError: a bad method, pairing or option.
+    """
+    import numpy as np
+
+    from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.adapt.photos import load_photos
+
+    adapter = make_image_adapter(method, pairing=pairing, options=options)
+    kwargs = {}
+    if scene is not None:
+        if pairing != "aligned" or synthetic is not None or real is not None:
+            raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
+                             "with pairing 'aligned' and without synthetic/real folders")
+        syn, rea = aligned_from_scene(scene, seed=seed)
+        skipped_s, skipped_r = [], []
+    elif synthetic is None or real is None:
+        raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
+                         "scene file with real_views)")
+    elif pairing == "class":
+        syn, syn_labels, skipped_s = _labelled(synthetic, skip_bad, max_images)
+        rea, real_labels, skipped_r = _labelled(real, skip_bad, max_images)
+        kwargs = {"synthetic_labels": syn_labels, "real_labels": real_labels}
+    else:
+        s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(
+            real, skip_bad=skip_bad, limit=max_images)
+        syn, rea, skipped_s, skipped_r = s.images, r.images, s.skipped, r.skipped
+    t0 = time.perf_counter()
+    adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
+    seconds = time.perf_counter() - t0
+    adapter.save(out)
+    return FitSummary(model=str(out), method=method, pairing=getattr(
+        getattr(adapter, "config", None), "pairing", None), n_synthetic=len(syn),
+        n_real=len(rea), skipped=[f"{p}: {why}" for p, why in [*skipped_s, *skipped_r]],
+        seconds=round(seconds, 3))

@@ -1,0 +1,190 @@
+"""The image-adapter interface: fit on renders and real photos, then adapt any render.
+
+An image adapter is fitted from lists of `(H, W, 3) uint8` RGB images — renders (`synthetic`)
+and real photos (`real`), any sizes — and then maps a render to a real-looking render of the
+*same size*: `transform(image)` for one `(H, W, 3) uint8` image, or `transform([images])` for a
+list. Adapters never move geometry: a pixel of the output depends only on the input pixels
+around the same position, so boxes, masks, depth and defect labels stay valid.
+
+When every real photo is grey (a monochrome camera), adapters produce grey renders (R = G = B).
+
+Image adapters are `synthgap.adapt.base.Adapter`s of domain `"image"`: same registry
+(`ADAPTERS`), model files (`save`/`load`, the file's `kind` = the adapter's `method`) and
+chaining (`Chain([HistogramMatch(), ConvSmcae()])` is an image adapter too).
+`load_image_adapter` loads any image adapter and refuses vector ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from synthgap.adapt.base import (
+    ADAPTERS,
+    Adapter,
+    NotFittedError,
+    register,
+    require_tensors,
+)
+from synthgap.adapt.modelfile import ModelFileError, load_model
+from synthgap.adapt.photos import as_images
+
+__all__ = [
+    "IMAGE_ADAPTER_MODULES",
+    "METHODS",
+    "ImageAdapter",
+    "NotFittedError",
+    "grey_rgb",
+    "image_adapters",
+    "load_image_adapter",
+    "make_image_adapter",
+    "register",
+    "require_tensors",
+]
+
+#: Modules whose import registers the built-in image adapters (imported lazily).
+IMAGE_ADAPTER_MODULES: list[str] = [
+    "synthgap.adapt.histogram",
+    "synthgap.adapt.fda",
+    "synthgap.adapt.pda",
+    "synthgap.adapt.conv_smcae",
+    "synthgap.adapt.patch_smcae",
+]
+
+
+def _import_builtins() -> None:
+    for name in IMAGE_ADAPTER_MODULES:
+        importlib.import_module(name)
+
+
+def image_adapters() -> dict[str, type[ImageAdapter]]:
+    """Every registered image adapter class (built-ins imported first), sorted by method."""
+    _import_builtins()
+    return {k: v for k, v in sorted(ADAPTERS.items())
+            if isinstance(v, type) and issubclass(v, ImageAdapter)}
+
+
+def grey_rgb(image: np.ndarray) -> np.ndarray:
+    """`(H, W, 3) uint8` RGB -> the same image in grey (ITU-R 601 luma), still 3 channels."""
+    y = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    y = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return np.repeat(y[:, :, None], 3, axis=2)
+
+
+class ImageAdapter(Adapter):
+    """Base class of image adaptation methods (an `Adapter` of domain `"image"`).
+
+    Subclasses set `method`, implement `fit`, `_transform_image`, `state`, `from_state` and
+    `fitted`, and are decorated with `@register`. Constructors only store configuration.
+    """
+
+    method: ClassVar[str]
+    domain: ClassVar[str] = "image"
+
+    @abstractmethod
+    def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
+            rng: np.random.Generator) -> Self:
+        """Learn the adaptation.
+
+        Args:
+            synthetic: renders, `(H, W, 3) uint8` RGB each (sizes may differ).
+            real: real photos, `(H, W, 3) uint8` RGB each (sizes may differ; grey photos as
+                R = G = B).
+            rng: the only source of randomness.
+
+        Returns:
+            self, fitted.
+        """
+
+    @abstractmethod
+    def _transform_image(self, image: np.ndarray) -> np.ndarray:
+        """Adapt one checked `(H, W, 3) uint8` image; returns `(H, W, 3) uint8`."""
+
+    def transform(self, x: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """Adapt one image `(H, W, 3) uint8` (or a list of them): same size, same dtype."""
+        self._check_fitted()
+        single = isinstance(x, np.ndarray) and x.ndim in (2, 3) and x.dtype == np.uint8
+        images = as_images([x] if single else list(x), name="image" if single else "images")
+        out = [self._transform_image(img) for img in images]
+        return out[0] if single else out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model file written by `save` of this class (on `ImageAdapter`: of any class)."""
+        if cls is ImageAdapter:
+            return load_image_adapter(path)  # type: ignore[return-value]
+        tensors, config = load_model(Path(path), kind=cls.method)
+        try:
+            return cls.from_state(tensors, config)
+        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bad {cls.method!r} model contents ({exc})") from exc
+
+
+def load_image_adapter(path: str | Path) -> ImageAdapter:
+    """Load any registered image adapter from its model file, dispatching on its `kind`.
+
+    Raises:
+        ModelFileError: missing, truncated or foreign file, a kind that is no image adapter,
+            or contents that do not fit the kind (the message names the file).
+    """
+    known = image_adapters()
+    tensors, config = load_model(Path(path))
+    kind = config.get("kind")
+    if kind == "chain":  # a chain of image adapters is an image adapter too
+        from synthgap.adapt.base import Chain
+
+        try:
+            chain = Chain.from_state(tensors, config)
+        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bad 'chain' model contents ({exc})") from exc
+        if chain.domain != "image":
+            raise ModelFileError(f"{path}: a chain of {chain.domain} adapters, not image adapters")
+        return chain  # type: ignore[return-value]
+    cls = known.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ModelFileError(f"{path}: {kind!r} is not an image adapter; known: {sorted(known)}")
+    try:
+        return cls.from_state(tensors, config)
+    except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: bad {kind!r} model contents ({exc})") from exc
+
+
+#: The `--method` names of `synthgap adapt fit`, in the order they are listed.
+METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda")
+
+
+def make_image_adapter(method: str, *, pairing: str | None = None,
+                       options: dict[str, Any] | None = None) -> ImageAdapter:
+    """Build an unfitted image adapter by name.
+
+    Args:
+        method: one of `METHODS`.
+        pairing: `nearest`, `aligned` or `class` (SMCAE methods only; default `nearest`).
+        options: extra configuration fields of the method's config (SMCAE methods) or
+            constructor keywords (baselines).
+
+    Raises:
+        ValueError: an unknown method, or `pairing` given to a method that does not pair.
+    """
+    options = dict(options or {})
+    if method in ("smcae", "conv-smcae"):
+        if pairing is not None:
+            options["pairing"] = pairing
+        if method == "smcae":  # the faithful, patch-based image SMCAE
+            from synthgap.adapt.patch_smcae import PatchSmcae, PatchSmcaeConfig
+
+            return PatchSmcae(PatchSmcaeConfig(**options))
+        from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
+
+        return ConvSmcae(ConvSmcaeConfig(**options))
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    if pairing is not None:
+        raise ValueError(f"pairing: only the SMCAE methods pair patches; {method!r} is fitted "
+                         "from the two image sets as they are (drop --pairing)")
+    return image_adapters()[method](**options)

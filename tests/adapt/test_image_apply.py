@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pytest
+
+from synthgap.adapt.apply import AdaptedDatasetError, apply_adapter
+from synthgap.adapt.histogram import HistogramMatch
+from synthgap.adapt.pda import PixelDistributionAdaptation
+from synthgap.data import read_image, read_records
+
+
+def _real(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(60, 200, (40, 40, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _fitted(fake_dataset, cls=HistogramMatch):
+    renders = [read_image(p) for p in sorted((fake_dataset / "images").glob("*.png"))]
+    return cls().fit(renders, _real(), rng=np.random.default_rng(0))
+
+
+def test_same_records_and_labels_adapted_images(fake_dataset, tmp_path):
+    ad = _fitted(fake_dataset)
+    out = tmp_path / "adapted"
+    s = apply_adapter(ad, fake_dataset, out, progress=False)
+    assert (s.total, s.written, s.already_done) == (6, 6, 0)
+    assert (out / "records.jsonl").read_text() == (fake_dataset / "records.jsonl").read_text()
+    for layer in ("depth", "masks", "defects"):
+        for p in sorted((fake_dataset / layer).glob("*.png")):
+            assert (out / layer / p.name).read_bytes() == p.read_bytes()
+    assert (out / "run.json").read_bytes() == (fake_dataset / "run.json").read_bytes()
+    for rec in read_records(out):
+        a, b = read_image(fake_dataset / rec.files["image"]), read_image(out / rec.files["image"])
+        assert a.shape == b.shape == (rec.height, rec.width, 3)
+        np.testing.assert_array_equal(b, ad.transform(a))
+    info = json.loads((out / "adapt.json").read_text())
+    assert info["method"] == "histogram" and len(info["model_sha256"]) == 64
+
+
+def test_resumes_and_refuses_another_model(fake_dataset, tmp_path):
+    ad = _fitted(fake_dataset)
+    model = ad.save(tmp_path / "m.safetensors")
+    out = tmp_path / "adapted"
+    apply_adapter(ad, fake_dataset, out, model_path=model, progress=False)
+    # simulate an interrupted run: drop the last two records and one image
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    (out / "records.jsonl").write_text("".join(lines[:4]) + lines[4][:10])
+    (out / "images" / "000005.png").unlink()
+    s = apply_adapter(ad, fake_dataset, out, model_path=model, progress=False)
+    assert (s.written, s.already_done) == (2, 4)
+    assert len(read_records(out)) == 6 and (out / "images" / "000005.png").is_file()
+    s = apply_adapter(ad, fake_dataset, out, model_path=model, progress=False)
+    assert s.written == 0
+    other = _fitted(fake_dataset, PixelDistributionAdaptation)
+    with pytest.raises(AdaptedDatasetError, match="already holds images adapted with method"):
+        apply_adapter(other, fake_dataset, out, progress=False)
+
+
+def test_bad_source(tmp_path, fake_dataset):
+    ad = _fitted(fake_dataset)
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(AdaptedDatasetError, match="no records.jsonl"):
+        apply_adapter(ad, tmp_path / "photos", tmp_path / "out", progress=False)
+    with pytest.raises(AdaptedDatasetError, match="must differ"):
+        apply_adapter(ad, fake_dataset, fake_dataset, progress=False)
