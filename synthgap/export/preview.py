@@ -261,16 +261,17 @@ def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n:
                           "directory made from it")
     rows = [common[i] for i in pick(len(common), n, seed=seed)]
     photos = list_photos(real) if real is not None else []
-    prng = np.random.default_rng([seed, 1])
+    # a different photo on every row while there are enough of them
+    picks = np.random.default_rng([seed, 1]).choice(
+        len(photos), size=len(rows), replace=len(photos) < len(rows)) if photos else []
     heads = ["render", "adapted"] + (["real photo"] if photos else [])
     tiles = []
-    for r in rows:
+    for row_k, r in enumerate(rows):
         height = round(r.height * tile_width / r.width)
         row = [_fit(raw.image(r), tile_width, height),
                _fit(ada.image(ada_by_index[r.index]), tile_width, height)]
         if photos:
-            row.append(_fit(read_image(photos[int(prng.integers(len(photos)))]), tile_width,
-                            height))
+            row.append(_fit(read_image(photos[int(picks[row_k])]), tile_width, height))
         for k, t in enumerate(row):
             strip = np.full((18, tile_width, 3), _BG, np.uint8)
             _text(strip, f"{heads[k]}  #{r.index}" if k < 2 else heads[k], (2, 0), scale=0.42,
