@@ -91,6 +91,7 @@ def annotate(sample: ExportedSample, colors: dict[str, tuple[int, int, int]], *,
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(tile, contours, -1, colors.get(sample.names[k], _FG), 1, cv2.LINE_8)
+    placed: list[tuple[int, int, int, int]] = []  # label rectangles drawn so far
     for k in order:
         name = sample.names[k]
         x, y, w, h = (float(v) * scale for v in sample.boxes[k])
@@ -108,9 +109,18 @@ def annotate(sample: ExportedSample, colors: dict[str, tuple[int, int, int]], *,
                  sample.instance_ids[j] == sample.instance_ids[k] >= 0
                  for j in range(len(sample.names)))
         label = f"{name} NG" if ng else name
-        ty = p0[1] - 16 if p0[1] >= 16 else min(p1[1] + 2, height - 16)
-        _text(tile, label, (max(0, min(p0[0], width - 8 * len(label))), ty), scale=0.4,
-              color=(0, 0, 0), bg=color)
+        (tw, th), base = cv2.getTextSize(label, _FONT, 0.4, 1)
+        tw, th = tw + 4, th + base + 2
+        x0 = max(0, min(p0[0], width - tw))
+        # above the box, below it, or inside its top: the first spot no other label covers
+        spots = [(x0, p0[1] - th), (x0, p1[1] + 2), (x0, p0[1] + 1)]
+        spots = [(x, min(max(y, 0), height - th)) for x, y in spots]
+        free = [(x, y) for x, y in spots if not any(
+            x < bx + bw and bx < x + tw and y < by + bh and by < y + th
+            for bx, by, bw, bh in placed)]
+        x, y = (free or spots)[0]
+        placed.append((x, y, tw, th))
+        _text(tile, label, (x, y), scale=0.4, color=(0, 0, 0), bg=color)
     n_parts = sum(not n.startswith(DEFECT_PREFIX) for n in sample.names)
     n_def = len(sample.names) - n_parts
     head = f"#{sample.index}  {n_parts} part{'s' * (n_parts != 1)}"
