@@ -91,6 +91,7 @@ def annotate(sample: ExportedSample, colors: dict[str, tuple[int, int, int]], *,
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(tile, contours, -1, colors.get(sample.names[k], _FG), 1, cv2.LINE_8)
+    placed: list[tuple[int, int, int, int]] = []  # label rectangles drawn so far
     for k in order:
         name = sample.names[k]
         x, y, w, h = (float(v) * scale for v in sample.boxes[k])
@@ -108,9 +109,18 @@ def annotate(sample: ExportedSample, colors: dict[str, tuple[int, int, int]], *,
                  sample.instance_ids[j] == sample.instance_ids[k] >= 0
                  for j in range(len(sample.names)))
         label = f"{name} NG" if ng else name
-        ty = p0[1] - 16 if p0[1] >= 16 else min(p1[1] + 2, height - 16)
-        _text(tile, label, (max(0, min(p0[0], width - 8 * len(label))), ty), scale=0.4,
-              color=(0, 0, 0), bg=color)
+        (tw, th), base = cv2.getTextSize(label, _FONT, 0.4, 1)
+        tw, th = tw + 4, th + base + 2
+        x0 = max(0, min(p0[0], width - tw))
+        # above the box, below it, or inside its top: the first spot no other label covers
+        spots = [(x0, p0[1] - th), (x0, p1[1] + 2), (x0, p0[1] + 1)]
+        spots = [(x, min(max(y, 0), height - th)) for x, y in spots]
+        free = [(x, y) for x, y in spots if not any(
+            x < bx + bw and bx < x + tw and y < by + bh and by < y + th
+            for bx, by, bw, bh in placed)]
+        x, y = (free or spots)[0]
+        placed.append((x, y, tw, th))
+        _text(tile, label, (x, y), scale=0.4, color=(0, 0, 0), bg=color)
     n_parts = sum(not n.startswith(DEFECT_PREFIX) for n in sample.names)
     n_def = len(sample.names) - n_parts
     head = f"#{sample.index}  {n_parts} part{'s' * (n_parts != 1)}"
@@ -261,16 +271,17 @@ def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n:
                           "directory made from it")
     rows = [common[i] for i in pick(len(common), n, seed=seed)]
     photos = list_photos(real) if real is not None else []
-    prng = np.random.default_rng([seed, 1])
+    # a different photo on every row while there are enough of them
+    picks = np.random.default_rng([seed, 1]).choice(
+        len(photos), size=len(rows), replace=len(photos) < len(rows)) if photos else []
     heads = ["render", "adapted"] + (["real photo"] if photos else [])
     tiles = []
-    for r in rows:
+    for row_k, r in enumerate(rows):
         height = round(r.height * tile_width / r.width)
         row = [_fit(raw.image(r), tile_width, height),
                _fit(ada.image(ada_by_index[r.index]), tile_width, height)]
         if photos:
-            row.append(_fit(read_image(photos[int(prng.integers(len(photos)))]), tile_width,
-                            height))
+            row.append(_fit(read_image(photos[int(picks[row_k])]), tile_width, height))
         for k, t in enumerate(row):
             strip = np.full((18, tile_width, 3), _BG, np.uint8)
             _text(strip, f"{heads[k]}  #{r.index}" if k < 2 else heads[k], (2, 0), scale=0.42,

@@ -205,6 +205,10 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
         if not Path(scene).is_file():
             raise JobError(source, [("scene", f"scene file {scene} not found; give a scene "
                                               "file path, preset:NAME or default")])
+    if job.adapt.pairing == "aligned" and (scene == "default" or scene.startswith("preset:")):
+        raise JobError(source, [("adapt.pairing", "aligned pairs come from a scene file's "
+                                                  "real_views; give `scene:` as a file with "
+                                                  "real_views, or use pairing: nearest")])
     photos = resolve(job.real_photos)
     if job.adapt.method != "none":
         if photos is None:

@@ -68,10 +68,12 @@ def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     from synthgap.adapt.apply import fit_from_folders
 
     model.parent.mkdir(parents=True, exist_ok=True)
+    # aligned pairs come from the scene file's pinned real views, not from the folders
+    extra = {"scene": Path(job.scene)} if job.adapt.pairing == "aligned" else {}
     summary = fit_from_folders(job.adapt.method, renders, Path(str(job.real_photos)), model,
                                pairing=job.adapt.pairing, seed=job.seed,
                                max_images=job.adapt.max_images,
-                               options=dict(job.adapt.options) or None)
+                               options=dict(job.adapt.options) or None, **extra)
     return _summary(summary)
 
 

@@ -34,6 +34,7 @@ def test_paths_resolve_against_the_job_file(tmp_path, photos):
     ({"scene": "nope.yaml"}, r"scene: scene file .*nope.yaml not found"),
     ({"adapt": {"method": "fda"}}, r"real_photos: required to adapt"),
     ({"adapt": {"method": "fda"}, "real_photos": "missing"}, r"real_photos: folder .*missing not found"),
+    ({"adapt": {"method": "smcae", "pairing": "aligned"}}, r"adapt.pairing: aligned pairs come from a scene file"),
 ])
 def test_bad_fields_are_named_with_their_path(tmp_path, kw, match):
     with pytest.raises(JobError, match=match):
