@@ -51,9 +51,21 @@ def _positive(name: str, value: int | None, lo: int = 1) -> None:
 @click.option("--overwrite", is_flag=True,
               help="Replace a dataset of another scene/seed in OUT (deletes only synthgap files).")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Render processes, each with its own OpenGL context.")
+              help="Render processes, each with its own OpenGL context (local backend).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where to render: this machine, or Ray tasks "
+              "(pip install synthgap[ray]).")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="Ray cluster head (with --backend ray; default: a local Ray instance). OUT "
+              "and the scene's mesh files must be on a filesystem shared by all nodes.")
+@click.option("--tasks", type=int, default=None,
+              help="Ray tasks, each rendering a contiguous range of indices "
+              "(default: 4 per CPU slot of the cluster).")
+@click.option("--task-cpus", type=float, default=1.0, show_default=True,
+              help="CPUs each Ray task reserves.")
 def render(scene: str, count: int, out: Path, seed: int | None, width: int | None,
-           height: int | None, overwrite: bool, workers: int) -> None:
+           height: int | None, overwrite: bool, workers: int, backend: str,
+           address: str | None, tasks: int | None, task_cpus: float) -> None:
     """Render N labelled images of SCENE (a YAML file or preset:NAME) into OUT.
 
     Writes images/, depth/ (uint16 mm), masks/ (uint16 instance ids), defects/, records.jsonl,
@@ -63,6 +75,17 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
     _positive("-n/--count", count)
     _positive("--workers", workers)
     _positive("--seed", seed, lo=0)
+    _positive("--tasks", tasks)
+    if backend != "ray":
+        for name, value, default in (("--address", address, None), ("--tasks", tasks, None),
+                                     ("--task-cpus", task_cpus, 1.0)):
+            if value != default:
+                raise click.BadParameter("only used with --backend ray", param_hint=name)
+    elif workers != 1:
+        raise click.BadParameter("with --backend ray use --tasks/--task-cpus instead",
+                                 param_hint="--workers")
+    if task_cpus <= 0:
+        raise click.BadParameter(f"must be > 0, got {task_cpus}", param_hint="--task-cpus")
     if (width is None) != (height is None):
         raise click.BadParameter("give both --width and --height (or neither)",
                                  param_hint="--width/--height")
@@ -71,6 +94,7 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
 
     from tqdm import tqdm
 
+    from synthgap.generators.ray_backend import RayAddressError, RayBackendError
     from synthgap.generators.renderer import GLUnavailableError
     from synthgap.generators.runner import render_dataset
     from synthgap.generators.writer import DatasetConflictError
@@ -88,10 +112,14 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
 
     try:
         summary = render_dataset(source, out, identity=identity, count=count, workers=workers,
-                                 overwrite=overwrite, progress=bar.update, on_start=on_start)
+                                 overwrite=overwrite, progress=bar.update, on_start=on_start,
+                                 backend=backend, address=address, tasks=tasks,
+                                 task_cpus=task_cpus)
     except DatasetConflictError as exc:
         raise click.BadParameter(str(exc), param_hint="-o/--out") from None
-    except (GLUnavailableError, SceneError) as exc:
+    except RayAddressError as exc:
+        raise click.BadParameter(str(exc), param_hint="--address") from None
+    except (GLUnavailableError, SceneError, RayBackendError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         bar.close()

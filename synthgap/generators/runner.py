@@ -184,7 +184,9 @@ def _finish(layout: DatasetLayout, params: SampleParams, res: RenderResult,
 def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdentity, count: int,
                    workers: int = 1, overwrite: bool = False,
                    progress: Callable[[int], None] | None = None,
-                   on_start: Callable[[int, int], None] | None = None) -> RenderSummary:
+                   on_start: Callable[[int, int], None] | None = None,
+                   backend: str = "local", address: str | None = None,
+                   tasks: int | None = None, task_cpus: float = 1) -> RenderSummary:
     """Render images `0 .. count-1` into `out`, resuming a previous run of the same identity.
 
     Args:
@@ -196,18 +198,30 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         overwrite: replace a dataset of another identity in `out`.
         progress: called with the number of newly finished images (for a progress bar).
         on_start: called once with `(to_render, already_done)` before rendering starts.
+        backend: "local" (this machine, `workers` processes) or "ray" (Ray tasks, see
+            `synthgap.generators.ray_backend.render_ray`; `workers` is then ignored).
+        address: Ray cluster `HOST:PORT` (ray backend; None: a local Ray instance).
+        tasks: Ray tasks (contiguous chunks of indices); None: chosen from the cluster size.
+        task_cpus: CPUs each Ray task reserves.
 
     Returns:
         A `RenderSummary`.
 
     Raises:
-        ValueError: count < 1 or workers < 1.
+        ValueError: count < 1, workers < 1, an unknown backend, or `address` with the local
+            backend.
+        RayAddressError: the Ray `address` is malformed or does not answer.
+        RayBackendError: ray is not installed or a Ray task failed.
         DatasetConflictError: `out` cannot be written (see `DatasetWriter.open`).
     """
     if count < 1:
         raise ValueError(f"count: expected >= 1 images, got {count}")
     if workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend: expected 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("address: only used with backend='ray'")
     t_start = time.perf_counter()
     writer = DatasetWriter(Path(out), identity, overwrite=overwrite)
     done = writer.open()
@@ -224,7 +238,18 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             progress(1)
 
     try:
-        if todo and workers == 1:
+        if todo and backend == "ray":
+            from synthgap.generators.ray_backend import YamlSceneSource, render_ray
+
+            # a scene travels as its validated YAML text (absolute paths), not a live object
+            task_source = (YamlSceneSource(identity.scene_yaml, identity.seed)
+                           if isinstance(source, SceneSource) else source)
+            platform, task_timings, workers = render_ray(
+                task_source, todo, writer.layout, width=identity.width, height=identity.height,
+                defects_layer=identity.defects_layer, on_record=on_record, address=address,
+                tasks=tasks, task_cpus=task_cpus)
+            timings.add(task_timings)
+        elif todo and workers == 1:
             t = time.perf_counter()
             meshes, sample_fn = source.load()
             timings.setup += time.perf_counter() - t
@@ -240,7 +265,8 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         seconds = time.perf_counter() - t_start
         rendered = len(writer.done) - len(done & writer.done)
         info = {"status": status, "count": count, "images": len(writer.done),
-                "rendered": rendered, "skipped": count - len(todo), "workers": workers,
+                "rendered": rendered, "skipped": count - len(todo), "backend": backend,
+                "workers": workers,
                 "gl_platform": platform, "seconds": round(seconds, 3),
                 "images_per_s": round(rendered / seconds, 3) if seconds > 0 else None,
                 "timings": timings.as_dict()}
