@@ -18,6 +18,7 @@ import math
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,19 @@ def _check_reachable(address: str) -> None:
             "Ray instance") from None
 
 
-def _task_main(source: Any, indices: list[int], root: str, width: int, height: int,
-               defects_layer: bool, raster_threads: int) -> tuple[list[str], str | None,
-                                                                   dict[str, float]]:
-    """Body of one Ray task: render `indices` into `root`, return (record lines, platform,
-    timings)."""
+def _task_main(*args: Any) -> tuple[list[str], str | None, dict[str, float]] | str:
+    """Body of one Ray task (see `_render_chunk`); an error comes back as its traceback text
+    (exceptions of our own types need not unpickle in the driver)."""
+    try:
+        return _render_chunk(*args)
+    except Exception:
+        return traceback.format_exc()
+
+
+def _render_chunk(source: Any, indices: list[int], root: str, width: int, height: int,
+                  defects_layer: bool, raster_threads: int) -> tuple[list[str], str | None,
+                                                                      dict[str, float]]:
+    """Render `indices` into `root`; `(record JSON lines, GL platform, timings)`."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
     from synthgap.generators.runner import Timings, render_indices
@@ -191,10 +200,13 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 try:
-                    lines, plat, task_timings = ray.get(ready[0])
-                except ray.exceptions.RayError as exc:
-                    raise RayBackendError(f"a Ray render task failed; rerun the same command to "
-                                       f"resume:\n{exc}") from None
+                    result = ray.get(ready[0])
+                except ray.exceptions.RayError as exc:  # e.g. a node or worker died
+                    result = str(exc)
+                if isinstance(result, str):
+                    raise RayBackendError("a Ray render task failed; rerun the same command to "
+                                          f"resume:\n{result}")
+                lines, plat, task_timings = result
                 platform = platform or plat
                 for k, v in task_timings.items():
                     timings[k] = timings.get(k, 0.0) + v

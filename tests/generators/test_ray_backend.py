@@ -112,7 +112,7 @@ def test_resume_renders_only_what_is_missing(ray_session, local_reference, tmp_p
 
 def test_a_failing_task_is_reported_with_its_cause(ray_session, tmp_path):
     bad = YamlSceneSource("parts: 5\n", seed=0)
-    with pytest.raises(RayBackendError, match="rerun the same command"):
+    with pytest.raises(RayBackendError, match="(?s)rerun the same command.*parts: expected a list"):
         render_ray(bad, [0, 1], DatasetLayout(tmp_path), width=32, height=32,
                    defects_layer=False, on_record=lambda rec: None, tasks=1)
 
