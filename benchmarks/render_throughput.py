@@ -8,6 +8,8 @@ Prints one table:
 * synthgap render, 1 worker: sampling, rendering, masks, unoccluded counts, distortion,
   annotations, sensor effects, PNG writing of every layer and records, in one process;
 * synthgap render, 1 vs 2 workers (spawn processes, start-up included) on longer runs;
+* with `--ray`, only: `--workers 1` vs the Ray backend (local Ray instance, `--ray-tasks`
+  tasks of one CPU each), back to back per round; Ray start-up is timed once, apart;
 * memory: RSS growth of one process over `--renders` renders (render + annotate), measured
   after a warm-up of 50.
 
@@ -17,6 +19,7 @@ process, all threads), which load from other processes does not inflate. Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py [--scene preset:turntable]
         [--size 512] [--images 60] [--renders 1000] [--repeats 3]
+    PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py --ray [--worker-images 150]
 """
 
 from __future__ import annotations
@@ -94,11 +97,12 @@ def bare_loop(params_list, meshes, width, height) -> float:
     return len(params_list) / dt
 
 
-def end_to_end(scene_arg, size, n, workers, out: Path) -> float:
+def end_to_end(scene_arg, size, n, workers, out: Path, **backend) -> float:
     source, identity = prepare_render(scene_arg, width=size, height=size)
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    summary = render_dataset(source, out, identity=identity, count=n, workers=workers)
+    summary = render_dataset(source, out, identity=identity, count=n, workers=workers,
+                             **backend)
     dt = time.perf_counter() - t0
     assert summary.rendered == n
     return n / dt
@@ -129,6 +133,39 @@ def memory_growth(scene_arg, size, renders) -> tuple[float, float]:
         return start, rss_mb()
 
 
+def ray_comparison(args) -> None:
+    """`--workers 1` vs the Ray backend on a local Ray instance, rounds back to back."""
+    import ray
+
+    t0 = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    startup = time.perf_counter() - t0
+    tmp = Path(tempfile.mkdtemp(prefix="synthgap-bench-"))
+    n, tasks = args.worker_images, args.ray_tasks
+    load0 = os.getloadavg()[0]
+    rounds = []
+    try:
+        for _ in range(args.repeats):
+            rounds.append((end_to_end(args.scene, args.size, n, 1, tmp / "one"),
+                           end_to_end(args.scene, args.size, n, 1, tmp / "ray", backend="ray",
+                                      tasks=tasks)))
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = statistics.median
+    print(f"scene {args.scene}, {args.size}x{args.size}, {n} images per run, median of "
+          f"{args.repeats} rounds; {os.cpu_count()} CPUs, ray {ray.__version__}, load average "
+          f"{load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    print()
+    print("| what | images/s | ratio |")
+    print("|---|---:|---:|")
+    print(f"| `synthgap render --workers 1` | {med(r[0] for r in rounds):.2f} | 1.00 |")
+    print(f"| `synthgap render --backend ray --tasks {tasks}` (local Ray already up; task "
+          f"start-up included) | {med(r[1] for r in rounds):.2f} | "
+          f"{med(r[1] / r[0] for r in rounds):.2f} |")
+    print(f"| local Ray start-up (`ray.init`, once) | {startup:.1f} s | |")
+
+
 def _timed(fn, *args) -> tuple[float, float]:
     """(images/s, CPU ms per image of this process) of one call returning images/s."""
     c0 = time.process_time()
@@ -151,7 +188,13 @@ def main() -> None:
                     help="images per run of the 1 vs 2 workers comparison")
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="only the RSS check")
+    ap.add_argument("--ray", action="store_true",
+                    help="only: --workers 1 vs the Ray backend (--worker-images images)")
+    ap.add_argument("--ray-tasks", type=int, default=2, help="Ray tasks for --ray")
     args = ap.parse_args()
+    if args.ray:
+        ray_comparison(args)
+        return
     if args.memory_only:
         start, end = memory_growth(args.scene, args.size, args.renders)
         print(f"| RSS over {args.renders} renders after 50 warm-up ({args.scene}, {args.size}x"
