@@ -5,8 +5,9 @@ threads, at a lower priority, annotates the images before it, applies sensor eff
 encodes their PNGs (NumPy and OpenCV release the GIL). `workers > 1` starts that many `spawn`
 processes (never `fork`: a forked GL context hangs), each with its own renderer, rendering
 every `workers`-th index still to do; the parent appends their records and drives the
-progress bar. Image i depends only on (scene, seed, i), so every worker count and order gives
-byte-identical files.
+progress bar. `backend="ray"` runs contiguous ranges of indices as Ray tasks instead
+(`synthgap.generators.ray_backend`), their records appended here in the same way. Image i
+depends only on (scene, seed, i), so every worker count and order gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -194,7 +195,8 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         out: output folder.
         identity: scene text, seed, size and whether defect masks are written.
         count: number of images in the dataset.
-        workers: render processes (1 = this process).
+        workers: render processes (1 = this process); local backend only (the summary's
+            `workers` is the number of Ray tasks with the ray backend).
         overwrite: replace a dataset of another identity in `out`.
         progress: called with the number of newly finished images (for a progress bar).
         on_start: called once with `(to_render, already_done)` before rendering starts.
@@ -240,9 +242,10 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
     try:
         if todo and backend == "ray":
             from synthgap.generators.ray_backend import YamlSceneSource, render_ray
+            from synthgap.scenes import scene_to_yaml
 
             # a scene travels as its validated YAML text (absolute paths), not a live object
-            task_source = (YamlSceneSource(identity.scene_yaml, identity.seed)
+            task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
                            if isinstance(source, SceneSource) else source)
             platform, task_timings, workers = render_ray(
                 task_source, todo, writer.layout, width=identity.width, height=identity.height,
