@@ -32,6 +32,8 @@ from synthgap.generators.params import SampleParams
 __all__ = ["RayAddressError", "RayBackendError", "YamlSceneSource", "chunk_indices",
            "render_ray"]
 
+#: Times Ray reruns a task whose worker process or node died.
+TASK_RETRIES = 2
 #: Seconds to wait for a TCP connection to a cluster address before giving up.
 CONNECT_TIMEOUT_S = 5.0
 
@@ -190,7 +192,9 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
             slots = max(1, int(ray.cluster_resources().get("CPU", 1) // task_cpus))
             tasks = max(4 * slots, math.ceil(len(todo) / 500))
         chunks = chunk_indices(todo, tasks)
-        remote = ray.remote(num_cpus=task_cpus, max_retries=0)(_task_main)
+        # A task is idempotent (deterministic images, atomic writes), so Ray may rerun one
+        # whose worker or node died; errors in our code come back as text and are not retried.
+        remote = ray.remote(num_cpus=task_cpus, max_retries=TASK_RETRIES)(_task_main)
         threads = max(1, math.ceil(task_cpus))
         pending = [remote.remote(source, chunk, str(layout.root), width, height, defects_layer,
                                  threads) for chunk in chunks]

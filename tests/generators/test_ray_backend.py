@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -117,6 +118,13 @@ def test_a_failing_task_is_reported_with_its_cause(ray_session, tmp_path):
                    defects_layer=False, on_record=lambda rec: None, tasks=1)
 
 
+def test_missing_ray_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(RayBackendError, match=r"pip install synthgap\[ray\]"):
+        render_ray(YamlSceneSource("{}", seed=0), [0], DatasetLayout(tmp_path), width=32,
+                   height=32, defects_layer=False, on_record=lambda rec: None)
+
+
 def test_unreachable_address_fails_fast(tmp_path):
     source, identity = prepare_render(SCENE, seed=3, **SIZE)
     t = time.perf_counter()
@@ -140,3 +148,14 @@ def test_cli_rejects_ray_options_that_cannot_work(tmp_path, args, hint):
                                        "--width", "32", "--height", "32", *args])
     assert result.exit_code == 2, result.output
     assert hint in result.output
+
+
+def test_cli_renders_on_ray(ray_session, tmp_path):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["render", SCENE, "-n", "3", "-o", str(out), "--width",
+                                       "32", "--height", "32", "--backend", "ray",
+                                       "--tasks", "2"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["rendered"], summary["workers"]) == (3, 2)
+    assert len((out / "records.jsonl").read_text().splitlines()) == 3
