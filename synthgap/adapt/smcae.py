@@ -167,35 +167,52 @@ def init_layer(d_in: int, hidden: int, d_out: int, *, generator: torch.Generator
 
 
 def _minimise(params: list[torch.Tensor], cost_fn, n_rows: int, cfg: SmcaeConfig, iterations: int,
-              generator: torch.Generator) -> McaeCost:
-    """Minimise `cost_fn(idx)` (idx: row indices or None for all) over `params` in place."""
+              generator: torch.Generator) -> tuple[McaeCost, int]:
+    """Minimise `cost_fn(idx)` (idx: row indices or None for all) over `params` in place.
+
+    Returns:
+        The final full-batch cost and the optimiser iterations used. L-BFGS is restarted with
+        a fresh memory when its line search stalls early (which float32 round-off can cause),
+        until the iteration budget is spent or three restarts in a row make no progress.
+    """
     for p in params:
         p.requires_grad_(True)
+    used = 0
     if cfg.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations,
-                                history_size=cfg.lbfgs_history,
-                                tolerance_grad=1e-9, tolerance_change=1e-12,
-                                line_search_fn="strong_wolfe")
+        stalls = 0
+        while used < iterations and stalls < 3:
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations - used,
+                                    history_size=cfg.lbfgs_history,
+                                    tolerance_grad=1e-9, tolerance_change=1e-12,
+                                    line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            c = cost_fn(None).total
-            c.backward()
-            return c
+            def closure(opt: torch.optim.LBFGS = opt) -> torch.Tensor:
+                opt.zero_grad(set_to_none=False)
+                c = cost_fn(None).total
+                c.backward()
+                return c
 
-        opt.step(closure)
+            with torch.no_grad():
+                before = float(cost_fn(None).total)
+            opt.step(closure)
+            n = int(opt.state[params[0]].get("n_iter", 0))
+            used += max(n, 1)
+            with torch.no_grad():
+                after = float(cost_fn(None).total)
+            stalls = stalls + 1 if not after < before else 0
     else:
         opt = torch.optim.Adam(params, lr=cfg.learning_rate)
         for _ in range(iterations):
             perm = torch.randperm(n_rows, generator=generator)
             for start in range(0, n_rows, cfg.batch_size):
-                opt.zero_grad()
+                opt.zero_grad(set_to_none=False)
                 cost_fn(perm[start:start + cfg.batch_size]).total.backward()
                 opt.step()
+        used = iterations
     for p in params:
         p.requires_grad_(False)
     with torch.no_grad():
-        return cost_fn(None)
+        return cost_fn(None), used
 
 
 @register
@@ -268,9 +285,10 @@ class Smcae(Adapter):
             target = x_real if (i == 0 or last) else in_real
             layer = _Layer(**init_layer(in_syn.shape[1], h, target.shape[1], generator=gen,
                                         dtype=dt))
-            cost = self._train_layer(layer, in_syn, in_real, target, gen)
+            cost, used = self._train_layer(layer, in_syn, in_real, target, gen)
             self.training_log.append({"stage": f"layer{i + 1}", "total": float(cost.total),
-                                      "j_syn": float(cost.j_syn), "j_real": float(cost.j_real)})
+                                      "j_syn": float(cost.j_syn), "j_real": float(cost.j_real),
+                                      "iterations": used})
             log.info("smcae layer %d/%d: %s", i + 1, k, self.training_log[-1])
             self._enc.append((layer.w1, layer.b1))
             if last:
@@ -281,14 +299,15 @@ class Smcae(Adapter):
                     in_syn = dense_layer(in_syn, layer.w1, layer.b1)
                     in_real = dense_layer(in_real, layer.w1, layer.b1)
         if k > 1 and cfg.finetune_iterations > 0:
-            cost = self._finetune(x_syn, x_real, gen)
+            cost, used = self._finetune(x_syn, x_real, gen)
             self.training_log.append({"stage": "finetune", "total": float(cost.total),
-                                      "j_syn": float(cost.j_syn), "j_real": float(cost.j_real)})
+                                      "j_syn": float(cost.j_syn), "j_real": float(cost.j_real),
+                                      "iterations": used})
             log.info("smcae fine-tune: %s", self.training_log[-1])
         return self
 
     def _train_layer(self, layer: _Layer, in_syn: torch.Tensor, in_real: torch.Tensor,
-                     target: torch.Tensor, gen: torch.Generator) -> McaeCost:
+                     target: torch.Tensor, gen: torch.Generator) -> tuple[McaeCost, int]:
         cfg = self.config
 
         def cost(idx: torch.Tensor | None) -> McaeCost:
@@ -307,7 +326,7 @@ class Smcae(Adapter):
                          gen)
 
     def _finetune(self, x_syn: torch.Tensor, x_real: torch.Tensor,
-                  gen: torch.Generator) -> McaeCost:
+                  gen: torch.Generator) -> tuple[McaeCost, int]:
         cfg = self.config
         params = [p for wb in self._enc for p in wb] + [p for wb in self._dec.values() for p in wb]
 

@@ -16,6 +16,10 @@ from synthgap import __version__
 COMMANDS: dict[str, str] = {
     "adapt": "synthgap.cli.adapt:adapt",
     "gap": "synthgap.cli.gap:gap",
+    "export": "synthgap.cli.export:export",
+    "preview": "synthgap.cli.preview:preview",
+    "run": "synthgap.cli.run:run",
+    "demo": "synthgap.cli.demo:demo",
     "render": "synthgap.cli.render:render",
     "validate": "synthgap.cli.validate:validate",
 }

@@ -37,3 +37,13 @@ __all__ = [
     "write_image_atomic",
     "write_label_png_atomic",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `SynthgapDataset` needs torch: load it only when asked for, so `import synthgap.data`
+    # stays light.
+    if name == "SynthgapDataset":
+        from synthgap.data.torch_dataset import SynthgapDataset
+
+        return SynthgapDataset
+    raise AttributeError(f"module 'synthgap.data' has no attribute {name!r}")

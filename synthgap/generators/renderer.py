@@ -32,9 +32,10 @@ import importlib
 import math
 import os
 import sys
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -43,7 +44,13 @@ import numpy as np
 import trimesh
 
 from synthgap.generators.defects import defect_mesh, iter_defects
-from synthgap.generators.distortion import RenderView, distort_linear, distort_nearest, render_view
+from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
+from synthgap.generators.occlusion import (
+    Bounds,
+    solo_groups,
+    transform_points,
+    unit_cube_corners,
+)
 from synthgap.generators.params import MaterialParams, SampleParams
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
@@ -139,17 +146,22 @@ class Renderer:
 
     Constructing it touches no GL; the offscreen context is created on the first `render`.
     Use it as a context manager (or call `close`) to free the context. Not thread-safe: call
-    it from one thread.
+    it from one thread. Several renderers may live in one process (closing one leaves the
+    others working), but one per process is the intended use.
 
     Args:
         width, height: output image size in pixels; every `params.camera` must match it.
+        fast_readback: read the colour pass without its depth buffer (unused: depth comes
+            from the segmentation pass) and convert depth in place; the layers are
+            bit-identical to pyrender's own read-back, which `False` uses.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, fast_readback: bool = True) -> None:
         if int(width) < 1 or int(height) < 1:
             raise ValueError(f"Renderer: width and height must be >= 1, got {width}x{height}")
         self.width = int(width)
         self.height = int(height)
+        self._fast_readback = fast_readback
         self.platform: str | None = None
         self._pr: ModuleType | None = None
         self._offscreen: Any = None
@@ -173,6 +185,11 @@ class Renderer:
     def close(self) -> None:
         """Free the GL context and every uploaded mesh (the renderer can be used again)."""
         if self._offscreen is not None:
+            platform = getattr(self._offscreen, "_platform", None)
+            if self.platform == "egl" and hasattr(platform, "_egl_context"):
+                # pyrender terminates the EGL display, which is shared by every context on
+                # the device: other Renderers in this process would stop working.
+                platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._part_slots.clear()
@@ -184,6 +201,10 @@ class Renderer:
             return
         self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
         pr = self._pr
+        inner = getattr(self._offscreen, "_renderer", None)
+        if self._fast_readback and inner is not None and _has_fb_fields(inner):
+            inner._synthgap_skip_depth = False
+            inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
         self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0])
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
 
@@ -231,7 +252,8 @@ class Renderer:
         self._offscreen.viewport_height = view.height
 
         # Parts, their defects, distractors, plane.
-        objects: list[_Obj] = []  # everything drawn, for the occlusion test
+        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
+        nodes: list[Any] = []  # their nodes, in the same order
         for node, *_ in self._part_slots.values():
             node.mesh.is_visible = False
         used: dict[str, int] = {}
@@ -243,7 +265,8 @@ class Renderer:
             prim.material = _material(pr, inst.material)
             node.mesh.is_visible = True
             scene.set_pose(node, pose)
-            objects.append(_Obj(node, k + 1, _world(corners, pose)))
+            objects.append(Bounds(k + 1, transform_points(corners, pose)))
+            nodes.append(node)
 
         defect_nodes: dict[Any, tuple[int, int]] = {}
         layers: dict[int, int] = {}
@@ -259,7 +282,7 @@ class Renderer:
             node = scene.add(pr.Mesh([prim]), pose=pose)
             self._frame_nodes.append(node)
             defect_nodes[node] = (iid, did)
-            objects[iid - 1].extra.append(_world(dm.vertices, pose))
+            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
         if len(defect_nodes) > 255:
             raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
                              "supported (defect ids are 8-bit in the segmentation pass)")
@@ -271,7 +294,8 @@ class Renderer:
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
             node, box = self._distractor_node(j, dist, used_prims)
-            objects.append(_Obj(node, 0, _world(_unit_corners(), box)))
+            objects.append(Bounds(0, transform_points(unit_cube_corners(), box)))
+            nodes.append(node)
 
         bg = params.background
         plane_node = None
@@ -287,13 +311,17 @@ class Renderer:
         # 1. colour pass, over transparent black: the resolved colour is premultiplied by
         # coverage, so anything behind (clear colour or image) is composited exactly.
         scene.bg_color = [0.0, 0.0, 0.0, 0.0]
-        rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+        self._skip_depth(True)
+        try:
+            rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+        finally:
+            self._skip_depth(False)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
-        for o in objects:
-            seg_map[o.node] = (o.iid & 255, o.iid >> 8, 0)
+        for o, node in zip(objects, nodes, strict=True):
+            seg_map[node] = (o.iid & 255, o.iid >> 8, 0)
         for node, (iid, did) in defect_nodes.items():
             seg_map[node] = (iid & 255, iid >> 8, did)
         if plane_node is not None:
@@ -304,13 +332,14 @@ class Renderer:
 
         # 3. unoccluded pixel counts
         n = len(params.parts)
-        groups = _solo_groups(objects, n, view, cam_pose, plane_node is not None)
+        groups = solo_groups(objects, view, cam_pose, plane_node is not None) if n else []
         unoccluded = np.zeros(n, np.int64)
         mask_out = distort_nearest(inst_mask, view)
         visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
         unoccluded[:] = visible
         for group in groups:
-            solo_map = {o.node: seg_map[o.node] for o in objects if o.iid in group}
+            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
+                        if o.iid in group}
             solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
                              if iid in group})
             solo, _ = self._offscreen.render(scene, pr.RenderFlags.SEG, solo_map)
@@ -327,6 +356,11 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
+
+    def _skip_depth(self, skip: bool) -> None:
+        inner = getattr(self._offscreen, "_renderer", None)
+        if hasattr(inner, "_synthgap_skip_depth"):
+            inner._synthgap_skip_depth = skip
 
     # -- scene building helpers
     def _part_node(self, name: str, slot: int,
@@ -487,20 +521,69 @@ class Renderer:
         return cv2.resize(c, (width, height), interpolation=interp)
 
 
+def _egl_destroy_context_only(platform: Any) -> None:
+    from OpenGL.EGL import eglDestroyContext
+
+    if platform._egl_display is not None and platform._egl_context is not None:
+        eglDestroyContext(platform._egl_display, platform._egl_context)
+    platform._egl_context = None
+    platform._egl_display = None
+
+
+# --------------------------------------------------------------------------- read-back
+
+_FB_FIELDS = ("_main_fb", "_main_fb_ms", "_main_fb_dims")
+
+
+def _has_fb_fields(inner: Any) -> bool:
+    return all(hasattr(inner, f) for f in _FB_FIELDS) and hasattr(inner,
+                                                                   "_read_main_framebuffer")
+
+
+def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarray, Any]:
+    """pyrender's `Renderer._read_main_framebuffer` (pyrender-maintained 1.0), minus work.
+
+    Same GL calls and the same float32 depth arithmetic in the same order (so the same bits),
+    but the depth buffer is neither resolved nor read when `_synthgap_skip_depth` is set, and
+    the conversion runs in place instead of through boolean-mask copies.
+    """
+    from OpenGL import GL
+    from pyrender.constants import RenderFlags
+
+    width, height = self._main_fb_dims
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
+    GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
+    GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT,
+                         GL.GL_LINEAR)
+    skip_depth = self._synthgap_skip_depth and not flags & RenderFlags.DEPTH_ONLY
+    if not skip_depth:
+        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height,
+                             GL.GL_DEPTH_BUFFER_BIT, GL.GL_NEAREST)
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
+    depth = None
+    if not skip_depth:
+        buf = GL.glReadPixels(0, 0, width, height, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
+        raw = np.frombuffer(buf, dtype=np.float32).reshape(height, width)[::-1]
+        znear = scene.main_camera_node.camera.znear
+        zfar = scene.main_camera_node.camera.zfar
+        depth = 2.0 * raw - 1.0  # float32, as pyrender computes it
+        if zfar is None:
+            np.subtract(1.0, depth, out=depth)
+            np.divide(2 * znear, depth, out=depth)
+        else:
+            np.multiply(depth, zfar - znear, out=depth)
+            np.subtract(zfar + znear, depth, out=depth)
+            np.divide((2.0 * znear * zfar), depth, out=depth)
+        depth[raw == 1.0] = 0.0
+        if flags & RenderFlags.DEPTH_ONLY:
+            return depth
+    fmt, channels = (GL.GL_RGBA, 4) if flags & RenderFlags.RGBA else (GL.GL_RGB, 3)
+    buf = GL.glReadPixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE)
+    color = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, channels)[::-1]
+    return np.ascontiguousarray(color), depth
+
+
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class _Obj:
-    """A drawn object, for the occlusion test."""
-
-    node: Any
-    iid: int  # instance id, 0 for distractors
-    corners: np.ndarray  # (k, 3) world points whose convex hull contains the object
-    extra: list[np.ndarray] = field(default_factory=list)  # its defect patches
-
-    def points(self) -> np.ndarray:
-        return np.concatenate([self.corners, *self.extra]) if self.extra else self.corners
 
 
 def _material(pr: ModuleType, m: MaterialParams) -> Any:
@@ -513,61 +596,3 @@ def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
     return pr.Primitive(positions=m.vertices.astype(np.float32),
                         normals=m.vertex_normals.astype(np.float32),
                         indices=m.faces.astype(np.uint32), material=material)
-
-
-def _unit_corners() -> np.ndarray:
-    return np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
-
-
-def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    return points @ pose[:3, :3].T + pose[:3, 3]
-
-
-def _screen_box(points_w: np.ndarray, cam_from_world: np.ndarray, view: RenderView,
-                znear: float) -> tuple[float, float, float, float]:
-    """Pixel box `(x0, y0, x1, y1)` of world points in the render view (whole view if any point
-    is behind the near plane, where projection is not monotonic)."""
-    pc = _world(points_w, cam_from_world)
-    if np.any(pc[:, 2] <= znear):
-        return (-math.inf, -math.inf, math.inf, math.inf)
-    u = view.fx * pc[:, 0] / pc[:, 2] + view.cx
-    v = view.fy * pc[:, 1] / pc[:, 2] + view.cy
-    return (u.min() - 1, v.min() - 1, u.max() + 1, v.max() + 1)
-
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-
-
-def _solo_groups(objects: list[_Obj], n: int, view: RenderView, cam_pose: np.ndarray,
-                 plane: bool) -> list[list[int]]:
-    """Instances that may be occluded, grouped so no two in a group can overlap on screen.
-
-    An instance may be occluded when its projected bounding box overlaps another object's, or
-    when the support plane is drawn and the camera is below it or the instance dips below it.
-    """
-    if n == 0:
-        return []
-    cam_from_world = np.linalg.inv(cam_pose)
-    boxes = [_screen_box(o.points(), cam_from_world, view, 1e-6) for o in objects]
-    inst_idx = [i for i, o in enumerate(objects) if o.iid > 0]
-    cam_below = cam_pose[2, 3] <= 0
-    needs = []
-    for i in inst_idx:
-        occluded = any(_overlap(boxes[i], boxes[j]) for j in range(len(objects)) if j != i)
-        if plane and (cam_below or objects[i].points()[:, 2].min() < -1e-4):
-            occluded = True
-        if occluded:
-            needs.append(i)
-    groups: list[list[int]] = []
-    group_boxes: list[list[tuple[float, ...]]] = []
-    for i in needs:
-        for g, gb in zip(groups, group_boxes, strict=True):
-            if not any(_overlap(boxes[i], b) for b in gb):
-                g.append(objects[i].iid)
-                gb.append(boxes[i])
-                break
-        else:
-            groups.append([objects[i].iid])
-            group_boxes.append([boxes[i]])
-    return groups

@@ -202,3 +202,19 @@ def test_fallback_uses_second_platform(monkeypatch):
         return renderer_mod, object()
 
     assert open_offscreen(8, 8, opener=opener)[2] == "osmesa"
+
+
+def test_fast_readback_is_bit_identical_to_pyrender(rend, ms):
+    p = params(cam=camera(W, H, distortion=(-0.1, 0.0, 0.0, 0.0, 0.0)), defects=[scratch()],
+               distractors=[box_distractor(translation(-0.035, 0.0, 0.06), (0.03, 0.05, 0.01))])
+    fast = rend.render(p, ms)
+    with Renderer(W, H, fast_readback=False) as slow_r:
+        slow = slow_r.render(p, ms)
+    for name in ("rgb", "depth", "instance_mask", "defect_mask", "unoccluded_pixels"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+
+
+def test_image_without_parts(rend, ms):
+    res = rend.render(params(cam=camera(W, H), parts=[]), ms)
+    assert res.unoccluded_pixels.shape == (0,) and not res.instance_mask.any()
+    assert np.all(res.depth > 0)  # the plane fills the view

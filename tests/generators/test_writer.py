@@ -213,3 +213,30 @@ def test_resume_after_sigkill(reference, tmp_path):
     for name, h in ref.items():  # the first N images equal an uninterrupted run's
         if name != "records.jsonl" and not name.startswith("scene"):
             assert got[name] == h, name
+
+
+class FailAt(HandSource):
+    """Raises a ValueError while sampling image `at` (a bad sample in a worker)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def load(self):
+        meshes, sample_fn = super().load()
+
+        def failing(index):
+            if index == self.at:
+                raise ValueError(f"bad sample {index}")
+            return sample_fn(index)
+
+        return meshes, failing
+
+
+@pytest.mark.slow
+def test_worker_error_reaches_the_parent(tmp_path):
+    with pytest.raises(RuntimeError, match=r"render worker failed(.|\n)*bad sample 3"):
+        render_dataset(FailAt(3), tmp_path / "o", identity=IDENT, count=N, workers=2)
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["status"] == "interrupted"
+    assert 3 not in {r.index for r in read_records(tmp_path / "o")}

@@ -1,0 +1,64 @@
+"""`synthgap export DIR --format coco|yolo|yolo-seg|folders|webdataset -o OUT`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from synthgap.export.registry import EXPORTERS
+
+
+def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from synthgap.export.splits import parse_split
+
+    try:
+        parse_split(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+@click.command("export")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORTERS)),
+              help="Export format.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Export folder (new, empty, or an earlier export of the same format).")
+@click.option("--split", default="0.8,0.1,0.1", show_default=True, callback=_split,
+              help="train,val,test fractions (summing to 1).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
+@click.option("--defects/--no-defects", default=True, show_default=True,
+              help="Export visible defects as objects of category defect/<type>.")
+@click.option("--by", type=click.Choice(["ok-ng", "defect", "class"]), default="ok-ng",
+              show_default=True, help="folders: what the class folders are.")
+@click.option("--crops", is_flag=True, help="folders: one image per part, cropped around it.")
+@click.option("--crop-margin", default=0.1, show_default=True, type=float,
+              help="folders: margin around a part's box, as a fraction of the box size.")
+@click.option("--min-visible-pixels", default=1, show_default=True, type=int,
+              help="Leave out parts with fewer visible pixels.")
+@click.option("--shard-size", default=1000, show_default=True, type=int,
+              help="webdataset: samples per tar shard.")
+def export(dataset: Path, fmt: str, out: Path, split: str, seed: int, defects: bool, by: str,
+           crops: bool, crop_margin: float, min_visible_pixels: int, shard_size: int) -> None:
+    """Export the dataset directory DATASET (raw or adapted) as a training set.
+
+    An adapted directory (one with adapt.json) exports its adapted images with the original
+    labels. Prints a JSON summary (images and objects per split, category ids).
+    """
+    from synthgap.data.layout import DatasetFileError
+    from synthgap.export import ExportError, ExportOptions, export_dataset
+
+    try:
+        options = ExportOptions(defects=defects, by=by, crops=crops,  # type: ignore[arg-type]
+                                crop_margin=crop_margin, min_visible_pixels=min_visible_pixels,
+                                shard_size=shard_size)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        summary = export_dataset(dataset, out, format=fmt, split=split, seed=seed,
+                                 options=options)
+    except (DatasetFileError, ExportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(summary.to_dict(), sort_keys=True))

@@ -1,0 +1,159 @@
+"""`SynthgapDataset`: a `torch.utils.data.Dataset` over a raw, adapted or exported directory.
+
+    >>> ds = SynthgapDataset("out/")                  # raw or adapted dataset directory
+    >>> ds = SynthgapDataset("coco_out/", split="train")  # a coco, yolo(-seg) or webdataset export
+    >>> image, target = ds[0]
+
+Each item is `(image, target)` as torchvision's detection models take it:
+
+* `image`: `(3, H, W) float32` RGB in [0, 1] (`image_dtype="uint8"`: `(3, H, W) uint8`);
+* `target["boxes"]`: `(N, 4) float32` `[x0, y0, x1, y1]` pixels, pixel edges (a one-pixel
+  object at column 3 has x0 = 3, x1 = 4);
+* `target["labels"]`: `(N,) int64` indices into `dataset.classes`, where `classes[0]` is
+  `"__background__"` and 1.. are the part classes sorted by name (the COCO category ids of the
+  same data), then `defect/<type>` classes when `defects=True`;
+* `target["masks"]`: `(N, H, W) bool` visible masks (absent for a YOLO detection export, which
+  has none: see `has_masks`);
+* `target["image_id"]`: `int64` scalar, the source image index;
+* `target["instance_ids"]`: `(N,) int64` instance id in the source mask (-1 when unknown).
+
+Only this module imports torch; `synthgap.data` loads it on first use of `SynthgapDataset`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from synthgap.data.layout import DatasetFileError, DatasetLayout
+
+BACKGROUND = "__background__"
+
+
+class SynthgapDataset(Dataset):
+    """Images with their instance masks, boxes and labels, from any synthgap directory.
+
+    Args:
+        root: a raw or adapted dataset directory (`records.jsonl`), or an export folder
+            (`export.json`) of format coco, yolo, yolo-seg or webdataset.
+        split: `train`, `val` or `test` to keep one split, or None for all images. For a raw or
+            adapted directory the split is computed as `synthgap export` does, from
+            `split_ratios` and `split_seed` (so it matches an export made with the same ones).
+        split_ratios: `train,val,test` fractions (raw/adapted directories only).
+        split_seed: split seed (raw/adapted directories only).
+        defects: also return defects as objects (labels after the part classes).
+        image_dtype: `float32` (RGB in [0, 1]) or `uint8`.
+        transforms: optional `transforms(image, target) -> (image, target)` applied last
+            (e.g. a torchvision v2 transform).
+
+    Attributes:
+        classes: label index -> name; `classes[0]` is `"__background__"`.
+        has_masks: False only for a YOLO detection export.
+    """
+
+    def __init__(self, root: Path | str, *, split: str | None = None,
+                 split_ratios: str = "0.8,0.1,0.1", split_seed: int = 0,
+                 defects: bool = False, image_dtype: Literal["float32", "uint8"] = "float32",
+                 transforms: Callable[[torch.Tensor, dict[str, Any]],
+                                      tuple[torch.Tensor, dict[str, Any]]] | None = None) -> None:
+        from synthgap.export import EXPORTERS
+        from synthgap.export.base import DEFECT_PREFIX, MANIFEST
+
+        if split not in (None, "train", "val", "test"):
+            raise ValueError(f"split: expected 'train', 'val', 'test' or None, got {split!r}")
+        if image_dtype not in ("float32", "uint8"):
+            raise ValueError(f"image_dtype: expected 'float32' or 'uint8', got {image_dtype!r}")
+        self.root = Path(root)
+        self.image_dtype = image_dtype
+        self.transforms = transforms
+        self.defects = defects
+        manifest = self.root / MANIFEST
+        if DatasetLayout(self.root).records.is_file():
+            self._samples, names = _raw_samples(self.root, split, split_ratios, split_seed,
+                                                defects)
+            self.has_masks = True
+        elif manifest.is_file():
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+            fmt = info.get("format")
+            if fmt == "folders":
+                raise ValueError(f"{self.root}: a class-folders export has no boxes or masks; "
+                                 "load it with torchvision.datasets.ImageFolder")
+            if fmt not in EXPORTERS:
+                raise ValueError(f"{self.root}: unknown export format {fmt!r} in {MANIFEST}")
+            samples = EXPORTERS[fmt].read(self.root)
+            self._samples = _Filtered(samples, split)
+            by_id = sorted(info["categories"].items(), key=lambda kv: kv[1])
+            offset = 1 - min((v for _, v in by_id), default=1)  # YOLO ids start at 0
+            names = [""] * max((v + offset for _, v in by_id), default=0)
+            for name, cid in by_id:
+                names[cid + offset - 1] = name
+            self.has_masks = EXPORTERS[fmt].masks is not None
+        else:
+            raise DatasetFileError(f"{self.root}: neither a dataset directory (records.jsonl) "
+                                   f"nor a synthgap export ({MANIFEST})")
+        if not defects:
+            names = [n for n in names if not n.startswith(DEFECT_PREFIX)]
+        self.classes: tuple[str, ...] = (BACKGROUND, *names)
+        self._label = {name: i for i, name in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        from synthgap.export.base import DEFECT_PREFIX
+
+        s = self._samples[i]
+        keep = [k for k, n in enumerate(s.names) if self.defects or
+                not n.startswith(DEFECT_PREFIX)]
+        image = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
+        if self.image_dtype == "float32":
+            image = image.to(torch.float32) / 255.0
+        xywh = s.boxes[keep].astype(np.float32).reshape(-1, 4)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        target: dict[str, Any] = {
+            "boxes": torch.from_numpy(boxes),
+            "labels": torch.tensor([self._label[s.names[k]] for k in keep], dtype=torch.int64),
+            "image_id": torch.tensor(s.index, dtype=torch.int64),
+            "instance_ids": torch.from_numpy(s.instance_ids[keep].astype(np.int64)),
+        }
+        if s.masks is not None:
+            h, w = s.image.shape[:2]
+            target["masks"] = torch.from_numpy(s.masks[keep].reshape(-1, h, w))
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
+
+
+class _Filtered(Sequence):
+    """The samples of one split of a read-back export (all when `split` is None)."""
+
+    def __init__(self, samples: Sequence, split: str | None) -> None:
+        self._samples = samples
+        splits = samples.splits if split is not None else []
+        self._keep = [k for k in range(len(samples)) if split is None or splits[k] == split]
+
+    def __len__(self) -> int:
+        return len(self._keep)
+
+    def __getitem__(self, i: int):  # type: ignore[override]
+        return self._samples[self._keep[i]]
+
+
+def _raw_samples(root: Path, split: str | None, ratios: str, seed: int, defects: bool
+                 ) -> tuple[Sequence, list[str]]:
+    from synthgap.export.base import DEFECT_PREFIX, ExportOptions
+    from synthgap.export.objects import source_samples
+    from synthgap.export.source import open_dataset
+    from synthgap.export.splits import assign_splits, parse_split
+
+    source = open_dataset(root)
+    splits = assign_splits([r.index for r in source.records], parse_split(ratios), seed=seed)
+    samples = source_samples(source, ExportOptions(defects=defects), splits=splits)
+    names = list(source.categories) + [DEFECT_PREFIX + t for t in source.defect_types]
+    return _Filtered(samples, split), names

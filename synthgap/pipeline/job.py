@@ -1,0 +1,238 @@
+"""The job file of `synthgap run`: what to render, how to adapt it, what to export.
+
+A job file (YAML, read with `safe_load`)::
+
+    scene: preset:turntable        # a scene file (relative to this file), preset:NAME, or default
+    images: 200                    # images to render
+    seed: 7                        # render seed (and split seed)
+    size: [320, 240]               # optional [width, height] override of the scene's image size
+    workers: 2                     # render processes
+    real_photos: photos/           # folder of real photos of the line (needed to adapt)
+    adapt:
+      method: conv-smcae           # smcae | conv-smcae | histogram | fda | pda | none
+      pairing: null                # smcae methods: nearest (default) | aligned | class
+      max_images: 64               # fit on at most this many renders / photos
+      options: {}                  # extra settings of the method
+    export: [coco, yolo]           # any of coco, yolo, yolo-seg, folders, webdataset
+    split: 0.8,0.1,0.1             # train,val,test
+    preview: {n: 16, tile_width: 320}
+    gap: true                      # measure the synthetic gap before/after adaptation
+    output: out/                   # output folder (relative to this file)
+
+Every field is checked; an error names the file and the field path, what was expected and
+what was found (`job.yaml: adapt.method: expected one of ..., got 'smca' (did you mean
+'smcae'?)`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: Adaptation methods a job may name (`none` skips adaptation).
+ADAPT_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda", "none")
+#: Export formats a job may name.
+EXPORT_FORMATS = ("coco", "yolo", "yolo-seg", "folders", "webdataset")
+
+
+class JobError(ValueError):
+    """A job file is invalid.
+
+    Attributes:
+        file: the job file (or `<dict>`).
+        problems: `(field path, message)` pairs.
+    """
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(f"{file}: {p}: {m}" if p else f"{file}: {m}"
+                                   for p, m in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AdaptJob(_Model):
+    """How renders are adapted to the real camera."""
+
+    method: Literal["smcae", "conv-smcae", "histogram", "fda", "pda", "none"] = "conv-smcae"
+    """Adapter (`none`: export the raw renders)."""
+    pairing: Literal["nearest", "aligned", "class"] | None = None
+    """Patch pairing of the SMCAE methods (None: the method's default, `nearest`)."""
+    max_images: int | None = Field(64, ge=2)
+    """Fit on at most this many renders and photos (the first by name); None: all."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Extra settings passed to the adapter (e.g. `epochs`)."""
+
+
+class PreviewJob(_Model):
+    """The contact sheet of the report."""
+
+    n: int = Field(16, ge=1, le=256)
+    """Images on the sheet."""
+    tile_width: int = Field(320, ge=32, le=4096)
+    """Width of each tile in pixels."""
+
+
+class Job(_Model):
+    """A whole job: render -> adapt -> export -> report. Paths are absolute once loaded."""
+
+    scene: str = "default"
+    """Scene file path, `preset:NAME`, or `default` (the built-in procedural metal part)."""
+    images: int = Field(ge=1)
+    """Number of images to render."""
+    seed: int = 0
+    """Render seed; also the split seed of the exports."""
+    size: tuple[int, int] | None = None
+    """Optional `[width, height]` overriding the scene's image size."""
+    workers: int = Field(1, ge=1, le=256)
+    """Render processes."""
+    real_photos: str | None = None
+    """Folder of real photos (required unless `adapt.method` is `none`)."""
+    adapt: AdaptJob = Field(default_factory=AdaptJob)
+    """Adaptation settings."""
+    export: tuple[Literal["coco", "yolo", "yolo-seg", "folders", "webdataset"], ...] = (
+        "coco", "yolo")
+    """Export formats, each written to `output/export/<format>/`."""
+    split: str = "0.8,0.1,0.1"
+    """train,val,test fractions of the exports."""
+    preview: PreviewJob = Field(default_factory=PreviewJob)
+    """Contact sheet settings."""
+    gap: bool = True
+    """Measure the synthetic gap (raw and adapted renders vs the real photos)."""
+    output: str
+    """Output folder."""
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(8 <= s <= 16384 for s in v):
+            raise ValueError(f"expected [width, height] in pixels, each 8..16384, got {list(v)}")
+        return v
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _split_list(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):  # [0.8, 0.1, 0.1] is fine too
+            return ",".join(str(x) for x in v)
+        return v
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        from synthgap.export.splits import parse_split
+
+        parse_split(v)
+        return v
+
+    @field_validator("export")
+    @classmethod
+    def _export(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"each format once, got {list(v)}")
+        return v
+
+
+def _suggest(word: Any, options: tuple[str, ...] | list[str]) -> str:
+    hits = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {hits[0]!r}?)" if hits else ""
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        got = err.get("input")
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            fields = _fields_at(err["loc"][:-1])
+            msg = f"unknown field{_suggest(err['loc'][-1], fields)}; fields here: " \
+                  f"{', '.join(fields)}"
+        elif kind == "missing":
+            msg = "required field is missing"
+        elif kind in ("literal_error", "enum"):
+            expected = err.get("ctx", {}).get("expected", "")
+            options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
+            msg = f"expected one of {expected}, got {got!r}{_suggest(got, options)}"
+        else:
+            text = err["msg"].removeprefix("Value error, ").replace("Input should be",
+                                                                    "expected")
+            msg = f"{text}, got {got!r}" if ", got" not in text else text
+        out.append((loc, msg))
+    return out
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Job
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and
+                                 issubclass(field.annotation, BaseModel)):
+            return sorted(model.model_fields)
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job:
+    """Validate a job given as plain data; resolve its paths against `base_dir`.
+
+    Raises:
+        JobError: naming `source` and the field path of every problem.
+    """
+    if not isinstance(data, dict):
+        raise JobError(source, [("", "expected a mapping of job fields (scene, images, "
+                                     f"output, ...), got {type(data).__name__}")])
+    try:
+        job = Job.model_validate(data)
+    except ValidationError as exc:
+        raise JobError(source, _problems(exc)) from None
+    base = Path(base_dir)
+
+    def resolve(p: str | None) -> str | None:
+        return None if p is None else str((base / Path(p).expanduser()).resolve())
+
+    scene = job.scene
+    if scene != "default" and not scene.startswith("preset:"):
+        scene = resolve(scene)  # type: ignore[assignment]
+        if not Path(scene).is_file():
+            raise JobError(source, [("scene", f"scene file {scene} not found; give a scene "
+                                              "file path, preset:NAME or default")])
+    photos = resolve(job.real_photos)
+    if job.adapt.method != "none":
+        if photos is None:
+            raise JobError(source, [("real_photos", "required to adapt (adapt.method is "
+                                                    f"{job.adapt.method!r}); give a folder of "
+                                                    "real photos, or set adapt.method: none")])
+        if not Path(photos).is_dir():
+            raise JobError(source, [("real_photos", f"folder {photos} not found")])
+    elif job.gap and photos is None:
+        job = job.model_copy(update={"gap": False})
+    return job.model_copy(update={"scene": scene, "real_photos": photos,
+                                  "output": resolve(job.output)})
+
+
+def load_job(path: Path | str) -> Job:
+    """Read and validate a job file (YAML, `safe_load`); paths resolve against its folder.
+
+    Raises:
+        JobError: the file is missing, not YAML, or not a valid job (names file and field).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise JobError(str(path), [("", "job file not found")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise JobError(str(path), [("", f"not valid YAML: {where}"
+                                        f"{getattr(exc, 'problem', None) or exc}")]) from None
+    return parse_job(data, base_dir=path.resolve().parent, source=str(path))

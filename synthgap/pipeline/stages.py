@@ -1,0 +1,135 @@
+"""The stages of a job, one function each: render, fit, apply, gap.
+
+Each takes the job and folders, does its work (resuming where a previous run stopped) and
+returns a JSON-able summary. They call the library's own entry points (`synthgap.generators`,
+`synthgap.adapt`), imported when the stage runs, so this module imports nothing heavy.
+`run_job` chains them; tests can pass other functions of the same shape (`Stages`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgap.pipeline.job import Job
+
+
+class PipelineError(RuntimeError):
+    """A stage cannot run (the message names the stage and the fix)."""
+
+
+def _summary(obj: Any) -> dict[str, Any]:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, dict):
+        return obj
+    return {"result": str(obj)}
+
+
+def load_job_scene(job: Job) -> Any:
+    """The job's validated `Scene`, with the job's `size` and `seed` (same steps as
+    `synthgap render --width --height --seed`)."""
+    from synthgap.scenes import default_scene, load_scene
+
+    scene = default_scene() if job.scene == "default" else load_scene(job.scene)
+    if job.size is not None:
+        scene = scene.with_image_size(*job.size)  # scales the intrinsics with the image
+    return scene.model_copy(update={"seed": job.seed})
+
+
+def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Render `job.images` images of the job's scene into the raw dataset directory `out`
+    (finished images of an earlier run are kept)."""
+    from tqdm import tqdm
+
+    from synthgap.generators.runner import SceneSource, render_dataset
+    from synthgap.generators.writer import RunIdentity
+    from synthgap.scenes import scene_to_yaml
+
+    scene = load_job_scene(job)
+    identity = RunIdentity(scene_yaml=scene_to_yaml(scene), seed=scene.seed,
+                           width=scene.image.width, height=scene.image.height,
+                           defects_layer=any(p.defects for p in scene.parts))
+    with tqdm(total=job.images, desc="render", unit="img", file=sys.stderr,
+              disable=not progress) as bar:
+        summary = render_dataset(SceneSource(scene, scene.seed), out, identity=identity,
+                                 count=job.images, workers=job.workers, progress=bar.update,
+                                 on_start=lambda todo, done: bar.update(done))
+    return _summary(summary)
+
+
+def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
+    """Fit the job's adapter on the renders in `renders` and the real photos; write `model`."""
+    from synthgap.adapt.apply import fit_from_folders
+
+    model.parent.mkdir(parents=True, exist_ok=True)
+    summary = fit_from_folders(job.adapt.method, renders, Path(str(job.real_photos)), model,
+                               pairing=job.adapt.pairing, seed=job.seed,
+                               max_images=job.adapt.max_images,
+                               options=dict(job.adapt.options) or None)
+    return _summary(summary)
+
+
+def apply_stage(job: Job, model: Path, renders: Path, adapted: Path, *,
+                progress: bool = True) -> dict[str, Any]:
+    """Adapt every render of `renders` with `model` into the adapted directory `adapted`."""
+    from synthgap.adapt.apply import apply_adapter
+    from synthgap.adapt.image_base import load_image_adapter
+
+    adapter = load_image_adapter(model)
+    return _summary(apply_adapter(adapter, renders, adapted, model_path=model,
+                                  progress=progress))
+
+
+def _dataset_images(root: Path, limit: int, rng: np.random.Generator) -> list[np.ndarray]:
+    from synthgap.data import read_records
+    from synthgap.export.source import open_dataset
+
+    source = open_dataset(root)
+    records = read_records(root)
+    if len(records) > limit:
+        keep = np.sort(rng.choice(len(records), limit, replace=False))
+        records = [records[i] for i in keep]
+    return [source.image(r) for r in records]
+
+
+def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
+              max_images: int = 64) -> dict[str, Any]:
+    """Measure the gap of each image set in `sets` (name -> dataset directory) against the
+    job's real photos, draw the figure `figure`; returns name -> scalar metrics."""
+    from synthgap.adapt.gap import measure_gap
+    from synthgap.adapt.gap_figure import gap_figure
+    from synthgap.adapt.photos import load_photos
+
+    real = load_photos(Path(str(job.real_photos)), limit=max_images).images
+    reports, examples = {}, {}
+    for name, root in sets.items():
+        # the same seed for every set: the same renders (by index) are compared
+        images = _dataset_images(root, max_images, np.random.default_rng([job.seed, 1]))
+        reports[name] = measure_gap(images, real, rng=np.random.default_rng([job.seed, 2]))
+        examples[name] = images[:3]
+    gap_figure(figure, reports, examples=examples, real_examples=real[:3],
+               title="synthetic gap: renders vs real photos")
+    return {name: r.summary() for name, r in reports.items()}
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stage functions `run_job` calls (defaults: the ones of this module).
+
+    Attributes:
+        render: `(job, raw_dir, progress=...) -> summary`.
+        fit: `(job, raw_dir, model_path) -> summary`.
+        apply: `(job, model_path, raw_dir, adapted_dir, progress=...) -> summary`.
+        gap: `(job, {name: dataset_dir}, figure_path) -> {name: metrics}`.
+    """
+
+    render: Callable[..., dict[str, Any]] = render_stage
+    fit: Callable[..., dict[str, Any]] = fit_stage
+    apply: Callable[..., dict[str, Any]] = apply_stage
+    gap: Callable[..., dict[str, Any]] = gap_stage

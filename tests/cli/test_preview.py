@@ -1,0 +1,23 @@
+import json
+
+from click.testing import CliRunner
+
+from synthgap.cli import main
+from synthgap.data import read_image
+
+
+def test_cli_preview_writes_the_png(fake_dataset, tmp_path):
+    out = tmp_path / "sheet.png"
+    r = CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(out), "--n", "4",
+                                  "--tile-width", "100"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert read_image(out).shape == (info["height"], info["width"], 3)
+    first = out.read_bytes()
+    CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(out), "--n", "4",
+                              "--tile-width", "100"])
+    assert out.read_bytes() == first
+    r = CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(out), "--real", "x"])
+    assert r.exit_code == 2 and "--compare" in r.output
+    r = CliRunner().invoke(main, ["preview", str(tmp_path / "nope"), "-o", str(out)])
+    assert r.exit_code == 1 and "no such directory" in r.output

@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import pytest
+
+from synthgap.pipeline import JobError, load_job, parse_job
+
+
+def _job(tmp_path, **kw):
+    data = {"images": 4, "output": "out", "adapt": {"method": "none"}}
+    data.update(kw)
+    return parse_job(data, base_dir=tmp_path, source="job.yaml")
+
+
+def test_paths_resolve_against_the_job_file(tmp_path, photos):
+    (tmp_path / "job.yaml").write_text(
+        "scene: preset:bin\nimages: 5\nreal_photos: photos\noutput: runs/a\n"
+        "adapt: {method: histogram}\nexport: [coco, webdataset]\nsplit: [0.7, 0.2, 0.1]\n")
+    job = load_job(tmp_path / "job.yaml")
+    assert job.output == str(tmp_path / "runs" / "a")
+    assert job.real_photos == str(photos)
+    assert job.scene == "preset:bin" and job.export == ("coco", "webdataset")
+    assert job.split == "0.7,0.2,0.1"
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"adapt": {"method": "smca"}}, r"job.yaml: adapt.method: expected one of .*got 'smca' \(did you mean 'smcae'\?\)"),
+    ({"imagess": 3}, r"job.yaml: imagess: unknown field \(did you mean 'images'\?\)"),
+    ({"images": 0}, r"images: expected greater than or equal to 1, got 0"),
+    ({"export": ["coco", "voc"]}, r"export\[1\]: expected one of .*got 'voc'"),
+    ({"export": ["coco", "coco"]}, r"export: each format once"),
+    ({"split": "0.8,0.3"}, r"split: split ratios must sum to 1"),
+    ({"size": [4, 3000]}, r"size: expected \[width, height\] in pixels"),
+    ({"preview": {"n": "many"}}, r"preview.n: "),
+    ({"scene": "nope.yaml"}, r"scene: scene file .*nope.yaml not found"),
+    ({"adapt": {"method": "fda"}}, r"real_photos: required to adapt"),
+    ({"adapt": {"method": "fda"}, "real_photos": "missing"}, r"real_photos: folder .*missing not found"),
+])
+def test_bad_fields_are_named_with_their_path(tmp_path, kw, match):
+    with pytest.raises(JobError, match=match):
+        _job(tmp_path, **kw)
+
+
+def test_missing_output_and_several_problems_at_once(tmp_path):
+    with pytest.raises(JobError) as info:
+        parse_job({"images": -1, "colour": 3}, base_dir=tmp_path, source="job.yaml")
+    fields = [p for p, _ in info.value.problems]
+    assert set(fields) == {"images", "output", "colour"}
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(JobError, match="job file not found"):
+        load_job(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("images: [1,\n")
+    with pytest.raises(JobError, match="not valid YAML: line"):
+        load_job(tmp_path / "bad.yaml")
+    (tmp_path / "unsafe.yaml").write_text("images: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(JobError, match="not valid YAML"):  # safe_load refuses python tags
+        load_job(tmp_path / "unsafe.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(JobError, match="expected a mapping"):
+        load_job(tmp_path / "list.yaml")
+
+
+def test_gap_is_off_without_photos(tmp_path):
+    assert _job(tmp_path).gap is False
+
+
+def test_the_example_job_file_is_valid(tmp_path, photos):
+    import yaml
+
+    from synthgap.pipeline.job import Job
+
+    example = Path(__file__).parents[2] / "examples" / "jobs" / "bin_picking.yaml"
+    data = yaml.safe_load(example.read_text())
+    assert set(data) <= set(Job.model_fields)
+    data["real_photos"] = str(photos)
+    job = parse_job(data, base_dir=example.parent, source=str(example))
+    assert job.images == 200 and job.adapt.method == "conv-smcae"
