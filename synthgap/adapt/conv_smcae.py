@@ -19,7 +19,8 @@ which gives exactly the same result as one pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Self
 
@@ -145,6 +146,26 @@ def _decode(params: dict[str, Any], a, side: str):
     return _conv(a, params[f"dec_{side}.w"], params[f"dec_{side}.b"]).sigmoid_()
 
 
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch ops with `n` intra-op threads, restoring the previous count afterwards.
+
+    The layers are thin (3 -> 16 -> 16 -> 3 channels): per convolution there is little work,
+    and OpenMP's synchronisation between threads costs more than it saves. Measured on the
+    2-core development machine (shared with other jobs): a training step took 7 ms with one
+    thread and 370 ms with two; adapting a 512×512 image took 34 ms of CPU (29 images/s) with
+    one thread and 130 ms (7.6 images/s) with two. Run several processes to use more cores.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _pad(x, r: int):
     import torch.nn.functional as F
 
@@ -230,22 +251,23 @@ class ConvSmcae(ImageAdapter):
         opt = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
         self.history = []
-        for _step in range(cfg.iterations):
-            i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
-            i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
-            a_s = _encode(params, xs[i_s], len(cfg.hidden))
-            a_r = _encode(params, xr[i_r], len(cfg.hidden))
-            # valid convolutions on the patch: compare only the centre that saw full context
-            y_s = _decode(params, a_s, "syn")
-            y_r = _decode(params, a_r, "real")
-            total, j_s, j_r = conv_mcae_cost(
-                y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
-                a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
-            opt.zero_grad()
-            total.backward()
-            opt.step()
-            sched.step()
-            self.history.append((float(j_s.detach()), float(j_r.detach())))
+        with _torch_threads(1):
+            for _step in range(cfg.iterations):
+                i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
+                i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
+                a_s = _encode(params, xs[i_s], len(cfg.hidden))
+                a_r = _encode(params, xr[i_r], len(cfg.hidden))
+                # valid convolutions on the patch: compare only the centre that saw full context
+                y_s = _decode(params, a_s, "syn")
+                y_r = _decode(params, a_r, "real")
+                total, j_s, j_r = conv_mcae_cost(
+                    y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
+                    a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
+                opt.zero_grad()
+                total.backward()
+                opt.step()
+                sched.step()
+                self.history.append((float(j_s.detach()), float(j_r.detach())))
         self.params = {k: v.detach() for k, v in params.items()}
         self._apply_cache = None
         return self
@@ -267,7 +289,7 @@ class ConvSmcae(ImageAdapter):
         x = _pad(x, r).contiguous(memory_format=torch.channels_last)
         out = torch.empty((h, w, self.channels), dtype=torch.uint8)
         strip = max(1, (1 << 22) // max(w, 1))  # rows per pass: bounds memory on huge images
-        with torch.inference_mode():
+        with torch.inference_mode(), _torch_threads(1):
             for y0 in range(0, h, strip):
                 y1 = min(h, y0 + strip)
                 a = _encode(params, x[:, :, y0:y1 + 2 * r], len(self.config.hidden))
