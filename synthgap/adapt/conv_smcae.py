@@ -19,14 +19,13 @@ which gives exactly the same result as one pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, register, require_tensors, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
 
@@ -146,26 +145,6 @@ def _decode(params: dict[str, Any], a, side: str):
     return _conv(a, params[f"dec_{side}.w"], params[f"dec_{side}.b"]).sigmoid_()
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch ops with `n` intra-op threads, restoring the previous count afterwards.
-
-    The layers are thin (3 -> 16 -> 16 -> 3 channels): per convolution there is little work,
-    and OpenMP's synchronisation between threads costs more than it saves. Measured on the
-    2-core development machine (shared with other jobs): a training step took 7 ms with one
-    thread and 370 ms with two; adapting a 512×512 image took 34 ms of CPU (29 images/s) with
-    one thread and 130 ms (7.6 images/s) with two. Run several processes to use more cores.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _pad(x, r: int):
     import torch.nn.functional as F
 
@@ -251,7 +230,7 @@ class ConvSmcae(ImageAdapter):
         opt = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
         self.history = []
-        with _torch_threads(1):
+        with torch_threads(1):
             for _step in range(cfg.iterations):
                 i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
                 i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
@@ -289,7 +268,7 @@ class ConvSmcae(ImageAdapter):
         x = _pad(x, r).contiguous(memory_format=torch.channels_last)
         out = torch.empty((h, w, self.channels), dtype=torch.uint8)
         strip = max(1, (1 << 22) // max(w, 1))  # rows per pass: bounds memory on huge images
-        with torch.inference_mode(), _torch_threads(1):
+        with torch.inference_mode(), torch_threads(1):
             for y0 in range(0, h, strip):
                 y1 = min(h, y0 + strip)
                 a = _encode(params, x[:, :, y0:y1 + 2 * r], len(self.config.hidden))

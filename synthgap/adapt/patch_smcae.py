@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register
+from synthgap.adapt.image_base import ImageAdapter, register, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
@@ -162,8 +162,9 @@ class PatchSmcae(ImageAdapter):
         """Train on ready-made patch pairs (`channels` must be set; `fit` does that)."""
         from synthgap.adapt.smcae import Smcae
 
-        self.smcae = Smcae(self.config.smcae_config()).fit(
-            self._vectors(pairs.synthetic), self._vectors(pairs.target), rng=rng)
+        with torch_threads(1):  # see torch_threads: faster here than two threads
+            self.smcae = Smcae(self.config.smcae_config()).fit(
+                self._vectors(pairs.synthetic), self._vectors(pairs.target), rng=rng)
         return self
 
     def _transform_image(self, image: np.ndarray) -> np.ndarray:
