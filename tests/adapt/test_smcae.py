@@ -173,3 +173,12 @@ def test_bad_inputs_and_config():
     m.fit(syn, real, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="expected 8 dimensions"):
         m.transform(syn[:, :5])
+
+
+def test_lbfgs_spends_its_budget_in_float32():
+    # float32 round-off can stall torch's L-BFGS line search early; fit restarts it so every
+    # stage uses its iterations on a problem that is far from converged
+    syn, real = _pairs()
+    m = Smcae(SmcaeConfig(hidden_sizes=(6, 4, 6), pretrain_iterations=25, finetune_iterations=25))
+    m.fit(syn, real, rng=np.random.default_rng(0))
+    assert [s["iterations"] for s in m.training_log] == [25, 25, 25, 25]
