@@ -44,3 +44,15 @@ def test_corrupt_image_is_named(tmp_path):
     bad.write_bytes(b"\x89PNG garbage")
     with pytest.raises(DatasetFileError, match="bad.png"):
         read_image(bad)
+
+
+def test_append_after_torn_line_keeps_file_valid(fake_dataset):
+    from synthgap.data import append_record
+
+    records = read_records(fake_dataset)
+    path = DatasetLayout(fake_dataset).records
+    with open(path, "a") as f:
+        f.write('{"index": 6, "se')  # killed mid-append
+    append_record(fake_dataset, records[0].__class__(**{**records[0].__dict__, "index": 7}))
+    assert [r.index for r in read_records(fake_dataset)] == [0, 1, 2, 3, 4, 5, 7]
+    assert path.read_text().count("\n") == 7

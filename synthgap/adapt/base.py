@@ -49,6 +49,11 @@ ADAPTERS: dict[str, type[Adapter]] = {}
 BUILTIN_ADAPTER_MODULES: list[str] = [
     "synthgap.adapt.vector_baselines",
     "synthgap.adapt.smcae",
+    "synthgap.adapt.histogram",
+    "synthgap.adapt.fda",
+    "synthgap.adapt.pda",
+    "synthgap.adapt.conv_smcae",
+    "synthgap.adapt.patch_smcae",
 ]
 
 
@@ -169,7 +174,7 @@ class Adapter(ABC):
         tensors, config = load_model(Path(path), kind=cls.method)
         try:
             return cls.from_state(tensors, config)
-        except ModelFileError as exc:
+        except (ModelFileError, ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{path}: {exc}") from exc
 
 
@@ -187,7 +192,7 @@ def load_adapter(path: str | Path) -> Adapter:
         raise ModelFileError(f"{path}: unknown adapter kind {kind!r}; known: {sorted(ADAPTERS)}")
     try:
         return cls.from_state(tensors, config)
-    except ModelFileError as exc:
+    except (ModelFileError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
 
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register, require_tensors
+from synthgap.adapt.image_base import ImageAdapter, register, require_tensors, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
 
@@ -230,22 +230,23 @@ class ConvSmcae(ImageAdapter):
         opt = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
         self.history = []
-        for _step in range(cfg.iterations):
-            i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
-            i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
-            a_s = _encode(params, xs[i_s], len(cfg.hidden))
-            a_r = _encode(params, xr[i_r], len(cfg.hidden))
-            # valid convolutions on the patch: compare only the centre that saw full context
-            y_s = _decode(params, a_s, "syn")
-            y_r = _decode(params, a_r, "real")
-            total, j_s, j_r = conv_mcae_cost(
-                y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
-                a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
-            opt.zero_grad()
-            total.backward()
-            opt.step()
-            sched.step()
-            self.history.append((float(j_s.detach()), float(j_r.detach())))
+        with torch_threads(1):
+            for _step in range(cfg.iterations):
+                i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
+                i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
+                a_s = _encode(params, xs[i_s], len(cfg.hidden))
+                a_r = _encode(params, xr[i_r], len(cfg.hidden))
+                # valid convolutions on the patch: compare only the centre that saw full context
+                y_s = _decode(params, a_s, "syn")
+                y_r = _decode(params, a_r, "real")
+                total, j_s, j_r = conv_mcae_cost(
+                    y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
+                    a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
+                opt.zero_grad()
+                total.backward()
+                opt.step()
+                sched.step()
+                self.history.append((float(j_s.detach()), float(j_r.detach())))
         self.params = {k: v.detach() for k, v in params.items()}
         self._apply_cache = None
         return self
@@ -267,7 +268,7 @@ class ConvSmcae(ImageAdapter):
         x = _pad(x, r).contiguous(memory_format=torch.channels_last)
         out = torch.empty((h, w, self.channels), dtype=torch.uint8)
         strip = max(1, (1 << 22) // max(w, 1))  # rows per pass: bounds memory on huge images
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(1):
             for y0 in range(0, h, strip):
                 y1 = min(h, y0 + strip)
                 a = _encode(params, x[:, :, y0:y1 + 2 * r], len(self.config.hidden))

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register
+from synthgap.adapt.image_base import ImageAdapter, register, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
@@ -162,8 +162,9 @@ class PatchSmcae(ImageAdapter):
         """Train on ready-made patch pairs (`channels` must be set; `fit` does that)."""
         from synthgap.adapt.smcae import Smcae
 
-        self.smcae = Smcae(self.config.smcae_config()).fit(
-            self._vectors(pairs.synthetic), self._vectors(pairs.target), rng=rng)
+        with torch_threads(1):  # see torch_threads: faster here than two threads
+            self.smcae = Smcae(self.config.smcae_config()).fit(
+                self._vectors(pairs.synthetic), self._vectors(pairs.target), rng=rng)
         return self
 
     def _transform_image(self, image: np.ndarray) -> np.ndarray:
@@ -181,9 +182,12 @@ class PatchSmcae(ImageAdapter):
         patches = view[yy, xx].transpose(0, 2, 3, 1)  # (N, p, p, 3)
         out = np.empty((len(yy), p, p, c), np.float32)
         chunk = 8192
-        for s in range(0, len(yy), chunk):
-            vec = self.smcae.transform(self._vectors(patches[s:s + chunk]))
-            out[s:s + chunk] = vec.reshape(-1, p, p, c)
+        # one thread: as fast here, and the same bits whatever the machine's load (a BLAS
+        # that adapts its thread count to the load may sum in another order)
+        with torch_threads(1):
+            for s in range(0, len(yy), chunk):
+                vec = self.smcae.transform(self._vectors(patches[s:s + chunk]))
+                out[s:s + chunk] = vec.reshape(-1, p, p, c)
         img = overlap_add(out, yy, xx, (ph, pw))[:h, :w]
         img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(img, 3, axis=2) if c == 1 else img

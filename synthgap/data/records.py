@@ -126,10 +126,24 @@ def append_record(root: Path, record: Record) -> None:
     """
     path = DatasetLayout(root).records
     line = record.to_json() + "\n"
+    _drop_torn_tail(path)
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that lacks its newline (a run killed mid-append) so appends stay valid."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
 
 
 def iter_records(root: Path) -> Iterator[Record]:

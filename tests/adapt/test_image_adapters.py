@@ -140,7 +140,9 @@ def test_conv_smcae_learns_a_look_and_keeps_edges():
     renders = _renders(8, 48, 64)
     rng = np.random.default_rng(0)
     real = [np.clip(0.6 * r + rng.normal(0, 3, r.shape), 0, 255).astype(np.uint8) for r in renders]
-    ad = make_image_adapter("conv-smcae", options={"iterations": 200, "n_pairs": 1024})
+    ad = make_image_adapter("conv-smcae", options={
+        "iterations": 150, "n_pairs": 512, "batch_size": 16, "hidden": (8,), "kernel": 3,
+        "patch_size": 8, "learning_rate": 3e-2})
     ad.fit(renders, real, rng=np.random.default_rng(0))
     img = renders[0]
     out = ad.transform(img).astype(float)

@@ -106,3 +106,22 @@ def test_fit_aligned_from_scene_real_views(tmp_path):
     res, _ = _run(["adapt", "fit", "--scene", str(scene), "-o", str(tmp_path / "b.safetensors"),
                    "--method", "conv-smcae"])
     assert res.exit_code == 2 and "aligned" in res.output
+
+
+def test_fit_class_pairing_from_class_folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for root in ("syn", "real"):
+        for cls in ("bolt", "nut"):
+            (tmp_path / root / cls).mkdir(parents=True)
+            for i in range(2):
+                cv2.imwrite(str(tmp_path / root / cls / f"{i}.png"),
+                            rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    res, out = _run(["adapt", "fit", "--synthetic", str(tmp_path / "syn"), "--real",
+                     str(tmp_path / "real"), "-o", str(tmp_path / "m.safetensors"),
+                     "--method", "conv-smcae", "--pairing", "class", "--iterations", "2"])
+    assert res.exit_code == 0, res.output
+    assert out["pairing"] == "class" and out["n_synthetic"] == out["n_real"] == 4
+    res, _ = _run(["adapt", "fit", "--synthetic", str(tmp_path / "syn" / "bolt"), "--real",
+                   str(tmp_path / "real"), "-o", str(tmp_path / "m.safetensors"),
+                   "--method", "conv-smcae", "--pairing", "class"])
+    assert res.exit_code == 2 and "one sub-folder of images per class" in res.output
