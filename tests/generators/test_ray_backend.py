@@ -40,11 +40,12 @@ def assert_same_dataset(got: Path, want: Path) -> None:
     """Same file names; every file byte-identical except RGB images, which may differ by one
     grey level in a few pixels.
 
-    Known renderer issue (not Ray's): pyrender iterates its scene's light and mesh nodes as
-    Python sets (ordered by memory address), so the shader sums lights in an order that varies
-    between processes and, rarely, an 8-bit colour rounds the other way. Seen on main with
-    one worker: preset:turntable seed 3 image 4 differs in 1 pixel by 1 in about half of
-    fresh processes. Depth, masks and records are exact.
+    Known renderer issue (not Ray's): pyrender iterates `Scene.light_nodes`, a Python set
+    ordered by memory address, so the shader sums the lights in an order that varies between
+    processes and, rarely, an 8-bit colour rounds the other way. Seen with one local worker:
+    preset:turntable seed 3 image 4 differs in 1 pixel by 1 in about half of fresh processes;
+    sorting the light nodes made it stable (8 of 8 runs). Depth, masks and records are exact.
+    Once the renderer orders its lights, compare `digest()`s only.
     """
     a, b = digest(got), digest(want)
     assert sorted(a) == sorted(b)
