@@ -141,6 +141,25 @@ def open_offscreen(width: int, height: int,
 # --------------------------------------------------------------------------- the renderer
 
 
+class _OrderedNodeSet(dict):
+    """The subset of `set` that pyrender uses on light nodes, in insertion order."""
+
+    def add(self, node: Any) -> None:
+        self[node] = None
+
+    def remove(self, node: Any) -> None:
+        del self[node]
+
+    def discard(self, node: Any) -> None:
+        self.pop(node, None)
+
+    def __or__(self, other: Any) -> _OrderedNodeSet:
+        out = _OrderedNodeSet(self)
+        for node in other:
+            out[node] = None
+        return out
+
+
 class Renderer:
     """Turns `SampleParams` into a `RenderResult`; reusable, one per process.
 
@@ -206,6 +225,12 @@ class Renderer:
             inner._synthgap_skip_depth = False
             inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
         self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0])
+        # pyrender keeps lights in sets, whose iteration order depends on memory addresses, and
+        # binds them to shader slots in that order: float sums then differ between processes by
+        # a grey level now and then. Insertion-ordered sets make the light order that of
+        # `params.lights`, so every process renders identical bytes.
+        for attr in ("_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes"):
+            setattr(self._scene, attr, _OrderedNodeSet())
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
 
     # -- the frame
