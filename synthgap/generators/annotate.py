@@ -32,6 +32,8 @@ def label_boxes(labels: np.ndarray, n: int) -> tuple[np.ndarray, list[list[int]]
         `(counts, boxes)`: `(n,) int64` pixel count of each label, and per label its box
         `[x, y, w, h]` (`[]` for a label with no pixels).
     """
+    if n == 0:  # e.g. the defect layer of an image without defects: no full-image pass
+        return np.zeros(0, np.int64), []
     counts = np.bincount(labels.ravel(), minlength=n + 1)[1:n + 1].astype(np.int64)
     boxes: list[list[int]] = []
     for i in range(1, n + 1):

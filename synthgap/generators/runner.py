@@ -127,6 +127,7 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
     """
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
+    _reuse_freed_memory()
     timings = timings if timings is not None else Timings()
     pending: deque[Future[tuple[Record, float]]] = deque()
 
@@ -158,6 +159,32 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
             for fut in pending:
                 fut.cancel()
         return renderer.platform
+
+
+#: glibc `mallopt` parameters and the values `_reuse_freed_memory` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 16 << 20
+_TRIM_THRESHOLD_BYTES = 64 << 20
+
+
+def _reuse_freed_memory() -> None:
+    """Let glibc keep freed image-sized blocks (this process) instead of unmapping them.
+
+    Each image allocates a dozen 0.25-3 MB arrays (layers, float copies, noise). glibc serves
+    those with `mmap` and unmaps them when freed, so every image page-faults fresh zeroed pages
+    in again. Serving blocks up to 16 MB from the heap and keeping up to 64 MB of free heap
+    measured 74 -> 70 CPU ms per 512x512 turntable image (sensor effects 7.7 -> 5.5 ms).
+    A no-op where the C library has no `mallopt` (not glibc).
+    """
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
 
 
 def _lower_thread_priority() -> None:

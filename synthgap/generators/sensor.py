@@ -40,7 +40,9 @@ def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
         # One float32 image, updated in place (each full-image pass costs ~1 ms at 512x512).
         img = rgb.astype(np.float32)
         if params.vignetting > 0:
-            img *= _gain3(rgb.shape[0], rgb.shape[1], float(params.vignetting))
+            # (H, W, 1) broadcast over the channels: the same products as a 3-channel gain.
+            gain = vignetting_gain(rgb.shape[0], rgb.shape[1], float(params.vignetting))
+            img *= gain[:, :, None]
         if params.blur_sigma > 0:
             img = cv2.GaussianBlur(img, (0, 0), float(params.blur_sigma))
         if params.noise > 0:
@@ -73,7 +75,7 @@ def gaussian_noise(shape: tuple[int, ...], seed: int) -> np.ndarray:
     raw = np.random.default_rng(seed).bit_generator.random_raw((2 * n + 7) // 8)
     ab = raw.view(np.uint8)
     table = _normal_quantiles()
-    return cv2.LUT(ab[:n], table).reshape(shape) + cv2.LUT(ab[n:], table).reshape(shape)
+    return cv2.LUT(ab[:n], table).reshape(shape) + cv2.LUT(ab[n:2 * n], table).reshape(shape)
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,25 +89,23 @@ def _normal_quantiles() -> np.ndarray:
     return table
 
 
-@functools.lru_cache(maxsize=8)
-def _gain3(height: int, width: int, strength: float) -> np.ndarray:
-    gain = np.repeat(vignetting_gain(height, width, strength)[:, :, None], 3, axis=2)
-    gain.setflags(write=False)
-    return gain
-
-
-@functools.lru_cache(maxsize=8)
 def vignetting_gain(height: int, width: int, strength: float) -> np.ndarray:
     """`(H, W) float32` gain `1 - strength · (r / r_corner)²`, r from the image centre.
 
-    1 at the centre, `1 - strength` at the corners (read-only, cached).
+    1 at the centre, `1 - strength` at the corners (a new array; the radius map is cached per
+    size, since the strength is sampled per image).
     """
+    return (1.0 - np.float32(strength) * _radius2(height, width)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _radius2(height: int, width: int) -> np.ndarray:
+    """`(H, W) float32` `(r / r_corner)²` (read-only, cached)."""
     y = (np.arange(height, dtype=np.float32) - (height - 1) / 2) / ((height - 1) / 2 or 1)
     x = (np.arange(width, dtype=np.float32) - (width - 1) / 2) / ((width - 1) / 2 or 1)
     r2 = (x[None, :] ** 2 + y[:, None] ** 2) / 2.0
-    gain = (1.0 - np.float32(strength) * r2).astype(np.float32)
-    gain.setflags(write=False)
-    return gain
+    r2.setflags(write=False)
+    return r2
 
 
 def _check(p: SensorParams) -> None:

@@ -73,3 +73,10 @@ def test_bad_parameters(grey, params, match):
 def test_bad_image():
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         apply_sensor(np.zeros((4, 4), np.uint8), SensorParams())
+
+
+def test_noise_on_a_size_whose_byte_count_is_not_a_multiple_of_8():
+    img = np.full((5, 7, 3), 128, np.uint8)  # 2 * 105 noise bytes: 210, not a multiple of 8
+    out = apply_sensor(img, SensorParams(noise=0.05, seed=3))
+    assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)
+    np.testing.assert_array_equal(out, apply_sensor(img, SensorParams(noise=0.05, seed=3)))
