@@ -21,3 +21,16 @@ def test_cli_preview_writes_the_png(fake_dataset, tmp_path):
     assert r.exit_code == 2 and "--compare" in r.output
     r = CliRunner().invoke(main, ["preview", str(tmp_path / "nope"), "-o", str(out)])
     assert r.exit_code == 1 and "no such directory" in r.output
+
+
+def test_cli_preview_of_a_folders_export(fake_dataset, tmp_path):
+    from synthgap.export import ExportOptions, export_dataset
+
+    for name, opts in (("plain", ExportOptions()), ("crops", ExportOptions(crops=True,
+                                                                            by="class"))):
+        export_dataset(fake_dataset, tmp_path / name, format="folders", options=opts)
+        out = tmp_path / f"{name}.png"
+        r = CliRunner().invoke(main, ["preview", str(tmp_path / name), "-o", str(out), "--n",
+                                      "2", "--tile-width", "80"])
+        assert r.exit_code == 0, r.output
+        assert read_image(out).ndim == 3
