@@ -185,8 +185,9 @@ def test_relative_paths_resolve_against_the_scene_file(tmp_path, monkeypatch):
     (tmp_path / "scenes" / "parts").mkdir(parents=True)
     (tmp_path / "bg").mkdir()
     tiny_mesh(tmp_path / "scenes" / "parts" / "block.stl")
-    for name in ("b.png", "a.jpg", "notes.txt"):
-        (tmp_path / "bg" / name).write_bytes(b"x")
+    for name in ("b.png", "a.jpg"):
+        blank_image(tmp_path / "bg" / name)
+    (tmp_path / "bg" / "notes.txt").write_bytes(b"x")
     data = copy.deepcopy(MINIMAL)
     data["parts"] = [{"mesh": "parts/block.stl", "units": "mm"}]
     data["background"] = {"images": "../bg"}
@@ -221,6 +222,36 @@ def test_missing_files_are_named_with_their_field(tmp_path):
         load_scene(write(tmp_path, data))
     assert "parts[0].mesh: unsupported mesh format '.xyz'" in str(info.value)
     assert "background.images: no images" in str(info.value)
+
+
+def blank_image(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 6), (90, 90, 90)).save(path)
+
+
+def test_corrupt_background_image_is_named_at_load(tmp_path):
+    (tmp_path / "bg").mkdir()
+    blank_image(tmp_path / "bg" / "b.png")
+    (tmp_path / "bg" / "a.png").write_bytes(b"junk, not a png")
+    data = with_change("background", {"images": "bg"})
+    with pytest.raises(SceneError, match=r"background.images: not a readable image: .*a.png "
+                                         r".*replace or remove the file"):
+        load_scene(write(tmp_path, data))
+    good = (tmp_path / "bg" / "b.png").read_bytes()
+    (tmp_path / "bg" / "a.png").write_bytes(good[:60] + b"\0" * 8 + good[68:])  # bad CRC
+    with pytest.raises(SceneError, match=r"background.images: not a readable image: .*a.png"):
+        load_scene(write(tmp_path, data))
+    blank_image(tmp_path / "bg" / "a.png")
+    assert len(load_scene(write(tmp_path, data)).background.image_files) == 2
+
+
+def test_corrupt_calibration_file_is_named(tmp_path):
+    (tmp_path / "cam.yaml").write_text("foo: [\n")
+    data = {**MINIMAL, "camera": {"calibration": "cam.yaml"}}
+    with pytest.raises(SceneError, match=r"camera.calibration: .*cam.yaml: not a valid OpenCV "
+                                         r"YAML/JSON calibration file \(.*Parsing error.*\); fix"):
+        load_scene(write(tmp_path, data))
 
 
 def test_duplicate_part_names_are_refused(tmp_path):
@@ -286,7 +317,7 @@ def test_round_trip_through_yaml(tmp_path):
     tiny_mesh(tmp_path / "parts" / "block.stl")
     write_calibration(tmp_path / "cam.yaml")
     (tmp_path / "bg").mkdir()
-    (tmp_path / "bg" / "x.png").write_bytes(b"x")
+    blank_image(tmp_path / "bg" / "x.png")
     data = {
         "seed": 5,
         "camera": {"calibration": "cam.yaml",
