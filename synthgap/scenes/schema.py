@@ -601,8 +601,8 @@ class RealViewConfig(_Model):
 class Scene(_Model):
     """A scene file: what to render and how it varies from image to image."""
 
-    seed: int = 0
-    """Default run seed (the CLI's `--seed` overrides it)."""
+    seed: int = Field(0, ge=0)
+    """Default run seed, >= 0 (the CLI's `--seed` overrides it)."""
     image: ImageConfig = Field(default_factory=ImageConfig)
     """Output image size."""
     camera: CameraConfig = Field(default_factory=CameraConfig)
@@ -655,11 +655,28 @@ class Scene(_Model):
 
         Focal lengths and principal point scale by `width / image.width` (x) and
         `height / image.height` (y), using the pixel-centre convention
-        `c' = (c + 0.5) * s - 0.5`. `fov_deg` intrinsics need no scaling.
+        `c' = (c + 0.5) * s - 0.5`. `fov_deg` intrinsics need no scaling (any size keeps
+        square pixels).
+
+        Raises:
+            SceneError (a ValueError): a size under 8x8, or explicit intrinsics and another
+                aspect ratio (the pixels would no longer be square); a height within one pixel
+                of `width * image.height / image.width` counts as the same aspect ratio.
         """
+        from synthgap.scenes.errors import SceneError
+
+        where = f"requested size {width}x{height}"
         if width < 8 or height < 8:
-            raise ValueError(f"image size must be at least 8x8, got {width}x{height}")
+            raise SceneError(where, [("image", f"image size must be at least 8x8, got "
+                                               f"{width}x{height}")])
         cam = self.camera
+        w0, h0 = self.image.width, self.image.height
+        if cam.intrinsics is not None and abs(height - width * h0 / w0) > 1.0:
+            raise SceneError(where, [("image", (
+                f"scene is {w0}x{h0}, {width}x{height} requested: the aspect ratio differs "
+                "and the scene's camera intrinsics would give non-square pixels; request "
+                f"{width}x{round(width * h0 / w0)} (same aspect), or set image: and "
+                "camera.intrinsics (or camera.fov_deg) in the scene instead"))])
         if cam.intrinsics is not None:
             sx, sy = width / self.image.width, height / self.image.height
             k = cam.intrinsics

@@ -382,6 +382,25 @@ def test_with_image_size_scales_intrinsics():
         s.with_image_size(4, 4)
 
 
+def test_with_image_size_refuses_another_aspect_ratio():
+    s = default_scene()
+    assert (s.image.width, s.image.height) == (640, 480)
+    with pytest.raises(SceneError, match=r"image: scene is 640x480, 100x100 requested: the "
+                                         r"aspect ratio differs.*request 100x75 .*set image: "
+                                         r"and camera.intrinsics"):
+        s.with_image_size(100, 100)
+    assert s.with_image_size(101, 76).image.height == 76  # within a pixel of 4:3
+    # fov_deg intrinsics follow any size with square pixels
+    fov = parse_scene({**MINIMAL, "camera": {"fov_deg": 90}}, base_dir=".")
+    k = fov.with_image_size(100, 100).intrinsics()
+    assert k.fx == k.fy
+
+
+def test_negative_seed_is_refused(tmp_path):
+    with pytest.raises(SceneError, match=r"scene.yaml: seed: input should be greater than or equal to 0, got -1"):
+        load_scene(write(tmp_path, with_change("seed", -1)))
+
+
 def test_fov_intrinsics_follow_the_image_size():
     s = parse_scene({**MINIMAL, "camera": {"fov_deg": 90}}, base_dir=".")
     k = s.intrinsics()
