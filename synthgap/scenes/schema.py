@@ -653,34 +653,30 @@ class Scene(_Model):
     def with_image_size(self, width: int, height: int) -> Scene:
         """A copy rendering at `width` x `height`, with explicit intrinsics scaled to match.
 
-        Focal lengths and principal point scale by `width / image.width` (x) and
+        Same aspect ratio (the height within one pixel of `width * image.height / image.width`):
+        focal lengths and principal point scale by `width / image.width` (x) and
         `height / image.height` (y), using the pixel-centre convention
-        `c' = (c + 0.5) * s - 0.5`. `fov_deg` intrinsics need no scaling (any size keeps
-        square pixels).
+        `c' = (c + 0.5) * s - 0.5`. Another aspect ratio: the pixels stay square (fx and fy
+        both scale by `height / image.height`, so the vertical field of view is kept and the
+        horizontal one widens or narrows, as with `fov_deg`); the principal point keeps its
+        relative position. `fov_deg` intrinsics need no scaling.
 
         Raises:
-            SceneError (a ValueError): a size under 8x8, or explicit intrinsics and another
-                aspect ratio (the pixels would no longer be square); a height within one pixel
-                of `width * image.height / image.width` counts as the same aspect ratio.
+            SceneError (a ValueError): a size under 8x8.
         """
         from synthgap.scenes.errors import SceneError
 
-        where = f"requested size {width}x{height}"
         if width < 8 or height < 8:
-            raise SceneError(where, [("image", f"image size must be at least 8x8, got "
-                                               f"{width}x{height}")])
+            raise SceneError(f"requested size {width}x{height}",
+                             [("image", f"image size must be at least 8x8, got "
+                                        f"{width}x{height}")])
         cam = self.camera
         w0, h0 = self.image.width, self.image.height
-        if cam.intrinsics is not None and abs(height - width * h0 / w0) > 1.0:
-            raise SceneError(where, [("image", (
-                f"scene is {w0}x{h0}, {width}x{height} requested: the aspect ratio differs "
-                "and the scene's camera intrinsics would give non-square pixels; request "
-                f"{width}x{round(width * h0 / w0)} (same aspect), or set image: and "
-                "camera.intrinsics (or camera.fov_deg) in the scene instead"))])
         if cam.intrinsics is not None:
-            sx, sy = width / self.image.width, height / self.image.height
+            sx, sy = width / w0, height / h0
+            fsx = sx if abs(height - width * h0 / w0) <= 1.0 else sy  # square pixels stay square
             k = cam.intrinsics
-            k2 = Intrinsics(fx=k.fx * sx, fy=k.fy * sy, cx=(k.cx + 0.5) * sx - 0.5,
+            k2 = Intrinsics(fx=k.fx * fsx, fy=k.fy * sy, cx=(k.cx + 0.5) * sx - 0.5,
                             cy=(k.cy + 0.5) * sy - 0.5)
             cam = cam.model_copy(update={"intrinsics": k2})
         return self.model_copy(update={"image": ImageConfig(width=width, height=height),

@@ -382,18 +382,18 @@ def test_with_image_size_scales_intrinsics():
         s.with_image_size(4, 4)
 
 
-def test_with_image_size_refuses_another_aspect_ratio():
+def test_with_image_size_keeps_square_pixels_at_another_aspect_ratio():
     s = default_scene()
-    assert (s.image.width, s.image.height) == (640, 480)
-    with pytest.raises(SceneError, match=r"image: scene is 640x480, 100x100 requested: the "
-                                         r"aspect ratio differs.*request 100x75 .*set image: "
-                                         r"and camera.intrinsics"):
-        s.with_image_size(100, 100)
-    assert s.with_image_size(101, 76).image.height == 76  # within a pixel of 4:3
-    # fov_deg intrinsics follow any size with square pixels
-    fov = parse_scene({**MINIMAL, "camera": {"fov_deg": 90}}, base_dir=".")
-    k = fov.with_image_size(100, 100).intrinsics()
-    assert k.fx == k.fy
+    k = s.intrinsics()
+    assert (s.image.width, s.image.height) == (640, 480) and k.fx == k.fy
+    sq = s.with_image_size(100, 100).intrinsics()
+    # before: fx scaled by 100/640 and fy by 100/480 (non-square pixels)
+    assert sq.fx == pytest.approx(k.fx * 100 / 480) and sq.fy == pytest.approx(sq.fx)
+    assert sq.cx == pytest.approx((k.cx + 0.5) * 100 / 640 - 0.5)
+    assert sq.cy == pytest.approx((k.cy + 0.5) * 100 / 480 - 0.5)
+    # within a pixel of 4:3: each axis scales by its own factor, as before
+    near = s.with_image_size(101, 76).intrinsics()
+    assert near.fx == pytest.approx(k.fx * 101 / 640) and near.fy == pytest.approx(k.fy * 76 / 480)
 
 
 def test_negative_seed_is_refused(tmp_path):
