@@ -240,7 +240,12 @@ class PartConfig(_Model):
     assembly as one rigid part."""
     count: Annotated[IntDist, AfterValidator(Bounded(0, 1000))] = Field(
         default_factory=lambda: IntDist.model_validate(1))
-    """Number of instances per image."""
+    """Number of instances of this entry per image (drawn once per image; an instance with no
+    free room on the plane is left out). A STEP entry split into B bodies shares it: the
+    count is drawn once for the whole entry and each instance is a body picked uniformly at
+    random (with replacement), so the bodies together get `count` instances and one body
+    anywhere from 0 to all of them (on average count/B); `synthgap validate` therefore
+    counts such bodies from 0 (not `count`'s low end) in its per-class range."""
     placement: Literal["stable", "random", "fixed"] = "stable"
     """`stable`: a resting pose from trimesh stable poses on z = 0, random yaw and position;
     `random`: uniformly random orientation resting on z = 0; `fixed`: `position`/`rotation_deg`."""
