@@ -217,9 +217,10 @@ def _list_background(bg: BackgroundConfig, where: str,
     for j, f in enumerate(bg.image_files):
         if not f.is_file():
             problems.append((f"{where}.image_files[{j}]", f"file not found: {f}"))
-        elif listed and (bad := _unreadable_image(f)):
-            # the photos of an `images` folder are checked here, before anything is rendered
-            problems.append((f"{where}.images", f"{bad}; replace or remove the file"))
+        elif bad := _unreadable_image(f):
+            # checked here, before anything is rendered, not by a worker half-way through a run
+            field = f"{where}.images" if listed else f"{where}.image_files[{j}]"
+            problems.append((field, f"{bad}; replace or remove the file"))
     return bg
 
 

@@ -426,3 +426,15 @@ def test_round_trip_keeps_step_options_and_drops_irrelevant_keys(tmp_path):
     assert "position" not in dumped["parts"][0]
     assert "distance" not in dumped["lights"][0] and "radius" not in dumped["lights"][1]
     assert load_scene(write(tmp_path, text, "copy.yaml")) == s
+
+
+def test_corrupt_listed_background_file_is_named(tmp_path):
+    from synthgap.scenes import SceneError, load_scene
+
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    scene = tmp_path / "s.yaml"
+    scene.write_text("parts: [{procedural: l_bracket}]\n"
+                     "camera: {fov_deg: 40}\n"
+                     "background: {image_files: [junk.png]}\n")
+    with pytest.raises(SceneError, match=r"background.image_files\[0\].*junk.png"):
+        load_scene(scene)
