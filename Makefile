@@ -10,7 +10,6 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 # Headless OpenGL through EGL (Mesa llvmpipe on a CPU machine).
 SYSTEM_PKGS := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0
 export PYOPENGL_PLATFORM ?= egl
-export NO_ALBUMENTATIONS_UPDATE := 1
 export PYGLET_HEADLESS := 1
 
 .PHONY: all setup system-deps demo test lint bench clean

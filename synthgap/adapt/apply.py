@@ -112,7 +112,8 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         raise AdaptedDatasetError(f"{dst}: the output must differ from the input directory")
     records = read_records(src)
     identity = _identity(adapter, model_path)
-    info = {"method": adapter.method, **identity, "source": str(src.resolve())}
+    info = {"method": adapter.method, **identity, "source": str(src.resolve()),
+            "source_run_sha256": _source_run_sha256(src)}
     layout = DatasetLayout(dst)
     layout.make_dirs(defects=any("defects" in r.files for r in records))
     if layout.adapt_json.is_file():
@@ -122,6 +123,11 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
                 raise AdaptedDatasetError(
                     f"{dst}: already holds images adapted with {key}={old.get(key)!r}, not "
                     f"{info.get(key)!r}; choose a new output directory or delete it")
+        if "source_run_sha256" in old and old["source_run_sha256"] != info["source_run_sha256"]:
+            raise AdaptedDatasetError(
+                f"{dst}: was adapted from an earlier render of {src} (its run.json scene, seed "
+                "or size changed since, e.g. re-rendered with --overwrite); the images here are "
+                "stale: delete the output directory or choose a new one")
     else:
         from synthgap import __version__
 
@@ -160,6 +166,24 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
     return ApplySummary(out=str(dst), total=len(records), written=len(todo),
                         already_done=len(records) - len(todo), seconds=round(seconds, 3),
                         images_per_second=round(len(todo) / seconds, 3) if todo else 0.0)
+
+
+def _source_run_sha256(src: Path) -> str | None:
+    """SHA-256 of the render identity in `src/run.json` (scene hash, seed, size), or None.
+
+    Timings and counts are left out, so a resumed render keeps the same value; a re-render with
+    another scene, seed or size (`synthgap render --overwrite`) changes it.
+    """
+    run = DatasetLayout(src).run_json
+    if not run.is_file():
+        return None
+    try:
+        data = json.loads(run.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DatasetFileError(f"{run}: unreadable ({e}); re-render the source") from None
+    keys = ("format", "seed", "scene_sha256", "width", "height", "defects_layer")
+    ident = {k: data.get(k) for k in keys} if isinstance(data, dict) else {}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
 def _identity(adapter: ImageAdapter, model_path: Path | None) -> dict[str, str]:

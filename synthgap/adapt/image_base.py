@@ -40,6 +40,7 @@ __all__ = [
     "METHODS",
     "ImageAdapter",
     "NotFittedError",
+    "adapter_options",
     "grey_rgb",
     "image_adapters",
     "load_image_adapter",
@@ -47,6 +48,7 @@ __all__ = [
     "register",
     "require_tensors",
     "torch_threads",
+    "unknown_option_message",
 ]
 
 #: Modules whose import registers the built-in image adapters (imported lazily).
@@ -181,6 +183,44 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
 METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda")
 
 
+def adapter_options(method: str) -> tuple[str, ...]:
+    """The option names `make_image_adapter(method, options=...)` accepts, sorted.
+
+    The fields of the method's config dataclass (SMCAE methods) or the keyword arguments of
+    the adapter's constructor (baselines).
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    import dataclasses
+    import inspect
+
+    if method == "smcae":
+        from synthgap.adapt.patch_smcae import PatchSmcaeConfig
+
+        return tuple(sorted(f.name for f in dataclasses.fields(PatchSmcaeConfig)))
+    if method == "conv-smcae":
+        from synthgap.adapt.conv_smcae import ConvSmcaeConfig
+
+        return tuple(sorted(f.name for f in dataclasses.fields(ConvSmcaeConfig)))
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    params = inspect.signature(image_adapters()[method].__init__).parameters
+    return tuple(sorted(n for n, p in params.items() if n != "self" and p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+
+
+def unknown_option_message(method: str, key: str) -> str:
+    """`unknown option; did you mean 'x'? valid: ...` for an option `method` does not take."""
+    import difflib
+
+    valid = adapter_options(method)
+    hits = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    hint = f"; did you mean {hits[0]!r}? " if hits else "; "
+    listed = ", ".join(valid) if valid else f"none ({method} takes no options)"
+    return f"unknown option of method {method!r}{hint}valid: {listed}"
+
+
 def make_image_adapter(method: str, *, pairing: str | None = None,
                        options: dict[str, Any] | None = None) -> ImageAdapter:
     """Build an unfitted image adapter by name.
@@ -192,9 +232,13 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
             constructor keywords (baselines).
 
     Raises:
-        ValueError: an unknown method, or `pairing` given to a method that does not pair.
+        ValueError: an unknown method, an option the method does not take (names the valid
+            ones), or `pairing` given to a method that does not pair.
     """
     options = dict(options or {})
+    for key in options:
+        if key not in adapter_options(method):
+            raise ValueError(f"options.{key}: {unknown_option_message(method, key)}")
     if method in ("smcae", "conv-smcae"):
         if pairing is not None:
             options["pairing"] = pairing

@@ -46,6 +46,9 @@ def save_model(path: Path, tensors: dict[str, np.ndarray], config: dict[str, Any
     if "kind" not in config:
         raise ValueError("save_model: config must name the adapter `kind`")
     path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"save_model: {path}: a model file must end in .safetensors (its "
+                         "configuration goes beside it as .json)")
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {**config, "format": FORMAT_VERSION, "synthgap_version": __version__}
     text = json.dumps(full, sort_keys=True)
@@ -53,6 +56,11 @@ def save_model(path: Path, tensors: dict[str, np.ndarray], config: dict[str, Any
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(arrays, str(tmp), metadata={_META_KEY: text})
+        # safetensors writes through a private temporary file (mode 0600); give the model the
+        # permissions any new file of this user gets, so a cluster or a colleague can read it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

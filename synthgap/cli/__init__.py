@@ -38,6 +38,35 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # A path the OS refuses (a folder under a file, no permission, disk full) is the user's
+        # to fix: say which path and why instead of a traceback from deep inside a writer.
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            raise click.ClickException(_describe_os_error(exc)) from exc
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """`path: reason` for an OSError, with a hint for the common cases."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    reason = exc.strerror or str(exc)
+    hints = {
+        "ENOSPC": "free some disk space and run the same command again (finished images are kept)",
+        "EACCES": "choose a folder you can write to",
+        "ENOTDIR": "a part of this path is a file, not a folder: choose another output path",
+        "EISDIR": "this path is a folder: give a file name",
+        "EEXIST": "a file is in the way: choose another output path",
+        "EROFS": "the filesystem is read-only: choose another output path",
+    }
+    import errno
+
+    hint = hints.get(errno.errorcode.get(exc.errno or 0, ""), "")
+    text = f"{where}: {reason}" if where else reason
+    return f"{text}; {hint}" if hint else text
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="synthgap")

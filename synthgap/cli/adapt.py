@@ -35,7 +35,8 @@ def adapt() -> None:
               "nearest). aligned: render i is pixel-aligned with photo i; class: one "
               "sub-folder per class in both folders.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files instead of failing.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of every random choice.")
 @click.option("--max-images", type=int, default=None,
               help="Use at most this many images of each folder (first by name).")
 @click.option("--iterations", type=int, default=None,
@@ -59,6 +60,7 @@ def fit(synthetic: Path | None, real: Path | None, scene: Path | None, output: P
         raise click.UsageError("give --synthetic and --real (or --scene with --pairing aligned)")
     if max_images is not None and max_images < 1:
         raise click.BadParameter(f"expected >= 1, got {max_images}", param_hint="--max-images")
+    _check_model_output(output)
     try:
         summary = fit_from_folders(method, synthetic, real, output, pairing=pairing,
                                    skip_bad=skip_bad, seed=seed, max_images=max_images,
@@ -70,6 +72,22 @@ def fit(synthetic: Path | None, real: Path | None, scene: Path | None, output: P
     for line in summary.skipped:
         click.echo(f"skipped {line}", err=True)
     click.echo(json.dumps(asdict(summary)))
+
+
+def _check_model_output(output: Path) -> None:
+    """Refuse a model path that cannot be written before spending minutes on the fit."""
+    hint = "-o"
+    if output.suffix != ".safetensors":
+        raise click.BadParameter(f"the model file must end in .safetensors (its configuration is "
+                                 f"written beside it as .json), got {output}", param_hint=hint)
+    if output.is_dir():
+        raise click.BadParameter(f"{output} is a folder; give a file name like "
+                                 f"{output / 'model.safetensors'}", param_hint=hint)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create the folder {output.parent}: {exc.strerror}",
+                                 param_hint=hint) from exc
 
 
 @adapt.command("apply")

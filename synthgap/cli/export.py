@@ -28,7 +28,8 @@ def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Export folder (new, empty, or an earlier export of the same format).")
 @click.option("--split", default="0.8,0.1,0.1", show_default=True, callback=_split,
               help="train,val,test fractions (summing to 1).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Split seed.")
 @click.option("--defects/--no-defects", default=True, show_default=True,
               help="Export visible defects as objects of category defect/<type>.")
 @click.option("--by", type=click.Choice(["ok-ng", "defect", "class"]), default="ok-ng",

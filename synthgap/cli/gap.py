@@ -31,7 +31,7 @@ def _load(path: Path, skip_bad: bool, limit: int | None, what: str):
               help="Write the full report (metrics and curves) as JSON here.")
 @click.option("--figure", type=click.Path(path_type=Path), default=None,
               help="Write a PNG figure (distributions, metrics table, examples) here.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of patch positions, folds and permutations.")
 @click.option("--patch-size", type=int, default=64, show_default=True,
               help="Side of the square patches the features are computed on, pixels.")

@@ -14,7 +14,8 @@ import click
               help="The sheet to write (.png).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Images on the sheet (default 16; rows with --compare, default 4).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Which images are shown.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Which images are shown.")
 @click.option("--tile-width", default=320, show_default=True, type=click.IntRange(min=32),
               help="Width of each tile in pixels.")
 @click.option("--compare", "adapted", type=click.Path(path_type=Path), default=None,

@@ -113,7 +113,11 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
 
 
 def read(out: Path) -> LazySamples:
-    """Read class folders back: one sample per file, its folder name as its one label."""
+    """Read class folders back: one sample per file, its folder name as its one label.
+
+    Each sample has one object: the folder label with a whole-image box `[0, 0, W, H]`, so
+    `names`, `boxes` and `instance_ids` have the same length (as every other reader).
+    """
     from synthgap.data import read_image
 
     out = Path(out)
@@ -125,8 +129,11 @@ def read(out: Path) -> LazySamples:
         split, path = entry
         stem = path.stem
         index, _, inst = stem.partition("_")
-        return ExportedSample(key=stem, index=int(index), split=split, image=read_image(path),
-                              names=(path.parent.name,), boxes=np.zeros((0, 4)), masks=None,
+        image = read_image(path)
+        # the folder label covers the whole file: one object, one whole-image box
+        box = np.array([[0.0, 0.0, image.shape[1], image.shape[0]]])
+        return ExportedSample(key=stem, index=int(index), split=split, image=image,
+                              names=(path.parent.name,), boxes=box, masks=None,
                               instance_ids=np.array([int(inst) if inst else -1], np.int64))
 
     return LazySamples(entries, load)

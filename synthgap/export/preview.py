@@ -245,13 +245,32 @@ def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return resized[y0:y0 + height, x0:x0 + width]
 
 
+def _check_adapted_from(adapted: Path, rendered: Path) -> None:
+    """Raise ExportError unless `adapted/adapt.json` names `rendered` as its source."""
+    import json
+
+    info_path = adapted / "adapt.json"
+    fix = (f"pass the directory written by `synthgap adapt apply MODEL {rendered} ADAPTED`")
+    if not info_path.is_file():
+        raise ExportError(f"{adapted}: no adapt.json, so it is not an adapted dataset; {fix}")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        source = info["source"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ExportError(f"{info_path}: unreadable or names no source ({e!r}); {fix}") from None
+    if not isinstance(source, str) or Path(source).resolve() != rendered.resolve():
+        raise ExportError(f"{adapted}: was adapted from {source}, not from {rendered} "
+                          f"(adapt.json source); {fix}")
+
+
 def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n: int = 4,
                   seed: int = 0, tile_width: int = 320) -> np.ndarray:
     """Rows of render | adapted render | real photo (when `real` is given), same tile size.
 
     Args:
         rendered: the raw dataset directory.
-        adapted: the adapted directory made from it (same image indices).
+        adapted: the adapted directory made from it by `synthgap adapt apply` (its
+            `adapt.json` source must resolve to `rendered`).
         real: a folder of real photos; one photo per row, chosen by `seed`.
         n: number of rows.
         seed: which images (and photos) are shown.
@@ -263,6 +282,7 @@ def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n:
     from synthgap.data import read_image
     from synthgap.export.source import open_dataset
 
+    _check_adapted_from(Path(adapted), Path(rendered))
     raw, ada = open_dataset(rendered), open_dataset(adapted)
     ada_by_index = {r.index: r for r in ada.records}
     common = [r for r in raw.records if r.index in ada_by_index]

@@ -87,8 +87,8 @@ class Job(_Model):
     """Scene file path, `preset:NAME`, or `default` (the built-in procedural metal part)."""
     images: int = Field(ge=1)
     """Number of images to render."""
-    seed: int = 0
-    """Render seed; also the split seed of the exports."""
+    seed: int = Field(0, ge=0)
+    """Render seed (>= 0); also the split seed of the exports."""
     size: tuple[int, int] | None = None
     """Optional `[width, height]` overriding the scene's image size."""
     workers: int = Field(1, ge=1, le=256)
@@ -181,6 +181,31 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
+def _check_adapt_options(adapt: AdaptJob, source: str) -> None:
+    """Raise JobError for an option the chosen method does not take or a bad option value."""
+    from synthgap.adapt.image_base import (
+        adapter_options,
+        make_image_adapter,
+        unknown_option_message,
+    )
+
+    if adapt.method == "none":
+        if adapt.options:
+            raise JobError(source, [("adapt.options", "method none adapts nothing and takes no "
+                                                      "options; remove adapt.options")])
+        return
+    valid = adapter_options(adapt.method)
+    bad = [(f"adapt.options.{k}", unknown_option_message(adapt.method, k))
+           for k in adapt.options if k not in valid]
+    if bad:
+        raise JobError(source, bad)
+    try:  # the values: the config's own checks, before anything is rendered
+        make_image_adapter(adapt.method, pairing=adapt.pairing, options=adapt.options)
+    except (ValueError, TypeError) as e:
+        where = "adapt.pairing" if str(e).startswith("pairing") else "adapt.options"
+        raise JobError(source, [(where, str(e))]) from None
+
+
 def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job:
     """Validate a job given as plain data; resolve its paths against `base_dir`.
 
@@ -194,6 +219,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
         job = Job.model_validate(data)
     except ValidationError as exc:
         raise JobError(source, _problems(exc)) from None
+    _check_adapt_options(job.adapt, source)
     base = Path(base_dir)
 
     def resolve(p: str | None) -> str | None:

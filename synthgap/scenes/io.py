@@ -198,7 +198,8 @@ def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: 
 
 def _list_background(bg: BackgroundConfig, where: str,
                      problems: list[tuple[str, str]]) -> BackgroundConfig:
-    """`bg` with `image_files` listed from `images`; missing files reported under `where`."""
+    """`bg` with `image_files` listed from `images`; missing or unreadable files reported."""
+    listed = False  # image_files came from the `images` folder
     if bg.images is not None:
         if bg.image_files:
             problems.append((f"{where}.image_files",
@@ -212,10 +213,30 @@ def _list_background(bg: BackgroundConfig, where: str,
                 problems.append((f"{where}.images", f"no images ({', '.join(IMAGE_SUFFIXES)}) "
                                                     f"in {bg.images}"))
             bg = bg.model_copy(update={"image_files": files})
+            listed = True
     for j, f in enumerate(bg.image_files):
         if not f.is_file():
             problems.append((f"{where}.image_files[{j}]", f"file not found: {f}"))
+        elif bad := _unreadable_image(f):
+            # checked here, before anything is rendered, not by a worker half-way through a run
+            field = f"{where}.images" if listed else f"{where}.image_files[{j}]"
+            problems.append((field, f"{bad}; replace or remove the file"))
     return bg
+
+
+def _unreadable_image(path: Path) -> str | None:
+    """None when `path` is an image PIL can identify and whose structure verifies, else why.
+
+    Checks the header and the file structure (PNG chunk CRCs) without decoding the pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return f"not a readable image: {path} ({exc})"
+    return None
 
 
 def photo_size(path: Path) -> tuple[int, int]:
@@ -331,9 +352,14 @@ def read_calibration(path: Path) -> tuple[list[list[float]], tuple[float, ...],
 
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise ValueError(f"{path}: not an OpenCV YAML/JSON calibration file "
-                         f"({str(exc).strip().splitlines()[-1]})") from None
+    except (cv2.error, SystemError, OSError) as exc:
+        # a YAML syntax error surfaces as SystemError ("returned a result with an exception
+        # set") wrapping the cv2.error that says where the parser stopped
+        cause = exc.__cause__ or exc.__context__ or exc
+        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+        raise ValueError(f"{path}: not a valid OpenCV YAML/JSON calibration file ({detail}); "
+                         "fix its syntax (e.g. write it with cv2.FileStorage) or remove "
+                         "camera.calibration") from None
     if not fs.isOpened():
         raise ValueError(f"{path}: cannot open as an OpenCV YAML/JSON calibration file")
     try:

@@ -240,7 +240,12 @@ class PartConfig(_Model):
     assembly as one rigid part."""
     count: Annotated[IntDist, AfterValidator(Bounded(0, 1000))] = Field(
         default_factory=lambda: IntDist.model_validate(1))
-    """Number of instances per image."""
+    """Number of instances of this entry per image (drawn once per image; an instance with no
+    free room on the plane is left out). A STEP entry split into B bodies shares it: the
+    count is drawn once for the whole entry and each instance is a body picked uniformly at
+    random (with replacement), so the bodies together get `count` instances and one body
+    anywhere from 0 to all of them (on average count/B); `synthgap validate` therefore
+    counts such bodies from 0 (not `count`'s low end) in its per-class range."""
     placement: Literal["stable", "random", "fixed"] = "stable"
     """`stable`: a resting pose from trimesh stable poses on z = 0, random yaw and position;
     `random`: uniformly random orientation resting on z = 0; `fixed`: `position`/`rotation_deg`."""
@@ -601,8 +606,8 @@ class RealViewConfig(_Model):
 class Scene(_Model):
     """A scene file: what to render and how it varies from image to image."""
 
-    seed: int = 0
-    """Default run seed (the CLI's `--seed` overrides it)."""
+    seed: int = Field(0, ge=0)
+    """Default run seed, >= 0 (the CLI's `--seed` overrides it)."""
     image: ImageConfig = Field(default_factory=ImageConfig)
     """Output image size."""
     camera: CameraConfig = Field(default_factory=CameraConfig)
@@ -653,17 +658,30 @@ class Scene(_Model):
     def with_image_size(self, width: int, height: int) -> Scene:
         """A copy rendering at `width` x `height`, with explicit intrinsics scaled to match.
 
-        Focal lengths and principal point scale by `width / image.width` (x) and
+        Same aspect ratio (the height within one pixel of `width * image.height / image.width`):
+        focal lengths and principal point scale by `width / image.width` (x) and
         `height / image.height` (y), using the pixel-centre convention
-        `c' = (c + 0.5) * s - 0.5`. `fov_deg` intrinsics need no scaling.
+        `c' = (c + 0.5) * s - 0.5`. Another aspect ratio: the pixels stay square (fx and fy
+        both scale by `height / image.height`, so the vertical field of view is kept and the
+        horizontal one widens or narrows, as with `fov_deg`); the principal point keeps its
+        relative position. `fov_deg` intrinsics need no scaling.
+
+        Raises:
+            SceneError (a ValueError): a size under 8x8.
         """
+        from synthgap.scenes.errors import SceneError
+
         if width < 8 or height < 8:
-            raise ValueError(f"image size must be at least 8x8, got {width}x{height}")
+            raise SceneError(f"requested size {width}x{height}",
+                             [("image", f"image size must be at least 8x8, got "
+                                        f"{width}x{height}")])
         cam = self.camera
+        w0, h0 = self.image.width, self.image.height
         if cam.intrinsics is not None:
-            sx, sy = width / self.image.width, height / self.image.height
+            sx, sy = width / w0, height / h0
+            fsx = sx if abs(height - width * h0 / w0) <= 1.0 else sy  # square pixels stay square
             k = cam.intrinsics
-            k2 = Intrinsics(fx=k.fx * sx, fy=k.fy * sy, cx=(k.cx + 0.5) * sx - 0.5,
+            k2 = Intrinsics(fx=k.fx * fsx, fy=k.fy * sy, cx=(k.cx + 0.5) * sx - 0.5,
                             cy=(k.cy + 0.5) * sy - 0.5)
             cam = cam.model_copy(update={"intrinsics": k2})
         return self.model_copy(update={"image": ImageConfig(width=width, height=height),

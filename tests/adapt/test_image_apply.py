@@ -63,3 +63,17 @@ def test_bad_source(tmp_path, fake_dataset):
         apply_adapter(ad, tmp_path / "photos", tmp_path / "out", progress=False)
     with pytest.raises(AdaptedDatasetError, match="must differ"):
         apply_adapter(ad, fake_dataset, fake_dataset, progress=False)
+
+
+def test_refuses_stale_output_after_source_rerendered(fake_dataset, tmp_path):
+    ad = _fitted(fake_dataset)
+    out = tmp_path / "adapted"
+    apply_adapter(ad, fake_dataset, out, progress=False)
+    run = json.loads((fake_dataset / "run.json").read_text())
+    # a resumed render rewrites timings/counts only: still the same source
+    (fake_dataset / "run.json").write_text(json.dumps({**run, "count": 99, "seconds": 1.5}))
+    assert apply_adapter(ad, fake_dataset, out, progress=False).written == 0
+    # re-rendered with another seed (`render --overwrite --seed 2`): stale output is refused
+    (fake_dataset / "run.json").write_text(json.dumps({**run, "seed": run["seed"] + 1}))
+    with pytest.raises(AdaptedDatasetError, match="earlier render of .*delete the output"):
+        apply_adapter(ad, fake_dataset, out, progress=False)

@@ -46,3 +46,11 @@ def test_class_folders_need_crops():
         ExportOptions(by="class")
     with pytest.raises(ValueError, match="by: expected"):
         ExportOptions(by="colour")
+
+
+def test_read_gives_one_whole_image_box_per_label(fake_dataset, tmp_path):
+    export_dataset(fake_dataset, tmp_path / "f", format="folders")
+    for sample in read_folders(tmp_path / "f"):
+        h, w = sample.image.shape[:2]
+        assert len(sample.names) == len(sample.boxes) == len(sample.instance_ids) == 1
+        np.testing.assert_array_equal(sample.boxes, [[0, 0, w, h]])

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -68,6 +69,7 @@ def test_compare_sheet_puts_render_adapted_and_real_side_by_side(fake_dataset, t
     for r in read_records(fake_dataset):
         write_image_atomic(DatasetLayout(adapted).image(r.index),
                            255 - read_image(DatasetLayout(fake_dataset).image(r.index)))
+    (adapted / "adapt.json").write_text(json.dumps({"source": str(fake_dataset.resolve())}))
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image_atomic(photos / "a.png", np.full((30, 100, 3), 200, np.uint8))
@@ -77,3 +79,20 @@ def test_compare_sheet_puts_render_adapted_and_real_side_by_side(fake_dataset, t
     assert (sheet[24 + 4 + 18 + 10, 2 * 68 + 4 + 10] == 200).all()
     with pytest.raises(ExportError, match="no photos"):
         compare_sheet(fake_dataset, adapted, tmp_path, n=2)
+
+
+def test_compare_sheet_refuses_a_directory_not_adapted_from_the_dataset(fake_dataset, tmp_path):
+    adapted = tmp_path / "adapted"
+    (adapted / "images").mkdir(parents=True)
+    shutil.copy(fake_dataset / "records.jsonl", adapted)
+    for r in read_records(fake_dataset):
+        write_image_atomic(DatasetLayout(adapted).image(r.index),
+                           read_image(DatasetLayout(fake_dataset).image(r.index)))
+    with pytest.raises(ExportError, match="no adapt.json.*adapt apply"):
+        compare_sheet(fake_dataset, adapted, n=2)
+    (adapted / "adapt.json").write_text(json.dumps({"source": str(tmp_path / "other")}))
+    with pytest.raises(ExportError, match="was adapted from .*other, not from"):
+        compare_sheet(fake_dataset, adapted, n=2)
+    (adapted / "adapt.json").write_text("{")
+    with pytest.raises(ExportError, match="adapt.json: unreadable"):
+        compare_sheet(fake_dataset, adapted, n=2)

@@ -260,8 +260,10 @@ def test_lights(tmp_path):
 
 
 def test_background_images_and_crop(tmp_path):
+    import cv2
+
     for name in ("a.png", "b.png"):
-        (tmp_path / name).write_bytes(b"x")
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), 128, np.uint8))
     s, parts = scene_from({"background": {"image_files": ["a.png", "b.png"], "crop": [0.5, 0.8],
                                           "plane": False}}, tmp_path)
     used = set()

@@ -35,6 +35,16 @@ def test_paths_resolve_against_the_job_file(tmp_path, photos):
     ({"adapt": {"method": "fda"}}, r"real_photos: required to adapt"),
     ({"adapt": {"method": "fda"}, "real_photos": "missing"}, r"real_photos: folder .*missing not found"),
     ({"adapt": {"method": "smcae", "pairing": "aligned"}}, r"adapt.pairing: aligned pairs come from a scene file"),
+    ({"seed": -1}, r"job.yaml: seed: expected greater than or equal to 0, got -1"),
+    ({"adapt": {"method": "conv-smcae", "options": {"iteratons": 5}}},
+     r"job.yaml: adapt.options.iteratons: unknown option of method 'conv-smcae'; did you mean "
+     r"'iterations'\? valid: .*batch_size.*iterations"),
+    ({"adapt": {"method": "histogram", "options": {"beta": 1}}},
+     r"adapt.options.beta: unknown option .*valid: none"),
+    ({"adapt": {"method": "conv-smcae", "options": {"kernel": 2}}},
+     r"adapt.options: kernel: expected an odd size"),
+    ({"adapt": {"method": "fda", "pairing": "nearest"}}, r"adapt.pairing: pairing: only the SMCAE"),
+    ({"adapt": {"method": "none", "options": {"x": 1}}}, r"adapt.options: method none .*takes no"),
 ])
 def test_bad_fields_are_named_with_their_path(tmp_path, kw, match):
     with pytest.raises(JobError, match=match):
@@ -77,3 +87,14 @@ def test_the_example_job_file_is_valid(tmp_path, photos):
     data["real_photos"] = str(photos)
     job = parse_job(data, base_dir=example.parent, source=str(example))
     assert job.images == 200 and job.adapt.method == "conv-smcae"
+
+
+def test_make_image_adapter_names_the_valid_options():
+    from synthgap.adapt.image_base import adapter_options, make_image_adapter
+
+    assert "iterations" in adapter_options("conv-smcae") and adapter_options("fda") == ("beta",)
+    with pytest.raises(ValueError, match=r"options.iteratons: unknown option of method "
+                                         r"'smcae'; did you mean 'iterations'\? valid: "):
+        make_image_adapter("smcae", options={"iteratons": 5})
+    with pytest.raises(ValueError, match=r"options.bet: .*did you mean 'beta'\? valid: beta$"):
+        make_image_adapter("fda", options={"bet": 0.1})

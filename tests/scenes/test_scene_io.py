@@ -185,8 +185,9 @@ def test_relative_paths_resolve_against_the_scene_file(tmp_path, monkeypatch):
     (tmp_path / "scenes" / "parts").mkdir(parents=True)
     (tmp_path / "bg").mkdir()
     tiny_mesh(tmp_path / "scenes" / "parts" / "block.stl")
-    for name in ("b.png", "a.jpg", "notes.txt"):
-        (tmp_path / "bg" / name).write_bytes(b"x")
+    for name in ("b.png", "a.jpg"):
+        blank_image(tmp_path / "bg" / name)
+    (tmp_path / "bg" / "notes.txt").write_bytes(b"x")
     data = copy.deepcopy(MINIMAL)
     data["parts"] = [{"mesh": "parts/block.stl", "units": "mm"}]
     data["background"] = {"images": "../bg"}
@@ -221,6 +222,36 @@ def test_missing_files_are_named_with_their_field(tmp_path):
         load_scene(write(tmp_path, data))
     assert "parts[0].mesh: unsupported mesh format '.xyz'" in str(info.value)
     assert "background.images: no images" in str(info.value)
+
+
+def blank_image(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 6), (90, 90, 90)).save(path)
+
+
+def test_corrupt_background_image_is_named_at_load(tmp_path):
+    (tmp_path / "bg").mkdir()
+    blank_image(tmp_path / "bg" / "b.png")
+    (tmp_path / "bg" / "a.png").write_bytes(b"junk, not a png")
+    data = with_change("background", {"images": "bg"})
+    with pytest.raises(SceneError, match=r"background.images: not a readable image: .*a.png "
+                                         r".*replace or remove the file"):
+        load_scene(write(tmp_path, data))
+    good = (tmp_path / "bg" / "b.png").read_bytes()
+    (tmp_path / "bg" / "a.png").write_bytes(good[:60] + b"\0" * 8 + good[68:])  # bad CRC
+    with pytest.raises(SceneError, match=r"background.images: not a readable image: .*a.png"):
+        load_scene(write(tmp_path, data))
+    blank_image(tmp_path / "bg" / "a.png")
+    assert len(load_scene(write(tmp_path, data)).background.image_files) == 2
+
+
+def test_corrupt_calibration_file_is_named(tmp_path):
+    (tmp_path / "cam.yaml").write_text("foo: [\n")
+    data = {**MINIMAL, "camera": {"calibration": "cam.yaml"}}
+    with pytest.raises(SceneError, match=r"camera.calibration: .*cam.yaml: not a valid OpenCV "
+                                         r"YAML/JSON calibration file \(.*Parsing error.*\); fix"):
+        load_scene(write(tmp_path, data))
 
 
 def test_duplicate_part_names_are_refused(tmp_path):
@@ -286,7 +317,7 @@ def test_round_trip_through_yaml(tmp_path):
     tiny_mesh(tmp_path / "parts" / "block.stl")
     write_calibration(tmp_path / "cam.yaml")
     (tmp_path / "bg").mkdir()
-    (tmp_path / "bg" / "x.png").write_bytes(b"x")
+    blank_image(tmp_path / "bg" / "x.png")
     data = {
         "seed": 5,
         "camera": {"calibration": "cam.yaml",
@@ -351,6 +382,25 @@ def test_with_image_size_scales_intrinsics():
         s.with_image_size(4, 4)
 
 
+def test_with_image_size_keeps_square_pixels_at_another_aspect_ratio():
+    s = default_scene()
+    k = s.intrinsics()
+    assert (s.image.width, s.image.height) == (640, 480) and k.fx == k.fy
+    sq = s.with_image_size(100, 100).intrinsics()
+    # before: fx scaled by 100/640 and fy by 100/480 (non-square pixels)
+    assert sq.fx == pytest.approx(k.fx * 100 / 480) and sq.fy == pytest.approx(sq.fx)
+    assert sq.cx == pytest.approx((k.cx + 0.5) * 100 / 640 - 0.5)
+    assert sq.cy == pytest.approx((k.cy + 0.5) * 100 / 480 - 0.5)
+    # within a pixel of 4:3: each axis scales by its own factor, as before
+    near = s.with_image_size(101, 76).intrinsics()
+    assert near.fx == pytest.approx(k.fx * 101 / 640) and near.fy == pytest.approx(k.fy * 76 / 480)
+
+
+def test_negative_seed_is_refused(tmp_path):
+    with pytest.raises(SceneError, match=r"scene.yaml: seed: input should be greater than or equal to 0, got -1"):
+        load_scene(write(tmp_path, with_change("seed", -1)))
+
+
 def test_fov_intrinsics_follow_the_image_size():
     s = parse_scene({**MINIMAL, "camera": {"fov_deg": 90}}, base_dir=".")
     k = s.intrinsics()
@@ -376,3 +426,15 @@ def test_round_trip_keeps_step_options_and_drops_irrelevant_keys(tmp_path):
     assert "position" not in dumped["parts"][0]
     assert "distance" not in dumped["lights"][0] and "radius" not in dumped["lights"][1]
     assert load_scene(write(tmp_path, text, "copy.yaml")) == s
+
+
+def test_corrupt_listed_background_file_is_named(tmp_path):
+    from synthgap.scenes import SceneError, load_scene
+
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    scene = tmp_path / "s.yaml"
+    scene.write_text("parts: [{procedural: l_bracket}]\n"
+                     "camera: {fov_deg: 40}\n"
+                     "background: {image_files: [junk.png]}\n")
+    with pytest.raises(SceneError, match=r"background.image_files\[0\].*junk.png"):
+        load_scene(scene)
