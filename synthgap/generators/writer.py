@@ -45,7 +45,7 @@ __all__ = [
 
 FORMAT = "synthgap-raw-1"
 _LAYER_DIRS = ("images", "depth", "masks", "defects")
-_OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", ".lock")
+_OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", "adapt.json", ".lock")
 
 
 class DatasetConflictError(ValueError):
@@ -204,12 +204,12 @@ class DatasetWriter:
                 self._remove_own_files()
             else:
                 self._check_compatible()
+            self.layout.make_dirs(defects=self.identity.defects_layer)
+            self._remove_stale_temporaries()
+            self.done = self._finished_indices()
         except BaseException:
             self.close()
             raise
-        self.layout.make_dirs(defects=self.identity.defects_layer)
-        self._remove_stale_temporaries()
-        self.done = self._finished_indices()
         self.layout.scene_yaml.write_text(self.identity.scene_yaml, encoding="utf-8")
         self._started = time.time()
         self.write_run_json({"status": "running"})
@@ -217,6 +217,11 @@ class DatasetWriter:
         return set(self.done)
 
     def _check_compatible(self) -> None:
+        if self.layout.adapt_json.is_file():
+            raise DatasetConflictError(
+                f"{self.root} is an adapted dataset (it has adapt.json): new renders there would "
+                "not be adapted. Render into its source folder, then run `synthgap adapt apply` "
+                "again (or pass --overwrite to turn it into a plain render folder)")
         run = self.layout.run_json
         if run.is_file():
             try:
@@ -264,9 +269,14 @@ class DatasetWriter:
                 f.truncate(cut)
             data = data[:cut]
         done = set()
-        for line in data.decode("utf-8").splitlines():
+        for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
             if line.strip():
-                done.add(int(json.loads(line)["index"]))
+                try:
+                    done.add(int(json.loads(line)["index"]))
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise DatasetConflictError(
+                        f"{path}:{lineno}: not a valid record ({exc}); delete that line (its "
+                        "image is rendered again) or pass --overwrite to start over") from exc
         return done
 
     # -- writing

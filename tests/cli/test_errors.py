@@ -57,3 +57,34 @@ def test_save_model_refuses_other_suffixes_and_keeps_readable_permissions(tmp_pa
     umask = os.umask(0)
     os.umask(umask)
     assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # like any new file, not safetensors' 0600
+
+
+def _render(out, n=2):
+    return CliRunner().invoke(main, ["render", "preset:turntable", "-n", str(n), "-o", str(out),
+                                     "--width", "64", "--height", "48", "--seed", "1"])
+
+
+def test_render_refuses_an_adapted_folder(tmp_path):
+    out = tmp_path / "r"
+    assert _render(out).exit_code == 0
+    (out / "adapt.json").write_text("{}")
+    result = _render(out, n=3)
+    assert result.exit_code != 0
+    assert "adapted dataset" in result.output and "adapt apply" in result.output
+    assert len(list((out / "images").glob("*.png"))) == 2  # nothing added
+    assert _render(out, n=3).exit_code != 0  # still refused, folder still usable
+    ok = CliRunner().invoke(main, ["render", "preset:turntable", "-n", "3", "-o", str(out),
+                                   "--width", "64", "--height", "48", "--seed", "1", "--overwrite"])
+    assert ok.exit_code == 0 and not (out / "adapt.json").exists()
+
+
+def test_render_names_a_corrupt_record_line_on_resume(tmp_path):
+    out = tmp_path / "r"
+    assert _render(out).exit_code == 0
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    lines[0] = '{"index": 0, "se\n'
+    (out / "records.jsonl").write_text("".join(lines))
+    result = _render(out, n=3)
+    assert result.exit_code != 0
+    assert "records.jsonl:1" in result.output and "Traceback" not in result.output
+    assert not (out / ".lock").exists()  # the folder is released
