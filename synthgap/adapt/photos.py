@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgap.data.layout import DatasetFileError, read_image
+from synthgap.data.layout import IMAGE_SUFFIXES, DatasetFileError, read_image
 
 __all__ = ["PHOTO_SUFFIXES", "PhotoError", "PhotoSet", "as_images", "image_folder",
            "is_grey", "list_photos",
            "load_photos"]
 
 #: File name endings (lower case) treated as photos; other files in the folder are ignored.
-PHOTO_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
-                                   ".pgm", ".ppm", ".pnm")
+PHOTO_SUFFIXES: tuple[str, ...] = IMAGE_SUFFIXES
 
 
 class PhotoError(ValueError):

@@ -18,6 +18,11 @@ import numpy as np
 PNG_COMPRESSION = 1
 
 
+#: Image files synthgap reads as photos or backgrounds (all decoded by OpenCV in `read_image`).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
+                                   ".pgm", ".ppm", ".pnm")
+
+
 class DatasetFileError(ValueError):
     """A file of a dataset directory is missing, unreadable or of the wrong kind."""
 

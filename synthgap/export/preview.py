@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthgap.data.layout import IMAGE_SUFFIXES
 from synthgap.export.base import DEFECT_PREFIX, ExportedSample, ExportError, ExportOptions
 
 #: Class colours (RGB), Okabe-Ito/Tableau-like, distinguishable and not red (red = defect).
@@ -27,8 +28,6 @@ DEFECT_COLOR = (255, 30, 30)
 _BG = (24, 24, 28)
 _FG = (235, 235, 235)
 _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
 
 def class_colors(names: Sequence[str]) -> dict[str, tuple[int, int, int]]:
     """A fixed colour per part class name (in the given order) and red for every defect."""

@@ -16,14 +16,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from synthgap.data.layout import IMAGE_SUFFIXES
 from synthgap.scenes.errors import SceneError, problems_from_validation, suggest
 from synthgap.scenes.schema import MESH_SUFFIXES, BackgroundConfig, Intrinsics, Scene
 
 __all__ = ["IMAGE_SUFFIXES", "load_scene", "parse_scene", "photo_size", "scene_to_yaml"]
-
-#: Background photo suffixes picked up from `background.images`.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
 
 def load_scene(path: str | Path) -> Scene:
     """Read, validate and resolve a scene file.
