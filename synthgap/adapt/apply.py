@@ -21,6 +21,7 @@ from pathlib import Path
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
+from synthgap.data.records import drop_torn_tail
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
            "apply_adapter", "file_sha256", "fit_from_folders"]
@@ -64,14 +65,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line without its newline (a run killed while appending) before appending."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -138,7 +131,7 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
             _copy_atomic(src / name, dst / name)
     done = set()
     if layout.records.is_file():
-        _drop_torn_tail(layout.records)
+        drop_torn_tail(layout.records)
         done = {r.index for r in read_records(dst)}
     todo = [r for r in records if r.index not in done]
     t0 = time.perf_counter()

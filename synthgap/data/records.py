@@ -126,14 +126,14 @@ def append_record(root: Path, record: Record) -> None:
     """
     path = DatasetLayout(root).records
     line = record.to_json() + "\n"
-    _drop_torn_tail(path)
+    drop_torn_tail(path)
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
 
 
-def _drop_torn_tail(path: Path) -> None:
+def drop_torn_tail(path: Path) -> None:
     """Cut a last line that lacks its newline (a run killed mid-append) so appends stay valid."""
     if not path.is_file() or path.stat().st_size == 0:
         return

@@ -34,6 +34,7 @@ import numpy as np
 
 from synthgap import __version__
 from synthgap.data import DatasetLayout, Record
+from synthgap.data.records import drop_torn_tail
 
 __all__ = [
     "DatasetConflictError",
@@ -262,12 +263,8 @@ class DatasetWriter:
         path = self.layout.records
         if not path.is_file():
             return set()
+        drop_torn_tail(path)  # a run killed mid-append: its last image is simply redone
         data = path.read_bytes()
-        if data and not data.endswith(b"\n"):  # a run killed mid-append: drop the torn line
-            cut = data.rfind(b"\n") + 1
-            with open(path, "r+b") as f:
-                f.truncate(cut)
-            data = data[:cut]
         done = set()
         for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
             if line.strip():
