@@ -25,7 +25,7 @@ def adapt() -> None:
               help="With --pairing aligned: a scene file whose real_views pin each photo's "
               "camera and part poses; the matching views are rendered and paired pixel for "
               "pixel (replaces --synthetic/--real).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", "--out", type=click.Path(path_type=Path), required=True,
               help="Model file to write (.safetensors; a .json sidecar is written beside it).")
 @click.option("--method", type=click.Choice(_METHODS), default="conv-smcae", show_default=True,
               help="smcae: dense SMCAE on patches; conv-smcae: convolutional SMCAE; "

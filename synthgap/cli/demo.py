@@ -8,7 +8,7 @@ import click
 
 
 @click.command("demo")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("demo_out"),
+@click.option("-o", "--out", "--output", type=click.Path(path_type=Path), default=Path("demo_out"),
               show_default=True, help="Output folder.")
 @click.option("--images", type=click.IntRange(min=2), default=None,
               help="Images to render (default 48).")

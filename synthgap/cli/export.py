@@ -24,7 +24,7 @@ def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORTERS)),
               help="Export format.")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--out", "--output", required=True, type=click.Path(path_type=Path),
               help="Export folder (new, empty, or an earlier export of the same format).")
 @click.option("--split", default="0.8,0.1,0.1", show_default=True, callback=_split,
               help="train,val,test fractions (summing to 1).")

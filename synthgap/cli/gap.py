@@ -27,7 +27,7 @@ def _load(path: Path, skip_bad: bool, limit: int | None, what: str):
               "to compare several sets, e.g. raw renders and adapted renders.")
 @click.option("--real", type=click.Path(path_type=Path), required=True,
               help="Folder of real photos (or a dataset directory).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", "--out", type=click.Path(path_type=Path), default=None,
               help="Write the full report (metrics and curves) as JSON here.")
 @click.option("--figure", type=click.Path(path_type=Path), default=None,
               help="Write a PNG figure (distributions, metrics table, examples) here.")

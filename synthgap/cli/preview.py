@@ -10,7 +10,7 @@ import click
 
 @click.command("preview")
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--out", "--output", required=True, type=click.Path(path_type=Path),
               help="The sheet to write (.png).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Images on the sheet (default 16; rows with --compare, default 4).")

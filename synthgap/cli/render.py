@@ -43,7 +43,7 @@ def _positive(name: str, value: int | None, lo: int = 1) -> None:
 @click.command("render")
 @click.argument("scene", metavar="SCENE")
 @click.option("-n", "--count", type=int, required=True, help="Images in the dataset (0..N-1).")
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--out", "--output", type=click.Path(path_type=Path), required=True,
               help="Output folder (created; a run of the same scene and seed resumes).")
 @click.option("--seed", type=int, default=None, help="Run seed (default: the scene's seed).")
 @click.option("--width", type=int, default=None, help="Image width override (with --height).")

@@ -29,7 +29,7 @@ def run_and_print(job: object, *, progress: bool) -> None:
 
 @click.command("run")
 @click.argument("job_file", type=click.Path(path_type=Path))
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+@click.option("--output", "-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Override the job's output folder.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr.")

@@ -88,3 +88,13 @@ def test_render_names_a_corrupt_record_line_on_resume(tmp_path):
     assert result.exit_code != 0
     assert "records.jsonl:1" in result.output and "Traceback" not in result.output
     assert not (out / ".lock").exists()  # the folder is released
+
+
+@pytest.mark.parametrize("spelling", ["-o", "--out", "--output"])
+def test_every_command_takes_both_output_spellings(fake_dataset, tmp_path, spelling):
+    out = tmp_path / "coco"
+    result = CliRunner().invoke(main, ["export", str(fake_dataset), "--format", "coco", spelling, str(out)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["gap", "--synthetic", str(fake_dataset), "--real", str(fake_dataset),
+                                       spelling, str(tmp_path / "g.json"), "--max-images", "4"])
+    assert result.exit_code == 0, result.output
