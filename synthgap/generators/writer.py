@@ -19,7 +19,6 @@ not against power loss: records are flushed, not fsynced, per image.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ import numpy as np
 
 from synthgap import __version__
 from synthgap.data import DatasetLayout, Record
+from synthgap.data.layout import PNG_LABEL_FLAGS, PNG_RGB_FLAGS, depth_to_mm, write_png_atomic
 from synthgap.data.records import drop_torn_tail
 
 __all__ = [
@@ -79,53 +79,6 @@ class RunIdentity:
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
 
 
-#: PNG encoder settings: zlib level 1 (as `synthgap.data.layout`) with one fixed row filter
-#: instead of libpng's per-row adaptive choice. Measured on 512x512 turntable renders here (CPU
-#: time per file): RGB 24 ms -> 5.2 ms and 20% smaller (Up filter + Huffman-only coding:
-#: renders with sensor noise have few long matches; Paeth took 8.3 ms for a 2% larger file,
-#: Sub 5.4 ms); depth and masks 2.7 ms -> 1 ms (Sub).
-_PNG_RGB = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
-            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
-_PNG_LABEL = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
-
-
-def _write_png(path: Path, array: np.ndarray, flags: list[int]) -> None:
-    """Atomic PNG write (temporary name in the same folder, then rename), like
-    `synthgap.data.layout`'s writers, with explicit encoder flags."""
-    if array.ndim == 2 and not array.any():  # e.g. the defect layer of an OK image
-        data = _blank_png(array.shape, array.dtype.str)
-    else:
-        ok, buf = cv2.imencode(".png", array, flags)
-        if not ok:
-            raise OSError(f"could not encode {path} as PNG ({array.shape} {array.dtype})")
-        data = buf.tobytes()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}: {exc} (disk full or folder not writable?)") from exc
-
-
-@functools.lru_cache(maxsize=8)
-def _blank_png(shape: tuple[int, ...], dtype: str) -> bytes:
-    ok, buf = cv2.imencode(".png", np.zeros(shape, np.dtype(dtype)), _PNG_LABEL)
-    assert ok  # encoding zeros of a supported dtype cannot fail
-    return buf.tobytes()
-
-
-def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
-    """`(H, W) float32` metres -> `(H, W) uint16` millimetres, rounded; 0 for no surface (0,
-    NaN, inf) and at or beyond 65.535 m (the encoding of `synthgap.data.write_depth_atomic`)."""
-    mm = np.multiply(depth_m, np.float32(1000.0), dtype=np.float32)
-    np.nan_to_num(mm, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    np.rint(mm, out=mm)
-    mm[(mm < 0) | (mm >= 65535)] = 0.0
-    return mm.astype(np.uint16)
-
-
 def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth: np.ndarray,
                        instance_mask: np.ndarray, defect_mask: np.ndarray | None) -> None:
     """Write the layers of image `index` atomically (thread-safe; cv2 releases the GIL).
@@ -151,11 +104,11 @@ def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth
         if layer is not None and (layer.dtype != np.uint16 or layer.shape != (h, w)):
             raise ValueError(f"{name}: expected ({h}, {w}) uint16, got {layer.shape} "
                              f"{layer.dtype}")
-    _write_png(layout.image(index), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_RGB)
-    _write_png(layout.depth(index), depth_to_mm(depth), _PNG_LABEL)
-    _write_png(layout.mask(index), instance_mask, _PNG_LABEL)
+    write_png_atomic(layout.image(index), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_RGB_FLAGS)
+    write_png_atomic(layout.depth(index), depth_to_mm(depth), PNG_LABEL_FLAGS)
+    write_png_atomic(layout.mask(index), instance_mask, PNG_LABEL_FLAGS)
     if defect_mask is not None:
-        _write_png(layout.defects(index), defect_mask, _PNG_LABEL)
+        write_png_atomic(layout.defects(index), defect_mask, PNG_LABEL_FLAGS)
 
 
 @dataclass
