@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from synthgap.scenes import SceneError, load_scene, scene_to_yaml
+from synthgap.scenes import SceneError, load_scene
 
 
 def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None = None,
@@ -29,10 +29,7 @@ def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None
         scene = scene.with_image_size(width, height)
     if seed is not None:
         scene = scene.model_copy(update={"seed": seed})
-    identity = RunIdentity(scene_yaml=scene_to_yaml(scene), seed=scene.seed,
-                           width=scene.image.width, height=scene.image.height,
-                           defects_layer=any(p.defects for p in scene.parts))
-    return SceneSource(scene, scene.seed), identity
+    return SceneSource(scene, scene.seed), RunIdentity.for_scene(scene)
 
 
 def _positive(name: str, value: int | None, lo: int = 1) -> None:

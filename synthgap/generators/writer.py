@@ -74,6 +74,14 @@ class RunIdentity:
     def scene_sha256(self) -> str:
         return hashlib.sha256(self.scene_yaml.encode("utf-8")).hexdigest()
 
+    @classmethod
+    def for_scene(cls, scene: Any) -> RunIdentity:
+        """The identity of rendering `scene` (a validated `Scene`) with its own seed."""
+        from synthgap.scenes import scene_to_yaml
+
+        return cls(scene_yaml=scene_to_yaml(scene), seed=scene.seed, width=scene.image.width,
+                   height=scene.image.height, defects_layer=any(p.defects for p in scene.parts))
+
     def as_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "seed": self.seed, "scene_sha256": self.scene_sha256,
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}

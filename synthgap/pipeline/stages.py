@@ -49,12 +49,8 @@ def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any
 
     from synthgap.generators.runner import SceneSource, render_dataset
     from synthgap.generators.writer import RunIdentity
-    from synthgap.scenes import scene_to_yaml
-
     scene = load_job_scene(job)
-    identity = RunIdentity(scene_yaml=scene_to_yaml(scene), seed=scene.seed,
-                           width=scene.image.width, height=scene.image.height,
-                           defects_layer=any(p.defects for p in scene.parts))
+    identity = RunIdentity.for_scene(scene)
     with tqdm(total=job.images, desc="render", unit="img", file=sys.stderr,
               disable=not progress) as bar:
         summary = render_dataset(SceneSource(scene, scene.seed), out, identity=identity,
