@@ -18,8 +18,13 @@ from typing import Any, ClassVar, Self
 import cv2
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
-from synthgap.adapt.photos import as_images, is_grey
+from synthgap.adapt.image_base import (
+    ImageAdapter,
+    fit_images,
+    grey_rgb,
+    register,
+    require_tensors,
+)
 
 __all__ = ["FourierDomainAdaptation"]
 
@@ -60,9 +65,7 @@ class FourierDomainAdaptation(ImageAdapter):
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
             rng: np.random.Generator) -> Self:
-        real = as_images(real, name="real")
-        as_images(synthetic, name="synthetic")
-        self.grey = all(is_grey(r) for r in real)
+        _, real, self.grey = fit_images(synthetic, real)
         rows, cols = _band_indices(_REF, _REF, self.band)
         acc = np.zeros((3, len(rows), len(cols)))
         for img in real:

@@ -16,8 +16,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from synthgap.adapt.gap import channel_histograms
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
-from synthgap.adapt.photos import as_images, is_grey
+from synthgap.adapt.image_base import (
+    ImageAdapter,
+    fit_images,
+    grey_rgb,
+    register,
+    require_tensors,
+)
 
 __all__ = ["HistogramMatch", "match_lut"]
 
@@ -57,11 +62,7 @@ class HistogramMatch(ImageAdapter):
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
             rng: np.random.Generator) -> Self:
-        synthetic = as_images(synthetic, name="synthetic")
-        real = as_images(real, name="real")
-        self.grey = all(is_grey(r) for r in real)
-        if self.grey:
-            synthetic = [grey_rgb(s) for s in synthetic]
+        synthetic, real, self.grey = fit_images(synthetic, real)
         hs, hr = channel_histograms(synthetic), channel_histograms(real)
         self.lut = np.stack([match_lut(hs[c], hr[c]) for c in range(3)])
         return self

@@ -80,6 +80,26 @@ def grey_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(y[:, :, None], 3, axis=2)
 
 
+def fit_images(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray]
+               ) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """Check a fit's inputs; `(synthetic, real, grey)`.
+
+    `grey` is True when every real photo is grey (a monochrome camera); the renders are then
+    greyed too, so the adapter learns a grey-to-grey map.
+
+    Raises:
+        ValueError: an input is not a non-empty list of `(H, W, 3) uint8` images (names which).
+    """
+    from synthgap.adapt.photos import as_images, is_grey
+
+    synthetic = as_images(synthetic, name="synthetic")
+    real = as_images(real, name="real")
+    grey = all(is_grey(r) for r in real)
+    if grey:
+        synthetic = [grey_rgb(s) for s in synthetic]
+    return synthetic, real, grey
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run torch ops with `n` intra-op threads, restoring the previous count afterwards.
@@ -143,11 +163,7 @@ class ImageAdapter(Adapter):
         """Read a model file written by `save` of this class (on `ImageAdapter`: of any class)."""
         if cls is ImageAdapter:
             return load_image_adapter(path)  # type: ignore[return-value]
-        tensors, config = load_model(Path(path), kind=cls.method)
-        try:
-            return cls.from_state(tensors, config)
-        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: bad {cls.method!r} model contents ({exc})") from exc
+        return super().load(path)
 
 
 def load_image_adapter(path: str | Path) -> ImageAdapter:

@@ -16,8 +16,13 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, require_tensors
-from synthgap.adapt.photos import as_images, is_grey
+from synthgap.adapt.image_base import (
+    ImageAdapter,
+    fit_images,
+    grey_rgb,
+    register,
+    require_tensors,
+)
 
 __all__ = ["PixelDistributionAdaptation", "gaussian_transport"]
 
@@ -77,11 +82,7 @@ class PixelDistributionAdaptation(ImageAdapter):
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
             rng: np.random.Generator) -> Self:
-        synthetic = as_images(synthetic, name="synthetic")
-        real = as_images(real, name="real")
-        self.grey = all(is_grey(r) for r in real)
-        if self.grey:
-            synthetic = [grey_rgb(s) for s in synthetic]
+        synthetic, real, self.grey = fit_images(synthetic, real)
         xs = _pixels(synthetic, self.pixels_per_image, rng)
         xr = _pixels(real, self.pixels_per_image, rng)
         self.mean_synthetic, self.mean_real = xs.mean(0), xr.mean(0)
