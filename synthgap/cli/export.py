@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -57,9 +58,12 @@ def export(dataset: Path, fmt: str, out: Path, split: str, seed: int, defects: b
                                 shard_size=shard_size)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from tqdm import tqdm
+
     try:
-        summary = export_dataset(dataset, out, format=fmt, split=split, seed=seed,
-                                 options=options)
+        with tqdm(desc=f"export ({fmt})", unit="img", file=sys.stderr) as bar:
+            summary = export_dataset(dataset, out, format=fmt, split=split, seed=seed,
+                                     options=options, progress=bar.update)
     except (DatasetFileError, ExportError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(summary.to_dict(), sort_keys=True))

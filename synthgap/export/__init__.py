@@ -9,6 +9,8 @@ Splits are assigned per image from (seed, index); see `synthgap.export.splits`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from synthgap.export.base import (
@@ -26,7 +28,8 @@ from synthgap.export.splits import SplitRatios, assign_splits, parse_split
 
 def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: str,
                    split: str | SplitRatios = "0.8,0.1,0.1", seed: int = 0,
-                   options: ExportOptions | None = None) -> ExportSummary:
+                   options: ExportOptions | None = None,
+                   progress: Callable[[int], None] | None = None) -> ExportSummary:
     """Export the dataset directory `src` into the folder `out` in `format`.
 
     Args:
@@ -38,6 +41,7 @@ def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: 
         split: train,val,test ratios (`"0.8,0.1,0.1"`) or a `SplitRatios`.
         seed: split seed; image i's split depends only on (seed, i, ratios).
         options: format options (`ExportOptions()` by default).
+        progress: called with 1 after each exported image (e.g. `tqdm(...).update`).
 
     Returns:
         What was written; also saved as `out/export.json`.
@@ -56,6 +60,8 @@ def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: 
     if out.resolve() == source.root.resolve() or source.root.resolve() in out.resolve().parents:
         raise ExportError(f"{out}: the export folder must lie outside the dataset directory "
                           f"{source.root}")
+    if progress is not None:
+        source = replace(source, progress=progress)
     splits = assign_splits((r.index for r in source.records), ratios, seed=seed)
     summary = EXPORTERS[format].write(source, out, splits=splits, ratios=ratios, seed=int(seed),
                                       options=options or ExportOptions())

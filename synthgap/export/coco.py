@@ -98,7 +98,7 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
     images, objects = empty_counts(), empty_counts()
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     next_ann = 1
-    for record in source.records:
+    for record in source.iter_records():
         split = splits[record.index]
         folder = out / "images" / split
         folder.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,7 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
     opts = replace(options, defects=True)  # the labels need the defects
     images, objects = empty_counts(), empty_counts()
     labels: set[str] = {"NG", "OK"} if options.by == "ok-ng" else set()
-    for record in source.records:
+    for record in source.iter_records():
         split = splits[record.index]
         objs = image_objects(source, record, opts)
         parts = [o for o in objs if o.kind == "part"]

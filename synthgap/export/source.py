@@ -9,7 +9,8 @@ when an adapted directory holds only images, from the source directory that `ada
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,15 @@ class DatasetSource:
     label_roots: tuple[Path, ...] = ()
     seed: int | None = None
     adapt: dict[str, Any] | None = None
+    progress: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    """Called with 1 after each image an exporter has written (e.g. a progress bar's update)."""
+
+    def iter_records(self) -> Iterator[Record]:
+        """The records in index order, reporting each finished one to `progress`."""
+        for record in self.records:
+            yield record
+            if self.progress is not None:
+                self.progress(1)
 
     def subset(self, indices: list[int] | set[int]) -> DatasetSource:
         """The same source limited to the given image indices (class names unchanged)."""

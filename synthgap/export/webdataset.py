@@ -79,7 +79,7 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
     images, objects = empty_counts(), empty_counts()
     open_tars: dict[str, tarfile.TarFile] = {}
     try:
-        for record in source.records:
+        for record in source.iter_records():
             split = splits[record.index]
             n = images[split]
             if n % options.shard_size == 0:

@@ -101,7 +101,7 @@ def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: 
                      start=0)
     images, objects = empty_counts(), empty_counts()
     lists: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for record in source.records:
+    for record in source.iter_records():
         split = splits[record.index]
         stem = f"{record.index:06d}"
         for sub in ("images", "labels"):

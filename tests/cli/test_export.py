@@ -42,3 +42,12 @@ def test_class_folders_without_crops_is_a_usage_error(fake_dataset, tmp_path):
     result = CliRunner().invoke(main, ["export", str(fake_dataset), "--format", "folders",
                                        "-o", str(tmp_path / "f"), "--by", "class"])
     assert result.exit_code == 2 and "--crops" in result.output
+
+
+def test_export_reports_progress_per_image(fake_dataset, tmp_path):
+    from synthgap.export import export_dataset
+
+    for fmt in ("coco", "yolo", "folders", "webdataset"):
+        seen = []
+        export_dataset(fake_dataset, tmp_path / fmt, format=fmt, progress=seen.append)
+        assert sum(seen) == 6, fmt
