@@ -124,7 +124,9 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
         try:
             rgb = read_image(path)
         except DatasetFileError as exc:
-            bad.append((path, str(exc).removeprefix(f"{path}: ")))
+            # the listing below says what to do for all of them at once
+            why = str(exc).removeprefix(f"{path}: ").removesuffix("; replace or remove it")
+            bad.append((path, why))
             continue
         if min(rgb.shape[:2]) < min_size:
             bad.append((path, f"{rgb.shape[1]}x{rgb.shape[0]} px is smaller than the "
@@ -136,7 +138,7 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
     if bad and not skip_bad:
         listing = "; ".join(f"{p}: {why}" for p, why in bad)
         raise PhotoError(f"{len(bad)} unreadable photo(s): {listing}. Replace or remove them, or "
-                         "pass --skip-bad (skip_bad=True) to skip them")
+                         "skip them (--skip-bad on the command line)")
     if not images:
         raise PhotoError(f"{image_folder(folder)}: none of the {len(paths)} photo file(s) could be "
                          "read")

@@ -208,8 +208,12 @@ def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
         try:
             sc = trimesh.load_scene(str(path))
         except Exception as exc:  # cascadio/OCC errors come in many types
-            raise PartError(str(path), [(field, f"cannot read the STEP file "
-                                                f"({type(exc).__name__}: {exc})")]) from exc
+            # OpenCASCADE gives no reason for an invalid file: its converter just writes no
+            # output, which surfaces as a missing temporary .glb; say what that means instead.
+            why = ("OpenCASCADE could not convert it: empty, truncated or not STEP"
+                   if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}")
+            raise PartError(str(path), [(field, f"cannot read the STEP file ({why}); re-export "
+                                                "it from the CAD tool")]) from exc
         bodies = []
         for node in sc.graph.nodes_geometry:
             T, geom = sc.graph[node]
@@ -225,7 +229,8 @@ def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
 def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) -> trimesh.Trimesh:
     """Unit-convert and sanity-check a mesh; returns a new mesh in metres."""
     if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
-        raise PartError(source, [(field, "the mesh is empty (no triangles)")])
+        raise PartError(source, [(field, "no triangles could be read: the file is empty, "
+                                         "corrupt or not in the format its suffix says")])
     if not np.isfinite(mesh.vertices).all():
         bad = int((~np.isfinite(mesh.vertices)).any(axis=1).sum())
         raise PartError(source, [(field, f"the mesh has {bad} vertices with NaN or inf "

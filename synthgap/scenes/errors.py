@@ -110,6 +110,9 @@ def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> lis
                 msg += f" (valid keys: {', '.join(keys)})"
         elif kind == "missing":
             msg = "missing required key"
+        elif kind == "too_short":
+            need = err.get("ctx", {}).get("min_length", 1)
+            msg = f"needs at least {need} item{'' if need == 1 else 's'}, got {_show(err['input'])}"
         elif kind == "literal_error":
             options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
             msg = f"expected one of {', '.join(options)}, got {_show(err['input'])}"

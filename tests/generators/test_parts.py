@@ -210,3 +210,15 @@ def test_step_select_and_merge(tmp_path):
                                                                                rel=1e-3)
     with pytest.raises(PartError, match=r"parts\[0\].select: no body matches \['GEAR\*'\]; bodies: "):
         load_parts(scene_with(tmp_path, {"mesh": str(STEP_FILE), "select": ["GEAR*"]}))
+
+
+def test_unreadable_mesh_files_say_what_to_do(tmp_path):
+    from synthgap.scenes import SceneError, load_scene
+
+    (tmp_path / "junk.stl").write_text("junk junk")
+    (tmp_path / "s.yaml").write_text("parts: [{mesh: junk.stl}]\ncamera: {fov_deg: 40}\n")
+    with pytest.raises(SceneError, match=r"parts\[0\].mesh: no triangles could be read.*corrupt"):
+        load_parts(load_scene(tmp_path / "s.yaml"))
+    (tmp_path / "e.yaml").write_text("parts: []\ncamera: {fov_deg: 40}\n")
+    with pytest.raises(SceneError, match=r"parts: needs at least 1 item, got \[\]"):
+        load_scene(tmp_path / "e.yaml")
