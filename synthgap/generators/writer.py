@@ -22,7 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,8 @@ __all__ = [
 FORMAT = "synthgap-raw-1"
 _LAYER_DIRS = ("images", "depth", "masks", "defects")
 _OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", "adapt.json", ".lock")
+#: Names of the layer files render (and `adapt apply`) write: `000042.png` and temporaries.
+_OWN_LAYER_FILE = re.compile(r"\d{6,}\.png|\.\d{6,}\.png\.\d+\.tmp(\.png)?")
 
 
 class DatasetConflictError(ValueError):
@@ -207,8 +209,17 @@ class DatasetWriter:
                 "folder (or --overwrite to delete synthgap's own files there)")
 
     def _remove_own_files(self) -> None:
+        """Delete what `synthgap render` writes: its layer PNGs (`NNNNNN.png`, temporaries),
+        records, run.json, scene.yaml; a user's own files, also inside `images/`, stay."""
         for name in _LAYER_DIRS:
-            shutil.rmtree(self.root / name, ignore_errors=True)
+            folder = self.root / name
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for path in folder.iterdir():
+                if path.is_file() and _OWN_LAYER_FILE.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
         for name in _OWN_FILES:
             if name != ".lock":
                 (self.root / name).unlink(missing_ok=True)

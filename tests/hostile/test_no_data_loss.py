@@ -1,0 +1,109 @@
+"""A failed export keeps the earlier one; re-exports and --overwrite keep the user's files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from synthgap.adapt.modelfile import ModelFileError, load_model, save_model
+from synthgap.data.layout import DatasetFileError
+from synthgap.export import EXPORTERS, ExportError, export_dataset
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPORTERS))
+def test_failed_reexport_keeps_the_earlier_export(fake_dataset, tmp_path, fmt):
+    out = tmp_path / "exp"
+    export_dataset(fake_dataset, out, format=fmt, split="1,0,0")
+    before = _tree(out)
+    (fake_dataset / "images" / "000003.png").unlink()
+    with pytest.raises((DatasetFileError, OSError), match="000003"):
+        export_dataset(fake_dataset, out, format=fmt, split="1,0,0")
+    assert _tree(out) == before  # nothing lost, and no temporary folder left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "raw"]
+    EXPORTERS[fmt].read(out)  # still a readable export: the next run is accepted
+
+
+@pytest.mark.parametrize("fmt,folder", [("coco", "images/train"), ("coco", "annotations"),
+                                        ("yolo", "images/train"), ("folders", "train/OK")])
+def test_reexport_keeps_user_files_inside_managed_folders(fake_dataset, tmp_path, fmt, folder):
+    out = tmp_path / "exp"
+    export_dataset(fake_dataset, out, format=fmt, split="1,0,0")
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["files"] and all(not f.startswith("/") for f in manifest["files"])
+    mine = out / folder / "my_notes.txt"
+    mine.write_text("mine")
+    (out / "README.user").write_text("also mine")
+    export_dataset(fake_dataset, out, format=fmt, split="1,0,0")
+    assert mine.read_text() == "mine" and (out / "README.user").read_text() == "also mine"
+    # a file of the earlier export that the new one does not write is gone (not stale)
+    export_dataset(fake_dataset, out, format=fmt, split="0,1,0")
+    assert mine.read_text() == "mine"
+    assert not any(f.startswith(("images/train/0", "train/OK/0", "labels/train"))
+                   for f in _tree(out))
+
+
+def test_user_file_with_an_export_name_is_refused_before_any_change(fake_dataset, tmp_path):
+    out = tmp_path / "exp"
+    export_dataset(fake_dataset, out, format="coco", split="1,0,0")
+    manifest = json.loads((out / "export.json").read_text())
+    manifest["files"].remove("images/train/000000.png")  # as if the user had put it there
+    (out / "export.json").write_text(json.dumps(manifest))
+    before = _tree(out)
+    with pytest.raises(ExportError, match="did not write has the name"):
+        export_dataset(fake_dataset, out, format="coco", split="1,0,0")
+    assert _tree(out) == before
+
+
+def test_render_overwrite_keeps_user_files_in_layer_folders(tmp_path):
+    from synthgap.generators.writer import DatasetWriter, RunIdentity
+
+    ident = RunIdentity(scene_yaml="a: 1\n", seed=0, width=8, height=8, defects_layer=False)
+    w = DatasetWriter(tmp_path, ident)
+    w.open()
+    (tmp_path / "images" / "000000.png").write_bytes(b"ours")
+    (tmp_path / "images" / "my_label.png").write_bytes(b"mine")
+    (tmp_path / "masks" / "notes.txt").write_text("mine")
+    w.close({"status": "complete"})
+    other = RunIdentity(scene_yaml="a: 2\n", seed=1, width=8, height=8, defects_layer=False)
+    w2 = DatasetWriter(tmp_path, other, overwrite=True)
+    w2.open()
+    w2.close({"status": "complete"})
+    assert not (tmp_path / "images" / "000000.png").exists()
+    assert (tmp_path / "images" / "my_label.png").read_bytes() == b"mine"
+    assert (tmp_path / "masks" / "notes.txt").read_text() == "mine"
+
+
+def test_non_finite_weights_are_never_saved_nor_loaded(tmp_path):
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ValueError, match="'w' holds 1 NaN.*lower learning_rate"):
+        save_model(path, {"w": np.array([1.0, np.nan], np.float32)}, {"kind": "x"})
+    assert not path.exists() and not path.with_suffix(".json").exists()
+    save_model(path, {"w": np.array([1.0, 2.0], np.float32)}, {"kind": "x"})
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    tensors["w"][1] = np.inf
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(ModelFileError, match="'w' holds 1 NaN or infinite"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("meta,match", [("[1, 2]", "a JSON list"), ('"x"', "a JSON str"),
+                                        ('{"kind": "x", "format": null}', "format None"),
+                                        ('{"kind": "x", "format": "1"}', "format '1'"),
+                                        ("[" * 5000 + "]" * 5000, "corrupt")])
+def test_crafted_model_metadata_is_a_model_file_error(tmp_path, meta, match):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "m.safetensors"
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"synthgap": meta})
+    with pytest.raises(ModelFileError, match=match):
+        load_model(path)
