@@ -72,6 +72,12 @@ def swap_export(out: Path | str, fmt: str, write: Callable[[Path], Any],
         Whatever `write` raises: `out` is left as it was.
     """
     out = resolve_folder(out, what="export folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(f"{parent}: exists and is not a folder; choose another "
+                                  "export folder")
+            break
     previous = _previous(out, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}{TEMP_PREFIX}{os.getpid()}"
