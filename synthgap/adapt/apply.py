@@ -189,7 +189,8 @@ def _source_run_sha256(src: Path) -> str | None:
         data = json.loads(run.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DatasetFileError(f"{run}: unreadable ({e}); re-render the source") from None
-    keys = ("format", "seed", "scene_sha256", "width", "height", "defects_layer")
+    keys = ("format", "seed", "scene_sha256", "width", "height", "defects_layer",
+            "inputs_sha256")
     ident = {k: data.get(k) for k in keys} if isinstance(data, dict) else {}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 

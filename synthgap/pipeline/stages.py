@@ -137,6 +137,15 @@ def apply_stage(job: Job, model: Path, renders: Path, adapted: Path, *,
                                   progress=progress))
 
 
+def photo_folders(job: Job) -> list[Path]:
+    """The folders holding the job's real photos: `real_photos` itself, or with `class`
+    pairing its class sub-folders (sorted)."""
+    root = Path(str(job.real_photos))
+    if job.adapt.pairing != "class":
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _dataset_images(root: Path, limit: int, rng: np.random.Generator) -> list[np.ndarray]:
     from synthgap.data import read_records
     from synthgap.export.source import open_dataset
@@ -157,7 +166,8 @@ def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
     from synthgap.adapt.gap_figure import gap_figure
     from synthgap.adapt.photos import load_photos
 
-    real = load_photos(Path(str(job.real_photos)), limit=max_images).images
+    real = [img for folder in photo_folders(job)
+            for img in load_photos(folder, limit=max_images).images][:max_images]
     reports, examples = {}, {}
     for name, root in sets.items():
         # the same seed for every set: the same renders (by index) are compared

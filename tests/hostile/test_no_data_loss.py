@@ -107,3 +107,41 @@ def test_crafted_model_metadata_is_a_model_file_error(tmp_path, meta, match):
     save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"synthgap": meta})
     with pytest.raises(ModelFileError, match=match):
         load_model(path)
+
+
+def test_resume_identity_follows_mesh_and_background_file_contents(tmp_path):
+    import cv2
+    import trimesh
+
+    from synthgap.generators.writer import RunIdentity
+    from synthgap.scenes import load_scene
+
+    trimesh.creation.box((20, 10, 5)).export(tmp_path / "p.stl")
+    (tmp_path / "bg").mkdir()
+    cv2.imwrite(str(tmp_path / "bg" / "a.png"), np.full((16, 16, 3), 90, np.uint8))
+    scene = tmp_path / "s.yaml"
+    scene.write_text("camera: {fov_deg: 40}\nparts: [{mesh: p.stl, units: mm}]\n"
+                     "background: {images: bg}\n")
+    first = RunIdentity.for_scene(load_scene(scene)).as_json()
+    assert RunIdentity.for_scene(load_scene(scene)).as_json() == first
+    trimesh.creation.box((20, 10, 6)).export(tmp_path / "p.stl")  # same name, new content
+    second = RunIdentity.for_scene(load_scene(scene)).as_json()
+    assert second["inputs_sha256"] != first["inputs_sha256"]
+    assert second["scene_sha256"] == first["scene_sha256"]  # the text alone did not change
+    cv2.imwrite(str(tmp_path / "bg" / "b.png"), np.full((16, 16, 3), 20, np.uint8))
+    third = RunIdentity.for_scene(load_scene(scene)).as_json()
+    assert third["inputs_sha256"] != second["inputs_sha256"]
+
+
+def test_resuming_after_a_mesh_edit_is_refused(tmp_path):
+    from synthgap.generators.writer import DatasetConflictError, DatasetWriter, RunIdentity
+
+    a = RunIdentity(scene_yaml="x", seed=0, width=8, height=8, defects_layer=False,
+                    inputs_sha256="a" * 64)
+    w = DatasetWriter(tmp_path, a)
+    w.open()
+    w.close({"status": "complete"})
+    b = RunIdentity(scene_yaml="x", seed=0, width=8, height=8, defects_layer=False,
+                    inputs_sha256="b" * 64)
+    with pytest.raises(DatasetConflictError, match="a mesh or background image file changed"):
+        DatasetWriter(tmp_path, b).open()
