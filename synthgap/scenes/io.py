@@ -256,6 +256,10 @@ def _unreadable_image(path: Path) -> str | None:
     """
     from PIL import Image, UnidentifiedImageError
 
+    from synthgap.data.layout import image_header_problem
+
+    if too_big := image_header_problem(path):
+        return too_big
     try:
         with Image.open(path) as im:
             im.verify()
@@ -270,12 +274,16 @@ def photo_size(path: Path) -> tuple[int, int]:
     Raises:
         ValueError: not a readable image (the message names the file).
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return int(im.size[0]), int(im.size[1])
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable image: {path} ({exc})") from None
 
 
