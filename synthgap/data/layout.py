@@ -38,15 +38,18 @@ def image_header_problem(path: Path) -> str | None:
 
     from PIL import Image
 
+    limit = Image.MAX_IMAGE_PIXELS
     try:
+        # only the header is read: PIL's own bomb check (an exception) is replaced by ours
+        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-    except Image.DecompressionBombError:
-        w, h = 10**6, 10**6  # PIL refused it as a decompression bomb: far too large anyway
     except Exception:  # noqa: BLE001 - not an image PIL knows: OpenCV decides below
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     if w * h > MAX_IMAGE_PIXELS:
         return (f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} megapixels), more than the "
                 f"{MAX_IMAGE_PIXELS / 1e6:.0f} synthgap reads; downscale it (e.g. to the "
