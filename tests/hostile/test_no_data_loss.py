@@ -145,3 +145,31 @@ def test_resuming_after_a_mesh_edit_is_refused(tmp_path):
                     inputs_sha256="b" * 64)
     with pytest.raises(DatasetConflictError, match="a mesh or background image file changed"):
         DatasetWriter(tmp_path, b).open()
+
+
+def test_a_model_config_asking_for_huge_tensors_is_refused_without_allocating(tmp_path):
+    import tracemalloc
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
+    from synthgap.adapt.image_base import load_image_adapter
+
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    path = ConvSmcae(ConvSmcaeConfig(hidden=(4,), iterations=2, patch_size=16, n_pairs=8)).fit(
+        imgs, imgs, rng=np.random.default_rng(0)).save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["synthgap"])
+    for key, value in (("hidden", [10**8]), ("kernel", 10**5 + 1)):
+        bad = json.loads(json.dumps(meta))
+        bad["config"][key] = value
+        save_file(load_file(str(path)), str(tmp_path / "bad.safetensors"),
+                  metadata={"synthgap": json.dumps(bad)})
+        tracemalloc.start()
+        with pytest.raises(ModelFileError, match=r"enc0.w: expected shape \("):
+            load_image_adapter(tmp_path / "bad.safetensors")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 50 << 20
