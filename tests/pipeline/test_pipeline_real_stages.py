@@ -133,3 +133,58 @@ def test_job_without_seed_uses_the_scene_seed(tmp_path):
     job = parse_job({"scene": "s.yaml", "images": 1, "seed": 3, "adapt": {"method": "none"},
                      "output": "o"}, base_dir=tmp_path)
     assert job.seed == 3
+
+
+def _cell_scene(tmp_path):
+    """A scene file with two pinned real views (the photos: noise of the right size)."""
+    import cv2
+    import numpy as np
+    import yaml
+
+    rng = np.random.default_rng(0)
+    views = []
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"v{i}.png"), rng.integers(0, 255, (48, 64), dtype=np.uint8))
+        views.append({"photo": f"v{i}.png",
+                      "camera_look_at": {"eye": [0.1 - 0.2 * i, -0.15, 0.18],
+                                         "look_at": [0, 0, 0.01]},
+                      "parts": [{"part": "l_bracket", "position": [0, 0, 0]}]})
+    scene = {"image": {"width": 64, "height": 48},
+             "camera": {"intrinsics": {"fx": 110.0, "fy": 110.0, "cx": 31.5, "cy": 23.5}},
+             "parts": [{"procedural": "l_bracket"}], "real_views": views}
+    path = tmp_path / "cell.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_aligned_pairing_in_a_job_fits_on_the_scene_real_views(tmp_path):
+    from synthgap.adapt.image_base import load_image_adapter
+    from synthgap.pipeline import parse_job
+
+    scene = _cell_scene(tmp_path)
+    photos = tmp_path / "photos"
+    write_coin_photos(photos, n=2, size=(64, 48))
+    job = parse_job({"scene": str(scene), "images": 2, "real_photos": str(photos),
+                     "adapt": {"method": "conv-smcae", "pairing": "aligned",
+                               "options": _SMALL["conv-smcae"]},
+                     "export": ["coco"], "split": "1,0,0", "gap": False,
+                     "preview": {"n": 2, "tile_width": 64}, "output": "out"},
+                    base_dir=tmp_path, source="job.yaml")
+    report = run_job(job, progress=False)
+    fit = next(s for s in report.stages if s.name == "fit").summary
+    assert fit["pairing"] == "aligned" and fit["n_synthetic"] == fit["n_real"] == 2
+    assert load_image_adapter(JobPaths(tmp_path / "out").model).method == "conv-smcae"
+
+
+def test_aligned_pairing_without_real_views_fails_at_parse_time(tmp_path):
+    from synthgap.pipeline import JobError, parse_job
+
+    scene = tmp_path / "s.yaml"
+    scene.write_text("camera: {fov_deg: 40}\nparts: [{procedural: l_bracket}]\n")
+    photos = tmp_path / "photos"
+    write_coin_photos(photos, n=2, size=(64, 48))
+    with pytest.raises(JobError, match="adapt.pairing: aligned pairs come from the scene's "
+                                       "real_views"):
+        parse_job({"scene": "s.yaml", "images": 2, "real_photos": "photos",
+                   "adapt": {"method": "conv-smcae", "pairing": "aligned"}, "output": "o"},
+                  base_dir=tmp_path)
