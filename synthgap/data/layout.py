@@ -46,7 +46,7 @@ def image_header_problem(path: Path) -> str | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-    except Exception:  # noqa: BLE001 - not an image PIL knows: OpenCV decides below
+    except Exception:
         return None
     finally:
         Image.MAX_IMAGE_PIXELS = limit

@@ -112,7 +112,7 @@ def folder_lock(root: Path, *, command: str) -> Iterator[IO[str]]:
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    handle = open(root / ".lock", "w")  # noqa: SIM115 - held until the block ends
+    handle = open(root / ".lock", "w")
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

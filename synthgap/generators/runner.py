@@ -313,9 +313,9 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
                            if isinstance(source, SceneSource) else source)
             platform, task_timings, workers = render_ray(
-                task_source, list(todo), writer.layout, width=identity.width, height=identity.height,
-                defects_layer=identity.defects_layer, on_record=on_record, address=address,
-                tasks=tasks, task_cpus=task_cpus)
+                task_source, list(todo), writer.layout, width=identity.width,
+                height=identity.height, defects_layer=identity.defects_layer,
+                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus)
             timings.add(task_timings)
         elif todo and workers == 1:
             t = time.perf_counter()

@@ -40,7 +40,7 @@ def _scene(tmp_path, **changes):
 
 def _expect_exit_2(res, *fragments):
     assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output and res.exception is None or isinstance(
+    assert ("Traceback" not in res.output and res.exception is None) or isinstance(
         res.exception, SystemExit)
     for f in fragments:
         assert f in res.output, (f, res.output)
@@ -168,7 +168,7 @@ def test_gap_and_preview_sizes_are_bounded(fake_dataset, tmp_path):
                                       ("coco", ["--crop-margin", "0.3"])])
 def test_export_flags_of_another_format_are_refused(fake_dataset, tmp_path, fmt, flag):
     res, _ = _run(["export", fake_dataset, "--format", fmt, "-o", tmp_path / "e", *flag])
-    _expect_exit_2(res, f"applies to --format", f"not {fmt}")
+    _expect_exit_2(res, "applies to --format", f"not {fmt}")
     assert not (tmp_path / "e").exists()
 
 

@@ -84,8 +84,8 @@ def test_non_finite_weights_are_never_saved_nor_loaded(tmp_path):
         save_model(path, {"w": np.array([1.0, np.nan], np.float32)}, {"kind": "x"})
     assert not path.exists() and not path.with_suffix(".json").exists()
     save_model(path, {"w": np.array([1.0, 2.0], np.float32)}, {"kind": "x"})
-    from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
