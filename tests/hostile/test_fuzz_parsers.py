@@ -1,5 +1,7 @@
 """Fuzzing the scene and job parsers: any input is accepted or refused with a short message
-(exit 2 on the command line), never a traceback, within 2 s and 500 MB."""
+(exit 2 on the command line), never a traceback, within 2 s and 500 MB.
+
+Times are CPU seconds of this process, so a busy shared machine does not fail the test."""
 
 import time
 import tracemalloc
@@ -59,9 +61,9 @@ def _dump(data) -> str:
 
 
 def _check_cli(args):
-    t = time.perf_counter()
+    t = time.process_time()
     res = CliRunner().invoke(main, args)
-    seconds = time.perf_counter() - t
+    seconds = time.process_time() - t
     assert res.exit_code in (0, 2), res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output
@@ -76,7 +78,7 @@ def test_scene_parser_never_crashes(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fz") / "scene.yaml"
     path.write_text(_dump(data), encoding="utf-8")
     tracemalloc.start()
-    t = time.perf_counter()
+    t = time.process_time()
     try:
         load_scene(path)
     except SceneError as exc:
@@ -84,7 +86,7 @@ def test_scene_parser_never_crashes(tmp_path_factory, data):
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assert time.perf_counter() - t < 2 and peak < 500 << 20
+    assert time.process_time() - t < 2 and peak < 500 << 20
     _check_cli(["validate", str(path)])
 
 
@@ -94,7 +96,7 @@ def test_job_parser_never_crashes(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fz") / "job.yaml"
     path.write_text(_dump(data), encoding="utf-8")
     tracemalloc.start()
-    t = time.perf_counter()
+    t = time.process_time()
     try:
         load_job(path)
     except JobError as exc:
@@ -105,7 +107,7 @@ def test_job_parser_never_crashes(tmp_path_factory, data):
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assert time.perf_counter() - t < 2 and peak < 500 << 20
+    assert time.process_time() - t < 2 and peak < 500 << 20
     if refused:
         res = _check_cli(["run", str(path)])
         assert res.exit_code == 2
