@@ -5,8 +5,15 @@ import synthgap
 
 
 def test_every_public_name_resolves():
+    import importlib
+
     for name in synthgap.__all__:
-        assert getattr(synthgap, name) is not None, name
+        obj = getattr(synthgap, name)
+        if callable(obj):  # the lazy export is the object defined under that name
+            assert obj.__name__ == name, name
+            assert getattr(importlib.import_module(obj.__module__), name) is obj, name
+    assert isinstance(synthgap.__version__, str) and synthgap.__version__.count(".") >= 1
+    assert set(synthgap.EXPORTERS) >= {"coco", "yolo", "folders", "webdataset"}
 
 
 def test_import_is_light():

@@ -21,6 +21,7 @@ from pathlib import Path
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
+from synthgap.data.paths import contained, folder_lock, resolve_folder
 from synthgap.data.records import drop_torn_tail
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
@@ -92,17 +93,26 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
     Raises:
         AdaptedDatasetError: `src` is not a dataset directory, `src` and `dst` are the same, or
             `dst` was adapted with another model or from another source.
-        DatasetFileError: a source file is missing or unreadable (names it).
+        DatasetFileError: a source file is missing or unreadable, or a record names a file
+            outside its directory (names it).
+        FolderBusyError: another process is writing to `dst`.
     """
-    from tqdm import tqdm
-
     src, dst = Path(src), Path(dst)
     if not DatasetLayout(src).records.is_file():
         raise AdaptedDatasetError(f"{src}: not a dataset directory (no records.jsonl); "
                                   "`synthgap adapt apply` adapts a directory made by "
                                   "`synthgap render`")
-    if dst.resolve() == src.resolve():
+    if resolve_folder(dst, what="output folder") == resolve_folder(src, what="input folder"):
         raise AdaptedDatasetError(f"{dst}: the output must differ from the input directory")
+    # one writer at a time: two runs would both append every record (render takes this lock too)
+    with folder_lock(dst, command="synthgap adapt apply"):
+        return _apply_locked(adapter, src, dst, model_path=model_path, progress=progress)
+
+
+def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Path | None,
+                  progress: bool) -> ApplySummary:
+    from tqdm import tqdm
+
     records = read_records(src)
     identity = _identity(adapter, model_path)
     info = {"method": adapter.method, **identity, "source": str(src.resolve()),
@@ -140,20 +150,25 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         files = rec.files or {"image": f"images/{DatasetLayout.stem(rec.index)}.png"}
         if "image" not in files:
             raise DatasetFileError(f"{src / 'records.jsonl'}: record {rec.index} names no image")
-        image = read_image(src / files["image"])
+        # a record names files relative to its directory; never read or write outside it
+        where = {layer: f"{src / 'records.jsonl'}: record {rec.index} files.{layer}"
+                 for layer in files}
+        pairs = {layer: (contained(src, rel, what=where[layer]),
+                         contained(dst, rel, what=where[layer])) for layer, rel in files.items()}
+        image = read_image(pairs["image"][0])
         out = adapter.transform(image)
         if out.shape != image.shape or out.dtype != image.dtype:
             raise RuntimeError(f"{adapter.method}: changed image {rec.index} from {image.shape} "
                                f"{image.dtype} to {out.shape} {out.dtype}")
-        for layer, rel in files.items():
+        for layer, (s_path, d_path) in pairs.items():
             if layer == "image":
                 continue
-            if not (src / rel).is_file():
-                raise DatasetFileError(f"{src / rel}: missing {layer} file of image {rec.index}")
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            _copy_atomic(src / rel, dst / rel)
-        (dst / files["image"]).parent.mkdir(parents=True, exist_ok=True)
-        write_image_atomic(dst / files["image"], out)
+            if not s_path.is_file():
+                raise DatasetFileError(f"{s_path}: missing {layer} file of image {rec.index}")
+            d_path.parent.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(s_path, d_path)
+        pairs["image"][1].parent.mkdir(parents=True, exist_ok=True)
+        write_image_atomic(pairs["image"][1], out)
         append_record(dst, rec)
     seconds = time.perf_counter() - t0
     return ApplySummary(out=str(dst), total=len(records), written=len(todo),
@@ -174,7 +189,8 @@ def _source_run_sha256(src: Path) -> str | None:
         data = json.loads(run.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DatasetFileError(f"{run}: unreadable ({e}); re-render the source") from None
-    keys = ("format", "seed", "scene_sha256", "width", "height", "defects_layer")
+    keys = ("format", "seed", "scene_sha256", "width", "height", "defects_layer",
+            "inputs_sha256")
     ident = {k: data.get(k) for k in keys} if isinstance(data, dict) else {}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 

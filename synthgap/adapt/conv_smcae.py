@@ -306,6 +306,15 @@ class ConvSmcae(ImageAdapter):
         names = [f"enc{i}.{p}" for i in range(len(cfg.hidden)) for p in "wb"]
         names += [f"dec_{s}.{p}" for s in ("syn", "real") for p in "wb"]
         require_tensors(tensors, names, cls.method)
+        # the file's own tensors bound what its config may ask `_init` to allocate
+        if not 1 <= channels <= 4:
+            raise ValueError(f"channels: expected 1..4, got {channels}")
+        for i, h in enumerate(cfg.hidden):
+            shape = tuple(tensors[f"enc{i}.w"].shape)
+            k = cfg.kernel if i == 0 else 1
+            if len(shape) != 4 or shape[0] != h or shape[2:] != (k, k):
+                raise ValueError(f"enc{i}.w: expected shape ({h}, *, {k}, {k}) from the config, "
+                                 f"got {shape}")
         expected = {k: tuple(v.shape) for k, v in _init(cfg, channels, torch.Generator()).items()}
         for k, shape in expected.items():
             if tuple(tensors[k].shape) != shape:

@@ -49,6 +49,9 @@ def save_model(path: Path, tensors: dict[str, np.ndarray], config: dict[str, Any
     if path.suffix != ".safetensors":
         raise ValueError(f"save_model: {path}: a model file must end in .safetensors (its "
                          "configuration goes beside it as .json)")
+    _check_finite(tensors, f"save_model: {path}", fix=(
+        "the fit diverged (e.g. a learning_rate far too high): lower learning_rate or "
+        "iterations and fit again; nothing was written"))
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {**config, "format": FORMAT_VERSION, "synthgap_version": __version__}
     text = json.dumps(full, sort_keys=True)
@@ -99,11 +102,30 @@ def load_model(path: Path, *, kind: str | None = None) -> tuple[dict[str, np.nda
                              "written by `synthgap adapt fit`")
     try:
         config = json.loads(meta[_META_KEY])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path}: corrupt synthgap metadata ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: corrupt synthgap metadata (a JSON {type(config).__name__},"
+                             " not an object); re-run `synthgap adapt fit`")
+    fmt = config.get("format", 0)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 0:
+        raise ModelFileError(f"{path}: corrupt synthgap metadata (format {fmt!r} is not a "
+                             "version number); re-run `synthgap adapt fit`")
+    _check_finite(tensors, str(path), fix="the model is broken (a diverged fit or an edited "
+                  "file): fit it again with `synthgap adapt fit`", error=ModelFileError)
     if config.get("format", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format {config.get('format')} is newer than this "
                              f"synthgap understands ({FORMAT_VERSION}); upgrade synthgap")
     if kind is not None and config.get("kind") != kind:
         raise ModelFileError(f"{path}: is a {config.get('kind')!r} model, expected {kind!r}")
     return tensors, config
+
+
+def _check_finite(tensors: dict[str, np.ndarray], what: str, *, fix: str,
+                  error: type[ValueError] = ValueError) -> None:
+    """Raise `error` naming the first floating tensor holding NaN or infinity."""
+    for name in sorted(tensors):
+        arr = np.asarray(tensors[name])
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.isfinite(arr).sum())
+            raise error(f"{what}: tensor {name!r} holds {bad} NaN or infinite value(s); {fix}")

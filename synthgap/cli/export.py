@@ -21,6 +21,14 @@ def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+#: Options that only some formats read: parameter name -> flag, and the formats.
+_FORMAT_FLAGS = {"defects": "--defects/--no-defects", "by": "--by", "crops": "--crops",
+                 "crop_margin": "--crop-margin", "shard_size": "--shard-size"}
+_FLAG_FORMATS = {"defects": ("coco", "yolo", "yolo-seg", "webdataset"), "by": ("folders",),
+                 "crops": ("folders",), "crop_margin": ("folders",),
+                 "shard_size": ("webdataset",)}
+
+
 @click.command("export")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORTERS)),
@@ -42,8 +50,10 @@ def _split(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Leave out parts with fewer visible pixels.")
 @click.option("--shard-size", default=1000, show_default=True, type=int,
               help="webdataset: samples per tar shard.")
-def export(dataset: Path, fmt: str, out: Path, split: str, seed: int, defects: bool, by: str,
-           crops: bool, crop_margin: float, min_visible_pixels: int, shard_size: int) -> None:
+@click.pass_context
+def export(ctx: click.Context, dataset: Path, fmt: str, out: Path, split: str, seed: int,
+           defects: bool, by: str, crops: bool, crop_margin: float, min_visible_pixels: int,
+           shard_size: int) -> None:
     """Export the dataset directory DATASET (raw or adapted) as a training set.
 
     An adapted directory (one with adapt.json) exports its adapted images with the original
@@ -52,6 +62,13 @@ def export(dataset: Path, fmt: str, out: Path, split: str, seed: int, defects: b
     from synthgap.data.layout import DatasetFileError
     from synthgap.export import ExportError, ExportOptions, export_dataset
 
+    for param, flag in _FORMAT_FLAGS.items():  # a flag of another format would do nothing
+        given = ctx.get_parameter_source(param) not in (click.core.ParameterSource.DEFAULT,
+                                                        None)
+        if given and fmt not in _FLAG_FORMATS[param]:
+            raise click.UsageError(f"{flag} applies to --format "
+                                   f"{' / '.join(_FLAG_FORMATS[param])} only, not {fmt}; "
+                                   "remove it")
     try:
         options = ExportOptions(defects=defects, by=by, crops=crops,  # type: ignore[arg-type]
                                 crop_margin=crop_margin, min_visible_pixels=min_visible_pixels,

@@ -33,9 +33,10 @@ def _load(path: Path, skip_bad: bool, limit: int | None, what: str):
               help="Write a PNG figure (distributions, metrics table, examples) here.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of patch positions, folds and permutations.")
-@click.option("--patch-size", type=int, default=64, show_default=True,
-              help="Side of the square patches the features are computed on, pixels.")
-@click.option("--max-images", type=int, default=300, show_default=True,
+@click.option("--patch-size", type=click.IntRange(16, 512), default=64, show_default=True,
+              help="Side of the square patches the features are computed on, pixels (16..512; "
+              "images smaller than a patch are scaled up to it).")
+@click.option("--max-images", type=click.IntRange(1, 100_000), default=300, show_default=True,
               help="Use at most this many images per set (a random subset).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable image files instead of failing.")
 def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Path | None,

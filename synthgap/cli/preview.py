@@ -12,12 +12,12 @@ import click
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "--output", required=True, type=click.Path(path_type=Path),
               help="The sheet to write (.png).")
-@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+@click.option("--n", "n", type=click.IntRange(1, 256), default=None,
               help="Images on the sheet (default 16; rows with --compare, default 4).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Which images are shown.")
-@click.option("--tile-width", default=320, show_default=True, type=click.IntRange(min=32),
-              help="Width of each tile in pixels.")
+@click.option("--tile-width", default=320, show_default=True, type=click.IntRange(32, 4096),
+              help="Width of each tile in pixels (32..4096).")
 @click.option("--compare", "adapted", type=click.Path(path_type=Path), default=None,
               help="An adapted directory made from DATASET: show render | adapted side by side.")
 @click.option("--real", type=click.Path(path_type=Path), default=None,

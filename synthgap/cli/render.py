@@ -29,6 +29,9 @@ def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None
         scene = scene.with_image_size(width, height)
     if seed is not None:
         scene = scene.model_copy(update={"seed": seed})
+    from synthgap.generators.preflight import check_renderable
+
+    check_renderable(scene, source=scene_arg)  # before any folder is touched
     return SceneSource(scene, scene.seed), RunIdentity.for_scene(scene)
 
 
@@ -69,7 +72,12 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
     scene.yaml and run.json. Re-running the same command resumes; the same scene and seed give
     byte-identical files for any --workers. Progress on stderr, a JSON summary on stdout.
     """
+    from synthgap.scenes.limits import MAX_IMAGES
+
     _positive("-n/--count", count)
+    if count > MAX_IMAGES:
+        raise click.BadParameter(f"at most {MAX_IMAGES} images per dataset, got {count}; "
+                                 "render several datasets", param_hint="-n/--count")
     _positive("--workers", workers)
     _positive("--seed", seed, lo=0)
     _positive("--tasks", tasks)
@@ -88,6 +96,14 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
                                  param_hint="--width/--height")
     _positive("--width", width, lo=8)
     _positive("--height", height, lo=8)
+    if width is not None and height is not None:
+        from synthgap.scenes.limits import image_size_problem
+
+        if bad := image_size_problem(width, height):
+            raise click.BadParameter(bad, param_hint="--width/--height")
+    if workers > 256:
+        raise click.BadParameter(f"at most 256 render processes, got {workers}",
+                                 param_hint="--workers")
 
     from tqdm import tqdm
 

@@ -22,8 +22,10 @@ def validate_scene(path: str) -> dict[str, object]:
         SceneError: the scene or one of its meshes is invalid (`PartError` is a `SceneError`).
     """
     from synthgap.generators.parts import load_parts
+    from synthgap.generators.preflight import check_renderable
 
     scene = load_scene(path)
+    check_renderable(scene, source=str(path))
     parts = load_parts(scene)
     bodies = Counter(a.entry for a in parts.values())
     counts: dict[str, list[int]] = {}

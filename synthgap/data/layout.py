@@ -24,6 +24,39 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
                                    ".pgm", ".ppm", ".pnm")
 
 
+#: Largest image (pixels) synthgap decodes: a photo, background or dataset image. A 1 MB PNG
+#: can declare 20000x20000 pixels (1.2 GB decoded, several GB in a fit).
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def image_header_problem(path: Path) -> str | None:
+    """None when the image header of `path` declares at most `MAX_IMAGE_PIXELS`, else why.
+
+    Reads only the header (PIL); a file PIL cannot identify is left to the decoder to report.
+    """
+    import warnings
+
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        # only the header is read: PIL's own bomb check (an exception) is replaced by ours
+        Image.MAX_IMAGE_PIXELS = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except Exception:
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if w * h > MAX_IMAGE_PIXELS:
+        return (f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} megapixels), more than the "
+                f"{MAX_IMAGE_PIXELS / 1e6:.0f} synthgap reads; downscale it (e.g. to the "
+                "camera's resolution)")
+    return None
+
+
 class DatasetFileError(ValueError):
     """A file of a dataset directory is missing, unreadable or of the wrong kind."""
 
@@ -183,6 +216,8 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DatasetFileError(f"{path}: no such image file")
+    if too_big := image_header_problem(path):
+        raise DatasetFileError(too_big)
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:

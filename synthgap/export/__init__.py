@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from synthgap.data.paths import resolve_folder
 from synthgap.export.base import (
     ExportedSample,
     Exporter,
@@ -24,6 +25,7 @@ from synthgap.export.base import (
 from synthgap.export.registry import EXPORTERS
 from synthgap.export.source import DatasetSource, open_dataset
 from synthgap.export.splits import SplitRatios, assign_splits, parse_split
+from synthgap.export.swap import swap_export
 
 
 def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: str,
@@ -57,16 +59,26 @@ def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: 
     ratios = split if isinstance(split, SplitRatios) else parse_split(split)
     source = src if isinstance(src, DatasetSource) else open_dataset(src)
     out = Path(out)
-    if out.resolve() == source.root.resolve() or source.root.resolve() in out.resolve().parents:
+    real_out = resolve_folder(out, what="export folder")
+    root = resolve_folder(source.root, what="dataset directory")
+    if real_out == root or root in real_out.parents:
         raise ExportError(f"{out}: the export folder must lie outside the dataset directory "
                           f"{source.root}")
     if progress is not None:
         source = replace(source, progress=progress)
     splits = assign_splits((r.index for r in source.records), ratios, seed=seed)
-    summary = EXPORTERS[format].write(source, out, splits=splits, ratios=ratios, seed=int(seed),
-                                      options=options or ExportOptions())
-    write_manifest(out, summary, source)
-    return summary
+    summaries: list[ExportSummary] = []
+
+    def write(tmp: Path) -> None:
+        summaries.append(EXPORTERS[format].write(
+            source, tmp, splits=splits, ratios=ratios, seed=int(seed),
+            options=options or ExportOptions()))
+        summaries[0] = replace(summaries[0], out=str(out))
+
+    # written next to `out` and swapped in when complete: a failure keeps the earlier export
+    swap_export(out, format, write,
+                lambda tmp, files: write_manifest(tmp, summaries[0], source, files))
+    return summaries[0]
 
 
 __all__ = [

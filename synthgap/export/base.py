@@ -226,13 +226,20 @@ def object_names(source: DatasetSource, options: ExportOptions) -> list[str]:
     return names
 
 
-def write_manifest(out: Path, summary: ExportSummary, source: DatasetSource) -> None:
-    """Write `out/export.json`: the summary plus where the data came from."""
+def write_manifest(out: Path, summary: ExportSummary, source: DatasetSource,
+                   files: Sequence[str] | None = None) -> None:
+    """Write `out/export.json`: the summary plus where the data came from.
+
+    `files` (relative paths) lists what the export wrote: the only files a later re-export
+    into the same folder may delete.
+    """
     from synthgap import __version__
 
     data = summary.to_dict()
     data.update(synthgap_version=__version__, source=source.root.name,
                 adapted=source.adapted, render_seed=source.seed)
+    if files is not None:
+        data["files"] = list(files)
     (Path(out) / MANIFEST).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
 

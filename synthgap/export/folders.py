@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from synthgap.data.paths import safe_name
 from synthgap.export.base import (
     ExportedSample,
+    ExportError,
     ExportOptions,
     ExportSummary,
     LazySamples,
@@ -49,9 +51,16 @@ def _label(by: str, part: ImageObject | None, defects: list[ImageObject]) -> str
     if by == "ok-ng":
         return "NG" if types else "OK"
     if by == "defect":
-        return "+".join(types) if types else "ok"
-    assert part is not None  # by="class" requires crops (checked by ExportOptions)
-    return part.name
+        label = "+".join(types) if types else "ok"
+    else:
+        assert part is not None  # by="class" requires crops (checked by ExportOptions)
+        label = part.name
+    # labels come from the records: a crafted one (`../../x`, a NUL byte) must not become a path
+    try:
+        return safe_name(label, what=f"folders --by {by}: label")
+    except ValueError as exc:
+        raise ExportError(f"{exc} (from the dataset's records or scene.yaml); rename the class "
+                          "or defect type and render again") from None
 
 
 def crop_box(bbox: list[int], margin: float, width: int, height: int) -> tuple[int, int, int,

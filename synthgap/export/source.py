@@ -19,6 +19,7 @@ import yaml
 
 from synthgap.data import DatasetLayout, Record, read_image, read_label_png, read_records
 from synthgap.data.layout import DatasetFileError
+from synthgap.data.paths import contained
 
 #: Keys of `adapt.json` that may name the directory the adapted images were made from.
 _ADAPT_SOURCE_KEYS = ("source", "source_dir", "input", "input_dir", "synthetic")
@@ -65,7 +66,8 @@ class DatasetSource:
     def image_path(self, record: Record) -> Path:
         """Path of the image of `record` (the adapted image in an adapted directory)."""
         rel = record.files.get("image")
-        path = self.root / rel if rel else DatasetLayout(self.root).image(record.index)
+        path = (contained(self.root, rel, what=self._where(record, "image")) if rel
+                else DatasetLayout(self.root).image(record.index))
         if not path.is_file():
             path = DatasetLayout(self.root).image(record.index)
         return path
@@ -79,6 +81,9 @@ class DatasetSource:
                                    f"{record.height}")
         return img
 
+    def _where(self, record: Record, key: str) -> str:
+        return f"{DatasetLayout(self.root).records}: record {record.index} files.{key}"
+
     def _layer(self, record: Record, key: str) -> Path | None:
         rel = record.files.get(key)
         default = getattr(DatasetLayout(self.root), "mask" if key == "mask" else "defects")
@@ -86,8 +91,10 @@ class DatasetSource:
         names.append(str(default(record.index).relative_to(self.root)))
         for base in self.label_roots:
             for name in names:
-                if (base / name).is_file():
-                    return base / name
+                # a record names files inside its directory (never /etc/..., ../x)
+                path = contained(base, name, what=self._where(record, key))
+                if path.is_file():
+                    return path
         return None
 
     def instance_mask(self, record: Record) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,8 @@ MIN_SIZE_M = 0.5e-3
 MAX_SIZE_M = 5.0
 #: At most this many stable poses are kept (the most probable ones).
 MAX_STABLE_POSES = 24
+#: Stable poses are computed on a hull of at most this many vertices (`decimated_hull`).
+STABLE_HULL_POINTS = 1000
 
 _UNITS_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "in": 0.0254}
 
@@ -51,20 +54,29 @@ class PartAsset:
         name: key in the library (entry name, or `ENTRY/BODY` for split STEP assemblies).
         category: class label.
         mesh: the mesh in metres, object frame (treat as read-only).
-        stable_poses: `(n, 4, 4) float64` transforms that put the mesh at rest on z = 0 (its
-            lowest point at z = 0), most probable first.
-        stable_probs: `(n,) float64` probability of each resting pose, summing to 1.
         entry: index of the part entry in `scene.parts`.
         source: the mesh file (absolute) or `procedural:NAME`.
+
+    `stable_poses` and `stable_probs` are computed on first use (only `placement: stable`
+    needs them), cached by mesh content.
     """
 
     name: str
     category: str
     mesh: trimesh.Trimesh
-    stable_poses: np.ndarray
-    stable_probs: np.ndarray
     entry: int
     source: str
+
+    @property
+    def stable_poses(self) -> np.ndarray:
+        """`(n, 4, 4) float64` transforms that put the mesh at rest on z = 0 (its lowest point
+        at z = 0), most probable first."""
+        return stable_poses(self.mesh)[0]
+
+    @property
+    def stable_probs(self) -> np.ndarray:
+        """`(n,) float64` probability of each resting pose, summing to 1."""
+        return stable_poses(self.mesh)[1]
 
     @property
     def radius_xy(self) -> float:
@@ -103,7 +115,10 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
             poses, probs = _flat_poses(mesh)  # a sheet: lies on either face (no hull volume)
         else:
             com = mesh.center_mass if mesh.is_volume else mesh.convex_hull.center_mass
-            poses, probs = trimesh.poses.compute_stable_poses(mesh, center_mass=com)
+            # trimesh's cost grows ~n^1.7 with hull faces (a 327k-face hull: > 10 min); a
+            # hull of at most STABLE_HULL_POINTS support points rests the same way
+            poses, probs = trimesh.poses.compute_stable_poses(decimated_hull(mesh),
+                                                              center_mass=com)
             poses = np.asarray(poses, dtype=np.float64)
             probs = np.asarray(probs, dtype=np.float64)
             if len(poses) == 0 or not np.isfinite(probs).all() or probs.sum() <= 0:
@@ -117,6 +132,24 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
         probs.setflags(write=False)
         _STABLE_CACHE[key] = (poses, probs)
     return _STABLE_CACHE[key]
+
+
+def decimated_hull(mesh: trimesh.Trimesh, points: int | None = None) -> trimesh.Trimesh:
+    """The convex hull of `mesh`, or for a large hull the hull of its support points in
+    `points` directions spread evenly over the sphere (inscribed in the true hull, touching it
+    in each of those directions; at most `2 * points` faces)."""
+    points = points or STABLE_HULL_POINTS
+    hull = mesh.convex_hull
+    if len(hull.vertices) <= points:
+        return hull
+    i = np.arange(points) + 0.5
+    z = 1.0 - 2.0 * i / points  # Fibonacci sphere: even directions, no randomness
+    r = np.sqrt(1.0 - z * z)
+    phi = np.pi * (3.0 - np.sqrt(5.0)) * i
+    dirs = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    v = np.asarray(hull.vertices)
+    support = np.unique(np.argmax(v @ dirs.T, axis=0))
+    return trimesh.convex.convex_hull(v[support])
 
 
 def _flat_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
@@ -148,10 +181,8 @@ def load_parts(scene: Scene) -> dict[str, PartAsset]:
         for name, mesh, source in _entry_meshes(i, entry):
             field = f"parts[{i}].mesh" if entry.mesh is not None else f"parts[{i}].procedural"
             mesh = _checked(mesh, entry, source, field)
-            poses, probs = stable_poses(mesh)
             category = entry.category or (name.split("/", 1)[1] if "/" in name else name)
-            library[name] = PartAsset(name=name, category=category, mesh=mesh,
-                                      stable_poses=poses, stable_probs=probs, entry=i,
+            library[name] = PartAsset(name=name, category=category, mesh=mesh, entry=i,
                                       source=source)
     return library
 
@@ -255,4 +286,17 @@ def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) 
                                          f"{MAX_SIZE_M:g} m{hint}")])
     if mesh.area <= 0:
         raise PartError(source, [(field, "the mesh has zero surface area (degenerate triangles)")])
+    if len(mesh.vertices) < 4:
+        # placing and occlusion-testing a part needs its convex hull (Qhull: >= 4 points)
+        raise PartError(source, [(field, f"the mesh has only {len(mesh.vertices)} vertices (a "
+                                         "single triangle); a part needs at least 4 (e.g. "
+                                         "two triangles)")])
+    try:
+        with warnings.catch_warnings():  # a flat hull has no volume: trimesh warns, that is fine
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mesh.convex_hull  # noqa: B018 - computed (and cached on the mesh) here, not mid-render
+    except Exception as exc:  # Qhull raises its own error types
+        raise PartError(source, [(field, f"no convex hull can be built ({type(exc).__name__});"
+                                         " the mesh is degenerate: repair or re-export it")]
+                        ) from None
     return mesh

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from synthgap.generators.annotate import annotate
 from synthgap.generators.params import SampleParams
 from synthgap.generators.sensor import apply_sensor
 from synthgap.generators.writer import DatasetWriter, RunIdentity, write_sample_files
+from synthgap.scenes.limits import MAX_IMAGES
 
 if TYPE_CHECKING:
     from synthgap.generators.renderer import RenderResult
@@ -79,6 +80,41 @@ class SceneSource:
             return sample(scene, parts, index=index, seed=seed)
 
         return meshes, sample_fn
+
+
+@dataclass(frozen=True)
+class PendingIndices:
+    """Image indices `start, start + step, ... < stop` not in `done`, produced one at a time
+    (picklable; a worker gets its share without a list of every index being built).
+
+    Attributes:
+        stop: one past the last index (the dataset size).
+        done: indices already finished (skipped).
+        start, step: the share of one of `step` workers.
+    """
+
+    stop: int
+    done: frozenset[int] = frozenset()
+    start: int = 0
+    step: int = 1
+
+    def __iter__(self) -> Iterator[int]:
+        done = self.done
+        for i in range(self.start, self.stop, self.step):
+            if i not in done:
+                yield i
+
+    def __len__(self) -> int:
+        span = range(self.start, self.stop, self.step)
+        return len(span) - sum(1 for i in self.done if i in span)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def shard(self, w: int, workers: int) -> PendingIndices:
+        """Worker `w`'s share of `workers` (every `workers`-th index from `w`)."""
+        return PendingIndices(self.stop, self.done, self.start + w * self.step,
+                              self.step * workers)
 
 
 @dataclass
@@ -254,7 +290,9 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
     t_start = time.perf_counter()
     writer = DatasetWriter(Path(out), identity, overwrite=overwrite)
     done = writer.open()
-    todo = [i for i in range(count) if i not in done]
+    if count > MAX_IMAGES:
+        raise ValueError(f"count: at most {MAX_IMAGES} images per dataset, got {count}")
+    todo = PendingIndices(count, frozenset(done))  # streamed: -n 10**8 builds no list
     if on_start is not None:
         on_start(len(todo), count - len(todo))
     timings = Timings()
@@ -275,9 +313,9 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
                            if isinstance(source, SceneSource) else source)
             platform, task_timings, workers = render_ray(
-                task_source, todo, writer.layout, width=identity.width, height=identity.height,
-                defects_layer=identity.defects_layer, on_record=on_record, address=address,
-                tasks=tasks, task_cpus=task_cpus)
+                task_source, list(todo), writer.layout, width=identity.width,
+                height=identity.height, defects_layer=identity.defects_layer,
+                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus)
             timings.add(task_timings)
         elif todo and workers == 1:
             t = time.perf_counter()
@@ -310,12 +348,42 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
 # --------------------------------------------------------------------------- processes
 
 
+def die_with_parent(parent_pid: int, *, poll_s: float = 1.0) -> None:
+    """End this process when process `parent_pid` ends (a killed `synthgap render`).
+
+    Linux: the kernel sends SIGKILL at the parent's death (`PR_SET_PDEATHSIG`). Elsewhere, and
+    as a fallback, a daemon thread checks every `poll_s` seconds whether this process was
+    handed to another parent, and exits.
+    """
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(3)
+            time.sleep(poll_s)
+
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(3)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
-                 identity: RunIdentity, q: Any, raster_threads: int) -> None:
+                 identity: RunIdentity, q: Any, raster_threads: int,
+                 parent_pid: int) -> None:
     """Entry point of a spawn worker: render `indices`, send records and timings to `q`."""
     # Share the cores between the workers' rasterisers (Mesa llvmpipe otherwise starts one
     # thread per core in every process); a value the user set wins.
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
+    die_with_parent(parent_pid)
     try:
         timings = Timings()
         t = time.perf_counter()
@@ -331,17 +399,18 @@ def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
         q.put(("error", traceback.format_exc()))
 
 
-def _render_processes(source: SampleSource, todo: list[int], layout: DatasetLayout,
+def _render_processes(source: SampleSource, todo: PendingIndices, layout: DatasetLayout,
                       identity: RunIdentity, workers: int,
                       on_record: Callable[[Record], None], timings: Timings) -> str | None:
     import json
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    shards = [todo[w::workers] for w in range(workers)]
+    shards = [todo.shard(w, workers) for w in range(workers)]
     raster_threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [ctx.Process(target=_worker_main, daemon=True,
-                         args=(source, shard, str(layout.root), identity, q, raster_threads))
+                         args=(source, shard, str(layout.root), identity, q, raster_threads,
+                               os.getpid()))
              for shard in shards if shard]
     for p in procs:
         p.start()

@@ -22,7 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,8 @@ __all__ = [
 FORMAT = "synthgap-raw-1"
 _LAYER_DIRS = ("images", "depth", "masks", "defects")
 _OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", "adapt.json", ".lock")
+#: Names of the layer files render (and `adapt apply`) write: `000042.png` and temporaries.
+_OWN_LAYER_FILE = re.compile(r"\d{6,}\.png|\.\d{6,}\.png\.\d+\.tmp(\.png)?")
 
 
 class DatasetConflictError(ValueError):
@@ -69,6 +71,9 @@ class RunIdentity:
     width: int
     height: int
     defects_layer: bool
+    inputs_sha256: str | None = None
+    """SHA-256 over the bytes of every file the scene reads (meshes, background images): the
+    scene text names them, this catches an edited mesh or a photo added to a folder."""
 
     @property
     def scene_sha256(self) -> str:
@@ -80,11 +85,32 @@ class RunIdentity:
         from synthgap.scenes import scene_to_yaml
 
         return cls(scene_yaml=scene_to_yaml(scene), seed=scene.seed, width=scene.image.width,
-                   height=scene.image.height, defects_layer=any(p.defects for p in scene.parts))
+                   height=scene.image.height, defects_layer=any(p.defects for p in scene.parts),
+                   inputs_sha256=scene_inputs_sha256(scene))
 
     def as_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "seed": self.seed, "scene_sha256": self.scene_sha256,
+        data = {"format": FORMAT, "seed": self.seed, "scene_sha256": self.scene_sha256,
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
+        if self.inputs_sha256 is not None:
+            data["inputs_sha256"] = self.inputs_sha256
+        return data
+
+
+def scene_inputs_sha256(scene: Any) -> str:
+    """SHA-256 over the names and bytes of the mesh and background image files of `scene`."""
+    files = [p.mesh for p in scene.parts if p.mesh is not None]
+    files += list(scene.background.image_files)
+    h = hashlib.sha256()
+    for path in files:
+        h.update(str(path).encode("utf-8", errors="replace") + b"\0")
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda f=f: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            h.update(b"<unreadable>")
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth: np.ndarray,
@@ -192,8 +218,14 @@ class DatasetWriter:
                 raise DatasetConflictError(f"{run}: unreadable ({exc}); pass --overwrite to "
                                            "start the dataset again") from exc
             want = self.identity.as_json()
+            if "inputs_sha256" not in old:  # written before input files were hashed
+                want.pop("inputs_sha256", None)
             diffs = [f"{k}: folder has {old.get(k)!r}, this run {v!r}" for k, v in want.items()
                      if old.get(k) != v]
+            if any(k == "inputs_sha256" for k, v in want.items() if old.get(k) != v):
+                diffs = ["a mesh or background image file changed since (or a background "
+                         "photo was added or removed)"] + [d for d in diffs
+                                                          if not d.startswith("inputs_sha256")]
             if diffs:
                 raise DatasetConflictError(
                     f"{self.root} holds a dataset made with another scene, seed or size ("
@@ -207,8 +239,17 @@ class DatasetWriter:
                 "folder (or --overwrite to delete synthgap's own files there)")
 
     def _remove_own_files(self) -> None:
+        """Delete what `synthgap render` writes: its layer PNGs (`NNNNNN.png`, temporaries),
+        records, run.json, scene.yaml; a user's own files, also inside `images/`, stay."""
         for name in _LAYER_DIRS:
-            shutil.rmtree(self.root / name, ignore_errors=True)
+            folder = self.root / name
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for path in folder.iterdir():
+                if path.is_file() and _OWN_LAYER_FILE.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
         for name in _OWN_FILES:
             if name != ".lock":
                 (self.root / name).unlink(missing_ok=True)

@@ -33,6 +33,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synthgap.scenes.limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_IMAGES,
+    check_plain_data,
+    image_size_problem,
+    short_repr,
+)
+
 #: Adaptation methods a job may name (`none` skips adaptation).
 ADAPT_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda", "none")
 #: Export formats a job may name.
@@ -85,10 +94,11 @@ class Job(_Model):
 
     scene: str = "default"
     """Scene file path, `preset:NAME`, or `default` (the built-in procedural metal part)."""
-    images: int = Field(ge=1)
+    images: int = Field(ge=1, le=MAX_IMAGES)
     """Number of images to render."""
-    seed: int = Field(0, ge=0)
-    """Render seed (>= 0); also the split seed of the exports."""
+    seed: int | None = Field(None, ge=0)
+    """Render seed (>= 0); also the split and fit seed. Not given: the scene's own `seed:`
+    (filled in by `parse_job`)."""
     size: tuple[int, int] | None = None
     """Optional `[width, height]` overriding the scene's image size."""
     workers: int = Field(1, ge=1, le=256)
@@ -112,8 +122,8 @@ class Job(_Model):
     @field_validator("size")
     @classmethod
     def _size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
-        if v is not None and not all(8 <= s <= 16384 for s in v):
-            raise ValueError(f"expected [width, height] in pixels, each 8..16384, got {list(v)}")
+        if v is not None and (bad := image_size_problem(*v)):
+            raise ValueError(f"expected [width, height] in pixels: {bad}")
         return v
 
     @field_validator("split", mode="before")
@@ -150,7 +160,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         loc = ""
         for part in err["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        got = err.get("input")
+        got = short_repr(err.get("input"))  # never the repr of a huge (alias-expanded) value
         kind = err["type"]
         if kind == "extra_forbidden":
             fields = _fields_at(err["loc"][:-1])
@@ -161,11 +171,11 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         elif kind in ("literal_error", "enum"):
             expected = err.get("ctx", {}).get("expected", "")
             options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
-            msg = f"expected one of {expected}, got {got!r}{_suggest(got, options)}"
+            msg = f"expected one of {expected}, got {got}{_suggest(got.strip(chr(39)), options)}"
         else:
             text = err["msg"].removeprefix("Value error, ").replace("Input should be",
                                                                     "expected")
-            msg = f"{text}, got {got!r}" if ", got" not in text else text
+            msg = f"{text}, got {got}" if ", got" not in text else text
         out.append((loc, msg))
     return out
 
@@ -215,6 +225,8 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
     if not isinstance(data, dict):
         raise JobError(source, [("", "expected a mapping of job fields (scene, images, "
                                      f"output, ...), got {type(data).__name__}")])
+    if too_big := check_plain_data(data):  # before anything expands or prints the data
+        raise JobError(source, [("", too_big)])
     try:
         job = Job.model_validate(data)
     except ValidationError as exc:
@@ -236,6 +248,24 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
                                                   "real_views; give `scene:` as a file with "
                                                   "real_views, or use pairing: nearest")])
     photos = resolve(job.real_photos)
+    if job.seed is None or job.adapt.pairing == "aligned":
+        from synthgap.scenes import SceneError, default_scene, load_scene
+
+        try:
+            loaded = default_scene() if scene == "default" else load_scene(scene)
+        except SceneError as exc:
+            raise JobError(source, [("scene", str(exc).replace("\n", "; "))]) from None
+        if job.adapt.pairing == "aligned" and not loaded.real_views:
+            raise JobError(source, [("adapt.pairing", f"aligned pairs come from the scene's "
+                                                      f"real_views, and {scene} has none; add "
+                                                      "real_views or use pairing: nearest")])
+        if job.seed is None:  # the scene's own seed
+            job = job.model_copy(update={"seed": loaded.seed})
+    if job.adapt.pairing == "class" and photos is not None and Path(photos).is_dir():
+        if not any(p.is_dir() and not p.name.startswith(".") for p in Path(photos).iterdir()):
+            raise JobError(source, [("adapt.pairing", f"class pairing needs real_photos with "
+                                                      f"one sub-folder per part class "
+                                                      f"({photos}/<class>/*.png), found none")])
     if job.adapt.method != "none":
         if photos is None:
             raise JobError(source, [("real_photos", "required to adapt (adapt.method is "
@@ -259,7 +289,16 @@ def load_job(path: Path | str) -> Job:
     if not path.is_file():
         raise JobError(str(path), [("", "job file not found")])
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise JobError(str(path), [("", f"the file is {size / 1e6:.1f} MB; job files are "
+                                            f"limited to {MAX_FILE_BYTES >> 20} MB")])
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobError(str(path), [("", f"cannot read the file ({exc})")]) from None
+    except RecursionError:
+        raise JobError(str(path), [("", f"lists or mappings nested too deeply (more than "
+                                        f"{MAX_DEPTH} levels)")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

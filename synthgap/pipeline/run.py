@@ -66,8 +66,9 @@ def _fingerprint(data: Any) -> str:
 def _photo_listing(folder: str | None) -> list[list[Any]]:
     if folder is None:
         return []
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns]
-            for p in sorted(Path(folder).iterdir()) if p.is_file()]
+    root = Path(folder)  # with class pairing the photos are in sub-folders: list them too
+    return [[p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(root.rglob("*")) if p.is_file()]
 
 
 def _file_sha(path: Path) -> str:
@@ -181,8 +182,10 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
         write_png(paths.preview, sheet)
         out = {"preview": paths.preview.name}
         if adapted:
+            from synthgap.pipeline.stages import photo_folders
+
             write_png(paths.compare, compare_sheet(paths.render, paths.adapted,
-                                                   job.real_photos, n=4, seed=job.seed,
+                                                   photo_folders(job)[0], n=4, seed=job.seed,
                                                    tile_width=job.preview.tile_width))
             out["compare"] = paths.compare.name
         return out

@@ -39,7 +39,11 @@ def load_job_scene(job: Job) -> Any:
     scene = default_scene() if job.scene == "default" else load_scene(job.scene)
     if job.size is not None:
         scene = scene.with_image_size(*job.size)  # scales the intrinsics with the image
-    return scene.model_copy(update={"seed": job.seed})
+    from synthgap.generators.preflight import check_renderable
+
+    check_renderable(scene, source=job.scene)
+    # a job without `seed:` renders with the scene's own seed (parse_job fills it in)
+    return scene.model_copy(update={"seed": scene.seed if job.seed is None else job.seed})
 
 
 def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -64,13 +68,62 @@ def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     from synthgap.adapt.apply import fit_from_folders
 
     model.parent.mkdir(parents=True, exist_ok=True)
-    # aligned pairs come from the scene file's pinned real views, not from the folders
-    extra = {"scene": Path(job.scene)} if job.adapt.pairing == "aligned" else {}
+    if job.adapt.pairing == "class":
+        return _fit_by_class(job, renders, model)
+    if job.adapt.pairing == "aligned":
+        # aligned pairs come from the scene file's pinned real views, not from the folders
+        summary = fit_from_folders(job.adapt.method, None, None, model, pairing="aligned",
+                                   seed=int(job.seed or 0), max_images=job.adapt.max_images,
+                                   options=dict(job.adapt.options) or None,
+                                   scene=Path(job.scene))
+        return _summary(summary)
     summary = fit_from_folders(job.adapt.method, renders, Path(str(job.real_photos)), model,
-                               pairing=job.adapt.pairing, seed=job.seed,
+                               pairing=job.adapt.pairing, seed=int(job.seed or 0),
                                max_images=job.adapt.max_images,
-                               options=dict(job.adapt.options) or None, **extra)
+                               options=dict(job.adapt.options) or None)
     return _summary(summary)
+
+
+def _fit_by_class(job: Job, renders: Path, model: Path) -> dict[str, Any]:
+    """`class` pairing: each render is labelled with the class of its largest visible part,
+    each photo with its sub-folder of `real_photos`; renders of classes without photos are
+    left out of the fit."""
+    import time
+
+    from synthgap.adapt.apply import _labelled
+    from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.data import read_records
+    from synthgap.export.source import open_dataset
+
+    real, real_labels, skipped = _labelled(Path(str(job.real_photos)), False,
+                                           job.adapt.max_images)
+    source = open_dataset(renders)
+    syn, syn_labels = [], []
+    for rec in read_records(renders):
+        seen = [i for i in rec.instances if i.visible_pixels > 0]
+        if not seen:
+            continue
+        label = max(seen, key=lambda i: i.visible_pixels).category
+        if label in set(real_labels):
+            syn.append(source.image(rec))
+            syn_labels.append(label)
+        if job.adapt.max_images is not None and len(syn) >= job.adapt.max_images:
+            break
+    if not syn:
+        classes = sorted({i.category for r in read_records(renders) for i in r.instances})
+        raise ValueError(f"class pairing: no render shows a class that has photos; render "
+                         f"classes {classes}, photo sub-folders {sorted(set(real_labels))} "
+                         f"of {job.real_photos}: name the sub-folders after the classes")
+    adapter = make_image_adapter(job.adapt.method, pairing="class",
+                                 options=dict(job.adapt.options) or None)
+    t0 = time.perf_counter()
+    adapter.fit(syn, real, rng=np.random.default_rng(int(job.seed or 0)),
+                synthetic_labels=syn_labels, real_labels=real_labels)
+    seconds = round(time.perf_counter() - t0, 3)
+    adapter.save(model)
+    return {"model": str(model), "method": job.adapt.method, "pairing": "class",
+            "n_synthetic": len(syn), "n_real": len(real), "classes": sorted(set(syn_labels)),
+            "skipped": [f"{p}: {why}" for p, why in skipped], "seconds": seconds}
 
 
 def apply_stage(job: Job, model: Path, renders: Path, adapted: Path, *,
@@ -82,6 +135,15 @@ def apply_stage(job: Job, model: Path, renders: Path, adapted: Path, *,
     adapter = load_image_adapter(model)
     return _summary(apply_adapter(adapter, renders, adapted, model_path=model,
                                   progress=progress))
+
+
+def photo_folders(job: Job) -> list[Path]:
+    """The folders holding the job's real photos: `real_photos` itself, or with `class`
+    pairing its class sub-folders (sorted)."""
+    root = Path(str(job.real_photos))
+    if job.adapt.pairing != "class":
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _dataset_images(root: Path, limit: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -104,7 +166,8 @@ def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
     from synthgap.adapt.gap_figure import gap_figure
     from synthgap.adapt.photos import load_photos
 
-    real = load_photos(Path(str(job.real_photos)), limit=max_images).images
+    real = [img for folder in photo_folders(job)
+            for img in load_photos(folder, limit=max_images).images][:max_images]
     reports, examples = {}, {}
     for name, root in sets.items():
         # the same seed for every set: the same renders (by index) are compared

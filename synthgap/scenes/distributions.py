@@ -62,8 +62,9 @@ def _bad(expected: str, got: Any) -> PydanticCustomError:
 
 
 def _show(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
+    from synthgap.scenes.limits import short_repr
+
+    return short_repr(x)  # never the repr of a huge (alias-expanded) value
 
 
 class _Dist(BaseModel):

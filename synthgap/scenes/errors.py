@@ -83,8 +83,9 @@ def _keys_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
 
 
 def _show(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
+    from synthgap.scenes.limits import short_repr
+
+    return short_repr(x)  # never the repr of a huge (alias-expanded) value
 
 
 def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:

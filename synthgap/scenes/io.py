@@ -18,6 +18,12 @@ from pydantic import ValidationError
 
 from synthgap.data.layout import IMAGE_SUFFIXES
 from synthgap.scenes.errors import SceneError, problems_from_validation, suggest
+from synthgap.scenes.limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    check_plain_data,
+    scene_limit_problems,
+)
 from synthgap.scenes.schema import MESH_SUFFIXES, BackgroundConfig, Intrinsics, Scene
 
 __all__ = ["IMAGE_SUFFIXES", "load_scene", "parse_scene", "photo_size", "scene_to_yaml"]
@@ -45,11 +51,19 @@ def load_scene(path: str | Path) -> Scene:
         hint = " (it is a folder)" if path.is_dir() else ""
         raise SceneError(str(path), [("", f"scene file not found{hint}")])
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SceneError(str(path), [("", f"the file is {size / 1e6:.1f} MB; scene files are "
+                                              f"limited to {MAX_FILE_BYTES >> 20} MB (is it "
+                                              "really a scene file?)")])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SceneError(str(path), [("", f"cannot read the file ({exc})")]) from exc
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise SceneError(str(path), [("", f"lists or mappings nested too deeply (more than "
+                                          f"{MAX_DEPTH} levels); no field needs that")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -74,13 +88,17 @@ def parse_scene(data: Any, *, base_dir: str | Path, source: str = "<dict>") -> S
     if not isinstance(data, dict):
         raise SceneError(source, [("", f"expected a mapping of keys at the top level, "
                                        f"got {type(data).__name__}")])
+    if too_big := check_plain_data(data):  # before anything expands or prints the data
+        raise SceneError(source, [("", too_big)])
     base = Path(base_dir)
     data = _resolve_paths(data, base)
     try:
         scene = Scene.model_validate(data)
     except ValidationError as exc:
         raise SceneError(source, problems_from_validation(exc, Scene)) from None
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = scene_limit_problems(scene)
+    if problems:
+        raise SceneError(source, problems)
     scene = _check_files(scene, problems, image_given="image" in data)
     if problems:
         raise SceneError(source, problems)
@@ -122,9 +140,16 @@ def _trim_background(bg: dict[str, Any]) -> None:
 
 
 def _abs(value: Any, base: Path) -> Any:
-    if isinstance(value, str) and value.strip():
-        p = Path(value).expanduser()
-        return str(p if p.is_absolute() else (base / p).resolve())
+    if isinstance(value, str) and value.strip() and "\x00" not in value:
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError:  # `~nosuchuser/...`: left as written, reported as not found
+            p = Path(value)
+        p = p if p.is_absolute() else base / p
+        try:
+            return str(p.resolve())
+        except (OSError, RuntimeError):  # a symbolic link loop: reported by _check_files
+            return str(p)
     return value
 
 
@@ -172,7 +197,10 @@ def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: 
             continue
         where = f"parts[{i}].mesh"
         if not part.mesh.exists():
-            problems.append((where, f"file not found: {part.mesh}"))
+            loop = part.mesh.is_symlink() or any(p.is_symlink() for p in part.mesh.parents)
+            problems.append((where, f"file not found: {part.mesh}" + (
+                " (a symbolic link on the way is dangling or points back to itself)"
+                if loop else "")))
         elif not part.mesh.is_file():
             problems.append((where, f"not a file: {part.mesh}"))
         elif part.mesh.suffix.lower() not in MESH_SUFFIXES:
@@ -228,6 +256,10 @@ def _unreadable_image(path: Path) -> str | None:
     """
     from PIL import Image, UnidentifiedImageError
 
+    from synthgap.data.layout import image_header_problem
+
+    if too_big := image_header_problem(path):
+        return too_big
     try:
         with Image.open(path) as im:
             im.verify()
@@ -242,12 +274,16 @@ def photo_size(path: Path) -> tuple[int, int]:
     Raises:
         ValueError: not a readable image (the message names the file).
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return int(im.size[0]), int(im.size[1])
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable image: {path} ({exc})") from None
 
 

@@ -39,8 +39,13 @@ class FakeStages:
 
     def fit(self, job, renders: Path, model: Path) -> dict:
         self.calls["fit"] += 1
+        from synthgap.adapt.modelfile import load_model, save_model
+
         model.parent.mkdir(parents=True, exist_ok=True)
-        model.write_bytes(json.dumps(job.adapt.model_dump()).encode())
+        # a real model file (safetensors + sidecar) whose config is the job's adapt settings
+        save_model(model, {"invert": np.full(3, 255, np.uint8)},
+                   {"kind": "invert", **json.loads(json.dumps(job.adapt.model_dump()))})
+        assert load_model(model, kind="invert")[1]["method"] == job.adapt.method
         return {"method": job.adapt.method}
 
     def apply(self, job, model: Path, renders: Path, adapted: Path, *, progress=True) -> dict:
