@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,7 +263,8 @@ def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
 def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out: Path, *,
                      pairing: str | None = None, skip_bad: bool = False, seed: int = 0,
                      max_images: int | None = None, options: dict | None = None,
-                     scene: Path | None = None) -> FitSummary:
+                     scene: Path | None = None, exclude_real: Collection[str] = ()
+                     ) -> FitSummary:
     """Fit an image adapter on a render folder (or dataset directory) and a photo folder.
 
     Args:
@@ -281,6 +283,8 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         scene: with `aligned` pairing, a scene file whose `real_views` pin each photo's camera
             and part poses: the matching views are rendered and paired pixel for pixel
             (then `synthetic` and `real` must be None).
+        exclude_real: names of photos in `real` to leave out of the fit (photos held back to
+            measure the gap on; not with `class` pairing).
 
     Returns:
         The summary.
@@ -311,7 +315,7 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         kwargs = {"synthetic_labels": syn_labels, "real_labels": real_labels}
     else:
         s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(
-            real, skip_bad=skip_bad, limit=max_images)
+            real, skip_bad=skip_bad, limit=max_images, exclude=exclude_real)
         syn, rea, skipped_s, skipped_r = s.images, r.images, s.skipped, r.skipped
     t0 = time.perf_counter()
     adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)

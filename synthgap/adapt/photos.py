@@ -9,7 +9,7 @@ bad files (`skip_bad=True`, the CLI's `--skip-bad`); skipped files are listed in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def is_grey(rgb: np.ndarray) -> bool:
 
 
 def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = None,
-                min_size: int = 1) -> PhotoSet:
+                min_size: int = 1, exclude: Collection[str] = ()) -> PhotoSet:
     """Read every photo in `folder` (or a dataset directory's `images/`).
 
     Args:
@@ -106,6 +106,8 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
         skip_bad: skip unreadable files (listed in `PhotoSet.skipped`) instead of failing.
         limit: read at most this many photos (the first in name order).
         min_size: photos whose height or width is below this many pixels count as bad.
+        exclude: file names (not paths) to leave out, before `limit` applies (e.g. photos
+            held back to measure the gap on).
 
     Returns:
         The photos, in sorted file-name order.
@@ -114,7 +116,9 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
         PhotoError: the folder is missing or empty, or (without `skip_bad`) some files are not
             readable images; the message names every bad file. Also when every file was bad.
     """
-    paths = list_photos(folder)
+    paths = [p for p in list_photos(folder) if p.name not in set(exclude)]
+    if not paths:
+        raise PhotoError(f"{image_folder(folder)}: every photo is excluded; keep some for the fit")
     if limit is not None:
         if limit < 1:
             raise PhotoError(f"limit: expected a positive number of photos, got {limit}")

@@ -116,6 +116,11 @@ class Job(_Model):
     """Contact sheet settings."""
     gap: bool = True
     """Measure the synthetic gap (raw and adapted renders vs the real photos)."""
+    gap_holdout: float = Field(0.25, ge=0.0, lt=1.0)
+    """Share of the real photos kept out of the fit (every k-th by name, k = round(1 / share))
+    so the gap is measured on photos the adapter never saw, with renders it was not fitted on.
+    0 (or fewer than 4 photos, or `class`/`aligned` pairing): the gap is measured on the fitting
+    photos, and the report says so."""
     output: str
     """Output folder."""
 

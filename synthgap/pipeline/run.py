@@ -155,6 +155,7 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
     adapted = job.adapt.method != "none"
     if adapted:
         fit_key = {"adapt": job.adapt.model_dump(), "seed": job.seed, "scene": scene_sha,
+                   "gap_holdout": job.gap_holdout,
                    "photos": _photo_listing(job.real_photos), "model": str(paths.model)}
         stamp = paths.stamp("fit")
         refit = not (stamp.is_file() and paths.model.is_file() and
@@ -198,7 +199,8 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
         if adapted:
             sets[f"adapted ({job.adapt.method})"] = paths.adapted
         key = {"images": n_images, "model": model_sha, "scene": scene_sha,
-               "photos": _photo_listing(job.real_photos), "sets": sorted(sets)}
+               "photos": _photo_listing(job.real_photos), "sets": sorted(sets),
+               "gap_holdout": job.gap_holdout}
         gap = run.stage("gap", key, lambda: stages.gap(job, sets, paths.gap_png))
         paths.gap_json.write_text(json.dumps(gap, indent=1, default=str) + "\n",
                                   encoding="utf-8")

@@ -63,6 +63,24 @@ def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any
     return _summary(summary)
 
 
+def held_out_photos(job: Job) -> list[str]:
+    """Names of the real photos kept out of the fit to measure the gap on (see
+    `Job.gap_holdout`): every k-th photo in name order, k = round(1 / gap_holdout), starting
+    with the k-th; empty when nothing can be held out (no share, fewer than 4 photos, `class`
+    or `aligned` pairing)."""
+    from synthgap.adapt.photos import list_photos
+
+    if (job.gap_holdout <= 0 or job.real_photos is None
+            or job.adapt.pairing in ("class", "aligned")):
+        return []
+    names = [p.name for p in list_photos(Path(str(job.real_photos)))]
+    if len(names) < 4:
+        return []
+    k = max(2, round(1 / job.gap_holdout))
+    held = names[k - 1::k]
+    return held if len(held) >= 2 else names[-2:]
+
+
 def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     """Fit the job's adapter on the renders in `renders` and the real photos; write `model`."""
     from synthgap.adapt.apply import fit_from_folders
@@ -77,11 +95,12 @@ def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
                                    options=dict(job.adapt.options) or None,
                                    scene=Path(job.scene))
         return _summary(summary)
+    held = held_out_photos(job)
     summary = fit_from_folders(job.adapt.method, renders, Path(str(job.real_photos)), model,
                                pairing=job.adapt.pairing, seed=int(job.seed or 0),
                                max_images=job.adapt.max_images,
-                               options=dict(job.adapt.options) or None)
-    return _summary(summary)
+                               options=dict(job.adapt.options) or None, exclude_real=held)
+    return {**_summary(summary), "held_out_photos": held}
 
 
 def _fit_by_class(job: Job, renders: Path, model: Path) -> dict[str, Any]:
@@ -146,37 +165,65 @@ def photo_folders(job: Job) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _dataset_images(root: Path, limit: int, rng: np.random.Generator) -> list[np.ndarray]:
+def _dataset_images(root: Path, limit: int, rng: np.random.Generator, *,
+                    skip_first: int = 0) -> tuple[list[np.ndarray], bool]:
+    """Up to `limit` images of a dataset directory, drawn with `rng`, leaving out the first
+    `skip_first` records in index order (the renders a fit used) when at least 2 remain;
+    and whether they were left out."""
     from synthgap.data import read_records
     from synthgap.export.source import open_dataset
 
     source = open_dataset(root)
-    records = read_records(root)
+    records = sorted(read_records(root), key=lambda r: r.index)
+    skipped = skip_first > 0 and len(records) - skip_first >= 2
+    if skipped:
+        records = records[skip_first:]
     if len(records) > limit:
         keep = np.sort(rng.choice(len(records), limit, replace=False))
         records = [records[i] for i in keep]
-    return [source.image(r) for r in records]
+    return [source.image(r) for r in records], skipped
 
 
 def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
               max_images: int = 64) -> dict[str, Any]:
     """Measure the gap of each image set in `sets` (name -> dataset directory) against the
-    job's real photos, draw the figure `figure`; returns name -> scalar metrics."""
+    job's real photos, draw the figure `figure`; returns name -> scalar metrics.
+
+    The gap is measured on data the fit did not use where there is some: the held-out photos
+    (`held_out_photos`) and the renders after the first `adapt.max_images` (the fit reads the
+    first by name). Each set's metrics say which (`photos`, `renders`: "held out" or "fit").
+    """
     from synthgap.adapt.gap import measure_gap
     from synthgap.adapt.gap_figure import gap_figure
     from synthgap.adapt.photos import load_photos
 
-    real = [img for folder in photo_folders(job)
-            for img in load_photos(folder, limit=max_images).images][:max_images]
-    reports, examples = {}, {}
+    held = held_out_photos(job)
+    real: list[np.ndarray] = []
+    if held:
+        names = set(held)
+        everyone = [p.name for p in load_photos(Path(str(job.real_photos))).paths]
+        real = load_photos(Path(str(job.real_photos)),
+                           exclude=[n for n in everyone if n not in names]).images[:max_images]
+    else:
+        real = [img for folder in photo_folders(job)
+                for img in load_photos(folder, limit=max_images).images][:max_images]
+    fitted = job.adapt.method != "none" and job.adapt.pairing != "aligned"
+    skip = (job.adapt.max_images or 0) if fitted else 0
+    reports, examples, used = {}, {}, {}
     for name, root in sets.items():
         # the same seed for every set: the same renders (by index) are compared
-        images = _dataset_images(root, max_images, np.random.default_rng([job.seed, 1]))
+        images, renders_held = _dataset_images(root, max_images,
+                                               np.random.default_rng([job.seed, 1]),
+                                               skip_first=skip)
         reports[name] = measure_gap(images, real, rng=np.random.default_rng([job.seed, 2]))
         examples[name] = images[:3]
+        used[name] = {"photos": f"held out ({len(real)})" if held else
+                      f"fit ({len(real)}; too few to hold any out)" if fitted else
+                      f"all ({len(real)})",
+                      "renders": ("held out" if renders_held else "fit" if skip else "all")}
     gap_figure(figure, reports, examples=examples, real_examples=real[:3],
                title="synthetic gap: renders vs real photos")
-    return {name: r.summary() for name, r in reports.items()}
+    return {name: {**r.summary(), **used[name]} for name, r in reports.items()}
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,12 @@ def test_as_images_checks():
         as_images([grey, np.zeros((4, 5, 4), np.uint8)], name="x")
     with pytest.raises(ValueError, match="at least one"):
         as_images([])
+
+
+def test_exclude_leaves_named_photos_out_before_the_limit(tmp_path):
+    for k in range(4):
+        cv2.imwrite(str(tmp_path / f"p{k}.png"), np.full((8, 8, 3), 10 * k, np.uint8))
+    got = load_photos(tmp_path, exclude=["p1.png"], limit=2)
+    assert [p.name for p in got.paths] == ["p0.png", "p2.png"]
+    with pytest.raises(PhotoError, match="every photo is excluded"):
+        load_photos(tmp_path, exclude=[f"p{k}.png" for k in range(4)])

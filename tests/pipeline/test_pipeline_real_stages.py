@@ -188,3 +188,34 @@ def test_aligned_pairing_without_real_views_fails_at_parse_time(tmp_path):
         parse_job({"scene": "s.yaml", "images": 2, "real_photos": "photos",
                    "adapt": {"method": "conv-smcae", "pairing": "aligned"}, "output": "o"},
                   base_dir=tmp_path)
+
+
+def test_gap_is_measured_on_photos_and_renders_the_fit_did_not_use(tmp_path):
+    from synthgap.pipeline import parse_job
+    from synthgap.pipeline.stages import held_out_photos
+
+    photos = tmp_path / "photos"
+    write_coin_photos(photos, n=8, size=(96, 72))
+    job = parse_job({"scene": "default", "images": 6, "size": [96, 72], "seed": 3,
+                     "real_photos": str(photos), "adapt": {"method": "histogram",
+                                                           "max_images": 4},
+                     "export": ["coco"], "split": "1,0,0", "gap_holdout": 0.25,
+                     "preview": {"n": 2, "tile_width": 96}, "output": "out"},
+                    base_dir=tmp_path, source="job.yaml")
+    # every 4th photo by name is held out: coins_03, coins_07
+    assert held_out_photos(job) == ["coins_03.png", "coins_07.png"]
+    report = run_job(job, progress=False)
+    fit = {s.name: s for s in report.stages}["fit"].summary
+    # the fit read the first 4 photos that are not held out (00, 01, 02, 04) and renders 0-3
+    assert fit["n_real"] == 4 and fit["held_out_photos"] == ["coins_03.png", "coins_07.png"]
+    for name in ("raw renders", "adapted (histogram)"):
+        assert report.gap[name]["photos"] == "held out (2)"
+        assert report.gap[name]["renders"] == "held out"
+        assert report.gap[name]["n_real"] == 2 and report.gap[name]["n_synthetic"] == 2
+    assert "held out (2), held out" in JobPaths(tmp_path / "out").report_md.read_text()
+
+    # no share held out: the report says the gap is on the fitting photos
+    job0 = job.model_copy(update={"gap_holdout": 0.0, "output": str(tmp_path / "out0")})
+    assert held_out_photos(job0) == []
+    report0 = run_job(job0, progress=False)
+    assert report0.gap["raw renders"]["photos"].startswith("fit (8")
