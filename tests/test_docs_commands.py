@@ -14,7 +14,7 @@ docs/development.md ("Documentation that cannot drift"):
   other shell lines (``make``, ``ray``, ``pip`` ...) are not run;
 - a ``yaml`` block whose first line is ``# file: NAME`` is written to NAME when reached;
 - ``<!-- not-run ... -->`` on the line before a block skips it;
-- every ``benchmarks/X.py`` a page mentions exists and takes the flags shown (its ``--help``).
+- every ``benchmarks/<script>.py`` a page mentions exists and takes the flags shown (its ``--help``).
 """
 
 from __future__ import annotations
