@@ -46,7 +46,7 @@ PREPARE = {
 SHELL_OK = {"echo", "mkdir", "cp", "mv", "touch"}
 #: Sizes the runnable commands are shrunk to.
 TINY_IMAGES, TINY_SIZE, TINY_STEPS = 4, (80, 60), 3
-SMCAE_METHODS = {"smcae", "conv-smcae"}
+SMCAE_METHODS = {"smcae", "patch-smcae", "conv-smcae"}  # methods with --iterations
 
 
 @dataclass(frozen=True)
@@ -264,16 +264,22 @@ def run_page(text: str, cwd: Path, prepare: list[str] = ()) -> list[str]:
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch) -> Path:
-    """A folder with examples/, photos/ (6 real photo crops) and parts/my_part.stl."""
+    """A folder with examples/, photos/ (6 real photo crops) and parts/my_part.stl.
+
+    Like the repository, it has the shared data at ../shared when the checkout has it.
+    """
     from synthgap.pipeline.demo import write_coin_photos
 
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    write_coin_photos(tmp_path / "photos", n=6, size=(96, 72))
-    (tmp_path / "parts").mkdir()
-    shutil.copy(ROOT / "examples" / "parts" / "bracket.stl", tmp_path / "parts" / "my_part.stl")
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples", work / "examples")
+    write_coin_photos(work / "photos", n=6, size=(96, 72))
+    (work / "parts").mkdir()
+    shutil.copy(ROOT / "examples" / "parts" / "bracket.stl", work / "parts" / "my_part.stl")
+    (work / "tmp").mkdir()
+    if (ROOT.parent / "shared").is_dir():
+        (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    monkeypatch.chdir(work)
+    return work
 
 
 @pytest.mark.slow
