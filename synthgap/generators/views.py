@@ -187,7 +187,7 @@ def sample_pinned(scene: Scene, parts: dict[str, PartAsset], view_index: int, *,
     n = len(scene.real_views)
     if n == 0:
         raise ValueError("the scene has no real_views; list the real photos with the camera "
-                         "and part poses they were taken at (see the README's scene reference)")
+                         "and part poses they were taken at (see docs/scenes.md)")
     if not 0 <= view_index < n:
         raise ValueError(f"view_index must be in [0, {n - 1}] (the scene has {n} real_views), "
                          f"got {view_index}")
@@ -256,7 +256,7 @@ def iter_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | None
     at a time; see `render_aligned_views`)."""
     if not scene.real_views:
         raise ValueError("the scene has no real_views; list the real photos with the camera "
-                         "and part poses they were taken at (see the README's scene reference)")
+                         "and part poses they were taken at (see docs/scenes.md)")
     from synthgap.generators.renderer import Renderer
     from synthgap.generators.sensor import apply_sensor
 

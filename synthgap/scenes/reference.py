@@ -1,7 +1,7 @@
 """The scene-file reference as Markdown tables, generated from the schema's field docstrings.
 
-`python -m synthgap.scenes.reference` prints it (the README's scene reference embeds it, and
-a test checks the README lists every field).
+`python -m synthgap.scenes.reference` prints it (docs/scenes.md embeds it, and
+tests/scenes/test_reference.py checks that page lists every field).
 """
 
 from __future__ import annotations

@@ -93,8 +93,8 @@ def test_photo_size_follows_a_calibration_file(tmp_path):
     assert (scene.image.width, scene.image.height) == (640, 480)
 
 
-def test_readme_example_loads(tmp_path):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_scenes_page_example_loads(tmp_path):
+    text = (ROOT / "docs" / "scenes.md").read_text(encoding="utf-8")
     start = text.index("**Real photos at known poses")
     block = re.search(r"```yaml\n(.*?)```", text[start:], re.S).group(1)
     (tmp_path / "cameras").mkdir()

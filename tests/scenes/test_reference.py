@@ -1,4 +1,4 @@
-"""The README's scene reference lists every field of the schema (docs cannot drift)."""
+"""docs/scenes.md's field reference lists every field of the schema (docs cannot drift)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 
 from synthgap.scenes.reference import SECTIONS, field_rows, reference_markdown
 
-README = Path(__file__).parents[2] / "README.md"
+SCENES_PAGE = Path(__file__).parents[2] / "docs" / "scenes.md"
 
 
 def scene_section() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = SCENES_PAGE.read_text(encoding="utf-8")
     start = text.index("<!-- section:scene-reference (scenes) -->")
     return text[start:text.index("<!-- /section:scene-reference -->")]
 
@@ -23,5 +23,5 @@ def test_every_field_is_documented(title, model):
         assert meaning, f"{model.__name__}.{key} has no docstring"
 
 
-def test_readme_embeds_the_current_reference():
+def test_scenes_page_embeds_the_current_reference():
     assert reference_markdown().strip() in scene_section()
