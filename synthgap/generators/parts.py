@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from synthgap.generators.appearance import MeshAppearance, mesh_appearance
 from synthgap.generators.procedural import make_procedural
 from synthgap.scenes.errors import SceneError
 from synthgap.scenes.schema import PartConfig, Scene
@@ -56,6 +57,8 @@ class PartAsset:
         stable_probs: `(n,) float64` probability of each resting pose, summing to 1.
         entry: index of the part entry in `scene.parts`.
         source: the mesh file (absolute) or `procedural:NAME`.
+        appearance: the file's own colours/texture (`mesh.visual` holds the per-vertex
+            colours or UVs), or None when it has none.
     """
 
     name: str
@@ -65,6 +68,7 @@ class PartAsset:
     stable_probs: np.ndarray
     entry: int
     source: str
+    appearance: MeshAppearance | None = None
 
     @property
     def radius_xy(self) -> float:
@@ -150,9 +154,15 @@ def load_parts(scene: Scene) -> dict[str, PartAsset]:
             mesh = _checked(mesh, entry, source, field)
             poses, probs = stable_poses(mesh)
             category = entry.category or (name.split("/", 1)[1] if "/" in name else name)
+            look = mesh_appearance(mesh)
+            if look is None and entry.material.appearance == "mesh":
+                raise PartError(source, [(f"parts[{i}].material.appearance",
+                                          "appearance: mesh, but the file has no vertex "
+                                          "colours, face colours or texture; use appearance: "
+                                          "material (or auto) and give base_color")])
             library[name] = PartAsset(name=name, category=category, mesh=mesh,
                                       stable_poses=poses, stable_probs=probs, entry=i,
-                                      source=source)
+                                      source=source, appearance=look)
     return library
 
 
