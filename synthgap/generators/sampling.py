@@ -332,8 +332,8 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
                          "outer_cone": math.radians(cfg.outer_cone_deg)}
             if cfg.type == "area":
                 w, h = cfg.size
-                nx = max(1, min(cfg.count, round(math.sqrt(cfg.count * w / h))))
-                ny = max(1, round(cfg.count / nx))
+                ny = max(1, min(cfg.count, round(math.sqrt(cfg.count * h / w))))
+                nx = max(1, round(cfg.count / ny))  # nx * ny is the closest grid to count
                 extra.update(width=float(w), height=float(h), nx=float(nx), ny=float(ny))
         out.append(LightParams(type=cfg.type, color=color, intensity=intensity,
                                pose=as_matrix4(pose), temperature_k=kelvin, extra=extra,

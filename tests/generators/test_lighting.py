@@ -158,3 +158,27 @@ def test_many_lights_are_deterministic(rend):
     a = rend.render(p, ms).rgb
     assert np.array_equal(a, rend.render(p, ms).rgb)
     assert math.isfinite(float(a.mean()))
+
+
+def test_scene_file_dome_area_and_shadows(tmp_path):
+    from synthgap.generators.parts import load_parts
+    from synthgap.generators.sampling import sample
+    from synthgap.scenes import SceneError, load_scene
+
+    head = "camera: {fov_deg: 40}\nparts: [{procedural: hex_nut}]\n"
+    (tmp_path / "s.yaml").write_text(
+        head + "lights:\n  - {type: dome, intensity: 2, count: 12, azimuth: [0, 360]}\n"
+        "  - {type: area, intensity: 1, size: [0.4, 0.05], count: 16, shadows: true}\n"
+        "  - {type: directional, shadows: true}\n")
+    scene = load_scene(tmp_path / "s.yaml")
+    lights = sample(scene, load_parts(scene), index=0, seed=0).lights
+    assert [light.type for light in lights] == ["dome", "area", "directional"]
+    assert [light.shadows for light in lights] == [False, True, True]
+    assert lights[0].extra["count"] == 12
+    area = lights[1].extra
+    assert area["nx"] * area["ny"] == 16 and area["nx"] > area["ny"]  # a bar: wide grid
+    assert len(emitters(lights)) == 12 + 16 + 1
+    (tmp_path / "bad.yaml").write_text(head + "lights: [{type: point, shadows: true}]\n")
+    with pytest.raises(SceneError, match=r"shadows applies to directional and spot and dome "
+                                         "and area lights, not point"):
+        load_scene(tmp_path / "bad.yaml")
