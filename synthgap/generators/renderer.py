@@ -38,11 +38,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -210,6 +213,7 @@ class Renderer:
         self._plane: tuple[Any, Any] | None = None
         self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
         self._light_nodes: list[Any] = []  # the lights of the last pass
+        self._shader_dir: str | None = None  # pyrender's shaders with our patches
         self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- lifecycle
@@ -230,6 +234,9 @@ class Renderer:
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._light_nodes = []
+        if self._shader_dir is not None:
+            shutil.rmtree(self._shader_dir, ignore_errors=True)
+            self._shader_dir = None
         self._part_slots.clear()
         self._prim_slots.clear()
         self._looks.clear()
@@ -246,6 +253,8 @@ class Renderer:
             if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
                 sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
         inner = getattr(self._offscreen, "_renderer", None)
+        if inner is not None and hasattr(inner, "_program_cache"):
+            self._shader_dir = _install_shaders(pr, inner)
         if self._fast_readback and inner is not None and _has_fb_fields(inner):
             inner._synthgap_skip_depth = False
             inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
@@ -630,6 +639,54 @@ class Renderer:
                 int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
         interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
         return cv2.resize(c, (width, height), interpolation=interp)
+
+
+#: (what, pyrender's mesh.frag text, replacement): applied only when every target is found.
+_SHADER_PATCHES = (
+    # Vertex colours tint the surface (diffuse albedo, metal F0, ambient) before shading,
+    # not the shaded result: a red plastic's specular highlight stays white.
+    ("vertex colours as albedo", "    color *= color_multiplier;\n", "\n"),
+    ("vertex colours as albedo",
+     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
+     "\n#endif\n",
+     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
+     "\n#endif\n#ifdef COLOR_0_LOC\n    base_color *= color_multiplier;\n#endif\n"),
+    # One bilinear 2x2 comparison instead of 3x3 of them (36 texture reads per light and
+    # fragment): the shadow map is fitted to the view, so its texels are ~1 mm and the edge
+    # stays smooth; the colour pass with a shadowed light costs about half as much.
+    ("bilinear shadow lookup",
+     "    float shadow = PCF(shadow_map, textureSize(shadow_map, 0), light_coords.xy, compare);",
+     "    float shadow = texture2DShadowLerp(shadow_map, vec2(textureSize(shadow_map, 0)),"
+     " light_coords.xy, compare);"),
+)
+
+
+def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
+    """Point pyrender's shader cache at a copy of its shaders with `_SHADER_PATCHES` applied.
+
+    Returns:
+        The temporary folder (removed by `Renderer.close`), or None when pyrender's
+        `mesh.frag` is not the text the patches expect (its own shaders are then used).
+    """
+    src = Path(pr.__file__).parent / "shaders"
+    try:
+        text = (src / "mesh.frag").read_text()
+    except OSError:
+        return None
+    for _what, old, new in _SHADER_PATCHES:
+        if old not in text:
+            return None
+        text = text.replace(old, new, 1)
+    from pyrender.shader_program import ShaderProgramCache
+
+    folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
+    for f in src.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, Path(folder) / f.name)
+    (Path(folder) / "mesh.frag").write_text(text)
+    inner._program_cache.clear()
+    inner._program_cache = ShaderProgramCache(shader_dir=folder)
+    return folder
 
 
 def _egl_destroy_context_only(platform: Any) -> None:

@@ -187,3 +187,27 @@ def test_appearance_mesh_without_colours_names_the_field(tmp_path):
     with pytest.raises(PartError, match=r"parts\[0\]\.material\.appearance: appearance: mesh, "
                                         "but the file has no vertex colours"):
         load_parts(load_scene(tmp_path / "s.yaml"))
+
+
+def test_vertex_colours_tint_the_surface_not_the_highlight(rend_factory):
+    from synthgap.generators.params import LightParams
+
+    r = rend_factory(64, 48)
+    ball = trimesh.creation.icosphere(3, 0.04)
+    ball.visual = trimesh.visual.ColorVisuals(
+        ball, vertex_colors=np.tile([200, 20, 20, 255], (len(ball.vertices), 1)).astype(np.uint8))
+    cam = camera(64, 48, eye=(0, 0, 0.3))
+    light = LightParams("point", (1.0, 1.0, 1.0), 0.3, cam.pose)  # at the camera
+    p = SampleParams(index=0, seed=0, camera=cam, lights=(light,),
+                     parts=(PartInstanceParams("b", "b", as_matrix4(np.eye(4)),
+                                               MaterialParams((1, 1, 1), 0.0, 0.15,
+                                                              source="mesh")),),
+                     background=BackgroundParams(color=(0, 0, 0), plane=False,
+                                                 ambient=(0.0, 0.0, 0.0)))
+    res = r.render(p, {"b": ball})
+    assert r._shader_dir is not None  # pyrender's shader took the patches
+    inside = res.instance_mask == 1
+    body = np.median(res.rgb[inside].astype(int), axis=0)
+    assert body[0] > 2 * body[1]  # red plastic
+    peak = res.rgb[inside].astype(int)[res.rgb[inside].sum(axis=1).argmax()]
+    assert peak[1] > body[1] + 60 and peak[2] > body[2] + 60  # a white highlight
