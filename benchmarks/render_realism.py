@@ -16,7 +16,7 @@ images/s of `synthgap render` end to end (1 worker: sampling, rendering, annotat
 writing). Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/render_realism.py [--data ../shared/data/lmo]
-        [--images 40] [--variants plain,colours,shadows]
+        [--images 40] [--max-faces 4000] [--variants plain,colours,shadows]
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from pathlib import Path
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+import trimesh
 import yaml
 
 from synthgap.cli.render import prepare_render
 from synthgap.generators.lighting import emitters, light_passes
+from synthgap.generators.parts import simplify_mesh
 from synthgap.generators.renderer import Renderer
 from synthgap.generators.runner import render_dataset
 
@@ -62,12 +64,25 @@ LABELS = {"plain": "plain (one grey material, 1 light)", "colours": "+ mesh colo
           "area16": "area light of 16, shadowed (instead of the sun)"}
 
 
-def write_scene(data: Path, folder: Path, appearance: str, lights: list[dict]) -> Path:
-    """An LM-O-like scene file in `folder` for the meshes in `data/models`."""
-    cam = json.loads((data / "camera.json").read_text())
+def simplified_models(data: Path, folder: Path, max_faces: int | None) -> list[Path]:
+    """The LM-O meshes, or copies simplified to `max_faces` triangles (vertex colours kept)."""
     meshes = sorted((data / "models").glob("obj_*.ply"))
     if not meshes:
         raise SystemExit(f"no obj_*.ply meshes in {data / 'models'}; pass --data")
+    if max_faces is None:
+        return meshes
+    out = []
+    for m in meshes:
+        small = simplify_mesh(trimesh.load(m, force="mesh", process=False), max_faces)
+        out.append(folder / m.name)
+        small.export(out[-1])
+    return out
+
+
+def write_scene(data: Path, folder: Path, appearance: str, lights: list[dict],
+                meshes: list[Path]) -> Path:
+    """An LM-O-like scene file in `folder` for `meshes` (millimetres)."""
+    cam = json.loads((data / "camera.json").read_text())
     material = {"appearance": "material", "base_color": [0.5, 0.5, 0.5], "metallic": 0.0,
                 "roughness": 0.7} if appearance == "material" else None
     parts = [{"mesh": str(m), "units": "mm", **({"material": material} if material else {})}
@@ -118,6 +133,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
                     help="LM-O in BOP format (reads models/*.ply and camera.json only)")
     ap.add_argument("--images", type=int, default=40, help="images per timed run")
+    ap.add_argument("--max-faces", type=int, default=None,
+                    help="simplify each mesh to this many triangles first (parts.simplify_mesh)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated, from {', '.join(VARIANTS)}")
     args = ap.parse_args()
@@ -129,18 +146,22 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     rows = []
     try:
+        models = simplified_models(args.data, tmp, args.max_faces)
+        faces = sum(len(trimesh.load(m, force="mesh", process=False).faces) for m in models)
         for name in names:
             appearance, lights = VARIANTS[name]
             folder = tmp / name
             folder.mkdir()
-            path = write_scene(args.data, folder, appearance, lights)
+            path = write_scene(args.data, folder, appearance, lights, models)
             ms, passes, shadows = render_cost(path, args.images)
             rate = end_to_end(path, args.images, folder / "out")
             rows.append((name, ms, passes, shadows, rate))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"LM-O-like scene: 8 meshes with vertex colours, 640x480, {args.images} images per "
-          f"variant; {os.cpu_count()} CPUs, PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}, "
+    print(f"LM-O-like scene: {len(models)} meshes with vertex colours ({faces} triangles in "
+          f"all{'' if args.max_faces is None else f', simplified to <= {args.max_faces} each'}"
+          f"), 640x480, {args.images} images per variant; {os.cpu_count()} CPUs, "
+          f"PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}, "
           f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
     print()
     print("| variant | colour passes | shadow maps | render CPU ms/image | vs plain | "
