@@ -92,7 +92,7 @@ def write_scene(data: Path, folder: Path, appearance: str, lights: list[dict],
         "camera": {"intrinsics": {k: cam[k] for k in ("fx", "fy", "cx", "cy")},
                    "pose": {"distance": [0.7, 1.0], "elevation": [35, 80]},
                    "znear": 0.05, "zfar": 5.0},
-        "area": [0.5, 0.4], "parts": parts, "lights": lights,
+        "area": [0.6, 0.45], "parts": parts, "lights": lights,
         "background": {"color": [[0.25, 0.22, 0.2], [0.45, 0.42, 0.4]],
                        "ambient": [0.15, 0.15, 0.15]},
     }
@@ -101,8 +101,9 @@ def write_scene(data: Path, folder: Path, appearance: str, lights: list[dict],
     return path
 
 
-def render_cost(scene_path: Path, n: int) -> tuple[float, float, float]:
-    """(CPU ms per `Renderer.render`, colour passes, shadow maps) averaged over `n` images."""
+def render_cost(scene_path: Path, n: int) -> tuple[float, float, float, float]:
+    """(CPU ms per `Renderer.render`, colour passes, shadow maps, part instances) averaged
+    over `n` images."""
     source, _ = prepare_render(str(scene_path))
     meshes, sample_fn = source.load()
     params = [sample_fn(i) for i in range(n)]
@@ -116,7 +117,7 @@ def render_cost(scene_path: Path, n: int) -> tuple[float, float, float]:
     ems = [emitters(p.lights) for p in params]
     passes = sum(len(light_passes(e)) for e in ems) / n
     shadows = sum(sum(x.shadows for x in e) for e in ems) / n
-    return ms, passes, shadows
+    return ms, passes, shadows, sum(len(p.parts) for p in params) / n
 
 
 def end_to_end(scene_path: Path, n: int, out: Path) -> float:
@@ -153,9 +154,9 @@ def main() -> None:
             folder = tmp / name
             folder.mkdir()
             path = write_scene(args.data, folder, appearance, lights, models)
-            ms, passes, shadows = render_cost(path, args.images)
+            ms, passes, shadows, parts = render_cost(path, args.images)
             rate = end_to_end(path, args.images, folder / "out")
-            rows.append((name, ms, passes, shadows, rate))
+            rows.append((name, ms, passes, shadows, parts, rate))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"LM-O-like scene: {len(models)} meshes with vertex colours ({faces} triangles in "
@@ -164,14 +165,14 @@ def main() -> None:
           f"PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}, "
           f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
     print()
-    print("| variant | colour passes | shadow maps | render CPU ms/image | vs plain | "
-          "`synthgap render` images/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| variant | parts per image | colour passes | shadow maps | render CPU ms/image | "
+          "vs plain | `synthgap render` images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     base = rows[0][1] if rows and rows[0][0] == "plain" else None
-    for name, ms, passes, shadows, rate in rows:
+    for name, ms, passes, shadows, parts, rate in rows:
         extra = f"{ms - base:+.0f} ms" if base is not None else ""
-        print(f"| {LABELS[name]} | {passes:.0f} | {shadows:.0f} | {ms:.0f} | {extra} | "
-              f"{rate:.2f} |")
+        print(f"| {LABELS[name]} | {parts:.1f} | {passes:.0f} | {shadows:.0f} | {ms:.0f} | "
+              f"{extra} | {rate:.2f} |")
 
 
 if __name__ == "__main__":
