@@ -45,6 +45,10 @@ class MaterialParams:
         brightness: linear colour multiplier that was sampled (>= 0).
         hue_shift: hue rotation that was sampled, a fraction of the colour circle.
         saturation: HSV saturation multiplier that was sampled (>= 0).
+        texture: procedural finish (`none`, `brushed`, `machined`, `cast`, `painted`) whose
+            maps modulate `base_color` and `roughness` (`source == "material"` only).
+        texture_scale: metres of surface per texture repeat.
+        texture_seed: which variant of the finish (0 <= seed < `textures.TEXTURE_VARIANTS`).
     """
 
     base_color: tuple[float, float, float]
@@ -54,6 +58,9 @@ class MaterialParams:
     brightness: float = 1.0
     hue_shift: float = 0.0
     saturation: float = 1.0
+    texture: str = "none"
+    texture_scale: float = 0.03
+    texture_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,10 @@ class BackgroundParams:
         image: absolute path of a background image to composite behind everything (or None).
         image_crop: `(x0, y0, x1, y1)` in [0, 1] relative coordinates of the crop of `image`.
         ambient: ambient light RGB in [0, 1].
+        texture: procedural plane texture (`wood`, `belt`, `steel`), an image file's absolute
+            path, or None (the plane is `color`).
+        texture_size: metres of plane per texture repeat.
+        texture_seed: variant of a procedural texture.
     """
 
     color: tuple[float, float, float]
@@ -166,6 +177,9 @@ class BackgroundParams:
     image: str | None = None
     image_crop: tuple[float, float, float, float] | None = None
     ambient: tuple[float, float, float] = (0.05, 0.05, 0.05)
+    texture: str | None = None
+    texture_size: float = 0.3
+    texture_seed: int = 0
 
 
 @dataclass(frozen=True)

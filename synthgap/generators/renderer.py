@@ -69,6 +69,7 @@ from synthgap.generators.occlusion import (
     unit_cube_corners,
 )
 from synthgap.generators.params import MaterialParams, SampleParams
+from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
@@ -203,14 +204,15 @@ class Renderer:
         self._offscreen: Any = None
         self._scene: Any = None
         self._cam_node: Any = None
-        # (part name, slot, own look) -> (node, primitive, mesh it was made from,
-        # object-frame corners)
-        self._part_slots: dict[tuple[str, int, bool], tuple[Any, Any, trimesh.Trimesh,
-                                                            np.ndarray]] = {}
+        # (part name, slot, look kind, texture tile) -> (node, primitive, mesh it was made
+        # from, object-frame corners)
+        self._part_slots: dict[tuple[str, int, str, float],
+                               tuple[Any, Any, trimesh.Trimesh, np.ndarray]] = {}
+        self._maps: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
         self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
         # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
         self._looks: dict[str, _Look] = {}
-        self._plane: tuple[Any, Any] | None = None
+        self._plane: tuple[Any, Any, float] | None = None
         self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
         self._light_nodes: list[Any] = []  # the lights of the last pass
         self._shader_dir: str | None = None  # pyrender's shaders with our patches
@@ -240,6 +242,7 @@ class Renderer:
         self._part_slots.clear()
         self._prim_slots.clear()
         self._looks.clear()
+        self._maps.clear()
         self._frame_nodes.clear()
 
     def _ensure_gl(self) -> None:
@@ -315,17 +318,23 @@ class Renderer:
         nodes: list[Any] = []  # their nodes, in the same order
         for node, *_ in self._part_slots.values():
             node.mesh.is_visible = False
-        used: dict[tuple[str, bool], int] = {}
+        used: dict[tuple[str, str, float], int] = {}
         for k, inst in enumerate(params.parts):
-            own = inst.material.source == "mesh"
-            slot = used.get((inst.part, own), 0)
-            used[(inst.part, own)] = slot + 1
-            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part], own)
+            m = inst.material
+            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
+            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            slot = used.get((inst.part, kind, tile), 0)
+            used[(inst.part, kind, tile)] = slot + 1
+            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part], kind,
+                                                  tile)
             pose = np.asarray(inst.pose, dtype=float)
-            if own:
-                node, prim = self._own_look(inst.part, node, prim, inst.material)
+            if kind == "own":
+                node, prim = self._own_look(inst.part, node, prim, m)
+            elif kind == "tex":
+                base, mr = self._surface_maps(m.texture, m.texture_seed)
+                prim.material = _material(pr, m, base, mr)
             else:
-                prim.material = _material(pr, inst.material)
+                prim.material = _material(pr, m)
             node.mesh.is_visible = True
             scene.set_pose(node, pose)
             objects.append(Bounds(k + 1, transform_points(corners, pose)))
@@ -363,7 +372,7 @@ class Renderer:
         bg = params.background
         plane_node = None
         if bg.plane:
-            plane_node = self._plane_node(bg.plane_size, bg.color)
+            plane_node = self._plane_node(bg)
         elif self._plane is not None:
             self._plane[0].mesh.is_visible = False
 
@@ -435,11 +444,12 @@ class Renderer:
             inner._synthgap_skip_depth = skip
 
     # -- scene building helpers
-    def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh,
-                   own: bool = False) -> tuple[Any, Any, np.ndarray]:
-        """The cached node of instance `slot` of part `name`; `own`: with the mesh's own
-        vertex colours / UVs (`material.source == "mesh"`), else plain geometry."""
-        key = (name, slot, own)
+    def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
+                   tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
+        """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
+        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat) or `plain`
+        geometry."""
+        key = (name, slot, kind, tile)
         cached = self._part_slots.get(key)
         if cached is not None and cached[2] is mesh:
             return cached[0], cached[1], cached[3]
@@ -448,14 +458,16 @@ class Renderer:
             scene.remove_node(cached[0])
         if len(mesh.faces) == 0:
             raise ValueError(f"part {name!r}: the mesh has no faces")
-        look = self._look(name, mesh) if own else None
+        look = self._look(name, mesh) if kind == "own" else None
         shaded = look.shaded if look is not None else mesh.smooth_shaded
         # (smooth_shaded splits at sharp edges: CAD edges stay crisp)
+        colors, uv = (look.colors, look.uv) if look is not None else (None, None)
+        if kind == "tex":
+            shaded, uv = box_uv(shaded, tile)
         prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
                             normals=shaded.vertex_normals.astype(np.float32),
                             indices=shaded.faces.astype(np.uint32),
-                            color_0=None if look is None else look.colors,
-                            texcoord_0=None if look is None else look.uv,
+                            color_0=colors, texcoord_0=uv,
                             material=pr.MetallicRoughnessMaterial())
         node = scene.add(pr.Mesh([prim]))
         # Convex hull vertices bound the part tightly for the screen-space occlusion test.
@@ -508,21 +520,66 @@ class Renderer:
         scene.set_pose(node, scaled)
         return node, scaled
 
-    def _plane_node(self, size: float, color: tuple[float, float, float]) -> Any:
+    def _plane_node(self, bg: Any) -> Any:
         pr, scene = self._pr, self._scene
-        if self._plane is None:
-            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
-                                   [[0, 1, 2], [0, 2, 3]], process=False)
-            prim = _prim_from(pr, quad, pr.MetallicRoughnessMaterial())
-            self._plane = (scene.add(pr.Mesh([prim])), prim)
-        node, prim = self._plane
+        size = bg.plane_size
         if not (np.isfinite(size) and size > 0):
             raise ValueError(f"background.plane_size: expected a positive number of metres, got "
                              f"{size!r}")
-        prim.material = _material(pr, MaterialParams(tuple(color), 0.0, 0.9))
+        repeat = float(size / bg.texture_size) if bg.texture is not None else 0.0
+        if self._plane is None or self._plane[2] != repeat:
+            if self._plane is not None:
+                scene.remove_node(self._plane[0])
+            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
+                                   [[0, 1, 2], [0, 2, 3]], process=False)
+            uv = (quad.vertices[:, :2] + 0.5) * repeat if repeat else None
+            prim = pr.Primitive(positions=quad.vertices.astype(np.float32),
+                                normals=quad.vertex_normals.astype(np.float32),
+                                indices=quad.faces.astype(np.uint32),
+                                texcoord_0=None if uv is None else uv.astype(np.float32),
+                                material=pr.MetallicRoughnessMaterial())
+            self._plane = (scene.add(pr.Mesh([prim])), prim, repeat)
+        node, prim, _ = self._plane
+        if bg.texture is None:
+            prim.material = _material(pr, MaterialParams(tuple(bg.color), 0.0, 0.9))
+        else:
+            prim.material = _material(pr, MaterialParams((1.0, 1.0, 1.0), 0.0, 0.9),
+                                      self._plane_map(bg.texture, bg.texture_seed))
         node.mesh.is_visible = True
         scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
         return node
+
+    def _surface_maps(self, kind: str, seed: int) -> tuple[Any, Any]:
+        """Uploaded colour and metallic-roughness maps of a procedural finish (cached)."""
+        key = (kind, int(seed))
+        if key not in self._maps:
+            base, mr = surface_texture(kind, int(seed))
+            self._cache_map(key, (_texture(self._pr, base), _texture(self._pr, mr)))
+        self._maps.move_to_end(key)
+        return self._maps[key]
+
+    def _plane_map(self, texture: str, seed: int) -> Any:
+        """Uploaded colour map of the plane: procedural (`wood`, ...) or an image file."""
+        key = (texture, int(seed))
+        if key not in self._maps:
+            if texture in PLANE_TEXTURES:
+                img = plane_texture(texture, int(seed))
+            else:
+                data = np.fromfile(texture, dtype=np.uint8) if os.path.isfile(texture) else None
+                bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size \
+                    else None
+                if bgr is None:
+                    raise ValueError(f"background.texture_image {texture!r}: missing or not a "
+                                     "readable image")
+                img = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            self._cache_map(key, (_texture(self._pr, img), None))
+        self._maps.move_to_end(key)
+        return self._maps[key][0]
+
+    def _cache_map(self, key: tuple[str, int], value: tuple[Any, Any]) -> None:
+        self._maps[key] = value
+        while len(self._maps) > 64:
+            self._maps.popitem(last=False)
 
     def _set_lights(self, group: list[Emitter]) -> int:
         """Put the lights of one pass in the scene; returns the pass's render flags."""
@@ -754,10 +811,18 @@ def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarra
 # --------------------------------------------------------------------------- helpers
 
 
-def _material(pr: ModuleType, m: MaterialParams) -> Any:
+def _material(pr: ModuleType, m: MaterialParams, base_map: Any = None,
+              mr_map: Any = None) -> Any:
     return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
                                         metallicFactor=float(m.metallic),
-                                        roughnessFactor=float(m.roughness))
+                                        roughnessFactor=float(m.roughness),
+                                        baseColorTexture=base_map,
+                                        metallicRoughnessTexture=mr_map)
+
+
+def _texture(pr: ModuleType, img: np.ndarray) -> Any:
+    """A pyrender texture of a `(h, w, 3|4) uint8` map (repeating, mipmapped)."""
+    return pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
 
 
 def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
@@ -784,9 +849,7 @@ class _Look:
 
 def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
     def tex(img: np.ndarray | None) -> Any:
-        if img is None:
-            return None
-        return pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
+        return None if img is None else _texture(pr, img)
 
     return (tex(a.base_color_texture), tex(a.metallic_roughness_texture),
             tex(a.normal_texture))

@@ -32,6 +32,7 @@ from synthgap.generators.params import (
     as_matrix4,
 )
 from synthgap.generators.parts import PartAsset
+from synthgap.generators.textures import TEXTURE_VARIANTS
 from synthgap.scenes.distributions import FloatDist, sample_color, sample_float, sample_int
 from synthgap.scenes.schema import (
     MATERIAL_METALLIC,
@@ -149,12 +150,18 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
         return MaterialParams(base_color=(1.0, 1.0, 1.0), metallic=metallic, roughness=roughness,
                               source="mesh", brightness=brightness, hue_shift=hue_shift,
                               saturation=saturation)
+    texture = {}
+    if cfg.texture != "none":
+        texture = {"texture": cfg.texture,
+                   "texture_scale": float(cfg.texture_scale),
+                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS))}
     if (brightness, hue_shift, saturation) != (1.0, 0.0, 1.0):
         rgb = jitter_colors(np.asarray(base, np.float32), hue_shift=hue_shift,
                             saturation=saturation) * brightness
         base = tuple(float(v) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[assignment]
     return MaterialParams(base_color=base, metallic=metallic, roughness=roughness,
-                          brightness=brightness, hue_shift=hue_shift, saturation=saturation)
+                          brightness=brightness, hue_shift=hue_shift, saturation=saturation,
+                          **texture)
 
 
 def _translation(x: float, y: float, z: float) -> np.ndarray:
@@ -351,8 +358,14 @@ def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundPara
         x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
         crop = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     ambient = sample_color(bg.ambient, rng=rng)
+    texture: dict = {}
+    if bg.texture != "none" or bg.texture_image is not None:
+        texture = {"texture": bg.texture if bg.texture != "none" else str(bg.texture_image),
+                   "texture_size": float(bg.texture_size),
+                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS))
+                   if bg.texture != "none" else 0}
     return BackgroundParams(color=color, plane=bg.plane, plane_size=bg.plane_size, image=image,
-                            image_crop=crop, ambient=ambient)
+                            image_crop=crop, ambient=ambient, **texture)
 
 
 def _sample_sensor(scene: Scene, rng: np.random.Generator) -> SensorParams:

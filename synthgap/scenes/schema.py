@@ -189,6 +189,12 @@ class MaterialConfig(_Model):
     """Hue rotation as a fraction of the colour circle (e.g. `[-0.02, 0.02]`), in [-0.5, 0.5]."""
     saturation: NonNeg = Field(default_factory=lambda: _dist(1.0))
     """Multiplier of the colour saturation (HSV; 0 = grey, 1 = unchanged)."""
+    texture: Literal["none", "brushed", "machined", "cast", "painted"] = "none"
+    """Procedural surface finish (`appearance: material` only): colour and roughness maps that
+    modulate `base_color` and `roughness`, box-projected onto the part (one of 8 variants
+    drawn per instance)."""
+    texture_scale: float = Field(0.03, gt=0.0)
+    """Metres of part surface one repeat of the `texture` covers."""
 
 
 _DEFECT_SIZES = {
@@ -425,6 +431,14 @@ class BackgroundConfig(_Model):
     """Side of the random crop of a background photo, relative to the photo (1 = whole)."""
     ambient: ColorDist = Field(default_factory=lambda: _color([0.05, 0.05, 0.05]))
     """Ambient light RGB in [0, 1]."""
+    texture: Literal["none", "wood", "belt", "steel"] = "none"
+    """Procedural support-plane texture (one of 8 variants drawn per image), instead of
+    `color`."""
+    texture_image: Path | None = None
+    """A photo of the cell's surface tiled over the support plane instead of `color`
+    (relative to the scene file)."""
+    texture_size: float = Field(0.3, gt=0.0)
+    """Metres of support plane one repeat of `texture`/`texture_image` covers."""
     image_files: tuple[Path, ...] = ()
     """Background photo files. `load_scene` fills it from `images` (sorted); alternatively list
     files here instead of giving `images`."""
