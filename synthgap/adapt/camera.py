@@ -131,14 +131,24 @@ class CameraModel(ImageAdapter):
         return self.gains is not None
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
-            rng: np.random.Generator) -> Self:
-        """Estimate each enabled step on renders already corrected by the steps before it."""
+            rng: np.random.Generator, synthetic_masks: Sequence[np.ndarray] | None = None,
+            real_masks: Sequence[np.ndarray] | None = None) -> Self:
+        """Estimate each enabled step on renders already corrected by the steps before it.
+
+        Args:
+            synthetic_masks, real_masks: optional `(H, W)` label maps (0 = background), both
+                or neither: white balance and tone curve are then measured on part pixels
+                only (a render's stand-in background says nothing about the camera).
+        """
         syn, real, self.grey = fit_images(synthetic, real)
+        if (synthetic_masks is None) != (real_masks is None):
+            synthetic_masks = real_masks = None  # one side only: compare whole images
+        masks = {"synthetic_masks": synthetic_masks, "real_masks": real_masks}
         f = self.flags
-        gains = est.white_balance_gains(syn, real) if f["white_balance"] and not self.grey \
-            else np.ones(3)
+        gains = est.white_balance_gains(syn, real, **masks) \
+            if f["white_balance"] and not self.grey else np.ones(3)
         syn_wb = [self._apply(s, gains=gains, tone=None) for s in syn]
-        tone = est.tone_lut(syn_wb, real) if f["tone"] else None
+        tone = est.tone_lut(syn_wb, real, **masks) if f["tone"] else None
         syn_t = [self._apply(s, gains=gains, tone=tone) for s in syn]
         vig = est.vignetting_strength(syn_t, real) if f["vignetting"] else 0.0
         syn_v = [self._apply(s, gains=gains, tone=tone, vignetting=vig) for s in syn]

@@ -59,29 +59,39 @@ def luma(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) @ LUMA) / 255.0
 
 
+def _select(masks: Sequence[np.ndarray] | None, i: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Pixels to use of image i: `masks[i] > 0` (part pixels), or all when no masks."""
+    if masks is None:
+        return np.ones(shape[:2], bool)
+    return np.asarray(masks[i]) > 0
+
+
 def white_balance_gains(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray],
-                        *, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
+                        *, lo: float = 0.05, hi: float = 0.95,
+                        synthetic_masks: Sequence[np.ndarray] | None = None,
+                        real_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Per-channel gains that give the renders the photos' mean colour (grey world).
 
     Only pixels whose luma is within [lo, hi] count, so black and clipped pixels do not bias
-    the estimate. Gains are normalised so that the luma of a grey pixel is unchanged (the tone
-    curve handles brightness).
+    the estimate; with label maps, only part pixels (label > 0) count, so a render's flat
+    stand-in background does not either. Gains are normalised so that the luma of a grey pixel
+    is unchanged (the tone curve handles brightness).
 
     Returns:
         `(3,) float64` gains for R, G, B, each in [0.25, 4].
     """
-    def mean_rgb(images: Sequence[np.ndarray]) -> np.ndarray:
+    def mean_rgb(images: Sequence[np.ndarray], masks) -> np.ndarray:
         sums, n = np.zeros(3), 0
-        for im in images:
+        for i, im in enumerate(images):
             y = luma(im)
-            sel = (y >= lo) & (y <= hi)
+            sel = (y >= lo) & (y <= hi) & _select(masks, i, im.shape)
             sums += im[sel].astype(np.float64).sum(0)
             n += int(sel.sum())
         if n == 0:
             return np.full(3, 128.0)
         return sums / n
 
-    ms, mr = mean_rgb(synthetic), mean_rgb(real)
+    ms, mr = mean_rgb(synthetic, synthetic_masks), mean_rgb(real, real_masks)
     # chromaticities: each mean divided by its own luma
     cs, cr = ms / max(float(ms @ LUMA), 1e-6), mr / max(float(mr @ LUMA), 1e-6)
     gains = cr / np.maximum(cs, 1e-6)
@@ -89,17 +99,21 @@ def white_balance_gains(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarr
     return np.clip(gains, 0.25, 4.0)
 
 
-def _luma_hist(images: Sequence[np.ndarray]) -> np.ndarray:
+def _luma_hist(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None) -> np.ndarray:
     h = np.zeros(256)
-    for im in images:
-        y = np.clip(np.rint(luma(im) * 255), 0, 255).astype(np.uint8)
+    for i, im in enumerate(images):
+        y = np.clip(np.rint(luma(im) * 255), 0, 255).astype(np.uint8)[_select(masks, i, im.shape)]
         # each image weighted equally, whatever its size
-        h += np.bincount(y.ravel(), minlength=256) / y.size
+        h += np.bincount(y.ravel(), minlength=256) / max(y.size, 1)
     return h
 
 
-def tone_lut(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray]) -> np.ndarray:
+def tone_lut(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
+             synthetic_masks: Sequence[np.ndarray] | None = None,
+             real_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """The monotone luma curve from the renders' luma distribution to the photos'.
+
+    With label maps, only part pixels (label > 0) enter the two distributions.
 
     Returns:
         `(256,) float32`, output luma in [0, 1] for each input luma level 0..255
@@ -107,7 +121,10 @@ def tone_lut(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray]) -> np.
     """
     from synthgap.adapt.histogram import match_lut
 
-    lut = match_lut(_luma_hist(synthetic), _luma_hist(real)).astype(np.float32) / 255.0
+    hs, hr = _luma_hist(synthetic, synthetic_masks), _luma_hist(real, real_masks)
+    if hs.sum() == 0 or hr.sum() == 0:  # no part pixels at all: fall back to every pixel
+        hs, hr = _luma_hist(synthetic, None), _luma_hist(real, None)
+    lut = match_lut(hs, hr).astype(np.float32) / 255.0
     return np.maximum.accumulate(lut)
 
 

@@ -56,7 +56,8 @@ class ConvSmcaeConfig:
         balance: `normalised` (γ weighs the relative imbalance (J_syn − J_real)/J̄; see
             `conv_smcae_train`) or `raw` (the paper's term as written; ~10⁻⁵ of the costs here).
         training: `stacked` (greedy layer-wise, then fine-tuning) or `end-to-end`.
-        pretrain_iterations: Adam steps of each greedy layer (`stacked` only).
+        pretrain_iterations: Adam steps of each greedy layer (`stacked` only); None: half of
+            `iterations` (so `iterations` alone scales the whole schedule).
         fine_tune_lr_scale: fine-tuning step size as a fraction of `learning_rate`.
         residual: the synthetic channel outputs render + `residual_scale`·(2·sigmoid − 1)
             (False: a plain sigmoid output, as the paper).
@@ -79,7 +80,7 @@ class ConvSmcaeConfig:
     gamma: float = 1.0
     balance: str = "normalised"
     training: str = "stacked"
-    pretrain_iterations: int = 300
+    pretrain_iterations: int | None = None
     fine_tune_lr_scale: float = 0.3
     residual: bool = True
     residual_scale: float = 0.5
@@ -120,10 +121,20 @@ class ConvSmcaeConfig:
         if self.pairing not in PAIRINGS:
             raise ValueError(f"pairing: expected one of {PAIRINGS}, got {self.pairing!r}")
         for name in ("n_pairs", "iterations", "batch_size", "pretrain_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if v is None and name == "pretrain_iterations":
+                continue
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate}")
+
+    @property
+    def layer_iterations(self) -> int:
+        """Adam steps of each greedy layer: `pretrain_iterations`, or half of `iterations`."""
+        if self.pretrain_iterations is not None:
+            return int(self.pretrain_iterations)
+        return max(1, self.iterations // 2)
 
     @property
     def radius(self) -> int:

@@ -225,7 +225,7 @@ def train(params: dict[str, Any], xs, ts, xr, config, generator) -> dict[str, An
         tmp = init_params(cfg.hidden[:1], cfg.kernel, xs.shape[1], generator)
         dec1 = {k: tmp[k] for k in ("dec_syn.w", "dec_syn.b", "dec_real.w", "dec_real.b")}
         image_stage(["enc0.w", "enc0.b"], lambda x: encode(params, x, 1), dec1, cfg.beta,
-                    "layer1", cfg.pretrain_iterations, cfg.learning_rate)
+                    "layer1", cfg.layer_iterations, cfg.learning_rate)
         # layers 2..n: 1x1 encoders on frozen codes, targets the codes of the real patches
         for i in range(1, n):
             _code_stage(params, i, batch, cfg, generator, report, history_all)
@@ -233,7 +233,7 @@ def train(params: dict[str, Any], xs, ts, xr, config, generator) -> dict[str, An
         frozen = {k: v.detach() for k, v in params.items() if k.startswith("enc")}
         dec = {k: params[k] for k in ("dec_syn.w", "dec_syn.b", "dec_real.w", "dec_real.b")}
         image_stage(list(dec), lambda x: encode(frozen, x, n).detach(), dec, 0.0,
-                    "decoding", cfg.pretrain_iterations, cfg.learning_rate)
+                    "decoding", cfg.layer_iterations, cfg.learning_rate)
         ft_lr = cfg.learning_rate * cfg.fine_tune_lr_scale
     else:
         ft_lr = cfg.learning_rate
@@ -274,6 +274,6 @@ def _code_stage(params, i: int, batch, cfg, generator, report, history_all) -> N
                      dec_r_w=[dec["dec_real.w"]], beta=cfg.beta)
 
     _optimise([params[f"enc{i}.w"], params[f"enc{i}.b"], *dec.values()], step,
-              cfg.pretrain_iterations, cfg.learning_rate, hist)
+              cfg.layer_iterations, cfg.learning_rate, hist)
     report[f"layer{i + 1}"] = _summary(hist)
     history_all.extend(hist)
