@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CostParts", "decode", "encode", "init_params", "syn_output", "train"]
+__all__ = ["CostParts", "balance_term", "decode", "encode", "init_params", "syn_output", "train"]
 
 
 def _uniform(shape: tuple[int, ...], generator):
@@ -110,6 +110,15 @@ def moment_term(y_syn, real_centre, a_syn, a_real):
     return ((ms - mr) ** 2).sum() + ((cs - cr) ** 2).sum() + hid
 
 
+def balance_term(j_syn, j_real, gamma: float, mode: str):
+    """`(γ/2)(J_syn − J_real)²`, divided by the detached mean cost J̄ when `mode` is
+    `normalised` (then its gradient w.r.t. J_syn is γ·(J_syn − J_real)/J̄)."""
+    diff2 = (j_syn - j_real) ** 2
+    if mode == "normalised":
+        return 0.5 * gamma * diff2 / (0.5 * (j_syn + j_real)).detach().clamp_min(1e-12)
+    return 0.5 * gamma * diff2
+
+
 @dataclass
 class CostParts:
     """One step's cost terms (floats), for the report."""
@@ -129,12 +138,7 @@ def _cost(config, *, y_s, t_s, y_r, t_r, a_s, a_r, enc_w, dec_s_w, dec_r_w, beta
                   target_real=_pixels(t_r), a_syn=a_s, a_real=a_r, encoder_weights=enc_w,
                   decoder_syn_weights=dec_s_w, decoder_real_weights=dec_r_w, rho=config.rho,
                   beta=beta, lam=config.lam, gamma=0.0, feature_dim=1)
-    diff2 = (c.j_syn - c.j_real) ** 2
-    if config.balance == "normalised":
-        j_bar = (0.5 * (c.j_syn + c.j_real)).detach().clamp_min(1e-12)
-        balance = 0.5 * config.gamma * diff2 / j_bar
-    else:
-        balance = 0.5 * config.gamma * diff2
+    balance = balance_term(c.j_syn, c.j_real, config.gamma, config.balance)
     total = c.total + balance
     moment = 0.0
     if moment_inputs is not None and config.moment_weight > 0:
