@@ -4,8 +4,8 @@ The 20 `fit` photos of `splits.json` (never the `test` split) are split in two h
 position: A (fitted on) and B (held out). Each photo's exact view is rendered from its BOP
 pose (`synthgap.scenes.bop`, `generators.views.render_aligned_views`), parts coloured with the
 mean vertex colour of their mesh (the renderer does not draw vertex colours), background a flat
-grey. Each adapter is fitted on A (renders + photos, with the renders' class label maps) and
-applied to the renders of B; on B it prints:
+grey (`synthgap.adapt.fitting.bop_fit_data`). Each adapter is fitted on A (renders + photos,
+with the renders' class label maps) and applied to the renders of B; on B it prints:
 
 * `part_l1`: mean |adapted - photo| over part pixels (0-255; lower is better, raw = the gap);
 * `chroma`: mean chroma (max - min of R, G, B) of adapted part pixels / that of the photos'
@@ -51,45 +51,22 @@ VARIANTS: dict[str, tuple[str, str | None, dict]] = {
     "conv-smcae/landed": ("conv-smcae", "nearest", {
         "training": "end-to-end", "balance": "raw", "gamma": 10.0, "residual": False,
         "moment_weight": 0.0}),
+    "conv-smcae/sparse-scale1": ("conv-smcae", "aligned", {"beta": 0.1, "residual_scale": 1.0}),
+    "conv-smcae/sparse-long": ("conv-smcae", "aligned", {"beta": 0.1, "iterations": 1500}),
+    "conv-smcae/sparse-wide": ("conv-smcae", "aligned", {"beta": 0.1, "hidden": (32, 32)}),
     "camera+conv-smcae": ("camera+conv-smcae", "aligned", {}),
+    "camera+conv-smcae/sparse": ("camera+conv-smcae", "aligned", {"beta": 0.1}),
     "histogram+conv-smcae": ("histogram+conv-smcae", "aligned", {}),
 }
 
 
-def mean_vertex_colours(bop) -> dict[int, list[float]]:
-    """Mean vertex colour (RGB in [0, 1]) of each BOP model."""
-    import trimesh
-
-    out = {}
-    for obj_id, path in bop.models.items():
-        mesh = trimesh.load(path, process=False)
-        vc = np.asarray(mesh.visual.vertex_colors, np.float64)[:, :3] / 255.0
-        out[obj_id] = [round(float(c), 3) for c in vc.mean(0)]
-    return out
-
-
 def render_views(data: Path, ids: list[int], seed: int):
-    """`(renders, photos, class maps, class names)` of the chosen photo ids."""
-    from synthgap.generators.views import render_aligned_views
-    from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
+    """`(renders, photos, class maps, n classes)` of the chosen photo ids (aligned views)."""
+    from synthgap.adapt.fitting import bop_fit_data
 
-    bop = read_bop_scene(data / "test" / "000002", image_ids=ids)
-    colours = mean_vertex_colours(bop)
-    extra = {"parts": [{"name": f"obj_{i:06d}", "material": {
-        "base_color": c, "metallic": 0.0, "roughness": 0.7}} for i, c in colours.items()],
-        "background": {"color": [0.45, 0.45, 0.45]},
-        "lights": [{"type": "directional", "intensity": 3.0, "elevation": 70.0,
-                    "azimuth": 30.0}]}
-    scene = bop_scene_to_scene(bop, extra=extra)
-    names = [p.name for p in scene.parts]
-    views = render_aligned_views(scene, seed=seed)
-    classes = []
-    for v in views:
-        lut = np.zeros(len(v.params.parts) + 1, np.int64)
-        for k, inst in enumerate(v.params.parts):
-            lut[k + 1] = names.index(inst.part) + 1
-        classes.append(lut[v.instance_mask].astype(np.int32))
-    return [v.render for v in views], [v.real for v in views], classes, names
+    d = bop_fit_data(data / "test" / "000002", ids, seed=seed)
+    n_classes = int(max(int(m.max()) for m in d.synthetic_masks))
+    return d.synthetic, d.real, d.synthetic_masks, n_classes
 
 
 def crops(images, classes, n_classes: int, size: int = 24, min_px: int = 200):
@@ -141,7 +118,16 @@ def run(args) -> dict:
 
     splits = json.loads((args.data / "splits.json").read_text())
     fit_ids = sorted(int(i) for i in splits["fit"])  # the test split is never read
-    renders, photos, classes, names = render_views(args.data, fit_ids, args.seed)
+    cache = args.out / f"views_seed{args.seed}.npz"
+    if cache.is_file():  # the aligned renders of a previous run (same ids and seed)
+        z = np.load(cache)
+        renders, photos, classes = list(z["renders"]), list(z["photos"]), list(z["classes"])
+        n_classes = int(z["n_classes"])
+    else:
+        renders, photos, classes, n_classes = render_views(args.data, fit_ids, args.seed)
+        args.out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, renders=np.stack(renders), photos=np.stack(photos),
+                            classes=np.stack(classes), n_classes=n_classes)
     a_idx, b_idx = list(range(0, len(fit_ids), 2)), list(range(1, len(fit_ids), 2))
 
     def pick(xs, idx):
@@ -153,6 +139,8 @@ def run(args) -> dict:
         method, pairing, options = VARIANTS[name]
         options = {**options, **({"iterations": args.iterations} if args.iterations and
                                  "smcae" in method else {})}
+        if args.set:
+            options.update(args.set)
         t0 = time.perf_counter()
         report = {}
         if method:
@@ -178,7 +166,7 @@ def run(args) -> dict:
         adapted_b = pick(adapted_all, b_idx)
         row = part_metrics(adapted_b, pick(photos, b_idx), pick(classes, b_idx))
         row["crop_acc"] = crop_accuracy(adapted_all, classes, pick(photos, b_idx),
-                                        pick(classes, b_idx), len(names))
+                                        pick(classes, b_idx), n_classes)
         gap = measure_gap(adapted_b, pick(photos, b_idx), rng=np.random.default_rng(args.seed),
                           config=GapConfig(mmd_permutations=0, patches_per_image=16))
         row["gap"] = float(gap.domain_accuracy)
@@ -210,8 +198,13 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None,
                     help="override the SMCAE fine-tuning steps (quick runs)")
     ap.add_argument("--png", action="store_true", help="write render | adapted | photo sheets")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an option for every SMCAE variant (value read as YAML)")
     args = ap.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    import yaml
+
+    args.set = {k: yaml.safe_load(v) for k, _, v in (x.partition("=") for x in args.set)}
     for m in args.methods:
         if m not in VARIANTS:
             ap.error(f"--methods: unknown {m!r}; known: {', '.join(VARIANTS)}")
