@@ -227,8 +227,8 @@ class ConvSmcae(ImageAdapter):
         self.history = report.pop("history")
         params = {k: v.detach() for k, v in params.items()}
         if not all(bool(torch.isfinite(v).all()) for v in params.values()):
-            raise FloatingPointError("conv SMCAE: training produced non-finite weights; lower "
-                                     "learning_rate")
+            raise ValueError("conv SMCAE: training produced NaN or infinite weights: lower "
+                             "learning_rate and fit again; nothing was written")
         self.params = params
         self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
                        "n_distinct_targets": pairs.n_distinct_targets,
@@ -262,8 +262,8 @@ class ConvSmcae(ImageAdapter):
                     d = xi[:, :, r:-r, r:-r] / 255.0 + self.config.residual_scale * (2 * d - 1)
                 y = d[0, :, :, :w].permute(1, 2, 0)
                 if not bool(torch.isfinite(y).all()):
-                    raise FloatingPointError("conv SMCAE: non-finite output; the model file is "
-                                             "corrupt (refit it)")
+                    raise ValueError("conv SMCAE: NaN or infinite output; the model file is "
+                                     "corrupt (fit it again)")
                 out[y0:y1] = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         y = out.numpy()
         if self.channels == 1:

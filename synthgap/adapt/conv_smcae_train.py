@@ -157,8 +157,9 @@ def _optimise(tensors: list, step_fn, iterations: int, lr: float, history: list[
     for _ in range(iterations):
         total, parts = step_fn()
         if not torch.isfinite(total):
-            raise FloatingPointError("conv SMCAE: the cost became non-finite during training; "
-                                     "lower learning_rate")
+            raise ValueError("conv SMCAE: the cost became NaN or infinite during training "
+                             "(learning_rate too high?): lower learning_rate and fit again; "
+                             "nothing was written")
         opt.zero_grad()
         total.backward()
         opt.step()

@@ -7,6 +7,7 @@ from skimage import data
 from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
 from synthgap.adapt.image_base import load_image_adapter
 from synthgap.adapt.modelfile import ModelFileError, save_model
+from tests.conftest import tamper_model
 
 SMALL = {"iterations": 40, "n_pairs": 256, "batch_size": 16, "hidden": (8, 8), "kernel": 3,
          "patch_size": 8, "learning_rate": 3e-2}
@@ -104,9 +105,10 @@ def test_legacy_file_and_non_finite_weights(tmp_path):
                {"config": old, "channels": 3, "kind": "conv-smcae"})
     back = load_image_adapter(tmp_path / "old.safetensors")
     assert back.config.residual is False and back.config.training == "end-to-end"
-    bad = {**tensors, "dec_syn.b": np.array([np.nan, 0, 0], np.float32)}
-    save_model(tmp_path / "bad.safetensors", bad, {**config, "kind": "conv-smcae"})
-    with pytest.raises(ModelFileError, match="dec_syn.b: holds NaN or infinite weights"):
+    save_model(tmp_path / "bad.safetensors", tensors, {**config, "kind": "conv-smcae"})
+    tamper_model(tmp_path / "bad.safetensors", **{"dec_syn.b": np.array([np.nan, 0, 0],
+                                                                        np.float32)})
+    with pytest.raises(ModelFileError, match="'dec_syn.b' holds 1 NaN or infinite"):
         load_image_adapter(tmp_path / "bad.safetensors")
 
 
