@@ -96,3 +96,14 @@ def write_fake_dataset(root: Path, n: int = 6, *, width: int = 64, height: int =
 def fake_dataset(tmp_path: Path) -> Path:
     """A 6-image raw dataset directory with masks, depth and defects (no rendering involved)."""
     return write_fake_dataset(tmp_path / "raw")
+
+
+def tamper_model(path: Path, **tensors: np.ndarray) -> None:
+    """Overwrite tensors of a model file in place, as a user (or an attacker) could:
+    `save_model` itself refuses NaN tensors, a file on disk cannot."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(path), "np") as f:
+        meta = f.metadata()
+    save_file({**load_file(str(path)), **tensors}, str(path), metadata=meta)

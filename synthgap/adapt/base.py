@@ -54,6 +54,7 @@ BUILTIN_ADAPTER_MODULES: list[str] = [
     "synthgap.adapt.pda",
     "synthgap.adapt.conv_smcae",
     "synthgap.adapt.patch_smcae",
+    "synthgap.adapt.camera",
 ]
 
 
@@ -263,10 +264,21 @@ class Chain(Adapter):
     def fitted(self) -> bool:
         return all(s.fitted for s in self.steps)
 
-    def fit(self, synthetic: Any, real: Any, *, rng: np.random.Generator) -> Self:
+    def fit(self, synthetic: Any, real: Any, *, rng: np.random.Generator,
+            **extra: Any) -> Self:
+        """Fit the steps in order (see the class docstring).
+
+        Args:
+            extra: keyword arguments (e.g. `synthetic_masks`, `real_labels`) passed to every
+                step whose `fit` takes them; steps never move pixels, so masks and labels of
+                the synthetic samples stay valid after each step.
+        """
+        import inspect
+
         x = synthetic
         for step, child in zip(self.steps, rng.spawn(len(self.steps)), strict=True):
-            step.fit(x, real, rng=child)
+            takes = inspect.signature(step.fit).parameters
+            step.fit(x, real, rng=child, **{k: v for k, v in extra.items() if k in takes})
             x = step.transform(x)
         return self
 

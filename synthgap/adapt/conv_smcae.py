@@ -1,15 +1,18 @@
 """Convolutional SMCAE: the two-channel SMCAE idea as a small fully convolutional network.
 
-Architecture (all sigmoid units, as in the dense SMCAE; C = 3, or 1 for a grey camera):
-a shared encoder of `len(hidden)` convolutions — the first `kernel`×`kernel`, C→hidden[0],
-the rest 1×1 — and two decoders, one per channel, each a 3×3 convolution hidden[-1]→C.
-The synthetic channel maps a render to its paired real patch, the real channel reconstructs real
-patches; the cost is exactly the MCAE cost of `docs/smcae.md` (reconstruction + β·KL sparsity
-pooled over both channels' last hidden maps + λ/2 weight decay on encoder and decoder weights +
-the balance term γ/2 (J_syn − J_real)², computed by the shared
-`synthgap.adapt.smcae_functional.mcae_cost` with every output pixel as one sample), trained
-end to end with mini-batch Adam on patch pairs (`synthgap.adapt.image_pairing`). Only the
-synthetic decoder is used to adapt images.
+Architecture (all sigmoid units, as in the dense SMCAE; C = 3 for a colour camera — never
+greyed —, 1 for a grey one): a shared encoder of `len(hidden)` convolutions — the first
+`kernel`×`kernel`, C→hidden[0], the rest 1×1 — and two decoders, one per channel, each a 3×3
+convolution hidden[-1]→C. The synthetic channel maps a render to its paired real patch, the
+real channel reconstructs real patches; the cost is the MCAE cost of `docs/smcae.md`
+(reconstruction + β·KL sparsity pooled over both channels + λ/2 weight decay + the balance
+term), computed by `synthgap.adapt.smcae_functional.mcae_cost` with every output pixel as one
+sample. Training (`synthgap.adapt.conv_smcae_train`): by default the paper's greedy layer-wise
+schedule then fine-tuning, a balance term normalised by the cost magnitude, a residual synthetic
+channel (render + bounded learned correction, so colour and structure are kept) and a
+distribution (moment-matching) term; each is a config field, so each can be ablated. Patch
+pairs come from `synthgap.adapt.image_pairing` (`nearest`, `aligned`, `region`, `class`). Only
+the synthetic decoder is used to adapt images.
 
 There is no pooling or striding and the image is reflect-padded once, so the output has the
 input's size and each output pixel depends only on the (kernel + 2) px window around the same
@@ -25,11 +28,16 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from synthgap.adapt.conv_smcae_train import decode, encode
 from synthgap.adapt.image_base import ImageAdapter, register, require_tensors, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
 
 __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
+
+
+#: Config values of model files written before these fields existed (their behaviour then).
+_LEGACY = {"training": "end-to-end", "balance": "raw", "residual": False, "moment_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,27 @@ class ConvSmcaeConfig:
     Attributes:
         hidden: channels of each shared encoder layer.
         kernel: first encoder layer's kernel size (odd).
-        rho, beta, lam, gamma: ρ, β, λ, γ of the MCAE cost (`docs/smcae.md`). Here every
-            output pixel is a sample (reconstruction error is averaged over pixels, not summed
-            over a patch), so J is ~10⁻² and λ is scaled down from the reference 3e-3 to 1e-5
-            to keep weight decay a small fraction of the cost; ρ, β, γ keep their defaults.
+        rho, beta, lam, gamma: ρ, β, λ, γ of the MCAE cost (`docs/smcae.md`). Every output
+            pixel is a sample (reconstruction error is averaged over pixels, not summed over a
+            patch), so J is ~10⁻² and λ is scaled down from the reference 3e-3 to 1e-5 to keep
+            weight decay a small fraction of the cost. β = 0 (the authors' demo) turns
+            sparsity off; with β > 0 it acts in the greedy encoding layers (pooled over both
+            channels), never in fine-tuning, as in the paper.
+        balance: `normalised` (γ weighs the relative imbalance (J_syn − J_real)/J̄; see
+            `conv_smcae_train`) or `raw` (the paper's term as written; ~10⁻⁵ of the costs here).
+        training: `stacked` (greedy layer-wise, then fine-tuning) or `end-to-end`.
+        pretrain_iterations: Adam steps of each greedy layer (`stacked` only); None: half of
+            `iterations` (so `iterations` alone scales the whole schedule).
+        fine_tune_lr_scale: fine-tuning step size as a fraction of `learning_rate`.
+        residual: the synthetic channel outputs render + `residual_scale`·(2·sigmoid − 1)
+            (False: a plain sigmoid output, as the paper).
+        residual_scale: the largest correction, as a fraction of full scale.
+        moment_weight: weight of the distribution term (colour mean/covariance of the adapted
+            patches vs the real patches, and mean hidden codes); 0 turns it off.
         patch_size: training patch side, pixels (divisible by 4).
         n_pairs: training patch pairs (and real patches).
-        pairing: `nearest`, `aligned` or `class` (see `synthgap.adapt.image_pairing`).
-        iterations: Adam steps.
+        pairing: `nearest`, `aligned`, `region` or `class` (`synthgap.adapt.image_pairing`).
+        iterations: Adam steps of fine-tuning (or of end-to-end training).
         batch_size: pairs per step.
         learning_rate: Adam step size.
     """
@@ -56,7 +77,14 @@ class ConvSmcaeConfig:
     rho: float = 0.1
     beta: float = 0.0
     lam: float = 1e-5
-    gamma: float = 10.0
+    gamma: float = 1.0
+    balance: str = "normalised"
+    training: str = "stacked"
+    pretrain_iterations: int | None = None
+    fine_tune_lr_scale: float = 0.3
+    residual: bool = True
+    residual_scale: float = 0.5
+    moment_weight: float = 1.0
     patch_size: int = 16
     n_pairs: int = 8192
     pairing: str = "nearest"
@@ -72,18 +100,41 @@ class ConvSmcaeConfig:
             raise ValueError(f"kernel: expected an odd size >= 1, got {self.kernel}")
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho: expected 0 < rho < 1, got {self.rho}")
-        for name in ("beta", "lam", "gamma"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        for name in ("beta", "lam", "gamma", "moment_weight"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+        if self.balance not in ("normalised", "raw"):
+            raise ValueError(f"balance: expected 'normalised' or 'raw', got {self.balance!r}")
+        if self.training not in ("stacked", "end-to-end"):
+            raise ValueError(f"training: expected 'stacked' or 'end-to-end', got "
+                             f"{self.training!r}")
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual: expected true or false, got {self.residual!r}")
+        if not 0.0 < self.residual_scale <= 1.0:
+            raise ValueError(f"residual_scale: expected 0 < scale <= 1, got {self.residual_scale}")
+        if not 0.0 < self.fine_tune_lr_scale <= 1.0:
+            raise ValueError(f"fine_tune_lr_scale: expected 0 < scale <= 1, got "
+                             f"{self.fine_tune_lr_scale}")
         if self.patch_size < 8 or self.patch_size % 4:
             raise ValueError(f"patch_size: expected a multiple of 4 >= 8, got {self.patch_size}")
         if self.pairing not in PAIRINGS:
             raise ValueError(f"pairing: expected one of {PAIRINGS}, got {self.pairing!r}")
-        for name in ("n_pairs", "iterations", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
+        for name in ("n_pairs", "iterations", "batch_size", "pretrain_iterations"):
+            v = getattr(self, name)
+            if v is None and name == "pretrain_iterations":
+                continue
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate}")
+
+    @property
+    def layer_iterations(self) -> int:
+        """Adam steps of each greedy layer: `pretrain_iterations`, or half of `iterations`."""
+        if self.pretrain_iterations is not None:
+            return int(self.pretrain_iterations)
+        return max(1, self.iterations // 2)
 
     @property
     def radius(self) -> int:
@@ -101,77 +152,10 @@ def _to_tensor(patches: np.ndarray, channels: int):
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def _init(config: ConvSmcaeConfig, channels: int, generator) -> dict[str, Any]:
-    """Uniform ±sqrt(6 / (fan_in + fan_out + 1)) weights (the reference rule), zero biases."""
-    import torch
-
-    def uni(shape: tuple[int, ...]) -> torch.Tensor:
-        fan_in = shape[1] * shape[2] * shape[3]
-        fan_out = shape[0] * shape[2] * shape[3]
-        r = float(np.sqrt(6.0 / (fan_in + fan_out + 1)))
-        w = (torch.rand(shape, generator=generator) * 2 - 1) * r
-        return w.requires_grad_(True)
-
-    params: dict[str, Any] = {}
-    c_in = channels
-    for i, h in enumerate(config.hidden):
-        k = config.kernel if i == 0 else 1
-        params[f"enc{i}.w"] = uni((h, c_in, k, k))
-        params[f"enc{i}.b"] = torch.zeros(h, requires_grad=True)
-        c_in = h
-    for side in ("syn", "real"):
-        params[f"dec_{side}.w"] = uni((channels, c_in, 3, 3))
-        params[f"dec_{side}.b"] = torch.zeros(channels, requires_grad=True)
-    return params
-
-
-def _conv(x, w, b):
-    """Valid convolution `(B, C, H, W) -> (B, O, H-k+1, W-k+1)`."""
-    import torch.nn.functional as F
-
-    return F.conv2d(x, w, b)
-
-
-def _encode(params: dict[str, Any], x, n_layers: int):
-
-    a = x
-    for i in range(n_layers):
-        a = _conv(a, params[f"enc{i}.w"], params[f"enc{i}.b"]).sigmoid_()
-    return a
-
-
-def _decode(params: dict[str, Any], a, side: str):
-
-    return _conv(a, params[f"dec_{side}.w"], params[f"dec_{side}.b"]).sigmoid_()
-
-
 def _pad(x, r: int):
     import torch.nn.functional as F
 
     return F.pad(x, (r, r, r, r), mode="reflect")
-
-
-def _pixels_as_samples(y):
-    """`(B, C, H, W) -> (B·H·W, C)`: every output pixel is one sample of the MCAE cost."""
-    return y.movedim(1, -1).reshape(-1, y.shape[1])
-
-
-def conv_mcae_cost(*, y_syn, target_syn, y_real, target_real, a_syn, a_real, params,
-                   n_layers: int, config: ConvSmcaeConfig):
-    """The MCAE cost (`synthgap.adapt.smcae_functional.mcae_cost`) of a convolutional layer.
-
-    Every output pixel is a sample (so J does not grow with the patch size); ρ̂ pools the
-    hidden maps `(m, h, H, W)` of both channels over samples and positions (`feature_dim=1`).
-    """
-    from synthgap.adapt.smcae_functional import mcae_cost
-
-    return mcae_cost(
-        y_syn=_pixels_as_samples(y_syn), target_syn=_pixels_as_samples(target_syn),
-        y_real=_pixels_as_samples(y_real), target_real=_pixels_as_samples(target_real),
-        a_syn=a_syn, a_real=a_real,
-        encoder_weights=[params[f"enc{i}.w"] for i in range(n_layers)],
-        decoder_syn_weights=[params["dec_syn.w"]], decoder_real_weights=[params["dec_real.w"]],
-        rho=config.rho, beta=config.beta, lam=config.lam, gamma=config.gamma, feature_dim=1)
 
 
 @register
@@ -190,6 +174,7 @@ class ConvSmcae(ImageAdapter):
         self._apply_cache: dict[str, Any] | None = None
         self.channels = 3
         self.history: list[tuple[float, float]] = []
+        self.report: dict[str, Any] = {}
 
     @property
     def fitted(self) -> bool:
@@ -201,53 +186,53 @@ class ConvSmcae(ImageAdapter):
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
             rng: np.random.Generator, synthetic_labels: Sequence[str] | None = None,
-            real_labels: Sequence[str] | None = None) -> Self:
+            real_labels: Sequence[str] | None = None,
+            synthetic_masks: Sequence[np.ndarray] | None = None,
+            real_masks: Sequence[np.ndarray] | None = None) -> Self:
         """Pair patches (`config.pairing`) and train; see `ImageAdapter.fit`.
 
         Args:
             synthetic_labels, real_labels: per-image class labels, for `class` pairing only.
+            synthetic_masks: per-render `(H, W)` integer label maps (0 = background) for
+                `aligned` (part/background-balanced positions) and `region` pairing.
+            real_masks: per-photo label maps, for `region` pairing.
         """
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
         pairs = make_pairs(self.config.pairing, synthetic, real,
                            patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels)
+                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels,
+                           synthetic_masks=synthetic_masks, real_masks=real_masks)
         return self.fit_pairs(pairs, rng=rng)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
-        """Train on ready-made patch pairs (`channels` must be set; `fit` does that)."""
+        """Train on ready-made patch pairs (`channels` must be set; `fit` does that).
+
+        Sets `report`: the pairing (`n_pairs`, `n_distinct_targets`, `n_real_patches`) and
+        each training stage's mean cost terms over its last 50 steps (`conv_smcae_train`).
+        """
         import torch
+
+        from synthgap.adapt.conv_smcae_train import init_params, train
 
         cfg = self.config
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        params = _init(cfg, self.channels, gen)
+        params = init_params(cfg.hidden, cfg.kernel, self.channels, gen)
         xs = _to_tensor(pairs.synthetic, self.channels)
         ts = _to_tensor(pairs.target, self.channels)
         xr = _to_tensor(pairs.real, self.channels)
-        r = cfg.radius
-        crop = (slice(None), slice(None), slice(r, -r), slice(r, -r))
-        opt = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
-        self.history = []
         with torch_threads(1):
-            for _step in range(cfg.iterations):
-                i_s = torch.randint(len(xs), (cfg.batch_size,), generator=gen)
-                i_r = torch.randint(len(xr), (cfg.batch_size,), generator=gen)
-                a_s = _encode(params, xs[i_s], len(cfg.hidden))
-                a_r = _encode(params, xr[i_r], len(cfg.hidden))
-                # valid convolutions on the patch: compare only the centre that saw full context
-                y_s = _decode(params, a_s, "syn")
-                y_r = _decode(params, a_r, "real")
-                total, j_s, j_r = conv_mcae_cost(
-                    y_syn=y_s, target_syn=ts[i_s][crop], y_real=y_r, target_real=xr[i_r][crop],
-                    a_syn=a_s, a_real=a_r, params=params, n_layers=len(cfg.hidden), config=cfg)
-                opt.zero_grad()
-                total.backward()
-                opt.step()
-                sched.step()
-                self.history.append((float(j_s.detach()), float(j_r.detach())))
-        self.params = {k: v.detach() for k, v in params.items()}
+            report = train(params, xs, ts, xr, cfg, gen)
+        self.history = report.pop("history")
+        params = {k: v.detach() for k, v in params.items()}
+        if not all(bool(torch.isfinite(v).all()) for v in params.values()):
+            raise ValueError("conv SMCAE: training produced NaN or infinite weights: lower "
+                             "learning_rate and fit again; nothing was written")
+        self.params = params
+        self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
+                       "n_distinct_targets": pairs.n_distinct_targets,
+                       "n_real_patches": len(pairs.real), "costs": report}
         self._apply_cache = None
         return self
 
@@ -271,8 +256,14 @@ class ConvSmcae(ImageAdapter):
         with torch.inference_mode(), torch_threads(1):
             for y0 in range(0, h, strip):
                 y1 = min(h, y0 + strip)
-                a = _encode(params, x[:, :, y0:y1 + 2 * r], len(self.config.hidden))
-                y = _decode(params, a, "syn")[0, :, :, :w].permute(1, 2, 0)
+                xi = x[:, :, y0:y1 + 2 * r]
+                d = decode(params, encode(params, xi, len(self.config.hidden)), "syn")
+                if self.config.residual:  # x is 0-255 here; the correction is in [0, 1] units
+                    d = xi[:, :, r:-r, r:-r] / 255.0 + self.config.residual_scale * (2 * d - 1)
+                y = d[0, :, :, :w].permute(1, 2, 0)
+                if not bool(torch.isfinite(y).all()):
+                    raise ValueError("conv SMCAE: NaN or infinite output; the model file is "
+                                     "corrupt (fit it again)")
                 out[y0:y1] = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         y = out.numpy()
         if self.channels == 1:
@@ -295,18 +286,21 @@ class ConvSmcae(ImageAdapter):
         tensors = {k: v.numpy().astype(np.float32) for k, v in self.params.items()}
         config = asdict(self.config)
         config["hidden"] = list(config["hidden"])
-        return tensors, {"config": config, "channels": self.channels}
+        return tensors, {"config": config, "channels": self.channels, "report": self.report}
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
         import torch
 
-        cfg = ConvSmcaeConfig(**{**config["config"], "hidden": tuple(config["config"]["hidden"])})
+        from synthgap.adapt.conv_smcae_train import init_params
+
+        raw = {**_LEGACY, **config["config"]}  # files from before a field existed
+        cfg = ConvSmcaeConfig(**{**raw, "hidden": tuple(raw["hidden"])})
         channels = int(config["channels"])
         names = [f"enc{i}.{p}" for i in range(len(cfg.hidden)) for p in "wb"]
         names += [f"dec_{s}.{p}" for s in ("syn", "real") for p in "wb"]
         require_tensors(tensors, names, cls.method)
-        # the file's own tensors bound what its config may ask `_init` to allocate
+        # the file's own tensors bound what its config may ask `init_params` to allocate
         if not 1 <= channels <= 4:
             raise ValueError(f"channels: expected 1..4, got {channels}")
         for i, h in enumerate(cfg.hidden):
@@ -315,12 +309,17 @@ class ConvSmcae(ImageAdapter):
             if len(shape) != 4 or shape[0] != h or shape[2:] != (k, k):
                 raise ValueError(f"enc{i}.w: expected shape ({h}, *, {k}, {k}) from the config, "
                                  f"got {shape}")
-        expected = {k: tuple(v.shape) for k, v in _init(cfg, channels, torch.Generator()).items()}
+        expected = {k: tuple(v.shape) for k, v in
+                    init_params(cfg.hidden, cfg.kernel, channels, torch.Generator()).items()}
         for k, shape in expected.items():
             if tuple(tensors[k].shape) != shape:
                 raise ValueError(f"{k}: expected shape {shape}, got {tuple(tensors[k].shape)}")
         self = cls(cfg)
         self.channels = channels
         self.params = {k: torch.from_numpy(np.array(tensors[k], np.float32)) for k in names}
+        bad = [k for k, v in self.params.items() if not bool(torch.isfinite(v).all())]
+        if bad:
+            raise ValueError(f"{bad[0]}: holds NaN or infinite weights; refit the model")
+        self.report = dict(config.get("report") or {})
         return self
 

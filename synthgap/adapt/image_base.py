@@ -36,11 +36,13 @@ from synthgap.adapt.modelfile import ModelFileError, load_model
 from synthgap.adapt.photos import as_images
 
 __all__ = [
+    "CHAIN_SEPARATOR",
     "IMAGE_ADAPTER_MODULES",
     "METHODS",
     "ImageAdapter",
     "NotFittedError",
     "adapter_options",
+    "chain_methods",
     "grey_rgb",
     "image_adapters",
     "load_image_adapter",
@@ -58,6 +60,7 @@ IMAGE_ADAPTER_MODULES: list[str] = [
     "synthgap.adapt.pda",
     "synthgap.adapt.conv_smcae",
     "synthgap.adapt.patch_smcae",
+    "synthgap.adapt.camera",
 ]
 
 
@@ -196,14 +199,32 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
 
 
 #: The `--method` names of `synthgap adapt fit`, in the order they are listed.
-METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda")
+METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda", "camera")
+
+#: Joins method names into a chain: `camera+conv-smcae` fits and applies camera, then conv-smcae.
+CHAIN_SEPARATOR = "+"
+
+
+def chain_methods(method: str) -> tuple[str, ...]:
+    """The method names of `method` split at `+` (`"camera+conv-smcae"` -> two names).
+
+    Raises:
+        ValueError: an empty or unknown name (lists the valid ones).
+    """
+    names = tuple(n.strip() for n in str(method).split(CHAIN_SEPARATOR))
+    for n in names:
+        if n not in METHODS:
+            hint = f" (in the chain {method!r})" if len(names) > 1 else ""
+            raise ValueError(f"method: expected one of {list(METHODS)} or several joined by "
+                             f"{CHAIN_SEPARATOR!r} (e.g. camera+conv-smcae), got {n!r}{hint}")
+    return names
 
 
 def adapter_options(method: str) -> tuple[str, ...]:
     """The option names `make_image_adapter(method, options=...)` accepts, sorted.
 
     The fields of the method's config dataclass (SMCAE methods) or the keyword arguments of
-    the adapter's constructor (baselines).
+    the adapter's constructor (baselines, camera). For a chain (`a+b`): the union over steps.
 
     Raises:
         ValueError: an unknown method.
@@ -211,6 +232,9 @@ def adapter_options(method: str) -> tuple[str, ...]:
     import dataclasses
     import inspect
 
+    names = chain_methods(method)
+    if len(names) > 1:
+        return tuple(sorted({o for n in names for o in adapter_options(n)}))
     if method == "smcae":
         from synthgap.adapt.patch_smcae import PatchSmcaeConfig
 
@@ -219,8 +243,6 @@ def adapter_options(method: str) -> tuple[str, ...]:
         from synthgap.adapt.conv_smcae import ConvSmcaeConfig
 
         return tuple(sorted(f.name for f in dataclasses.fields(ConvSmcaeConfig)))
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
     params = inspect.signature(image_adapters()[method].__init__).parameters
     return tuple(sorted(n for n, p in params.items() if n != "self" and p.kind in (
         p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
@@ -242,10 +264,13 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
     """Build an unfitted image adapter by name.
 
     Args:
-        method: one of `METHODS`.
-        pairing: `nearest`, `aligned` or `class` (SMCAE methods only; default `nearest`).
+        method: one of `METHODS`, or several joined by `+` for a `Chain` fitted and applied
+            in that order (e.g. `camera+conv-smcae`).
+        pairing: `nearest`, `aligned`, `region` or `class` (SMCAE methods only; default
+            `nearest`).
         options: extra configuration fields of the method's config (SMCAE methods) or
-            constructor keywords (baselines).
+            constructor keywords (baselines, camera). In a chain each option goes to every
+            step that takes it.
 
     Raises:
         ValueError: an unknown method, an option the method does not take (names the valid
@@ -255,6 +280,19 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
     for key in options:
         if key not in adapter_options(method):
             raise ValueError(f"options.{key}: {unknown_option_message(method, key)}")
+    names = chain_methods(method)
+    if len(names) > 1:
+        from synthgap.adapt.base import Chain
+
+        if pairing is not None and not any(n in ("smcae", "conv-smcae") for n in names):
+            raise ValueError(f"pairing: no step of {method!r} pairs patches (drop --pairing)")
+        steps = []
+        for n in names:
+            own = set(adapter_options(n))
+            steps.append(make_image_adapter(
+                n, pairing=pairing if n in ("smcae", "conv-smcae") else None,
+                options={k: v for k, v in options.items() if k in own}))
+        return Chain(steps)  # type: ignore[return-value]
     if method in ("smcae", "conv-smcae"):
         if pairing is not None:
             options["pairing"] = pairing
@@ -265,8 +303,6 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
         from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
 
         return ConvSmcae(ConvSmcaeConfig(**options))
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
     if pairing is not None:
         raise ValueError(f"pairing: only the SMCAE methods pair patches; {method!r} is fitted "
                          "from the two image sets as they are (drop --pairing)")

@@ -14,6 +14,20 @@ render patch is paired with:
   over a 4×4 grid of cells (16 numbers, each in [0, 1]). Distance: Euclidean.
 * `class` — labelled crops: each render patch is paired with a patch from a random real image
   of the same class label.
+* `region` — unpaired photos with a label map per image (0 = background, k > 0 = a part or a
+  part class; for renders the dataset's instance or class masks, for photos a mask from
+  `real_views`, `align` or a simple segmentation): a render patch whose centre pixel has label
+  k is paired with a real patch whose centre has the same label (part with part, background
+  with background), chosen at random among the `top_k` (64) nearest in the tone-normalised
+  descriptor. The random choice among several near ones keeps the targets diverse, so the
+  regression does not collapse onto the mean of a few real patches.
+
+With label maps (`synthetic_masks`), `aligned` pairing draws half of its patch centres on part
+pixels and half on background, so a part that fills 5 % of the image still gets half the
+training signal; render i and photo i share the positions, so masks never move.
+
+Every `PatchPairs` reports `n_distinct_targets`, how many different real patches serve as
+targets (a collapsing pairing shows a small number).
 
 All functions are pure given `rng` and return a `PatchPairs`.
 """
@@ -29,10 +43,10 @@ from synthgap.adapt.gap import channel_histograms, sample_patches
 from synthgap.adapt.photos import as_images
 
 __all__ = ["PAIRINGS", "PatchPairs", "descriptor", "make_pairs", "pair_aligned", "pair_class",
-           "pair_nearest"]
+           "pair_nearest", "pair_region", "sample_positions"]
 
 #: The pairing strategies `make_pairs` knows.
-PAIRINGS: tuple[str, ...] = ("nearest", "aligned", "class")
+PAIRINGS: tuple[str, ...] = ("nearest", "aligned", "class", "region")
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,12 @@ class PatchPairs:
     target: np.ndarray
     real: np.ndarray
     strategy: str
+
+    @property
+    def n_distinct_targets(self) -> int:
+        """How many different real patches serve as synthetic-channel targets."""
+        flat = np.ascontiguousarray(self.target.reshape(len(self.target), -1))
+        return len({row.tobytes() for row in flat})
 
 
 def _grey(patches: np.ndarray) -> np.ndarray:
@@ -119,9 +139,62 @@ def pair_nearest(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
     return PatchPairs(synthetic=ps, target=pr[idx], real=pr, strategy="nearest")
 
 
+def _check_masks(masks: Sequence[np.ndarray], images: Sequence[np.ndarray], name: str
+                 ) -> list[np.ndarray]:
+    if len(masks) != len(images):
+        raise ValueError(f"{name}: {len(masks)} label maps for {len(images)} images; give one "
+                         "per image")
+    out = []
+    for i, (m, im) in enumerate(zip(masks, images, strict=True)):
+        m = np.asarray(m)
+        if m.shape != im.shape[:2] or m.dtype.kind not in "iub":
+            raise ValueError(f"{name}[{i}]: expected an integer ({im.shape[0]}, {im.shape[1]}) "
+                             f"label map (0 = background), got {m.shape} {m.dtype}")
+        out.append(m)
+    return out
+
+
+def sample_positions(mask: np.ndarray, n: int, patch_size: int, *, rng: np.random.Generator,
+                     part_share: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left corners of `n` patches, a `part_share` of them centred on labelled pixels.
+
+    Args:
+        mask: `(H, W)` integer label map (0 = background), `H, W >= patch_size`.
+        n: patches.
+        patch_size: patch side p.
+        rng: positions.
+        part_share: share of the patches centred on pixels with a label > 0 (when there are
+            any; otherwise all on background, and vice versa).
+
+    Returns:
+        `(ys, xs)`, each `(n,) int64`.
+    """
+    h, w = mask.shape
+    c = patch_size // 2
+    inner = mask[c:h - patch_size + c + 1, c:w - patch_size + c + 1]  # valid centres
+    part = np.flatnonzero(inner.ravel() > 0)
+    back = np.flatnonzero(inner.ravel() == 0)
+    n_part = round(n * part_share) if len(part) and len(back) else (n if len(part) else 0)
+    pick = np.concatenate([part[rng.integers(0, len(part), n_part)] if n_part else
+                           np.zeros(0, np.int64),
+                           back[rng.integers(0, len(back), n - n_part)] if n - n_part else
+                           np.zeros(0, np.int64)])
+    ys, xs = np.divmod(pick, inner.shape[1])
+    return ys.astype(np.int64), xs.astype(np.int64)
+
+
+def _crop(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, p: int) -> np.ndarray:
+    return np.stack([image[y:y + p, x:x + p] for y, x in zip(ys, xs, strict=True)])
+
+
 def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *, patch_size: int,
-                 n_pairs: int, rng: np.random.Generator) -> PatchPairs:
+                 n_pairs: int, rng: np.random.Generator,
+                 masks: Sequence[np.ndarray] | None = None) -> PatchPairs:
     """Patches at the same positions of pixel-aligned (render i, photo i) pairs.
+
+    Args:
+        masks: optional `(H, W)` label map of each render (0 = background): half of the patch
+            centres are then drawn on labelled (part) pixels, half on background.
 
     Raises:
         ValueError: different numbers of renders and photos, or a pair of different sizes.
@@ -136,14 +209,86 @@ def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
                              f"photo {i} is {r.shape[1]}x{r.shape[0]}; aligned pairs must be "
                              "the same size")
     per = max(1, -(-n_pairs // len(synthetic)))
-    # one seed drawn, used twice -> the same positions in render i and photo i
-    seed = int(rng.integers(2**63 - 1))
-    ps, _ = sample_patches(synthetic, patch_size=patch_size, per_image=per,
-                           rng=np.random.default_rng(seed))
-    pr, _ = sample_patches(real, patch_size=patch_size, per_image=per,
-                           rng=np.random.default_rng(seed))
+    if masks is not None:
+        masks = _check_masks(masks, synthetic, "masks")
+        if min(min(s.shape[:2]) for s in synthetic) < patch_size:
+            raise ValueError(f"aligned pairing: images must be at least {patch_size} px a side")
+        ps, pr = [], []
+        for s, r, m in zip(synthetic, real, masks, strict=True):
+            ys, xs = sample_positions(m, per, patch_size, rng=rng)
+            ps.append(_crop(s, ys, xs, patch_size))
+            pr.append(_crop(r, ys, xs, patch_size))
+        ps, pr = np.concatenate(ps), np.concatenate(pr)
+    else:
+        # one seed drawn, used twice -> the same positions in render i and photo i
+        seed = int(rng.integers(2**63 - 1))
+        ps, _ = sample_patches(synthetic, patch_size=patch_size, per_image=per,
+                               rng=np.random.default_rng(seed))
+        pr, _ = sample_patches(real, patch_size=patch_size, per_image=per,
+                               rng=np.random.default_rng(seed))
     keep = rng.permutation(len(ps))[:n_pairs]
     return PatchPairs(synthetic=ps[keep], target=pr[keep], real=pr[keep], strategy="aligned")
+
+
+def pair_region(synthetic: Sequence[np.ndarray], synthetic_masks: Sequence[np.ndarray],
+                real: Sequence[np.ndarray], real_masks: Sequence[np.ndarray], *,
+                patch_size: int, n_pairs: int, n_real: int, rng: np.random.Generator,
+                top_k: int = 64) -> PatchPairs:
+    """Pair render patches with real patches of the same region label (see the module docs).
+
+    Args:
+        synthetic, real: images `(H, W, 3) uint8` (at least `patch_size` a side).
+        synthetic_masks, real_masks: `(H, W)` integer label maps, one per image (0 =
+            background). A render label that no real patch has is paired with any real part
+            patch (label > 0).
+        patch_size: patch side p (divisible by 4).
+        n_pairs: render patches (half centred on parts, half on background).
+        n_real: real patches drawn (same split), the pool and the real channel's data.
+        rng: positions and the choice among the `top_k` nearest.
+        top_k: candidates (nearest by descriptor, same label) drawn from at random.
+
+    Raises:
+        ValueError: mask count or shape mismatches, or images smaller than a patch.
+    """
+    synthetic, real = as_images(synthetic, name="synthetic"), as_images(real, name="real")
+    synthetic_masks = _check_masks(synthetic_masks, synthetic, "synthetic_masks")
+    real_masks = _check_masks(real_masks, real, "real_masks")
+    if min(min(im.shape[:2]) for im in [*synthetic, *real]) < patch_size:
+        raise ValueError(f"region pairing: images must be at least {patch_size} px a side")
+
+    def draw(images, masks, n):
+        per = max(1, -(-n // len(images)))
+        patches, labels = [], []
+        for im, m in zip(images, masks, strict=True):
+            ys, xs = sample_positions(m, per, patch_size, rng=rng)
+            patches.append(_crop(im, ys, xs, patch_size))
+            labels.append(m[ys + patch_size // 2, xs + patch_size // 2])
+        patches, labels = np.concatenate(patches), np.concatenate(labels)
+        keep = rng.permutation(len(patches))[:n]
+        return patches[keep], labels[keep].astype(np.int64)
+
+    ps, ls = draw(synthetic, synthetic_masks, n_pairs)
+    pr, lr = draw(real, real_masks, n_real)
+    ds = descriptor(ps, quantile_table(synthetic))
+    dr = descriptor(pr, quantile_table(real))
+    target = np.empty(len(ps), np.int64)
+    for lab in np.unique(ls):
+        rows = np.flatnonzero(ls == lab)
+        pool = np.flatnonzero(lr == lab)
+        if len(pool) == 0:
+            pool = np.flatnonzero(lr > 0) if lab > 0 else np.flatnonzero(lr == 0)
+        if len(pool) == 0:
+            pool = np.arange(len(pr))
+        k = min(top_k, len(pool))
+        b = dr[pool]
+        bb = (b * b).sum(1)
+        for s in range(0, len(rows), 1024):
+            chunk = rows[s:s + 1024]
+            d = bb[None, :] - 2.0 * ds[chunk] @ b.T  # squared distance up to a per-row constant
+            near = np.argpartition(d, k - 1, axis=1)[:, :k]
+            choice = near[np.arange(len(chunk)), rng.integers(0, k, len(chunk))]
+            target[chunk] = pool[choice]
+    return PatchPairs(synthetic=ps, target=pr[target], real=pr, strategy="region")
 
 
 def pair_class(synthetic: Sequence[np.ndarray], synthetic_labels: Sequence[str],
@@ -179,13 +324,26 @@ def pair_class(synthetic: Sequence[np.ndarray], synthetic_labels: Sequence[str],
 def make_pairs(strategy: str, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
                patch_size: int, n_pairs: int, rng: np.random.Generator,
                synthetic_labels: Sequence[str] | None = None,
-               real_labels: Sequence[str] | None = None) -> PatchPairs:
-    """Dispatch to `pair_nearest`, `pair_aligned` or `pair_class` by name."""
+               real_labels: Sequence[str] | None = None,
+               synthetic_masks: Sequence[np.ndarray] | None = None,
+               real_masks: Sequence[np.ndarray] | None = None) -> PatchPairs:
+    """Dispatch to `pair_nearest`, `pair_aligned`, `pair_class` or `pair_region` by name.
+
+    `synthetic_masks` (label maps of the renders) are used by `aligned` (part/background
+    stratified positions) and, with `real_masks`, by `region`.
+    """
     if strategy == "nearest":
         return pair_nearest(synthetic, real, patch_size=patch_size, n_pairs=n_pairs,
                             n_real=n_pairs, rng=rng)
     if strategy == "aligned":
-        return pair_aligned(synthetic, real, patch_size=patch_size, n_pairs=n_pairs, rng=rng)
+        return pair_aligned(synthetic, real, patch_size=patch_size, n_pairs=n_pairs, rng=rng,
+                            masks=synthetic_masks)
+    if strategy == "region":
+        if synthetic_masks is None or real_masks is None:
+            raise ValueError("region pairing needs a label map per image: synthetic_masks (the "
+                             "renders' masks/) and real_masks (0 = background, > 0 = part)")
+        return pair_region(synthetic, synthetic_masks, real, real_masks, patch_size=patch_size,
+                           n_pairs=n_pairs, n_real=n_pairs, rng=rng)
     if strategy == "class":
         if synthetic_labels is None or real_labels is None:
             raise ValueError("class pairing needs synthetic_labels and real_labels")

@@ -142,14 +142,24 @@ class PatchSmcae(ImageAdapter):
 
     def fit(self, synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
             rng: np.random.Generator, synthetic_labels: Sequence[str] | None = None,
-            real_labels: Sequence[str] | None = None) -> Self:
-        """Pair patches (`config.pairing`) and train the SMCAE; see `ImageAdapter.fit`."""
+            real_labels: Sequence[str] | None = None,
+            synthetic_masks: Sequence[np.ndarray] | None = None,
+            real_masks: Sequence[np.ndarray] | None = None) -> Self:
+        """Pair patches (`config.pairing`) and train the SMCAE; see `ImageAdapter.fit`.
+
+        Args:
+            synthetic_masks, real_masks: label maps for `aligned`/`region` pairing (see
+                `synthgap.adapt.image_pairing`).
+        """
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
         pairs = make_pairs(self.config.pairing, synthetic, real,
                            patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels)
+                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels,
+                           synthetic_masks=synthetic_masks, real_masks=real_masks)
+        self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
+                       "n_distinct_targets": pairs.n_distinct_targets}
         return self.fit_pairs(pairs, rng=rng)
 
     def _vectors(self, patches: np.ndarray) -> np.ndarray:

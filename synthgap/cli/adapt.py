@@ -8,7 +8,34 @@ from pathlib import Path
 
 import click
 
-_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda")
+_PAIRINGS = ("nearest", "aligned", "region", "class")
+
+
+def _method(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from synthgap.adapt.image_base import chain_methods
+
+    try:
+        chain_methods(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("method: ")) from exc
+    return value
+
+
+def _settings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    """`--set key=value` (value read as YAML: numbers, true/false, [lists]) -> dict."""
+    import yaml
+
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise click.BadParameter(f"{key}: cannot read {raw!r} ({exc})") from exc
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 @click.group("adapt")
@@ -18,22 +45,38 @@ def adapt() -> None:
 
 @adapt.command("fit")
 @click.option("--synthetic", type=click.Path(path_type=Path), default=None,
-              help="Dataset directory (uses images/) or a folder of renders.")
+              help="Dataset directory (uses images/, and masks/ with --real-masks) or a folder "
+              "of renders.")
 @click.option("--real", type=click.Path(path_type=Path), default=None,
               help="Folder of real photos (PNG/JPEG/TIFF/BMP/WebP, any size, grey or colour).")
+@click.option("--real-masks", type=click.Path(path_type=Path), default=None,
+              help="With --pairing region: folder of label PNGs named like the photos "
+              "(0 = background, > 0 = part).")
 @click.option("--scene", type=click.Path(path_type=Path), default=None,
-              help="With --pairing aligned: a scene file whose real_views pin each photo's "
-              "camera and part poses; the matching views are rendered and paired pixel for "
-              "pixel (replaces --synthetic/--real).")
+              help="A scene file whose real_views pin each photo's camera and part poses: the "
+              "matching views are rendered and paired pixel for pixel, with their masks "
+              "(replaces --synthetic/--real; default pairing aligned).")
+@click.option("--bop", type=click.Path(path_type=Path), default=None,
+              help="A BOP scene folder (e.g. lmo/test/000002): its photos' views are rendered "
+              "from the ground-truth poses and paired pixel for pixel (with --bop-ids).")
+@click.option("--bop-ids", default=None,
+              help="With --bop: image ids, '3,61,102' or 'splits.json:fit'.")
 @click.option("-o", "--output", "--out", type=click.Path(path_type=Path), required=True,
               help="Model file to write (.safetensors; a .json sidecar is written beside it).")
-@click.option("--method", type=click.Choice(_METHODS), default="conv-smcae", show_default=True,
-              help="smcae: dense SMCAE on patches; conv-smcae: convolutional SMCAE; "
-              "histogram, fda, pda: baselines.")
-@click.option("--pairing", type=click.Choice(("nearest", "aligned", "class")), default=None,
+@click.option("--method", default="conv-smcae", show_default=True, callback=_method,
+              help="smcae (dense SMCAE on patches), conv-smcae (convolutional SMCAE), camera "
+              "(camera-model fit), histogram, fda, pda; join with + for a chain fitted and "
+              "applied in order, e.g. camera+conv-smcae.")
+@click.option("--pairing", type=click.Choice(_PAIRINGS), default=None,
               help="How render patches are paired with real patches (SMCAE methods; default "
-              "nearest). aligned: render i is pixel-aligned with photo i; class: one "
-              "sub-folder per class in both folders.")
+              "nearest, or aligned with --scene/--bop). aligned: render i is pixel-aligned "
+              "with photo i; region: part with part, background with background "
+              "(--real-masks); class: one sub-folder per class in both folders.")
+@click.option("--set", "settings", multiple=True, callback=_settings, metavar="KEY=VALUE",
+              help="A method option (repeatable), e.g. --set residual=false --set gamma=2; "
+              "see docs/adaptation.md for the list.")
+@click.option("--sensor-yaml", type=click.Path(path_type=Path), default=None,
+              help="Camera fits: also write the fitted values as a scene `sensor:` block here.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files instead of failing.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of every random choice.")
@@ -41,37 +84,74 @@ def adapt() -> None:
               help="Use at most this many images of each folder (first by name).")
 @click.option("--iterations", type=int, default=None,
               help="Training steps (SMCAE methods; default: the method's own).")
-def fit(synthetic: Path | None, real: Path | None, scene: Path | None, output: Path, method: str,
-        pairing: str | None, skip_bad: bool, seed: int, max_images: int | None,
-        iterations: int | None) -> None:
+def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scene: Path | None,
+        bop: Path | None, bop_ids: str | None, output: Path, method: str, pairing: str | None,
+        settings: dict, sensor_yaml: Path | None, skip_bad: bool, seed: int,
+        max_images: int | None, iterations: int | None) -> None:
     """Fit an adapter from renders and real photos; prints a JSON summary."""
-    from synthgap.adapt.apply import fit_from_folders
+    from synthgap.adapt.fitting import (
+        bop_fit_data,
+        class_folder_fit_data,
+        fit_adapter,
+        folder_fit_data,
+        parse_ids,
+        scene_fit_data,
+    )
+    from synthgap.adapt.image_base import chain_methods
     from synthgap.adapt.photos import PhotoError
     from synthgap.data.layout import DatasetFileError
     from synthgap.scenes import SceneError
 
-    options = {}
+    options = dict(settings)
+    smcae = [n for n in chain_methods(method) if n in ("smcae", "conv-smcae")]
     if iterations is not None:
-        if method not in ("smcae", "conv-smcae"):
+        if not smcae:
             raise click.BadParameter(f"only the SMCAE methods train iteratively, not {method!r}",
                                      param_hint="--iterations")
         options["iterations"] = iterations
-    if scene is None and (synthetic is None or real is None):
-        raise click.UsageError("give --synthetic and --real (or --scene with --pairing aligned)")
+    given = [n for n, v in (("--scene", scene), ("--bop", bop)) if v is not None]
+    if len(given) > 1:
+        raise click.UsageError("give one of --scene and --bop")
+    if given and (synthetic is not None or real is not None):
+        raise click.UsageError(f"{given[0]} renders the views itself: drop --synthetic/--real")
+    if not given and (synthetic is None or real is None):
+        raise click.UsageError("give --synthetic and --real (or --scene, or --bop with "
+                               "--bop-ids)")
+    if bop is not None and not bop_ids:
+        raise click.UsageError("--bop needs --bop-ids (e.g. --bop-ids splits.json:fit)")
+    if real_masks is not None and pairing not in ("region", None):
+        raise click.BadParameter("label maps of the photos are for region pairing",
+                                 param_hint="--real-masks")
+    if pairing == "region" and not given and real_masks is None:
+        raise click.UsageError("--pairing region needs --real-masks (label maps of the photos) "
+                               "and a dataset directory as --synthetic (its masks/)")
+    if given and smcae and pairing is None:
+        pairing = "aligned"
     if max_images is not None and max_images < 1:
         raise click.BadParameter(f"expected >= 1, got {max_images}", param_hint="--max-images")
     _check_model_output(output)
     try:
-        summary = fit_from_folders(method, synthetic, real, output, pairing=pairing,
-                                   skip_bad=skip_bad, seed=seed, max_images=max_images,
-                                   options=options, scene=scene)
+        if scene is not None:
+            from synthgap.scenes import load_scene
+
+            data = scene_fit_data(load_scene(scene), seed=seed)
+        elif bop is not None:
+            data = bop_fit_data(bop, parse_ids(bop_ids), seed=seed)
+        elif pairing == "class":
+            data = class_folder_fit_data(synthetic, real, skip_bad=skip_bad,
+                                         max_images=max_images)
+        else:
+            data = folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
+                                   real_masks=real_masks if pairing == "region" else None)
+        summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,
+                              options=options, sensor_yaml=sensor_yaml)
     except PhotoError as exc:
         raise click.BadParameter(str(exc)) from exc
     except (ValueError, SceneError, DatasetFileError) as exc:
         raise click.UsageError(str(exc)) from exc
     for line in summary.skipped:
         click.echo(f"skipped {line}", err=True)
-    click.echo(json.dumps(asdict(summary)))
+    click.echo(json.dumps(asdict(summary), default=str))
 
 
 def _check_model_output(output: Path) -> None:

@@ -33,17 +33,34 @@ def as_matrix4(m: np.ndarray | Matrix4) -> Matrix4:
 
 @dataclass(frozen=True)
 class MaterialParams:
-    """Physically based (metallic-roughness) material.
+    """Physically based (metallic-roughness) material, or the mesh's own appearance.
 
     Attributes:
-        base_color: linear RGB in [0, 1].
+        base_color: linear RGB in [0, 1] (`source == "material"`: brightness, hue and
+            saturation already applied; `"mesh"`: unused, (1, 1, 1)).
         metallic: [0, 1].
         roughness: [0, 1].
+        source: `material` (drawn in `base_color`) or `mesh` (drawn in the mesh file's vertex
+            colours or texture, jittered by `brightness`, `hue_shift`, `saturation`).
+        brightness: linear colour multiplier that was sampled (>= 0).
+        hue_shift: hue rotation that was sampled, a fraction of the colour circle.
+        saturation: HSV saturation multiplier that was sampled (>= 0).
+        texture: procedural finish (`none`, `brushed`, `machined`, `cast`, `painted`) whose
+            maps modulate `base_color` and `roughness` (`source == "material"` only).
+        texture_scale: metres of surface per texture repeat.
+        texture_seed: which variant of the finish (0 <= seed < `textures.TEXTURE_VARIANTS`).
     """
 
     base_color: tuple[float, float, float]
     metallic: float
     roughness: float
+    source: Literal["material", "mesh"] = "material"
+    brightness: float = 1.0
+    hue_shift: float = 0.0
+    saturation: float = 1.0
+    texture: str = "none"
+    texture_scale: float = 0.03
+    texture_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,23 +127,31 @@ class LightParams:
     """A light source.
 
     Attributes:
-        type: `directional`, `point`, `spot` or `ring` (a ring light around the lens: the
-            renderer places `count` point lights on a circle of `radius` m around the camera).
+        type: `directional`, `point`, `spot`, `ring` (a ring light around the lens: the
+            renderer places `count` point lights on a circle of `radius` m around the camera),
+            `dome` (`count` directional lights over the upper hemisphere, turned about +z by
+            the pose) or `area` (an `nx` x `ny` grid of spot lights filling a `width` x
+            `height` m rectangle centred on the pose, aimed along its -z axis).
         color: linear RGB in [0, 1] (from the sampled colour temperature).
-        intensity: pyrender units: W/m² for directional, candela for point/spot/ring.
+        intensity: pyrender units: W/m² for directional/dome, candela for
+            point/spot/ring/area; for ring, dome and area the whole light's, shared equally.
         pose: world-from-light 4x4; the light shines along its -z axis (OpenGL convention, as
             pyrender expects). For `ring`, the camera pose.
         temperature_k: the colour temperature that `color` was derived from (for the record).
         extra: type-specific values, e.g. `{"radius": 0.05, "count": 8}` for a ring,
-            `{"inner_cone": 0.2, "outer_cone": 0.6}` for a spot.
+            `{"inner_cone": 0.2, "outer_cone": 0.6}` (radians) for a spot, `{"count": 16}`
+            for a dome, `{"width": .., "height": .., "nx": .., "ny": .., "inner_cone": ..,
+            "outer_cone": ..}` for an area.
+        shadows: cast shadow-mapped shadows (directional, spot, dome, area).
     """
 
-    type: Literal["directional", "point", "spot", "ring"]
+    type: Literal["directional", "point", "spot", "ring", "dome", "area"]
     color: tuple[float, float, float]
     intensity: float
     pose: Matrix4
     temperature_k: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    shadows: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +165,10 @@ class BackgroundParams:
         image: absolute path of a background image to composite behind everything (or None).
         image_crop: `(x0, y0, x1, y1)` in [0, 1] relative coordinates of the crop of `image`.
         ambient: ambient light RGB in [0, 1].
+        texture: procedural plane texture (`wood`, `belt`, `steel`), an image file's absolute
+            path, or None (the plane is `color`).
+        texture_size: metres of plane per texture repeat.
+        texture_seed: variant of a procedural texture.
     """
 
     color: tuple[float, float, float]
@@ -148,6 +177,9 @@ class BackgroundParams:
     image: str | None = None
     image_crop: tuple[float, float, float, float] | None = None
     ambient: tuple[float, float, float] = (0.05, 0.05, 0.05)
+    texture: str | None = None
+    texture_size: float = 0.3
+    texture_seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,17 @@ Then every layer is resampled into the distorted output (bilinear for colour, ne
 rest). Frames follow `synthgap.generators.params`: camera pose is world-from-camera in the
 OpenCV frame; the OpenGL camera is that pose times diag(1, -1, -1).
 
-Lights: a `ring` light's intensity is the whole ring's, shared by its point lights; pyrender
-shades with at most 4 lights of each type, so a ring of more is drawn as 4 evenly spaced ones.
-No shadow maps are drawn.
+Lights (`synthgap.generators.lighting`): every light is shaded. A ring, dome or area light is
+expanded into its lights (the whole light's intensity shared by them); pyrender shades at most
+4 lights of each type per draw, so the colour pass is drawn once per group of 4 per type and
+the passes are summed in linear light (ambient in the first only). Lights with `shadows`
+get pyrender's shadow maps (directional and spot), their cameras fitted to the objects and
+the visible part of the support plane.
+
+Appearance: a part whose material `source` is `mesh` is drawn with its mesh's own vertex
+colours (converted from sRGB to linear: pyrender multiplies by them undecoded) or UV
+textures (sRGB, decoded by the shader), times `brightness`; hue/saturation jitter recolours
+the texture, or draws a recoloured copy of the vertex colours for that frame.
 
 Platform: EGL (headless Mesa llvmpipe or a GPU) unless `PYOPENGL_PLATFORM` says otherwise;
 when EGL cannot make a context and the user did not choose a platform, OSMesa is tried.
@@ -29,13 +37,15 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 from __future__ import annotations
 
 import importlib
-import math
 import os
+import shutil
 import sys
+import tempfile
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,8 +53,15 @@ import cv2
 import numpy as np
 import trimesh
 
+from synthgap.generators.appearance import (
+    MeshAppearance,
+    jitter_colors,
+    mesh_appearance,
+    vertex_arrays,
+)
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
+from synthgap.generators.lighting import Emitter, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -52,13 +69,14 @@ from synthgap.generators.occlusion import (
     unit_cube_corners,
 )
 from synthgap.generators.params import MaterialParams, SampleParams
+from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
-#: pyrender's shaders use at most this many lights of each type.
-_MAX_LIGHTS_PER_TYPE = 4
+#: Shadow map edge, texels.
+_SHADOW_MAP_SIZE = 1024
 _GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
                 "PYOPENGL_PLATFORM=osmesa")
 
@@ -186,12 +204,18 @@ class Renderer:
         self._offscreen: Any = None
         self._scene: Any = None
         self._cam_node: Any = None
-        # (part name, slot) -> (node, primitive, mesh it was made from, object-frame corners)
-        self._part_slots: dict[tuple[str, int], tuple[Any, Any, trimesh.Trimesh,
-                                                      np.ndarray]] = {}
+        # (part name, slot, look kind, texture tile) -> (node, primitive, mesh it was made
+        # from, object-frame corners)
+        self._part_slots: dict[tuple[str, int, str, float],
+                               tuple[Any, Any, trimesh.Trimesh, np.ndarray]] = {}
+        self._maps: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
         self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._plane: tuple[Any, Any] | None = None
-        self._frame_nodes: list[Any] = []  # defects, capsules and lights of the last frame
+        # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
+        self._looks: dict[str, _Look] = {}
+        self._plane: tuple[Any, Any, float] | None = None
+        self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
+        self._light_nodes: list[Any] = []  # the lights of the last pass
+        self._shader_dir: str | None = None  # pyrender's shaders with our patches
         self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- lifecycle
@@ -211,8 +235,14 @@ class Renderer:
                 platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
+        self._light_nodes = []
+        if self._shader_dir is not None:
+            shutil.rmtree(self._shader_dir, ignore_errors=True)
+            self._shader_dir = None
         self._part_slots.clear()
         self._prim_slots.clear()
+        self._looks.clear()
+        self._maps.clear()
         self._frame_nodes.clear()
 
     def _ensure_gl(self) -> None:
@@ -220,11 +250,18 @@ class Renderer:
             return
         self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
         pr = self._pr
+        # Shadow maps are fitted to the visible region (`_shadow_focus`), so 1024 texels a
+        # side are finer than pyrender's 2048 over the whole scene, at a quarter of the cost.
+        for module in ("pyrender.renderer", "pyrender.light"):
+            if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
+                sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
         inner = getattr(self._offscreen, "_renderer", None)
+        if inner is not None and hasattr(inner, "_program_cache"):
+            self._shader_dir = _install_shaders(pr, inner)
         if self._fast_readback and inner is not None and _has_fb_fields(inner):
             inner._synthgap_skip_depth = False
             inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
-        self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0])
+        self._scene = _focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
         # pyrender keeps lights in sets, whose iteration order depends on memory addresses, and
         # binds them to shader slots in that order: float sums then differ between processes by
         # a grey level now and then. Insertion-ordered sets make the light order that of
@@ -281,13 +318,23 @@ class Renderer:
         nodes: list[Any] = []  # their nodes, in the same order
         for node, *_ in self._part_slots.values():
             node.mesh.is_visible = False
-        used: dict[str, int] = {}
+        used: dict[tuple[str, str, float], int] = {}
         for k, inst in enumerate(params.parts):
-            slot = used.get(inst.part, 0)
-            used[inst.part] = slot + 1
-            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part])
+            m = inst.material
+            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
+            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            slot = used.get((inst.part, kind, tile), 0)
+            used[(inst.part, kind, tile)] = slot + 1
+            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part], kind,
+                                                  tile)
             pose = np.asarray(inst.pose, dtype=float)
-            prim.material = _material(pr, inst.material)
+            if kind == "own":
+                node, prim = self._own_look(inst.part, node, prim, m)
+            elif kind == "tex":
+                base, mr = self._surface_maps(m.texture, m.texture_seed)
+                prim.material = _material(pr, m, base, mr)
+            else:
+                prim.material = _material(pr, m)
             node.mesh.is_visible = True
             scene.set_pose(node, pose)
             objects.append(Bounds(k + 1, transform_points(corners, pose)))
@@ -325,22 +372,31 @@ class Renderer:
         bg = params.background
         plane_node = None
         if bg.plane:
-            plane_node = self._plane_node(bg.plane_size, bg.color)
+            plane_node = self._plane_node(bg)
         elif self._plane is not None:
             self._plane[0].mesh.is_visible = False
 
-        # Lights and ambient.
-        scene.ambient_light = np.asarray(bg.ambient, dtype=float)
-        self._add_lights(params)
-
-        # 1. colour pass, over transparent black: the resolved colour is premultiplied by
-        # coverage, so anything behind (clear colour or image) is composited exactly.
+        # 1. colour passes, over transparent black: the resolved colour is premultiplied by
+        # coverage, so anything behind (clear colour or image) is composited exactly. Lights
+        # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
+        passes = light_passes(emitters(params.lights))
+        if any(e.shadows for e in passes_flat(passes)):
+            scene.focus = _shadow_focus(objects, view, cam_pose, cam,
+                                        bg.plane_size if bg.plane else None)
         scene.bg_color = [0.0, 0.0, 0.0, 0.0]
+        layers_rgba = []
         self._skip_depth(True)
         try:
-            rgba, _ = self._offscreen.render(scene, pr.RenderFlags.RGBA)
+            for p, group in enumerate(passes):
+                scene.ambient_light = (np.asarray(bg.ambient, dtype=float) if p == 0
+                                       else np.zeros(3))
+                flags = self._set_lights(group)
+                rgba, _ = self._offscreen.render(scene, flags)
+                layers_rgba.append(rgba)
         finally:
             self._skip_depth(False)
+            scene.focus = None
+        rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
@@ -388,9 +444,12 @@ class Renderer:
             inner._synthgap_skip_depth = skip
 
     # -- scene building helpers
-    def _part_node(self, name: str, slot: int,
-                   mesh: trimesh.Trimesh) -> tuple[Any, Any, np.ndarray]:
-        key = (name, slot)
+    def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
+                   tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
+        """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
+        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat) or `plain`
+        geometry."""
+        key = (name, slot, kind, tile)
         cached = self._part_slots.get(key)
         if cached is not None and cached[2] is mesh:
             return cached[0], cached[1], cached[3]
@@ -399,10 +458,16 @@ class Renderer:
             scene.remove_node(cached[0])
         if len(mesh.faces) == 0:
             raise ValueError(f"part {name!r}: the mesh has no faces")
-        shaded = mesh.smooth_shaded  # split at sharp edges: CAD edges stay crisp
+        look = self._look(name, mesh) if kind == "own" else None
+        shaded = look.shaded if look is not None else mesh.smooth_shaded
+        # (smooth_shaded splits at sharp edges: CAD edges stay crisp)
+        colors, uv = (look.colors, look.uv) if look is not None else (None, None)
+        if kind == "tex":
+            shaded, uv = box_uv(shaded, tile)
         prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
                             normals=shaded.vertex_normals.astype(np.float32),
                             indices=shaded.faces.astype(np.uint32),
+                            color_0=colors, texcoord_0=uv,
                             material=pr.MetallicRoughnessMaterial())
         node = scene.add(pr.Mesh([prim]))
         # Convex hull vertices bound the part tightly for the screen-space occlusion test.
@@ -455,59 +520,146 @@ class Renderer:
         scene.set_pose(node, scaled)
         return node, scaled
 
-    def _plane_node(self, size: float, color: tuple[float, float, float]) -> Any:
+    def _plane_node(self, bg: Any) -> Any:
         pr, scene = self._pr, self._scene
-        if self._plane is None:
-            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
-                                   [[0, 1, 2], [0, 2, 3]], process=False)
-            prim = _prim_from(pr, quad, pr.MetallicRoughnessMaterial())
-            self._plane = (scene.add(pr.Mesh([prim])), prim)
-        node, prim = self._plane
+        size = bg.plane_size
         if not (np.isfinite(size) and size > 0):
             raise ValueError(f"background.plane_size: expected a positive number of metres, got "
                              f"{size!r}")
-        prim.material = _material(pr, MaterialParams(tuple(color), 0.0, 0.9))
+        repeat = float(size / bg.texture_size) if bg.texture is not None else 0.0
+        if self._plane is None or self._plane[2] != repeat:
+            if self._plane is not None:
+                scene.remove_node(self._plane[0])
+            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
+                                   [[0, 1, 2], [0, 2, 3]], process=False)
+            uv = (quad.vertices[:, :2] + 0.5) * repeat if repeat else None
+            prim = pr.Primitive(positions=quad.vertices.astype(np.float32),
+                                normals=quad.vertex_normals.astype(np.float32),
+                                indices=quad.faces.astype(np.uint32),
+                                texcoord_0=None if uv is None else uv.astype(np.float32),
+                                material=pr.MetallicRoughnessMaterial())
+            self._plane = (scene.add(pr.Mesh([prim])), prim, repeat)
+        node, prim, _ = self._plane
+        if bg.texture is None:
+            prim.material = _material(pr, MaterialParams(tuple(bg.color), 0.0, 0.9))
+        else:
+            prim.material = _material(pr, MaterialParams((1.0, 1.0, 1.0), 0.0, 0.9),
+                                      self._plane_map(bg.texture, bg.texture_seed))
         node.mesh.is_visible = True
         scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
         return node
 
-    def _add_lights(self, params: SampleParams) -> None:
-        pr, scene = self._pr, self._scene
-        for j, light in enumerate(params.lights):
-            color = np.asarray(light.color, dtype=float)
-            pose = np.asarray(light.pose, dtype=float)
-            if not (np.isfinite(light.intensity) and light.intensity >= 0):
-                raise ValueError(f"lights[{j}].intensity: expected >= 0, got {light.intensity!r}")
-            if light.type == "directional":
-                nodes = [(pr.DirectionalLight(color=color, intensity=light.intensity), pose)]
-            elif light.type == "point":
-                nodes = [(pr.PointLight(color=color, intensity=light.intensity), pose)]
-            elif light.type == "spot":
-                inner = float(light.extra.get("inner_cone", 0.0))
-                outer = float(light.extra.get("outer_cone", math.pi / 4))
-                nodes = [(pr.SpotLight(color=color, intensity=light.intensity,
-                                       innerConeAngle=inner, outerConeAngle=outer), pose)]
-            elif light.type == "ring":
-                count = int(light.extra.get("count", 8))
-                radius = float(light.extra.get("radius", 0.05))
-                if count < 1 or not radius >= 0:
-                    raise ValueError(f"lights[{j}] ring: expected count >= 1 and radius >= 0, "
-                                     f"got count={count}, radius={radius}")
-                # `intensity` is the whole ring's, shared by its lights. pyrender shades with
-                # at most 4 point lights, so a ring of more is drawn as 4 evenly spaced ones.
-                drawn = min(count, _MAX_LIGHTS_PER_TYPE)
-                each = light.intensity / drawn
-                nodes = []
-                for a in np.arange(drawn) * (2 * np.pi / drawn):
-                    p = pose.copy()
-                    offset = [radius * np.cos(a), radius * np.sin(a), 0.0]
-                    p[:3, 3] = pose[:3, :3] @ offset + pose[:3, 3]
-                    nodes.append((pr.PointLight(color=color, intensity=each), p))
+    def _surface_maps(self, kind: str, seed: int) -> tuple[Any, Any]:
+        """Uploaded colour and metallic-roughness maps of a procedural finish (cached)."""
+        key = (kind, int(seed))
+        if key not in self._maps:
+            base, mr = surface_texture(kind, int(seed))
+            self._cache_map(key, (_texture(self._pr, base), _texture(self._pr, mr)))
+        self._maps.move_to_end(key)
+        return self._maps[key]
+
+    def _plane_map(self, texture: str, seed: int) -> Any:
+        """Uploaded colour map of the plane: procedural (`wood`, ...) or an image file."""
+        key = (texture, int(seed))
+        if key not in self._maps:
+            if texture in PLANE_TEXTURES:
+                img = plane_texture(texture, int(seed))
             else:
-                raise ValueError(f"lights[{j}].type: expected directional, point, spot or ring, "
-                                 f"got {light.type!r}")
-            for lt, p in nodes:
-                self._frame_nodes.append(scene.add(lt, pose=p))
+                data = np.fromfile(texture, dtype=np.uint8) if os.path.isfile(texture) else None
+                bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size \
+                    else None
+                if bgr is None:
+                    raise ValueError(f"background.texture_image {texture!r}: missing or not a "
+                                     "readable image")
+                img = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            self._cache_map(key, (_texture(self._pr, img), None))
+        self._maps.move_to_end(key)
+        return self._maps[key][0]
+
+    def _cache_map(self, key: tuple[str, int], value: tuple[Any, Any]) -> None:
+        self._maps[key] = value
+        while len(self._maps) > 64:
+            self._maps.popitem(last=False)
+
+    def _set_lights(self, group: list[Emitter]) -> int:
+        """Put the lights of one pass in the scene; returns the pass's render flags."""
+        pr, scene = self._pr, self._scene
+        for node in self._light_nodes:
+            scene.remove_node(node)
+        self._light_nodes = []
+        flags = pr.RenderFlags.RGBA
+        for e in group:
+            color = np.asarray(e.color, dtype=float)
+            if e.type == "directional":
+                light = pr.DirectionalLight(color=color, intensity=e.intensity)
+                if e.shadows:
+                    flags |= pr.RenderFlags.SHADOWS_DIRECTIONAL
+            elif e.type == "spot":
+                light = pr.SpotLight(color=color, intensity=e.intensity,
+                                     innerConeAngle=e.inner_cone, outerConeAngle=e.outer_cone)
+                if e.shadows:
+                    flags |= pr.RenderFlags.SHADOWS_SPOT
+                    light._get_shadow_camera = types.MethodType(
+                        _spot_shadow_camera(pr, e.pose, scene.focus), light)
+            else:
+                light = pr.PointLight(color=color, intensity=e.intensity)
+            self._light_nodes.append(scene.add(light, pose=e.pose))
+        return flags
+
+    def _look(self, name: str, mesh: trimesh.Trimesh) -> _Look:
+        """The part's own appearance, prepared for drawing (cached per mesh)."""
+        look = self._looks.get(name)
+        if look is not None and look.mesh is mesh:
+            return look
+        appearance = mesh_appearance(mesh)
+        if appearance is None:
+            raise ValueError(f"part {name!r}: material source 'mesh' but the mesh has no vertex "
+                             "colours or texture (sample with the part library it was "
+                             "loaded into)")
+        shaded = mesh.smooth_shaded
+        try:
+            colors, uv = vertex_arrays(shaded, appearance)
+        except ValueError:  # this trimesh version dropped the visual: draw unsplit
+            shaded = mesh
+            colors, uv = vertex_arrays(mesh, appearance)
+        look = _Look(mesh=mesh, appearance=appearance, shaded=shaded, colors=colors, uv=uv,
+                     textures=_textures(self._pr, appearance))
+        self._looks[name] = look
+        return look
+
+    def _own_look(self, name: str, node: Any, prim: Any, m: MaterialParams) -> tuple[Any, Any]:
+        """Dress a part node in its mesh's own appearance, jittered by `m`. Hue/saturation
+        jitter of vertex colours draws a recoloured copy for this frame only."""
+        pr, scene = self._pr, self._scene
+        look = self._looks[name]
+        a = look.appearance
+        jitter = (m.hue_shift, m.saturation) != (0.0, 1.0)
+        base_tex, mr_tex, normal_tex = look.textures
+        if jitter and a.base_color_texture is not None:
+            img = a.base_color_texture.copy()
+            img[:, :, :3] = jitter_colors(img[:, :, :3], hue_shift=m.hue_shift,
+                                          saturation=m.saturation)
+            base_tex = pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
+        factor = np.asarray(a.base_color_factor, dtype=float).copy()
+        if jitter and a.base_color_texture is None:  # a material colour without texture
+            factor[:3] = jitter_colors(factor[:3].astype(np.float32), hue_shift=m.hue_shift,
+                                       saturation=m.saturation)
+        factor[:3] *= m.brightness
+        material = pr.MetallicRoughnessMaterial(
+            baseColorFactor=factor, metallicFactor=float(m.metallic),
+            roughnessFactor=float(m.roughness), baseColorTexture=base_tex,
+            metallicRoughnessTexture=mr_tex, normalTexture=normal_tex)
+        if jitter and look.colors is not None and a.base_color_texture is None \
+                and not np.all(look.colors == 1.0):
+            node.mesh.is_visible = False
+            colors = jitter_colors(look.colors, hue_shift=m.hue_shift, saturation=m.saturation)
+            prim = pr.Primitive(positions=prim.positions, normals=prim.normals,
+                                indices=prim.indices, color_0=colors, material=material)
+            node = scene.add(pr.Mesh([prim]))
+            self._frame_nodes.append(node)
+            return node, prim
+        prim.material = material
+        return node, prim
 
     def _composite(self, rgba: np.ndarray, path: str | None,
                    crop: tuple[float, float, float, float] | None,
@@ -544,6 +696,54 @@ class Renderer:
                 int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
         interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
         return cv2.resize(c, (width, height), interpolation=interp)
+
+
+#: (what, pyrender's mesh.frag text, replacement): applied only when every target is found.
+_SHADER_PATCHES = (
+    # Vertex colours tint the surface (diffuse albedo, metal F0, ambient) before shading,
+    # not the shaded result: a red plastic's specular highlight stays white.
+    ("vertex colours as albedo", "    color *= color_multiplier;\n", "\n"),
+    ("vertex colours as albedo",
+     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
+     "\n#endif\n",
+     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
+     "\n#endif\n#ifdef COLOR_0_LOC\n    base_color *= color_multiplier;\n#endif\n"),
+    # One bilinear 2x2 comparison instead of 3x3 of them (36 texture reads per light and
+    # fragment): the shadow map is fitted to the view, so its texels are ~1 mm and the edge
+    # stays smooth; the colour pass with a shadowed light costs about half as much.
+    ("bilinear shadow lookup",
+     "    float shadow = PCF(shadow_map, textureSize(shadow_map, 0), light_coords.xy, compare);",
+     "    float shadow = texture2DShadowLerp(shadow_map, vec2(textureSize(shadow_map, 0)),"
+     " light_coords.xy, compare);"),
+)
+
+
+def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
+    """Point pyrender's shader cache at a copy of its shaders with `_SHADER_PATCHES` applied.
+
+    Returns:
+        The temporary folder (removed by `Renderer.close`), or None when pyrender's
+        `mesh.frag` is not the text the patches expect (its own shaders are then used).
+    """
+    src = Path(pr.__file__).parent / "shaders"
+    try:
+        text = (src / "mesh.frag").read_text()
+    except OSError:
+        return None
+    for _what, old, new in _SHADER_PATCHES:
+        if old not in text:
+            return None
+        text = text.replace(old, new, 1)
+    from pyrender.shader_program import ShaderProgramCache
+
+    folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
+    for f in src.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, Path(folder) / f.name)
+    (Path(folder) / "mesh.frag").write_text(text)
+    inner._program_cache.clear()
+    inner._program_cache = ShaderProgramCache(shader_dir=folder)
+    return folder
 
 
 def _egl_destroy_context_only(platform: Any) -> None:
@@ -611,13 +811,161 @@ def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarra
 # --------------------------------------------------------------------------- helpers
 
 
-def _material(pr: ModuleType, m: MaterialParams) -> Any:
+def _material(pr: ModuleType, m: MaterialParams, base_map: Any = None,
+              mr_map: Any = None) -> Any:
     return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
                                         metallicFactor=float(m.metallic),
-                                        roughnessFactor=float(m.roughness))
+                                        roughnessFactor=float(m.roughness),
+                                        baseColorTexture=base_map,
+                                        metallicRoughnessTexture=mr_map)
+
+
+def _texture(pr: ModuleType, img: np.ndarray) -> Any:
+    """A pyrender texture of a `(h, w, 3|4) uint8` map (repeating, mipmapped)."""
+    return pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
 
 
 def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
     return pr.Primitive(positions=m.vertices.astype(np.float32),
                         normals=m.vertex_normals.astype(np.float32),
                         indices=m.faces.astype(np.uint32), material=material)
+
+
+# --------------------------------------------------------------------------- appearance
+
+
+@dataclass(frozen=True, eq=False)
+class _Look:
+    """A part's own appearance ready to draw: the smooth-shaded mesh, its per-vertex linear
+    colours or UVs, and its textures uploaded once (base colour, metallic-roughness, normal)."""
+
+    mesh: trimesh.Trimesh
+    appearance: MeshAppearance
+    shaded: trimesh.Trimesh
+    colors: np.ndarray | None
+    uv: np.ndarray | None
+    textures: tuple[Any, Any, Any]
+
+
+def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
+    def tex(img: np.ndarray | None) -> Any:
+        return None if img is None else _texture(pr, img)
+
+    return (tex(a.base_color_texture), tex(a.metallic_roughness_texture),
+            tex(a.normal_texture))
+
+
+# --------------------------------------------------------------------------- passes, shadows
+
+
+def passes_flat(passes: list[list[Emitter]]) -> list[Emitter]:
+    """Every emitter of every pass, in order."""
+    return [e for group in passes for e in group]
+
+
+#: decode table of the shader's output encoding (pow 1/2.2, not sRGB)
+_DECODE = ((np.arange(256, dtype=np.float64) / 255.0) ** 2.2).astype(np.float32)
+
+
+def _sum_passes(layers: list[np.ndarray]) -> np.ndarray:
+    """Sum premultiplied, display-encoded RGBA colour passes of one geometry in linear light.
+
+    Every pass has the same coverage (alpha); each pass's colour is un-premultiplied,
+    decoded (the shader wrote `pow(c, 1/2.2)`), summed, re-encoded and premultiplied again.
+
+    Args:
+        layers: `(H, W, 4) uint8` passes, at least two.
+
+    Returns:
+        `(H, W, 4) uint8`, alpha of the first pass.
+    """
+    alpha = layers[0][:, :, 3]
+    if alpha.min() == 255:  # opaque everywhere (the plane fills the view): table lookups
+        lin = _DECODE[layers[0][:, :, :3]]
+        for layer in layers[1:]:
+            lin += _DECODE[layer[:, :, :3]]
+        a = None
+    else:
+        a = alpha.astype(np.float32)[:, :, None] / 255.0
+        safe = np.maximum(a, 1.0 / 255.0)
+        lin = np.zeros((*layers[0].shape[:2], 3), np.float32)
+        for layer in layers:
+            lin += np.clip(layer[:, :, :3].astype(np.float32) / 255.0 / safe, 0.0, 1.0) ** 2.2
+    out = np.minimum(lin, 1.0) ** (1 / 2.2)
+    if a is not None:
+        out *= a
+    rgba = np.empty_like(layers[0])
+    rgba[:, :, :3] = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    rgba[:, :, 3] = alpha
+    return rgba
+
+
+def _focused_scene_class(pr: ModuleType) -> type:
+    """pyrender's Scene whose `centroid`/`scale` (which size the shadow maps' cameras) can be
+    pinned to the region that matters (`focus`), instead of every node's bounds: a 2 m
+    support plane would spread a shadow map's 2048 texels over 5.7 m (2.8 mm each)."""
+
+    class FocusedScene(pr.Scene):  # type: ignore[name-defined, misc]
+        focus: tuple[np.ndarray, float] | None = None
+
+        @property
+        def centroid(self) -> np.ndarray:
+            return self.focus[0] if self.focus is not None else super().centroid
+
+        @property
+        def scale(self) -> float:
+            return self.focus[1] if self.focus is not None else super().scale
+
+    return FocusedScene
+
+
+def _spot_shadow_camera(pr: ModuleType, pose: np.ndarray,
+                        focus: tuple[np.ndarray, float] | None) -> Callable[[Any, float], Any]:
+    """A spot light's shadow camera whose depth range hugs the focus region.
+
+    pyrender's spans 0.01-10 x the scene scale; its perspective depth is then so coarse at
+    the parts' distance that the shader's depth bias (~0.0002-0.002 of the range) exceeds
+    the parts' height and every shadow vanishes.
+    """
+    def camera(light: Any, scene_scale: float) -> Any:
+        if focus is None:
+            near, far = 0.01 * scene_scale, 10 * scene_scale
+        else:
+            dist = float(np.linalg.norm(np.asarray(pose)[:3, 3] - focus[0]))
+            near = max(dist - focus[1], 0.02 * dist, 1e-3)
+            far = dist + focus[1]
+        return pr.PerspectiveCamera(znear=near, zfar=far, aspectRatio=1.0,
+                                    yfov=float(np.clip(2 * light.outerConeAngle + np.pi / 16,
+                                                       0.0, np.pi - 1e-3)))
+
+    return camera
+
+
+def _shadow_focus(objects: list[Bounds], view: Any, cam_pose: np.ndarray, cam: Any,
+                  plane_size: float | None) -> tuple[np.ndarray, float]:
+    """`(centroid (3,), scale)` of the region shadows must cover: every object and the part
+    of the support plane the camera sees (clipped to the plane)."""
+    pts = [o.all_points() for o in objects]
+    if plane_size is not None:
+        half = plane_size / 2
+        u = np.array([0.0, view.width - 1.0, view.width - 1.0, 0.0])
+        v = np.array([0.0, 0.0, view.height - 1.0, view.height - 1.0])
+        rays = np.stack([(u - view.cx) / view.fx, (v - view.cy) / view.fy, np.ones(4)], axis=1)
+        d = rays @ cam_pose[:3, :3].T
+        o = cam_pose[:3, 3]
+        hits = []
+        for di in d:
+            if di[2] < -1e-9:
+                t = min(-o[2] / di[2], cam.zfar)
+                hits.append(o + t * di)
+            else:  # looking above the horizon: the plane reaches its edge
+                hits.append(o + cam.zfar * di)
+        h = np.asarray(hits)
+        h[:, :2] = np.clip(h[:, :2], -half, half)
+        h[:, 2] = 0.0
+        pts.append(h)
+    if not pts:
+        return np.zeros(3), 1.0
+    allp = np.concatenate(pts)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    return 0.5 * (lo + hi), max(float(np.linalg.norm(hi - lo)), 1e-3)

@@ -17,6 +17,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from synthgap.generators.appearance import MeshAppearance, jitter_colors
 from synthgap.generators.colour import temperature_to_rgb
 from synthgap.generators.params import (
     BackgroundParams,
@@ -31,8 +32,14 @@ from synthgap.generators.params import (
     as_matrix4,
 )
 from synthgap.generators.parts import PartAsset
+from synthgap.generators.textures import TEXTURE_VARIANTS
 from synthgap.scenes.distributions import FloatDist, sample_color, sample_float, sample_int
-from synthgap.scenes.schema import MaterialConfig, Scene
+from synthgap.scenes.schema import (
+    MATERIAL_METALLIC,
+    MATERIAL_ROUGHNESS,
+    MaterialConfig,
+    Scene,
+)
 
 __all__ = [
     "PLACEMENT_TRIES",
@@ -118,10 +125,43 @@ def placement_area(scene: Scene) -> tuple[float, float]:
     return (0.5 * d * scene.image.width / k.fx, 0.5 * d * scene.image.height / k.fy)
 
 
-def _material(cfg: MaterialConfig, rng: np.random.Generator) -> MaterialParams:
-    return MaterialParams(base_color=sample_color(cfg.base_color, rng=rng),
-                          metallic=sample_float(cfg.metallic, rng=rng),
-                          roughness=sample_float(cfg.roughness, rng=rng))
+def _material(cfg: MaterialConfig, rng: np.random.Generator,
+              appearance: MeshAppearance | None = None, *, where: str = "material"
+              ) -> MaterialParams:
+    """Draw a material; `appearance` is the mesh file's own (None: it has none).
+
+    Draw order (fixed distributions draw nothing): base colour, metallic, roughness,
+    brightness, hue shift, saturation.
+    """
+    use_mesh = cfg.appearance == "mesh" or (cfg.appearance == "auto" and appearance is not None)
+    if use_mesh and appearance is None:
+        raise ValueError(f"{where}.appearance: mesh needs a mesh file with its own vertex "
+                         "colours or texture; this one has none (use appearance: material)")
+    base = sample_color(cfg.base_color, rng=rng)
+    own = appearance if use_mesh else None
+    metallic = (sample_float(cfg.metallic, rng=rng) if cfg.metallic is not None
+                else own.metallic if own is not None else MATERIAL_METALLIC)
+    roughness = (sample_float(cfg.roughness, rng=rng) if cfg.roughness is not None
+                 else own.roughness if own is not None else MATERIAL_ROUGHNESS)
+    brightness = sample_float(cfg.brightness, rng=rng)
+    hue_shift = sample_float(cfg.hue_shift, rng=rng)
+    saturation = sample_float(cfg.saturation, rng=rng)
+    if use_mesh:
+        return MaterialParams(base_color=(1.0, 1.0, 1.0), metallic=metallic, roughness=roughness,
+                              source="mesh", brightness=brightness, hue_shift=hue_shift,
+                              saturation=saturation)
+    texture = {}
+    if cfg.texture != "none":
+        texture = {"texture": cfg.texture,
+                   "texture_scale": float(cfg.texture_scale),
+                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS))}
+    if (brightness, hue_shift, saturation) != (1.0, 0.0, 1.0):
+        rgb = jitter_colors(np.asarray(base, np.float32), hue_shift=hue_shift,
+                            saturation=saturation) * brightness
+        base = tuple(float(v) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[assignment]
+    return MaterialParams(base_color=base, metallic=metallic, roughness=roughness,
+                          brightness=brightness, hue_shift=hue_shift, saturation=saturation,
+                          **texture)
 
 
 def _translation(x: float, y: float, z: float) -> np.ndarray:
@@ -235,7 +275,8 @@ def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                     continue  # no room left without overlapping: leave this instance out
                 T = _translation(xy[0], xy[1], 0.0) @ _rot_z(yaw) @ _translation(-c[0], -c[1], 0.0)
                 T = T @ rest
-            material = _material(entry.material, rng)
+            material = _material(entry.material, rng, asset.appearance,
+                                 where=f"parts[{i}].material")
             defects = _sample_defects(asset, scene, rng)
             out.append(PartInstanceParams(part=asset.name, category=asset.category,
                                           pose=as_matrix4(T), material=material, defects=defects))
@@ -258,7 +299,7 @@ def _sample_distractors(scene: Scene, placer: _Placer, rng: np.random.Generator
         else:
             size, z, radius = (a / 2, a / 2, a / 2), a / 2, a / 2
         yaw = rng.uniform(0.0, 2 * math.pi)
-        material = _material(cfg.material, rng)
+        material = _material(cfg.material, rng, where="distractors.material")
         xy = placer.place(radius, rng)
         if xy is None:
             continue
@@ -283,17 +324,27 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
         if cfg.type == "ring":
             pose = np.asarray(camera.pose) @ _CV_TO_GL
             extra = {"radius": sample_float(cfg.radius, rng=rng), "count": float(cfg.ring_count)}
+        elif cfg.type == "dome":
+            pose = _rot_z(math.radians(sample_float(cfg.azimuth, rng=rng)))
+            pose[:3, 3] = target
+            extra = {"count": float(cfg.count)}
         else:
             elevation = sample_float(cfg.elevation, rng=rng)
             azimuth = sample_float(cfg.azimuth, rng=rng)
             distance = sample_float(cfg.distance, rng=rng) if cfg.type != "directional" else 1.0
             eye = target + distance * spherical_direction(elevation, azimuth)
             pose = look_at_pose(eye, target, _up_hint(elevation, azimuth)) @ _CV_TO_GL
-            if cfg.type == "spot":
+            if cfg.type in ("spot", "area"):
                 extra = {"inner_cone": math.radians(cfg.inner_cone_deg),
                          "outer_cone": math.radians(cfg.outer_cone_deg)}
+            if cfg.type == "area":
+                w, h = cfg.size
+                ny = max(1, min(cfg.count, round(math.sqrt(cfg.count * h / w))))
+                nx = max(1, round(cfg.count / ny))  # nx * ny is the closest grid to count
+                extra.update(width=float(w), height=float(h), nx=float(nx), ny=float(ny))
         out.append(LightParams(type=cfg.type, color=color, intensity=intensity,
-                               pose=as_matrix4(pose), temperature_k=kelvin, extra=extra))
+                               pose=as_matrix4(pose), temperature_k=kelvin, extra=extra,
+                               shadows=cfg.shadows))
     return tuple(out)
 
 
@@ -307,8 +358,14 @@ def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundPara
         x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
         crop = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     ambient = sample_color(bg.ambient, rng=rng)
+    texture: dict = {}
+    if bg.texture != "none" or bg.texture_image is not None:
+        texture = {"texture": bg.texture if bg.texture != "none" else str(bg.texture_image),
+                   "texture_size": float(bg.texture_size),
+                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS))
+                   if bg.texture != "none" else 0}
     return BackgroundParams(color=color, plane=bg.plane, plane_size=bg.plane_size, image=image,
-                            image_crop=crop, ambient=ambient)
+                            image_crop=crop, ambient=ambient, **texture)
 
 
 def _sample_sensor(scene: Scene, rng: np.random.Generator) -> SensorParams:

@@ -217,7 +217,8 @@ def sample_pinned(scene: Scene, parts: dict[str, PartAsset], view_index: int, *,
         instances.append(PartInstanceParams(
             part=asset.name, category=asset.category,
             pose=as_matrix4(pinned_part_pose(vp, view.unit_scale)),
-            material=_material(mat_cfg, rng)))
+            material=_material(mat_cfg, rng, asset.appearance,
+                               where=f"real_views[{view_index}].parts[{j}].material")))
 
     look = scene.model_copy(update={
         "lights": view.lights if view.lights is not None else scene.lights,

@@ -293,7 +293,8 @@ def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = Non
 
 def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
                        names: Mapping[int, str] | None = None,
-                       extra: Mapping[str, Any] | None = None) -> Scene:
+                       extra: Mapping[str, Any] | None = None,
+                       photo_background: bool = False) -> Scene:
     """A synthgap `Scene` whose `real_views` are the chosen photos of a BOP scene.
 
     The scene's parts are the BOP models (units mm, one entry per object id, named by
@@ -308,6 +309,9 @@ def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
         image_ids: the photos to pin (default: all of `bop.images`).
         names: class name per object id (default `obj_000001` ...).
         extra: more scene keys (e.g. `lights`, `background`, `sensor`, `seed`).
+        photo_background: draw each view over its own photo (the view's background is that
+            photo, uncropped): the render then differs from the photo only on the parts, as
+            renders composited over real background photos do.
 
     Returns:
         A validated `Scene` with one `real_views` entry per photo, in `image_ids` order;
@@ -353,7 +357,11 @@ def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
     for im in chosen:
         if not im.objects:
             continue
-        views.append({
+        view: dict[str, Any] = {}
+        if photo_background:
+            view["background"] = {**bg, "image_files": [str(im.rgb)], "crop": 1.0}
+            view["background"].pop("images", None)
+        views.append({**view,
             "photo": str(im.rgb), "units": "mm",
             "camera_pose": np.eye(4).tolist(),
             "parts": [{"part": label[o.obj_id], "pose": _clean_rigid(o.pose).tolist()}

@@ -187,6 +187,8 @@ def _resolve_background(bg: dict[str, Any], base: Path) -> dict[str, Any]:
         bg["images"] = _abs(bg["images"], base)
     if isinstance(bg.get("image_files"), list):
         bg["image_files"] = [_abs(f, base) for f in bg["image_files"]]
+    if "texture_image" in bg:
+        bg["texture_image"] = _abs(bg["texture_image"], base)
     return bg
 
 
@@ -239,6 +241,14 @@ def _list_background(bg: BackgroundConfig, where: str,
                                                     f"in {bg.images}"))
             bg = bg.model_copy(update={"image_files": files})
             listed = True
+    if bg.texture_image is not None:
+        if bg.texture != "none":
+            problems.append((f"{where}.texture_image", f"give either texture ({bg.texture}) or "
+                                                       "texture_image, not both"))
+        elif not bg.texture_image.is_file():
+            problems.append((f"{where}.texture_image", f"file not found: {bg.texture_image}"))
+        elif bad := _unreadable_image(bg.texture_image):
+            problems.append((f"{where}.texture_image", f"{bad}; replace the file"))
     for j, f in enumerate(bg.image_files):
         if not f.is_file():
             problems.append((f"{where}.image_files[{j}]", f"file not found: {f}"))

@@ -28,6 +28,8 @@ from pydantic import (
 from synthgap.scenes.distributions import Bounded, ColorDist, FloatDist, IntDist
 
 __all__ = [
+    "MATERIAL_METALLIC",
+    "MATERIAL_ROUGHNESS",
     "MESH_SUFFIXES",
     "PROCEDURAL_PARTS",
     "BackgroundConfig",
@@ -156,15 +158,43 @@ class CameraConfig(_Model):
         return self
 
 
-class MaterialConfig(_Model):
-    """Physically based metallic-roughness material."""
+#: `metallic` and `roughness` of `appearance: material` when the scene leaves them out.
+MATERIAL_METALLIC = 1.0
+MATERIAL_ROUGHNESS = 0.4
 
+
+class MaterialConfig(_Model):
+    """Physically based metallic-roughness material, or the mesh's own appearance, jittered."""
+
+    appearance: Literal["auto", "mesh", "material"] = "material"
+    """`material`: draw the part in `base_color`/`metallic`/`roughness`, ignoring the mesh
+    file's colours and textures; `mesh`: draw the mesh's own vertex colours or UV texture (an
+    error when the file has none), with `metallic`/`roughness` overriding the file's when
+    given; `auto`: `mesh` when the file has colours or a texture, else `material`. A part
+    without a `material:` key is `auto`; a `material:` block without `appearance` is
+    `material`."""
     base_color: ColorDist = Field(default_factory=lambda: _color([0.7, 0.7, 0.72]))
-    """Linear RGB in [0, 1]."""
-    metallic: Unit = Field(default_factory=lambda: _dist(1.0))
-    """Metalness in [0, 1]."""
-    roughness: Unit = Field(default_factory=lambda: _dist(0.4))
-    """Roughness in [0, 1]."""
+    """Linear RGB in [0, 1] (`appearance: material` only)."""
+    metallic: Unit | None = None
+    """Metalness in [0, 1]. Default: 1 for `appearance: material`; the file's own for `mesh`
+    (glTF `metallicFactor`, else 0)."""
+    roughness: Unit | None = None
+    """Roughness in [0, 1]. Default: 0.4 for `appearance: material`; the file's own for `mesh`
+    (glTF `roughnessFactor`, else from the MTL `Ns`, else 0.7); multiplies a glTF
+    metallic-roughness texture."""
+    brightness: NonNeg = Field(default_factory=lambda: _dist(1.0))
+    """Multiplier of the colour (linear): the base colour, or the mesh's colours/texture."""
+    hue_shift: Annotated[FloatDist, AfterValidator(Bounded(-0.5, 0.5))] = Field(
+        default_factory=lambda: _dist(0.0))
+    """Hue rotation as a fraction of the colour circle (e.g. `[-0.02, 0.02]`), in [-0.5, 0.5]."""
+    saturation: NonNeg = Field(default_factory=lambda: _dist(1.0))
+    """Multiplier of the colour saturation (HSV; 0 = grey, 1 = unchanged)."""
+    texture: Literal["none", "brushed", "machined", "cast", "painted"] = "none"
+    """Procedural surface finish (`appearance: material` only): colour and roughness maps that
+    modulate `base_color` and `roughness`, box-projected onto the part (one of 8 variants
+    drawn per instance)."""
+    texture_scale: float = Field(0.03, gt=0.0)
+    """Metres of part surface one repeat of the `texture` covers."""
 
 
 _DEFECT_SIZES = {
@@ -253,8 +283,9 @@ class PartConfig(_Model):
     """`fixed` placement: object origin in world, metres."""
     rotation_deg: Vec3 = (0.0, 0.0, 0.0)
     """`fixed` placement: extrinsic x, y, z Euler angles, degrees."""
-    material: MaterialConfig = Field(default_factory=MaterialConfig)
-    """Material distribution."""
+    material: MaterialConfig = Field(default_factory=lambda: MaterialConfig(appearance="auto"))
+    """Material distribution; without this key the part is drawn in the mesh file's own
+    colours or texture when it has them (`appearance: auto`), else in the default material."""
     defects: tuple[DefectConfig, ...] = ()
     """Defect kinds instances may carry."""
 
@@ -299,30 +330,36 @@ class PartConfig(_Model):
 
 # key -> light types it applies to (keys not listed apply to every type)
 _LIGHT_ONLY = {
-    "distance": ("point", "spot"),
-    "elevation": ("directional", "point", "spot"),
-    "azimuth": ("directional", "point", "spot"),
+    "distance": ("point", "spot", "area"),
+    "elevation": ("directional", "point", "spot", "area"),
+    "azimuth": ("directional", "point", "spot", "area", "dome"),
     "radius": ("ring",),
     "ring_count": ("ring",),
-    "inner_cone_deg": ("spot",),
-    "outer_cone_deg": ("spot",),
+    "inner_cone_deg": ("spot", "area"),
+    "outer_cone_deg": ("spot", "area"),
+    "count": ("dome", "area"),
+    "size": ("area",),
+    "shadows": ("directional", "spot", "dome", "area"),
 }
 _LIGHT_KEYS = {
     kind: ("type", "intensity", "temperature_k", "color",
            *(k for k, kinds in _LIGHT_ONLY.items() if kind in kinds))
-    for kind in ("directional", "point", "spot", "ring")
+    for kind in ("directional", "point", "spot", "ring", "dome", "area")
 }
 
 
 class LightConfig(_Model):
     """A light, placed on a sphere around the camera's `look_at` (or on the camera: `ring`)."""
 
-    type: Literal["directional", "point", "spot", "ring"] = "directional"
+    type: Literal["directional", "point", "spot", "ring", "dome", "area"] = "directional"
     """`directional` (sun-like), `point`, `spot` (cone aimed at look_at), `ring` (point lights on
-    a circle around the lens, moving with the camera)."""
+    a circle around the lens, moving with the camera), `dome` (`count` directional lights
+    spread evenly over the upper hemisphere: soft, shadow-free light from all around), `area`
+    (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
+    `shadows: true` it casts soft shadows). Every light is shaded (in passes of 4 per type)."""
     intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
-    """W/m² for directional, candela for point/spot (pyrender units); for `ring`, the whole
-    ring's candela, shared by its lights."""
+    """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
+    `area`, the whole light's, shared by its `count` lights."""
     temperature_k: Annotated[FloatDist, AfterValidator(Bounded(1000.0, 40000.0))] = Field(
         default_factory=lambda: _dist(6500.0))
     """Colour temperature in kelvin; the colour is a blackbody approximation."""
@@ -331,17 +368,25 @@ class LightConfig(_Model):
     distance: Positive = Field(default_factory=lambda: _dist([0.5, 1.0]))
     """Distance from look_at, metres (point/spot)."""
     elevation: Elevation = Field(default_factory=lambda: _dist([30.0, 90.0]))
-    """Degrees above the support plane (not used for ring)."""
+    """Degrees above the support plane (not used for ring and dome)."""
     azimuth: Angle = Field(default_factory=lambda: _dist([0.0, 360.0]))
-    """Degrees around world +z (not used for ring)."""
+    """Degrees around world +z (not used for ring; for dome, the turn of its light pattern)."""
     radius: Positive = Field(default_factory=lambda: _dist(0.05))
     """Ring radius around the lens, metres (ring only)."""
     ring_count: int = Field(8, ge=1, le=64)
     """Number of point lights on the ring (ring only)."""
     inner_cone_deg: float = Field(15.0, ge=0.0, lt=90.0)
-    """Spot inner cone half angle, degrees (spot only)."""
+    """Spot inner cone half angle, degrees (spot and the lights of an area)."""
     outer_cone_deg: float = Field(35.0, gt=0.0, le=90.0)
-    """Spot outer cone half angle, degrees (spot only)."""
+    """Spot outer cone half angle, degrees (spot and the lights of an area)."""
+    count: int = Field(16, ge=1, le=256)
+    """Number of lights of a `dome` or an `area` (an area arranges them in a grid that
+    follows its `size`'s aspect ratio, e.g. 16 x 1 for a bar)."""
+    size: tuple[float, float] = (0.1, 0.1)
+    """`area` only: width and height of the light's rectangle, metres (width horizontal)."""
+    shadows: bool = False
+    """Cast shadows (shadow maps; directional, spot, dome and area lights). Each shadowed
+    light costs one extra depth pass per image."""
 
     @model_validator(mode="before")
     @classmethod
@@ -360,6 +405,9 @@ class LightConfig(_Model):
 
     @model_validator(mode="after")
     def _cones(self) -> LightConfig:
+        if not all(math.isfinite(v) and v > 0 for v in self.size):
+            raise ValueError(f"size must be two positive lengths in metres, got "
+                             f"{list(self.size)}")
         if self.inner_cone_deg >= self.outer_cone_deg:
             raise ValueError(f"inner_cone_deg ({self.inner_cone_deg}) must be < outer_cone_deg "
                              f"({self.outer_cone_deg})")
@@ -383,6 +431,14 @@ class BackgroundConfig(_Model):
     """Side of the random crop of a background photo, relative to the photo (1 = whole)."""
     ambient: ColorDist = Field(default_factory=lambda: _color([0.05, 0.05, 0.05]))
     """Ambient light RGB in [0, 1]."""
+    texture: Literal["none", "wood", "belt", "steel"] = "none"
+    """Procedural support-plane texture (one of 8 variants drawn per image), instead of
+    `color`."""
+    texture_image: Path | None = None
+    """A photo of the cell's surface tiled over the support plane instead of `color`
+    (relative to the scene file)."""
+    texture_size: float = Field(0.3, gt=0.0)
+    """Metres of support plane one repeat of `texture`/`texture_image` covers."""
     image_files: tuple[Path, ...] = ()
     """Background photo files. `load_scene` fills it from `images` (sorted); alternatively list
     files here instead of giving `images`."""

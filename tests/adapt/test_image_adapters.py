@@ -14,7 +14,8 @@ from synthgap.adapt.image_base import (
 from synthgap.adapt.modelfile import ModelFileError, save_model
 
 # small training budgets keep the SMCAE methods fast in tests
-FAST = {"conv-smcae": {"iterations": 25, "n_pairs": 256, "batch_size": 16},
+FAST = {"conv-smcae": {"iterations": 25, "n_pairs": 256, "batch_size": 16,
+                        "pretrain_iterations": 10},
         "patch-smcae": {"iterations": 10, "n_pairs": 256, "hidden_sizes": (32, 16, 32)}}
 
 
@@ -70,7 +71,8 @@ def fitted():
 
 
 def test_every_cli_method_is_registered():
-    assert set(image_adapters()) == {"histogram", "fda", "pda", "conv-smcae", "patch-smcae"}
+    assert set(image_adapters()) == {"histogram", "fda", "pda", "conv-smcae", "patch-smcae",
+                                   "camera"}
 
 
 @pytest.mark.parametrize("method", _methods())

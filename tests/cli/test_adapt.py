@@ -103,9 +103,15 @@ def test_fit_aligned_from_scene_real_views(tmp_path):
                      "--iterations", "3"])
     assert res.exit_code == 0, res.output
     assert out["pairing"] == "aligned" and out["n_synthetic"] == out["n_real"] == 2
-    res, _ = _run(["adapt", "fit", "--scene", str(scene), "-o", str(tmp_path / "b.safetensors"),
-                   "--method", "conv-smcae"])
-    assert res.exit_code == 2 and "aligned" in res.output
+    # a scene's real_views pair pixel for pixel by default
+    res, out = _run(["adapt", "fit", "--scene", str(scene), "-o", str(tmp_path / "b.safetensors"),
+                     "--method", "conv-smcae", "--iterations", "2", "--set",
+                     "pretrain_iterations=2"])
+    assert res.exit_code == 0, res.output
+    assert out["pairing"] == "aligned" and out["source"] == "scene"
+    res, _ = _run(["adapt", "fit", "--scene", str(scene), "--synthetic", str(tmp_path),
+                   "-o", str(tmp_path / "c.safetensors")])
+    assert res.exit_code == 2 and "drop --synthetic/--real" in res.output
 
 
 def test_fit_class_pairing_from_class_folders(tmp_path):

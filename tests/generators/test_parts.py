@@ -222,3 +222,24 @@ def test_unreadable_mesh_files_say_what_to_do(tmp_path):
     (tmp_path / "e.yaml").write_text("parts: []\ncamera: {fov_deg: 40}\n")
     with pytest.raises(SceneError, match=r"parts: needs at least 1 item, got \[\]"):
         load_scene(tmp_path / "e.yaml")
+
+
+def test_simplify_mesh_keeps_vertex_colours_and_bounds():
+    import trimesh
+
+    from synthgap.generators.appearance import mesh_appearance
+    from synthgap.generators.parts import simplify_mesh
+
+    ball = trimesh.creation.icosphere(4, 0.05)  # 5120 faces
+    top = ball.vertices[:, 2] > 0
+    colours = np.where(top[:, None], [[200, 20, 20, 255]], [[20, 20, 200, 255]]).astype(np.uint8)
+    ball.visual = trimesh.visual.ColorVisuals(ball, vertex_colors=colours)
+    small = simplify_mesh(ball, 500)
+    assert 100 < len(small.faces) <= 500
+    assert mesh_appearance(small) is not None
+    np.testing.assert_allclose(small.extents, ball.extents, rtol=0.05)
+    vc = small.visual.vertex_colors
+    high, low = small.vertices[:, 2] > 0.01, small.vertices[:, 2] < -0.01
+    assert (vc[high, 0] == 200).all() and (vc[low, 2] == 200).all()
+    with pytest.raises(ValueError, match="max_faces must be >= 4"):
+        simplify_mesh(ball, 2)

@@ -165,7 +165,7 @@ def changed(path: str, value, drop: str | None = None) -> dict:
     (changed("parts[0]", {"part": "nut", "pose": np.diag([2.0, 2.0, 2.0, 1.0]).tolist()}),
      "real_views[0].parts[0].pose", r"expected a rigid transform world-from-object"),
     (changed("lights", [{"type": "ring", "elevation": 30}]), "real_views[0].lights[0]",
-     r"elevation applies to directional and point and spot lights, not ring"),
+     r"elevation applies to directional and point and spot and area lights, not ring"),
     (changed("background", {"images": "nowhere"}), "real_views[0].background.images",
      r"folder not found: .*nowhere"),
 ])
