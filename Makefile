@@ -54,6 +54,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
+	$(PY) benchmarks/real_lmo.py --json --figure docs/real_lmo.png
 	$(PY) benchmarks/render_throughput.py
 	$(PY) benchmarks/face_sketch.py
 	$(PY) benchmarks/digits.py

@@ -34,7 +34,7 @@ Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/real_lmo.py [--data ../shared/data/lmo]
         [--quick] [--renders 400] [--seeds 3] [--jobs 2] [--device cpu]
-        [--figure docs/real_lmo.png] [--json]
+        [--figure docs/real_lmo.png] [--examples docs/real_lmo_examples.png] [--json]
 
 Prints a table per task and, with `--json`, one JSON object last:
 `{"recognition": {SET: {"mean", "std"}}, "segmentation": {SET: {"miou", "per_class"}},
@@ -355,6 +355,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
     ap.add_argument("--device", default="cpu", help="torch device for the U-Net (cpu, cuda)")
     ap.add_argument("--figure", type=Path, default=None, help="write the figure (PNG)")
+    ap.add_argument("--examples", type=Path, default=None,
+                    help="write a sheet (PNG): a real test photo and its crops, then the same "
+                         "render and crops from every training set")
     ap.add_argument("--json", action="store_true", help="print one JSON object last")
     args = ap.parse_args()
     t_start = time.perf_counter()
@@ -611,6 +614,8 @@ def main() -> None:
 
     if args.figure is not None:
         write_figure(args.figure, rows, recognition, gap, rho)
+    if args.examples is not None:
+        write_examples(args.examples, sets, truth["seg_x"][test_img[0]], real_test[0])
     if args.json:
         print(json.dumps({
             "benchmark": "real_lmo", "quick": quick, "renders": len(renders),
@@ -623,6 +628,27 @@ def main() -> None:
             "real_null": real_null, "adapters": timings, "failed": failed,
             "seconds": round(total_s), "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         }))
+
+
+def write_examples(path: Path, sets: dict[str, dict[str, Any]], photo: np.ndarray,
+                   real_crops: np.ndarray, n_crops: int = 6) -> None:
+    """One row per image set: a 320×240 image and `n_crops` 64-px object crops (the first row
+    is real: a test photo and test crops; the others the same render in every set)."""
+    def row(name: str, image: np.ndarray, crops: np.ndarray) -> np.ndarray:
+        strip = np.concatenate([image, *[np.pad(c, ((88, 88), (4, 4), (0, 0)),
+                                                constant_values=255) for c in crops]], axis=1)
+        label = np.full((24, strip.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, name, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        return np.concatenate([label, strip], axis=0)
+
+    pick = np.linspace(0, len(real_crops) - 1, n_crops).astype(int)
+    rows = [row("real test photo and crops", photo, real_crops[pick])]
+    for name, s in sets.items():
+        rows.append(row(name, s["seg_x"][0], s["crops"][:n_crops]))
+    sheet = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet[:, :, ::-1])
 
 
 def write_figure(path: Path, rows: list[str], recognition: dict, gap: dict, rho: float) -> None:
