@@ -163,6 +163,7 @@ class Exporter:
         masks: `exact` (masks read back pixel-exact), `polygon` (from outlines; edges may differ
             by a pixel) or None (no masks).
         per_image: True when there is one sample per source image (False: one per part crop).
+        defects: True when the format can carry defects as objects (`ExportOptions.defects`).
     """
 
     name: str
@@ -171,6 +172,7 @@ class Exporter:
     read: Callable[[Path], Sequence[ExportedSample]]
     masks: Literal["exact", "polygon"] | None
     per_image: bool = True
+    defects: bool = True
 
 
 def prepare_output(out: Path, fmt: str, managed: Sequence[str]) -> dict[str, Any] | None:
