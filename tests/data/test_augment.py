@@ -9,11 +9,11 @@ import pytest
 import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network at import
-import albumentations as A  # noqa: E402  (the [train] extra; the [dev] extra has it too)
+import albumentations as A  # the [train] extra; the [dev] extra has it too
 
-from synthgap.data import SynthgapDataset  # noqa: E402
-from synthgap.data.augment import apply_transform, mask_boxes  # noqa: E402
-from synthgap.export import export_dataset  # noqa: E402
+from synthgap.data import SynthgapDataset
+from synthgap.data.augment import apply_transform, mask_boxes
+from synthgap.export import export_dataset
 
 
 def _pipeline(seed: int, *, bbox: bool = True) -> A.Compose:
