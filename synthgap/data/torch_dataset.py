@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -33,10 +33,13 @@ from torch.utils.data import Dataset
 
 from synthgap.data.layout import DatasetFileError, DatasetLayout
 
+if TYPE_CHECKING:  # types only: synthgap.data must not import the export layer at run time
+    from synthgap.export.base import ExportedSample, LazySamples
+
 BACKGROUND = "__background__"
 
 
-class SynthgapDataset(Dataset):
+class SynthgapDataset(Dataset[tuple[torch.Tensor, dict[str, Any]]]):
     """Images with their instance masks, boxes and labels, from any synthgap directory.
 
     Args:
@@ -161,10 +164,10 @@ class SynthgapDataset(Dataset):
         return image, target
 
 
-class _Filtered(Sequence):
+class _Filtered(Sequence["ExportedSample"]):
     """The samples of one split of a read-back export (all when `split` is None)."""
 
-    def __init__(self, samples: Sequence, split: str | None) -> None:
+    def __init__(self, samples: LazySamples, split: str | None) -> None:
         self._samples = samples
         splits = samples.splits if split is not None else []
         self._keep = [k for k in range(len(samples)) if split is None or splits[k] == split]
@@ -172,12 +175,12 @@ class _Filtered(Sequence):
     def __len__(self) -> int:
         return len(self._keep)
 
-    def __getitem__(self, i: int):  # type: ignore[override]
+    def __getitem__(self, i: int) -> ExportedSample:  # type: ignore[override]
         return self._samples[self._keep[i]]
 
 
 def _raw_samples(root: Path, split: str | None, ratios: str, seed: int, defects: bool
-                 ) -> tuple[Sequence, list[str]]:
+                 ) -> tuple[_Filtered, list[str]]:
     from synthgap.export.base import DEFECT_PREFIX, ExportOptions
     from synthgap.export.objects import source_samples
     from synthgap.export.source import open_dataset
