@@ -119,3 +119,15 @@ def test_apply_transform_drops_an_object_cropped_away():
     assert out.kept.tolist() == [1]
     np.testing.assert_array_equal(out.boxes, [[2, 4, 9, 6]])
     assert out.masks.shape == (1, 12, 12)
+
+
+def _first(batch):
+    return batch[0]
+
+
+def test_dataloader_workers_give_the_same_augmentations(fake_dataset):
+    ds = SynthgapDataset(fake_dataset, image_dtype="uint8", transform=_pipeline(11))
+    direct = [ds[i][0] for i in range(len(ds))]
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=_first)
+    via_workers = [image for image, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(direct, via_workers, strict=True))
