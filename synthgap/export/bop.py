@@ -216,7 +216,9 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
             mesh = library[name].mesh.copy()
             mesh.apply_scale(1000.0)  # metres -> millimetres, the BOP unit
             meshes_m[name] = np.asarray(library[name].mesh.vertices, dtype=np.float64)
-            mesh.export(models / f"obj_{ids[name]:06d}.ply", file_type="ply")
+            # binary PLY with vertex normals, as BOP models have them (the BOP toolkit's
+            # `inout.load_ply` reads float/double/int/uchar properties and `vertex_indices`)
+            mesh.export(models / f"obj_{ids[name]:06d}.ply", file_type="ply", vertex_normal=True)
             info[str(ids[name])] = models_info(mesh.vertices)
         _dump(models / "models_info.json", dict(sorted(info.items(), key=lambda kv: int(kv[0]))))
 

@@ -95,7 +95,14 @@ def test_models_in_mm_and_gt_info_geometry(rendered, tmp_path):
     info = json.loads((out / "models" / "models_info.json").read_text())
     assert set(summary.categories) == set(library)
     for name, obj_id in summary.categories.items():
-        model = trimesh.load(out / "models" / f"obj_{obj_id:06d}.ply", force="mesh")
+        path = out / "models" / f"obj_{obj_id:06d}.ply"
+        header = path.read_bytes().split(b"end_header")[0].decode().splitlines()
+        props = [line.split() for line in header if line.startswith("property")]
+        # what the BOP toolkit's inout.load_ply reads: these types, normals, vertex_indices
+        assert all(p[1] in ("float", "double", "int", "uchar") for p in props if p[1] != "list")
+        assert ["property", "list", "uchar", "int", "vertex_indices"] in props
+        assert {"nx", "ny", "nz"} <= {p[-1] for p in props}
+        model = trimesh.load(path, force="mesh")
         np.testing.assert_allclose(model.extents, library[name].mesh.extents * 1000.0,
                                    rtol=1e-5)
         assert info[str(obj_id)]["diameter"] >= model.extents.max() - 1e-6
