@@ -51,9 +51,10 @@ setup: system-deps $(STAMP)
 demo: setup
 	$(VENV)/bin/synthgap demo -o demo_out
 
+# lint, then types (strict on scenes/, data/, export/ and the top-level API: [tool.mypy] in
+# pyproject.toml), then the tests
 test: setup
 	$(PY) -m ruff check synthgap tests benchmarks
-	# types: strict on scenes/, data/, export/ and the top-level API ([tool.mypy] in pyproject)
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
