@@ -10,6 +10,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # cv2 releases the GIL while encoding, which lets writer threads overlap with rendering.
 import cv2
@@ -227,9 +228,9 @@ def read_image(path: Path) -> np.ndarray:
     if img.dtype == np.uint16:
         img = (img / 257.0 + 0.5).astype(np.uint8)
     elif img.dtype != np.uint8:
-        # (OpenCV's stubs want a dst array; None asks it to allocate one)
-        img = cv2.normalize(img, None, 0, 255,  # type: ignore[call-overload]
-                            cv2.NORM_MINMAX).astype(np.uint8)
+        # OpenCV's stubs (which vary by version) want a dst array; None allocates one
+        normalize: Any = cv2.normalize
+        img = normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     if img.ndim == 2:
         return np.repeat(img[:, :, None], 3, axis=2)
     if img.shape[2] == 4:
