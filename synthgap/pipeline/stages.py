@@ -9,7 +9,7 @@ returns a JSON-able summary. They call the library's own entry points (`synthgap
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -117,9 +117,7 @@ def _fit_by_class(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     adapter = make_image_adapter(job.adapt.method, pairing="class",
                                  options=dict(job.adapt.options) or None)
     t0 = time.perf_counter()
-    # the class-pairing adapters take the labels; the base `ImageAdapter.fit` does not declare
-    # them (adapt/ is being restructured: see docs/architecture.md)
-    adapter.fit(syn, real, rng=np.random.default_rng(int(job.seed or 0)),  # type: ignore[call-arg]
+    adapter.fit(syn, real, rng=np.random.default_rng(int(job.seed or 0)),
                 synthetic_labels=syn_labels, real_labels=real_labels)
     seconds = round(time.perf_counter() - t0, 3)
     adapter.save(model)
@@ -170,13 +168,11 @@ def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
 
     real = [img for folder in photo_folders(job)
             for img in load_photos(folder, limit=max_images).images][:max_images]
-    reports: dict[str, Any] = {}
-    examples: dict[str, Sequence[np.ndarray]] = {}
-    seed = int(job.seed or 0)
+    reports, examples = {}, {}
     for name, root in sets.items():
         # the same seed for every set: the same renders (by index) are compared
-        images = _dataset_images(root, max_images, np.random.default_rng([seed, 1]))
-        reports[name] = measure_gap(images, real, rng=np.random.default_rng([seed, 2]))
+        images = _dataset_images(root, max_images, np.random.default_rng([job.seed, 1]))
+        reports[name] = measure_gap(images, real, rng=np.random.default_rng([job.seed, 2]))
         examples[name] = images[:3]
     gap_figure(figure, reports, examples=examples, real_examples=real[:3],
                title="synthetic gap: renders vs real photos")
