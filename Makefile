@@ -11,6 +11,8 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 SYSTEM_PKGS := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0
 export PYOPENGL_PLATFORM ?= egl
 export PYGLET_HEADLESS := 1
+# albumentations asks PyPI for updates on import unless this is set: tests stay offline.
+export NO_ALBUMENTATIONS_UPDATE := 1
 
 .PHONY: all setup system-deps demo test lint bench clean
 
@@ -49,8 +51,11 @@ setup: system-deps $(STAMP)
 demo: setup
 	$(VENV)/bin/synthgap demo -o demo_out
 
+# lint, then types (strict on scenes/, data/, export/ and the top-level API: [tool.mypy] in
+# pyproject.toml), then the tests
 test: setup
 	$(PY) -m ruff check synthgap tests benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: setup
@@ -61,4 +66,4 @@ bench: setup
 	$(PY) benchmarks/adapt_gap.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache .mypy_cache

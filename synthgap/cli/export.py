@@ -1,4 +1,4 @@
-"""`synthgap export DIR --format coco|yolo|yolo-seg|folders|webdataset -o OUT`."""
+"""`synthgap export DIR --format coco|yolo|yolo-seg|folders|webdataset|bop -o OUT`."""
 
 from __future__ import annotations
 

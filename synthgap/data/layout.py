@@ -10,6 +10,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # cv2 releases the GIL while encoding, which lets writer threads overlap with rendering.
 import cv2
@@ -168,7 +169,8 @@ def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
     np.nan_to_num(mm, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.rint(mm, out=mm)
     mm[(mm < 0) | (mm >= 65535)] = 0.0
-    return mm.astype(np.uint16)
+    out: np.ndarray = mm.astype(np.uint16)
+    return out
 
 
 def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
@@ -226,7 +228,9 @@ def read_image(path: Path) -> np.ndarray:
     if img.dtype == np.uint16:
         img = (img / 257.0 + 0.5).astype(np.uint8)
     elif img.dtype != np.uint8:
-        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        # OpenCV's stubs (which vary by version) want a dst array; None allocates one
+        normalize: Any = cv2.normalize
+        img = normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     if img.ndim == 2:
         return np.repeat(img[:, :, None], 3, axis=2)
     if img.shape[2] == 4:

@@ -1,4 +1,4 @@
-"""Export a raw or adapted dataset directory as COCO, YOLO, class folders or WebDataset shards.
+"""Export a raw or adapted dataset directory as COCO, YOLO, BOP, class folders or WebDataset shards.
 
     >>> from synthgap.export import export_dataset
     >>> export_dataset("out/", "coco_out/", format="coco", split="0.8,0.1,0.1", seed=0)
@@ -39,7 +39,8 @@ def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: 
             adapted directory the adapted images are exported with the original labels.
         out: export folder; must be empty, new, or an earlier export of the same format (which
             is replaced, keeping its category ids).
-        format: a key of `EXPORTERS` (`coco`, `yolo`, `yolo-seg`, `folders`, `webdataset`).
+        format: a key of `EXPORTERS` (`coco`, `yolo`, `yolo-seg`, `folders`, `webdataset`,
+            `bop`).
         split: train,val,test ratios (`"0.8,0.1,0.1"`) or a `SplitRatios`.
         seed: split seed; image i's split depends only on (seed, i, ratios).
         options: format options (`ExportOptions()` by default).

@@ -159,18 +159,20 @@ class Exporter:
         name: the `--format` value.
         description: one line for `--help`.
         write: `write(source, out, splits=..., seed=..., ratios=..., options=...)`.
-        read: `read(out) -> Sequence[ExportedSample]`.
+        read: `read(out) -> LazySamples` (a sequence of `ExportedSample`).
         masks: `exact` (masks read back pixel-exact), `polygon` (from outlines; edges may differ
             by a pixel) or None (no masks).
         per_image: True when there is one sample per source image (False: one per part crop).
+        defects: True when the format can carry defects as objects (`ExportOptions.defects`).
     """
 
     name: str
     description: str
     write: Callable[..., ExportSummary]
-    read: Callable[[Path], Sequence[ExportedSample]]
+    read: Callable[[Path], LazySamples]
     masks: Literal["exact", "polygon"] | None
     per_image: bool = True
+    defects: bool = True
 
 
 def prepare_output(out: Path, fmt: str, managed: Sequence[str]) -> dict[str, Any] | None:
@@ -253,8 +255,9 @@ def read_manifest(out: Path, fmt: str) -> dict[str, Any]:
         raise ExportError(f"{out}: no {MANIFEST}; not a synthgap export") from None
     except json.JSONDecodeError as exc:
         raise ExportError(f"{path}: not valid JSON ({exc})") from exc
-    if data.get("format") != fmt:
-        raise ExportError(f"{out}: is a {data.get('format')!r} export, not {fmt!r}")
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise ExportError(f"{out}: is a {found!r} export, not {fmt!r}")
     return data
 
 

@@ -73,7 +73,8 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
         # pycocotools 2.0.x's Cython decode trips NumPy 2's `__array__(copy=...)` deprecation;
         # the decoded mask is correct, so keep that noise away from users.
         warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
+        mask: np.ndarray = mask_utils.decode(rle).astype(bool)
+        return mask
 
 
 def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
@@ -93,8 +94,9 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
             "split": list(ratios.as_tuple()), "adapted": source.adapted,
             "source": source.root.name}
     active = [s for s, r in zip(SPLITS, ratios.as_tuple(), strict=True) if r > 0]
-    docs = {s: {"info": info, "licenses": [], "images": [], "annotations": [],
-                "categories": categories} for s in active}
+    docs: dict[str, dict[str, Any]] = {
+        s: {"info": info, "licenses": [], "images": [], "annotations": [],
+            "categories": categories} for s in active}
     images, objects = empty_counts(), empty_counts()
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     next_ann = 1

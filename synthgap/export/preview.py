@@ -291,7 +291,7 @@ def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n:
     rows = [common[i] for i in pick(len(common), n, seed=seed)]
     photos = list_photos(real) if real is not None else []
     # a different photo on every row while there are enough of them
-    picks = np.random.default_rng([seed, 1]).choice(
+    picks: np.ndarray | list[int] = np.random.default_rng([seed, 1]).choice(
         len(photos), size=len(rows), replace=len(photos) < len(rows)) if photos else []
     heads = ["render", "adapted"] + (["real photo"] if photos else [])
     tiles = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from synthgap.export import coco, folders, webdataset, yolo
+from synthgap.export import bop, coco, folders, webdataset, yolo
 from synthgap.export.base import Exporter
 
 EXPORTERS: dict[str, Exporter] = {
+    "bop": Exporter("bop", "BOP 6D-pose scenes: poses, K, depth, visible masks, models in mm",
+                    bop.write, bop.read, masks="exact", defects=False),
     "coco": Exporter("coco", "COCO instances: RLE masks, boxes, defects as categories",
                      coco.write, coco.read, masks="exact"),
     "yolo": Exporter("yolo", "YOLO detection: normalised boxes, data.yaml, split lists",

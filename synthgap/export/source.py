@@ -86,7 +86,8 @@ class DatasetSource:
 
     def _layer(self, record: Record, key: str) -> Path | None:
         rel = record.files.get(key)
-        default = getattr(DatasetLayout(self.root), "mask" if key == "mask" else "defects")
+        default = {"mask": DatasetLayout(self.root).mask, "depth": DatasetLayout(self.root).depth,
+                   "defects": DatasetLayout(self.root).defects}[key]
         names = [rel] if rel else []
         names.append(str(default(record.index).relative_to(self.root)))
         for base in self.label_roots:
@@ -104,6 +105,18 @@ class DatasetSource:
             raise DatasetFileError(f"{self.root}: no instance mask for image {record.index} "
                                    f"(looked in {', '.join(map(str, self.label_roots))})")
         return read_label_png(path)
+
+    def depth_path(self, record: Record) -> Path:
+        """Path of the `(H, W) uint16` millimetre depth PNG of `record` (0 = no surface).
+
+        Raises:
+            DatasetFileError: the dataset holds no depth file for this image.
+        """
+        path = self._layer(record, "depth")
+        if path is None:
+            raise DatasetFileError(f"{self.root}: no depth image for image {record.index} "
+                                   f"(looked in {', '.join(map(str, self.label_roots))})")
+        return path
 
     def defect_mask(self, record: Record) -> np.ndarray | None:
         """`(H, W) uint16` defect ids of `record`, or None when the dataset has no defect layer."""

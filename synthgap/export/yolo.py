@@ -24,6 +24,7 @@ defects are exported. Like COCO ids, indices never change once written into a fo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -124,7 +125,7 @@ def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: 
         lists[split].append(f"./images/{split}/{fname}")
         images[split] += 1
         objects[split] += len(lines)
-    data = {}
+    data: dict[str, object] = {}
     for split, r in zip(SPLITS, ratios.as_tuple(), strict=True):
         if r > 0:
             (out / f"{split}.txt").write_text("".join(p + "\n" for p in lists[split]),
@@ -151,7 +152,7 @@ def write_segment(source: DatasetSource, out: Path, **kw: object) -> ExportSumma
     return _write(source, out, task="segment", **kw)  # type: ignore[arg-type]
 
 
-def read_data_yaml(out: Path) -> dict:
+def read_data_yaml(out: Path) -> dict[str, Any]:
     """`OUT/data.yaml` as a dict, with a clear error when missing or malformed."""
     path = Path(out) / "data.yaml"
     try:

@@ -107,7 +107,7 @@ class Job(_Model):
     """Folder of real photos (required unless `adapt.method` is `none`)."""
     adapt: AdaptJob = Field(default_factory=AdaptJob)
     """Adaptation settings."""
-    export: tuple[Literal["coco", "yolo", "yolo-seg", "folders", "webdataset"], ...] = (
+    export: tuple[Literal["coco", "yolo", "yolo-seg", "folders", "webdataset", "bop"], ...] = (
         "coco", "yolo")
     """Export formats, each written to `output/export/<format>/`."""
     split: str = "0.8,0.1,0.1"

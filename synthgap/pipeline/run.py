@@ -168,15 +168,20 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
     final = paths.adapted if adapted else paths.render
     model_sha = _file_sha(paths.model) if adapted else "raw"
 
-    exports = {}
+    seed = int(job.seed or 0)  # parse_job has filled it in (the scene's seed when not given)
+    exports: dict[str, dict[str, Any]] = {}
     for fmt in job.export:
-        key = {"format": fmt, "split": job.split, "seed": job.seed, "images": n_images,
-               "model": model_sha, "scene": scene_sha}
-        exports[fmt] = run.stage(f"export:{fmt}", key, lambda fmt=fmt: export_dataset(
-            final, paths.export(fmt), format=fmt, split=job.split, seed=job.seed).to_dict())
+        key: dict[str, Any] = {"format": fmt, "split": job.split, "seed": job.seed,
+                               "images": n_images, "model": model_sha, "scene": scene_sha}
+
+        def export(fmt: str = fmt) -> dict[str, Any]:
+            return export_dataset(final, paths.export(fmt), format=fmt, split=job.split,
+                                  seed=seed).to_dict()
+
+        exports[fmt] = run.stage(f"export:{fmt}", key, export)
 
     def previews() -> dict[str, Any]:
-        sheet = contact_sheet(final, n=job.preview.n, seed=job.seed,
+        sheet = contact_sheet(final, n=job.preview.n, seed=seed,
                               tile_width=job.preview.tile_width,
                               title=f"synthgap: {paths.root.name}/{final.name} "
                                     f"({min(job.preview.n, n_images)} of {n_images} images)")
@@ -186,7 +191,7 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
             from synthgap.pipeline.stages import photo_folders
 
             write_png(paths.compare, compare_sheet(paths.render, paths.adapted,
-                                                   photo_folders(job)[0], n=4, seed=job.seed,
+                                                   photo_folders(job)[0], n=4, seed=seed,
                                                    tile_width=job.preview.tile_width))
             out["compare"] = paths.compare.name
         return out

@@ -131,7 +131,8 @@ def scene_to_yaml(scene: Scene) -> str:
     if not scene.real_views:
         data.pop("real_views", None)
     header = "# synthgap scene (validated; paths are absolute)\n"
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return header + text
 
 
 def _trim_background(bg: dict[str, Any]) -> None:
@@ -424,7 +425,7 @@ def read_calibration(path: Path) -> tuple[list[list[float]], tuple[float, ...],
         k_node = node("camera_matrix", "cameraMatrix", "K")
         if k_node is None:
             raise ValueError(f"{path}: no camera_matrix (3x3) in the calibration file")
-        K = values(k_node).reshape(-1)
+        K: np.ndarray = values(k_node).reshape(-1)
         if K.size != 9 or not np.all(np.isfinite(K)):
             raise ValueError(f"{path}: camera_matrix must be 3x3 finite numbers, got {K.size} "
                              "values")

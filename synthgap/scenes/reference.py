@@ -52,10 +52,10 @@ def _type_name(tp: Any) -> str:
     if tp == schema.Matrix4:
         return "4x4 matrix"
     if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {_type_name(args[0])}"
-        return f"[{', '.join(_type_name(a) for a in args)}]"
+        items = typing.get_args(tp)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return f"list of {_type_name(items[0])}"
+        return f"[{', '.join(_type_name(a) for a in items)}]"
     if tp is Path:
         return "path"
     names = {FloatDist: "number dist.", IntDist: "integer dist.", ColorDist: "colour dist.",

@@ -48,7 +48,7 @@ def test_defects_as_objects_and_uint8_images(fake_dataset):
     assert ds[0][0].dtype == torch.uint8
 
 
-@pytest.mark.parametrize("fmt", ["coco", "yolo-seg", "webdataset", "yolo"])
+@pytest.mark.parametrize("fmt", ["coco", "yolo-seg", "webdataset", "yolo", "bop"])
 def test_exported_folder_reads_the_same_as_its_source(fake_dataset, tmp_path, fmt):
     export_dataset(fake_dataset, tmp_path / fmt, format=fmt, split="0.5,0.5,0", seed=1,
                    options=ExportOptions())
@@ -67,7 +67,7 @@ def test_exported_folder_reads_the_same_as_its_source(fake_dataset, tmp_path, fm
             ref_image, ref = by_id[int(t["image_id"])]
             assert torch.equal(image, ref_image) and torch.equal(t["labels"], ref["labels"])
             torch.testing.assert_close(t["boxes"], ref["boxes"], atol=1e-3, rtol=0)
-            if fmt in ("coco", "webdataset"):
+            if fmt in ("coco", "webdataset", "bop"):
                 assert torch.equal(t["masks"], ref["masks"])
 
 

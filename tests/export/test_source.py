@@ -71,7 +71,7 @@ def test_foreign_or_other_format_output_folder_is_refused(fake_dataset, tmp_path
 
 
 def test_unknown_format_lists_the_choices(fake_dataset, tmp_path):
-    with pytest.raises(ExportError, match="unknown export format 'voc'; choose one of coco"):
+    with pytest.raises(ExportError, match="unknown export format 'voc'; choose one of bop, coco"):
         export_dataset(fake_dataset, tmp_path / "x", format="voc")
 
 

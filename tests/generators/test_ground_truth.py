@@ -10,7 +10,9 @@ import pytest
 from synthgap.generators.ground_truth import iter_view_labels, mask_boxes
 from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 
-SCENE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lmo" / "test" / "000002"
+_REPO = Path(__file__).resolve().parents[2]  # a worktree under wt/ finds ../shared one level up
+SCENE = next((p for p in (_REPO.parent / "shared", _REPO.parent.parent / "shared")
+              if p.is_dir()), _REPO.parent / "shared") / "data" / "lmo" / "test" / "000002"
 
 
 def test_mask_boxes_by_hand():

@@ -11,7 +11,10 @@ import pytest
 
 from synthgap.scenes.bop import BopFormatError, bop_scene_to_scene, read_bop_scene
 
-LMO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lmo"
+# ../shared/data/lmo next to the repository (a worktree under wt/ finds it one level higher)
+_REPO = Path(__file__).resolve().parents[2]
+LMO = next((p for p in (_REPO.parent / "shared/data/lmo", _REPO.parent.parent / "shared/data/lmo")
+            if p.is_dir()), _REPO.parent / "shared/data/lmo")
 SCENE = LMO / "test" / "000002"
 
 
