@@ -19,9 +19,10 @@ rest). Frames follow `synthgap.generators.params`: camera pose is world-from-cam
 OpenCV frame; the OpenGL camera is that pose times diag(1, -1, -1).
 
 Lights (`synthgap.generators.lighting`): every light is shaded. A ring, dome or area light is
-expanded into its lights (the whole light's intensity shared by them); pyrender shades at most
-4 lights of each type per draw, so the colour pass is drawn once per group of 4 per type and
-the passes are summed in linear light (ambient in the first only). Lights with `shadows`
+expanded into its lights (the whole light's intensity shared by them); pyrender's shader takes
+a fixed number of lights of each type per draw (raised here from 4 to 16; 4 with shadow
+maps), so the colour pass is drawn once per such group and the passes are summed in linear
+light (ambient in the first only). Lights with `shadows`
 get pyrender's shadow maps (directional and spot), their cameras fitted to the objects and
 the visible part of the support plane.
 
@@ -61,7 +62,7 @@ from synthgap.generators.appearance import (
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
-from synthgap.generators.lighting import Emitter, emitters, light_passes
+from synthgap.generators.lighting import MAX_PER_PASS, Emitter, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -255,6 +256,10 @@ class Renderer:
         for module in ("pyrender.renderer", "pyrender.light"):
             if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
                 sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
+        # 16 lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
+        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
+        if hasattr(sys.modules.get("pyrender.renderer"), "MAX_N_LIGHTS"):
+            sys.modules["pyrender.renderer"].MAX_N_LIGHTS = MAX_PER_PASS
         inner = getattr(self._offscreen, "_renderer", None)
         if inner is not None and hasattr(inner, "_program_cache"):
             self._shader_dir = _install_shaders(pr, inner)
