@@ -356,7 +356,8 @@ class LightConfig(_Model):
     a circle around the lens, moving with the camera), `dome` (`count` directional lights
     spread evenly over the upper hemisphere: soft, shadow-free light from all around), `area`
     (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
-    `shadows: true` it casts soft shadows). Every light is shaded (in passes of 4 per type)."""
+    `shadows: true` it casts soft shadows). Every light is shaded (up to 16 per type in one
+    colour pass, 4 with shadows; more take more passes)."""
     intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
     """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
     `area`, the whole light's, shared by its `count` lights."""
