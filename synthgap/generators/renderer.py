@@ -37,6 +37,7 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import shutil
@@ -237,9 +238,6 @@ class Renderer:
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._light_nodes = []
-        if self._shader_dir is not None:
-            shutil.rmtree(self._shader_dir, ignore_errors=True)
-            self._shader_dir = None
         self._part_slots.clear()
         self._prim_slots.clear()
         self._looks.clear()
@@ -723,32 +721,40 @@ _SHADER_PATCHES = (
 )
 
 
+_SHADER_DIR: list[str] = []  # this process's patched shader folder, made on first use
+
+
 def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
     """Point pyrender's shader cache at a copy of its shaders with `_SHADER_PATCHES` applied.
 
+    The copy is written once per process to a temporary folder, removed at exit.
+
     Returns:
-        The temporary folder (removed by `Renderer.close`), or None when pyrender's
-        `mesh.frag` is not the text the patches expect (its own shaders are then used).
+        The folder, or None when pyrender's `mesh.frag` is not the text the patches expect
+        (its own shaders are then used).
     """
-    src = Path(pr.__file__).parent / "shaders"
-    try:
-        text = (src / "mesh.frag").read_text()
-    except OSError:
-        return None
-    for _what, old, new in _SHADER_PATCHES:
-        if old not in text:
-            return None
-        text = text.replace(old, new, 1)
     from pyrender.shader_program import ShaderProgramCache
 
-    folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
-    for f in src.iterdir():
-        if f.is_file():
-            shutil.copyfile(f, Path(folder) / f.name)
-    (Path(folder) / "mesh.frag").write_text(text)
+    if not _SHADER_DIR:
+        src = Path(pr.__file__).parent / "shaders"
+        try:
+            text = (src / "mesh.frag").read_text()
+        except OSError:
+            return None
+        for _what, old, new in _SHADER_PATCHES:
+            if old not in text:
+                return None
+            text = text.replace(old, new, 1)
+        folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
+        atexit.register(shutil.rmtree, folder, True)
+        for f in src.iterdir():
+            if f.is_file():
+                shutil.copyfile(f, Path(folder) / f.name)
+        (Path(folder) / "mesh.frag").write_text(text)
+        _SHADER_DIR.append(folder)
     inner._program_cache.clear()
-    inner._program_cache = ShaderProgramCache(shader_dir=folder)
-    return folder
+    inner._program_cache = ShaderProgramCache(shader_dir=_SHADER_DIR[0])
+    return _SHADER_DIR[0]
 
 
 def _egl_destroy_context_only(platform: Any) -> None:
