@@ -157,9 +157,11 @@ def emitters(lights: Sequence[LightParams]) -> list[Emitter]:
                                        inner_cone=float(light.extra.get("inner_cone", 0.0)),
                                        outer_cone=float(light.extra.get("outer_cone", 1.0)),
                                        **kw))
+        elif light.type == "environment":
+            continue  # not an emitter: the renderer shades it in the first colour pass
         else:
-            raise ValueError(f"lights[{j}].type: expected directional, point, spot, ring, dome "
-                             f"or area, got {light.type!r}")
+            raise ValueError(f"lights[{j}].type: expected directional, point, spot, ring, dome, "
+                             f"area or environment, got {light.type!r}")
     return out
 
 

@@ -131,7 +131,9 @@ class LightParams:
             renderer places `count` point lights on a circle of `radius` m around the camera),
             `dome` (`count` directional lights over the upper hemisphere, turned about +z by
             the pose) or `area` (an `nx` x `ny` grid of spot lights filling a `width` x
-            `height` m rectangle centred on the pose, aimed along its -z axis).
+            `height` m rectangle centred on the pose, aimed along its -z axis) or
+            `environment` (a studio surrounding of radiance `intensity` x `color` that
+            surfaces reflect; pose unused).
         color: linear RGB in [0, 1] (from the sampled colour temperature).
         intensity: pyrender units: W/m² for directional/dome, candela for
             point/spot/ring/area; for ring, dome and area the whole light's, shared equally.
@@ -145,7 +147,7 @@ class LightParams:
         shadows: cast shadow-mapped shadows (directional, spot, dome, area).
     """
 
-    type: Literal["directional", "point", "spot", "ring", "dome", "area"]
+    type: Literal["directional", "point", "spot", "ring", "dome", "area", "environment"]
     color: tuple[float, float, float]
     intensity: float
     pose: Matrix4

@@ -217,7 +217,7 @@ class Renderer:
         self._plane: tuple[Any, Any, float] | None = None
         self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
         self._light_nodes: list[Any] = []  # the lights of the last pass
-        self._shader_dir: str | None = None  # pyrender's shaders with our patches
+        self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
         self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- lifecycle
@@ -260,7 +260,7 @@ class Renderer:
             sys.modules["pyrender.renderer"].MAX_N_LIGHTS = MAX_PER_PASS
         inner = getattr(self._offscreen, "_renderer", None)
         if inner is not None and hasattr(inner, "_program_cache"):
-            self._shader_dir = _install_shaders(pr, inner)
+            self._shaders = _install_shaders(pr, inner)
         if self._fast_readback and inner is not None and _has_fb_fields(inner):
             inner._synthgap_skip_depth = False
             inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
@@ -390,14 +390,17 @@ class Renderer:
         layers_rgba = []
         self._skip_depth(True)
         try:
+            env = _environment(params)
             for p, group in enumerate(passes):
-                scene.ambient_light = (np.asarray(bg.ambient, dtype=float) if p == 0
-                                       else np.zeros(3))
+                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
+                self._use_shaders(env is not None and p == 0)
+                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
                 flags = self._set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)
                 layers_rgba.append(rgba)
         finally:
             self._skip_depth(False)
+            self._use_shaders(False)
             scene.focus = None
         rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
@@ -584,6 +587,14 @@ class Renderer:
         while len(self._maps) > 64:
             self._maps.popitem(last=False)
 
+    def _use_shaders(self, environment: bool) -> None:
+        inner = getattr(self._offscreen, "_renderer", None)
+        if self._shaders is not None and inner is not None:
+            inner._program_cache = self._shaders[1 if environment else 0]
+        elif environment:
+            raise ValueError("lights: an environment light needs synthgap's patched shaders, "
+                             "which do not apply to this pyrender version")
+
     def _set_lights(self, group: list[Emitter]) -> int:
         """Put the lights of one pass in the scene; returns the pass's render flags."""
         pr, scene = self._pr, self._scene
@@ -721,27 +732,39 @@ _SHADER_PATCHES = (
 )
 
 
-_SHADER_DIR: list[str] = []  # this process's patched shader folder, made on first use
+#: With an `environment` light, the first colour pass uses this patch too: the ambient term
+#: becomes a studio environment of radiance `ambient_light` (the uniform then carries the
+#: environment's), bright above the horizon and dark below, reflected by every surface with
+#: Schlick's Fresnel and blurred with roughness, and lighting its diffuse part by the normal.
+_ENV_PATCH = (
+    "studio environment",
+    "    color.xyz += base_color.xyz * ambient_light;\n",
+    """    {
+        vec3 v_env = normalize(cam_pos - frag_position);
+        vec3 r_env = reflect(-v_env, n);
+        float w_env = 0.1 + roughness;
+        float sky = 0.12 + 0.88 * smoothstep(-0.1 - w_env, 0.6 + w_env, r_env.z);
+        float sky_d = 0.12 + 0.88 * smoothstep(-1.0, 1.2, n.z);
+        float nv_env = clamp(dot(n, v_env), 0.0, 1.0);
+        vec3 f_env = f0 + (max(vec3(1.0 - roughness), f0) - f0) * pow(1.0 - nv_env, 5.0);
+        color.xyz += ambient_light * (c_diff * sky_d + f_env * sky * (1.0 - 0.5 * roughness));
+    }
+""",
+)
+_SHADER_DIR: dict[bool, str] = {}  # this process's patched shader folders, made on first use
 
 
-def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
-    """Point pyrender's shader cache at a copy of its shaders with `_SHADER_PATCHES` applied.
-
-    The copy is written once per process to a temporary folder, removed at exit.
-
-    Returns:
-        The folder, or None when pyrender's `mesh.frag` is not the text the patches expect
-        (its own shaders are then used).
-    """
-    from pyrender.shader_program import ShaderProgramCache
-
-    if not _SHADER_DIR:
+def _shader_folder(pr: ModuleType, environment: bool) -> str | None:
+    """The folder of pyrender's shaders with `_SHADER_PATCHES` (and `_ENV_PATCH`), written
+    once per process to a temporary folder removed at exit; None when pyrender's `mesh.frag`
+    is not the text the patches expect."""
+    if environment not in _SHADER_DIR:
         src = Path(pr.__file__).parent / "shaders"
         try:
             text = (src / "mesh.frag").read_text()
         except OSError:
             return None
-        for _what, old, new in _SHADER_PATCHES:
+        for _what, old, new in (*_SHADER_PATCHES, *([_ENV_PATCH] if environment else [])):
             if old not in text:
                 return None
             text = text.replace(old, new, 1)
@@ -751,10 +774,26 @@ def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
             if f.is_file():
                 shutil.copyfile(f, Path(folder) / f.name)
         (Path(folder) / "mesh.frag").write_text(text)
-        _SHADER_DIR.append(folder)
+        _SHADER_DIR[environment] = folder
+    return _SHADER_DIR[environment]
+
+
+def _install_shaders(pr: ModuleType, inner: Any) -> tuple[Any, Any] | None:
+    """Point pyrender's shader cache at the patched shaders (`_shader_folder`).
+
+    Returns:
+        `(plain cache, environment cache)` to switch between per pass, or None when the
+        patches do not apply (pyrender's own shaders are used; no environment lighting).
+    """
+    from pyrender.shader_program import ShaderProgramCache
+
+    plain, env = _shader_folder(pr, False), _shader_folder(pr, True)
+    if plain is None or env is None:
+        return None
+    caches = ShaderProgramCache(shader_dir=plain), ShaderProgramCache(shader_dir=env)
     inner._program_cache.clear()
-    inner._program_cache = ShaderProgramCache(shader_dir=_SHADER_DIR[0])
-    return _SHADER_DIR[0]
+    inner._program_cache = caches[0]
+    return caches
 
 
 def _egl_destroy_context_only(platform: Any) -> None:
@@ -867,6 +906,13 @@ def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
 
 
 # --------------------------------------------------------------------------- passes, shadows
+
+
+def _environment(params: SampleParams) -> np.ndarray | None:
+    """Summed radiance `(3,)` of the `environment` lights (linear RGB x intensity), or None."""
+    env = [np.asarray(light.color, float) * light.intensity for light in params.lights
+           if light.type == "environment"]
+    return np.sum(env, axis=0) if env else None
 
 
 def passes_flat(passes: list[list[Emitter]]) -> list[Emitter]:

@@ -344,20 +344,23 @@ _LIGHT_ONLY = {
 _LIGHT_KEYS = {
     kind: ("type", "intensity", "temperature_k", "color",
            *(k for k, kinds in _LIGHT_ONLY.items() if kind in kinds))
-    for kind in ("directional", "point", "spot", "ring", "dome", "area")
+    for kind in ("directional", "point", "spot", "ring", "dome", "area", "environment")
 }
 
 
 class LightConfig(_Model):
     """A light, placed on a sphere around the camera's `look_at` (or on the camera: `ring`)."""
 
-    type: Literal["directional", "point", "spot", "ring", "dome", "area"] = "directional"
+    type: Literal["directional", "point", "spot", "ring", "dome", "area",
+                  "environment"] = "directional"
     """`directional` (sun-like), `point`, `spot` (cone aimed at look_at), `ring` (point lights on
     a circle around the lens, moving with the camera), `dome` (`count` directional lights
     spread evenly over the upper hemisphere: soft, shadow-free light from all around), `area`
     (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
-    `shadows: true` it casts soft shadows). Every light is shaded (up to 16 per type in one
-    colour pass, 4 with shadows; more take more passes)."""
+    `shadows: true` it casts soft shadows), `environment` (a studio surrounding, bright above
+    the horizon and dark below, that every surface reflects, metal most: `intensity` is its
+    radiance, ~0.3-1). Every light is shaded (up to 16 per type in one colour pass, 4 with
+    shadows; more take more passes)."""
     intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
     """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
     `area`, the whole light's, shared by its `count` lights."""

@@ -207,7 +207,7 @@ def test_vertex_colours_tint_the_surface_not_the_highlight(rend_factory):
                      background=BackgroundParams(color=(0, 0, 0), plane=False,
                                                  ambient=(0.0, 0.0, 0.0)))
     res = r.render(p, {"b": ball})
-    assert r._shader_dir is not None  # pyrender's shader took the patches
+    assert r._shaders is not None  # pyrender's shader took the patches
     inside = res.instance_mask == 1
     body = np.median(res.rgb[inside].astype(int), axis=0)
     assert body[0] > 2 * body[1]  # red plastic

@@ -193,3 +193,31 @@ def test_scene_file_dome_area_and_shadows(tmp_path):
     with pytest.raises(SceneError, match=r"shadows applies to directional and spot and dome "
                                          "and area lights, not point"):
         load_scene(tmp_path / "bad.yaml")
+
+
+def test_environment_is_reflected_by_metal(rend):
+    ball = {"ball": trimesh.creation.icosphere(4, 0.06)}
+
+    def render(material, lights):
+        p = replace(_params(lights), parts=(PartInstanceParams("ball", "ball", as_matrix4(
+            np.eye(4)), material),))
+        return rend.render(p, ball)
+
+    env = LightParams("environment", (1.0, 1.0, 1.0), 0.8, as_matrix4(np.eye(4)))
+    polished = MaterialParams((0.9, 0.9, 0.9), 1.0, 0.1)
+    dark = render(polished, [])
+    lit = render(polished, [env])
+    inside = _inside(lit.instance_mask) & (lit.instance_mask == 1)
+    assert dark.rgb[inside].mean() < 5  # metal without lights or environment: black
+    assert lit.rgb[inside].mean() > 60
+    # seen from above, the middle of the ball reflects the bright sky, its rim the dark floor
+    ys, xs = np.nonzero(inside)
+    r = np.hypot(ys - ys.mean(), xs - xs.mean())
+    grey = lit.rgb[inside].mean(axis=1)
+    assert grey[r < 0.3 * r.max()].mean() > grey[r > 0.85 * r.max()].mean() + 30
+    assert np.array_equal(dark.instance_mask, lit.instance_mask)
+    # with another light in a second pass, the environment is still counted once
+    many = [env] + [_light(intensity=0.05)] * 20
+    twice = render(polished, many)
+    once = render(polished, [env, _light(intensity=1.0)])
+    assert np.abs(twice.rgb.astype(int) - once.rgb.astype(int))[inside].max() <= 3

@@ -85,7 +85,7 @@ def test_scene_is_frozen():
     ("image.width", "wide", "image.width", r"valid integer.*got 'wide'"),
     ("lihgts", [], "lihgts", r"unknown key 'lihgts'; did you mean 'lights'\?"),
     ("lights", [{"type": "lazer"}], "lights[0].type",
-     r"expected one of directional, point, spot, ring, dome, area, got 'lazer'"),
+     r"expected one of directional, point, spot, ring, dome, area, environment, got 'lazer'"),
     ("lights", [{"type": "spot", "inner_cone_deg": 40, "outer_cone_deg": 30}], "lights[0]",
      r"inner_cone_deg \(40.0\) must be < outer_cone_deg"),
     ("lights", [{"temperature_k": 100}], "lights[0].temperature_k", r"outside the allowed range"),
