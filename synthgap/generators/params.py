@@ -68,7 +68,7 @@ class DefectParams:
     """One surface defect on a part instance, in the part's object frame.
 
     Attributes:
-        type: `scratch` or `dent` (as in the scene file).
+        type: `scratch`, `dent`, `stain` or `crack` (as in the scene file).
         position: (3,) metres, a point on the part surface (object frame).
         normal: (3,) unit outward surface normal at `position`.
         direction: (3,) unit tangent along which a scratch runs (ignored for dents).

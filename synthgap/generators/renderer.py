@@ -77,6 +77,9 @@ __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+#: (metallic, roughness) of each defect type's patch: scratches and dents show bare metal.
+_DEFECT_FINISH = {"scratch": (0.9, 0.35), "dent": (0.9, 0.35), "stain": (0.0, 0.9),
+                  "crack": (0.0, 1.0)}
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
 _GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
@@ -352,7 +355,8 @@ class Renderer:
             prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
                                 normals=dm.vertex_normals.astype(np.float32),
                                 indices=dm.faces.astype(np.uint32),
-                                material=_material(pr, MaterialParams(tuple(d.color), 0.9, 0.35)))
+                                material=_material(pr, MaterialParams(
+                                    tuple(d.color), *_DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
             pose = np.asarray(inst.pose, dtype=float)
             node = scene.add(pr.Mesh([prim]), pose=pose)
             self._frame_nodes.append(node)
