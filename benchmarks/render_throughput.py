@@ -79,7 +79,7 @@ def bare_loop(params_list, meshes, width, height) -> float:
             if light.type == "directional":
                 scene.add(pyrender.DirectionalLight(color=light.color,
                                                     intensity=light.intensity), pose=pose)
-            elif light.type == "ring":  # the same <= 4 point lights around the lens
+            elif light.type == "ring":  # <= 4 point lights (synthgap also fills 4 spot slots)
                 n = min(int(light.extra.get("count", 8)), 4)
                 rad = float(light.extra.get("radius", 0.05))
                 for a in np.arange(n) * 2 * np.pi / n:

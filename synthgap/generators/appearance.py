@@ -156,8 +156,12 @@ def mesh_appearance(mesh: trimesh.Trimesh) -> MeshAppearance | None:
         if isinstance(ns, list | tuple | np.ndarray):
             ns = float(np.ravel(ns)[0])
         rough = MESH_ROUGHNESS if ns is None else float((2.0 / (float(ns) + 2.0)) ** 0.25)
-        # MTL `Kd` is display-encoded like the texture it multiplies
+        # With a `map_Kd` the texture is the colour: exporters write all sorts of `Kd` beside
+        # it (trimesh 0.4, Blender 0.8) and viewers such as MeshLab show the texture as is.
+        # Without one, `Kd` (display-encoded like a texture) is the colour.
         kd = np.asarray(_rgba(mat.diffuse))
+        if tex is not None:
+            kd[:3] = 1.0
         factor = tuple(float(v) for v in (*srgb_to_linear(kd[:3]), kd[3]))
         return MeshAppearance(kind="texture" if tex is not None else "vertex",
                               base_color_factor=factor,  # type: ignore[arg-type]

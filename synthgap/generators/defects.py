@@ -8,6 +8,13 @@ renderer gives each patch its own segmentation id, which becomes the defect mask
   snapped onto the surface (so it follows gentle curvature); it shows `color` (bare metal).
 * `dent`: a disc of `radius_mm` snapped onto the surface; its vertex normals are those of a
   paraboloid depression `depth_mm` deep, so the lighting shades it like a dent.
+* `stain` (rust, oil, paint): an irregular blob of about `radius_mm` snapped onto the surface,
+  showing `color` (rust brown by default) with a matt finish.
+* `crack`: a thin dark zig-zag line `length_mm` long and `width_mm` wide along `direction`
+  with one or two side branches, snapped onto the surface.
+
+The irregular outline of a stain and the path of a crack are a pure function of the defect's
+sampled parameters (seeded from its `direction`), so an image is still reproducible.
 
 Defect ids in an image are 1-based and follow `iter_defects(params)`: part instances in order,
 then each instance's defects in order.
@@ -30,7 +37,7 @@ SURFACE_OFFSET_M = 1e-4
 #: Extra lift per defect layer, so overlapping defects of one part never z-fight: the later
 #: one is on top, whatever order the renderer draws them in.
 LAYER_STEP_M = 2e-5
-DEFECT_TYPES = ("scratch", "dent")
+DEFECT_TYPES = ("scratch", "dent", "stain", "crack")
 
 
 def iter_defects(params: SampleParams) -> Iterator[tuple[int, int, DefectParams]]:
@@ -70,6 +77,12 @@ def defect_mesh(defect: DefectParams, part: trimesh.Trimesh, *,
         radius = _size(defect, "radius_mm") / 1000.0
         depth = _size(defect, "depth_mm") / 1000.0
         return _dent(defect, part, radius, depth, lift)
+    if defect.type == "stain":
+        return _stain(defect, part, _size(defect, "radius_mm") / 1000.0, lift)
+    if defect.type == "crack":
+        length = _size(defect, "length_mm") / 1000.0
+        width = _size(defect, "width_mm") / 1000.0
+        return _crack(defect, part, length, width, lift)
     raise ValueError(f"defect type {defect.type!r} is not known; expected one of {DEFECT_TYPES}")
 
 
@@ -149,6 +162,85 @@ def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float, depth: flo
             faces += [[a0 + j, a0 + j1, b0 + j1], [a0 + j, b0 + j1, b0 + j]]
     faces = _face_out(np.array(faces), verts, normals)
     return trimesh.Trimesh(verts, faces, vertex_normals=tilted, process=False)
+
+
+def _shape_rng(defect: DefectParams) -> np.random.Generator:
+    """A generator seeded by the defect's sampled direction: shapes are pure functions of it."""
+    raw = np.ascontiguousarray(defect.direction, dtype=np.float64).tobytes()
+    return np.random.default_rng(np.frombuffer(raw, dtype=np.uint32).tolist())
+
+
+def _stain(defect: DefectParams, part: trimesh.Trimesh, radius: float,
+           lift: float) -> trimesh.Trimesh:
+    n, t, side = _frame(defect)
+    p = np.asarray(defect.position, dtype=float)
+    rng = _shape_rng(defect)
+    sectors = 32
+    ang = np.linspace(0, 2 * np.pi, sectors, endpoint=False)
+    wobble = np.ones(sectors)
+    for k in (2, 3, 5):  # a few low harmonics make the blob irregular but star-shaped
+        wobble += rng.uniform(0.05, 0.25) / k * 2 * np.cos(k * ang + rng.uniform(0, 2 * np.pi))
+    r = radius * np.clip(wobble, 0.4, 1.6)
+    rings = 3
+    offs = [np.zeros(3)] + [f * r[j] * (np.cos(a) * t + np.sin(a) * side)
+                            for f in np.linspace(1 / rings, 1.0, rings)
+                            for j, a in enumerate(ang)]
+    surf, normals = _snap(p + np.array(offs), part, n)
+    verts = surf + normals * lift
+    faces = [[0, 1 + (j + 1) % sectors, 1 + j] for j in range(sectors)]
+    for i in range(rings - 1):
+        a0, b0 = 1 + i * sectors, 1 + (i + 1) * sectors
+        for j in range(sectors):
+            j1 = (j + 1) % sectors
+            faces += [[a0 + j, a0 + j1, b0 + j1], [a0 + j, b0 + j1, b0 + j]]
+    faces = _face_out(np.array(faces), verts, normals)
+    return trimesh.Trimesh(verts, faces, vertex_normals=normals, process=False)
+
+
+def _polyline_strip(points: np.ndarray, width: float, n: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices `(2k, 3)` and faces of a strip of `width` along the `(k, 3)` polyline."""
+    d = np.gradient(points, axis=0)
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    side = np.cross(n, d)
+    verts = np.concatenate([points - side * width / 2, points + side * width / 2])
+    k = len(points)
+    faces = []
+    for i in range(k - 1):
+        a, b, c, e = i, i + 1, k + i, k + i + 1
+        faces += [[a, b, e], [a, e, c]]
+    return verts, np.array(faces)
+
+
+def _crack(defect: DefectParams, part: trimesh.Trimesh, length: float, width: float,
+           lift: float) -> trimesh.Trimesh:
+    n, t, side = _frame(defect)
+    p = np.asarray(defect.position, dtype=float)
+    rng = _shape_rng(defect)
+    steps = int(np.clip(np.ceil(length / 0.4e-3), 4, 40))
+    s = np.linspace(-length / 2, length / 2, steps + 1)
+    jag = np.cumsum(rng.normal(0.0, 0.12 * length / np.sqrt(steps), steps + 1))
+    jag -= np.linspace(jag[0], jag[-1], steps + 1)  # ends on the axis: length is kept
+    main = p + s[:, None] * t + jag[:, None] * side
+    strips = [(main, width)]
+    for _ in range(int(rng.integers(1, 3))):  # side branches, thinner and shorter
+        i = int(rng.integers(1, steps))
+        angle = rng.uniform(0.4, 1.0) * rng.choice([-1.0, 1.0])
+        direction = np.cos(angle) * t + np.sin(angle) * side
+        bl = rng.uniform(0.2, 0.4) * length
+        m = max(2, steps // 3)
+        strips.append((main[i] + np.linspace(0.0, bl, m + 1)[:, None] * direction, width * 0.6))
+    verts, faces, offset = [], [], 0
+    for pts, w in strips:
+        v, f = _polyline_strip(pts, w, n)
+        verts.append(v)
+        faces.append(f + offset)
+        offset += len(v)
+    allv = np.concatenate(verts)
+    surf, normals = _snap(allv, part, n)
+    allv = surf + normals * lift
+    faces_out = _face_out(np.concatenate(faces), allv, normals)
+    return trimesh.Trimesh(allv, faces_out, vertex_normals=normals, process=False)
 
 
 def _face_out(faces: np.ndarray, verts: np.ndarray, normals: np.ndarray) -> np.ndarray:

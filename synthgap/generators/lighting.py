@@ -1,10 +1,12 @@
 """Lights -> the individual emitters the renderer shades, packed into passes. Pure NumPy.
 
-pyrender shades at most `MAX_PER_PASS` lights of each type (directional, spot, point) in one
-draw. `emitters(params.lights)` expands every light (a ring, dome or area light into its
-many lights) and `light_passes` packs them into as few passes as that limit allows; the
-renderer draws one colour pass per group and sums them in linear light, so no light is ever
-dropped. Lights that cast shadows and lights that do not never share a type slot in a pass
+pyrender's shader takes a fixed number of lights of each type (directional, spot, point) in
+one draw: 4 by default, `MAX_PER_PASS` (16) in the renderer, which raises pyrender's limit;
+`MAX_SHADOWED_PER_PASS` (4) for lights with shadow maps, which also take texture units.
+`emitters(params.lights)` expands every light (a ring, dome or area light into its many
+lights) and `light_passes` packs them into as few passes as those limits allow; the renderer
+draws one colour pass per group and sums them in linear light, so no light is ever dropped.
+Lights that cast shadows and lights that do not never share a type slot in a pass
 (pyrender's shadow flag is per type and per draw).
 
 A point light that only lights what is in front of it (the lights of a ring, which sit in
@@ -26,11 +28,13 @@ import numpy as np
 
 from synthgap.generators.params import LightParams
 
-__all__ = ["MAX_PER_PASS", "Emitter", "as_hemispherical_spot", "dome_directions", "emitters",
-           "light_passes"]
+__all__ = ["MAX_PER_PASS", "MAX_SHADOWED_PER_PASS", "Emitter", "as_hemispherical_spot",
+           "dome_directions", "emitters", "light_passes"]
 
-#: pyrender's shaders use at most this many lights of each type per draw.
-MAX_PER_PASS = 4
+#: Lights of each type per draw (the renderer sets pyrender's `MAX_N_LIGHTS` to it).
+MAX_PER_PASS = 16
+#: Shadowed lights of each type per draw (each needs a shadow map texture unit).
+MAX_SHADOWED_PER_PASS = 4
 #: Cone of a spot light that stands in for a point light in front of it (radians): the
 #: shader's attenuation is 1 for every direction within 89.4° of the axis.
 _HEMI_OUTER = math.pi / 2
@@ -153,9 +157,11 @@ def emitters(lights: Sequence[LightParams]) -> list[Emitter]:
                                        inner_cone=float(light.extra.get("inner_cone", 0.0)),
                                        outer_cone=float(light.extra.get("outer_cone", 1.0)),
                                        **kw))
+        elif light.type == "environment":
+            continue  # not an emitter: the renderer shades it in the first colour pass
         else:
-            raise ValueError(f"lights[{j}].type: expected directional, point, spot, ring, dome "
-                             f"or area, got {light.type!r}")
+            raise ValueError(f"lights[{j}].type: expected directional, point, spot, ring, dome, "
+                             f"area or environment, got {light.type!r}")
     return out
 
 
@@ -165,8 +171,10 @@ def as_hemispherical_spot(e: Emitter) -> Emitter:
                    e.shadows, False, e.source)
 
 
-def light_passes(ems: Sequence[Emitter], per_pass: int = MAX_PER_PASS) -> list[list[Emitter]]:
-    """Pack emitters into passes of at most `per_pass` lights of each pyrender type.
+def light_passes(ems: Sequence[Emitter], per_pass: int = MAX_PER_PASS,
+                 per_pass_shadowed: int = MAX_SHADOWED_PER_PASS) -> list[list[Emitter]]:
+    """Pack emitters into passes of at most `per_pass` lights of each pyrender type (at most
+    `per_pass_shadowed` of them when they cast shadows).
 
     Shadowed and unshadowed lights of one type go to different passes (shadowed first);
     `front_only` point lights fill the free spot slots of passes without shadowed spots (as
@@ -180,7 +188,8 @@ def light_passes(ems: Sequence[Emitter], per_pass: int = MAX_PER_PASS) -> list[l
         out: list[list[Emitter]] = []
         for shadowed in (True, False):
             sel = [e for e in ems if e.type == kind and e.shadows == shadowed]
-            out += [sel[i:i + per_pass] for i in range(0, len(sel), per_pass)]
+            n = per_pass_shadowed if shadowed else per_pass
+            out += [sel[i:i + n] for i in range(0, len(sel), n)]
         return out
 
     dirs, spots = chunks("directional"), chunks("spot")
@@ -190,7 +199,7 @@ def light_passes(ems: Sequence[Emitter], per_pass: int = MAX_PER_PASS) -> list[l
     while k == 0 or k < len(dirs) or k < len(spots) or points:
         spot = list(spots[k]) if k < len(spots) else []
         point = [points.popleft() for _ in range(min(per_pass, len(points)))]
-        if not any(e.shadows for e in spot):
+        if not any(e.shadows for e in spot):  # (a point light in a shadowed pass would too)
             while points and len(spot) < per_pass and points[0].front_only:
                 spot.append(as_hemispherical_spot(points.popleft()))
         passes.append((dirs[k] if k < len(dirs) else []) + spot + point)

@@ -68,7 +68,7 @@ class DefectParams:
     """One surface defect on a part instance, in the part's object frame.
 
     Attributes:
-        type: `scratch` or `dent` (as in the scene file).
+        type: `scratch`, `dent`, `stain` or `crack` (as in the scene file).
         position: (3,) metres, a point on the part surface (object frame).
         normal: (3,) unit outward surface normal at `position`.
         direction: (3,) unit tangent along which a scratch runs (ignored for dents).
@@ -131,7 +131,9 @@ class LightParams:
             renderer places `count` point lights on a circle of `radius` m around the camera),
             `dome` (`count` directional lights over the upper hemisphere, turned about +z by
             the pose) or `area` (an `nx` x `ny` grid of spot lights filling a `width` x
-            `height` m rectangle centred on the pose, aimed along its -z axis).
+            `height` m rectangle centred on the pose, aimed along its -z axis) or
+            `environment` (a studio surrounding of radiance `intensity` x `color` that
+            surfaces reflect; pose unused).
         color: linear RGB in [0, 1] (from the sampled colour temperature).
         intensity: pyrender units: W/m² for directional/dome, candela for
             point/spot/ring/area; for ring, dome and area the whole light's, shared equally.
@@ -145,7 +147,7 @@ class LightParams:
         shadows: cast shadow-mapped shadows (directional, spot, dome, area).
     """
 
-    type: Literal["directional", "point", "spot", "ring", "dome", "area"]
+    type: Literal["directional", "point", "spot", "ring", "dome", "area", "environment"]
     color: tuple[float, float, float]
     intensity: float
     pose: Matrix4

@@ -19,9 +19,10 @@ rest). Frames follow `synthgap.generators.params`: camera pose is world-from-cam
 OpenCV frame; the OpenGL camera is that pose times diag(1, -1, -1).
 
 Lights (`synthgap.generators.lighting`): every light is shaded. A ring, dome or area light is
-expanded into its lights (the whole light's intensity shared by them); pyrender shades at most
-4 lights of each type per draw, so the colour pass is drawn once per group of 4 per type and
-the passes are summed in linear light (ambient in the first only). Lights with `shadows`
+expanded into its lights (the whole light's intensity shared by them); pyrender's shader takes
+a fixed number of lights of each type per draw (raised here from 4 to 16; 4 with shadow
+maps), so the colour pass is drawn once per such group and the passes are summed in linear
+light (ambient in the first only). Lights with `shadows`
 get pyrender's shadow maps (directional and spot), their cameras fitted to the objects and
 the visible part of the support plane.
 
@@ -36,6 +37,7 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import shutil
@@ -61,7 +63,7 @@ from synthgap.generators.appearance import (
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
-from synthgap.generators.lighting import Emitter, emitters, light_passes
+from synthgap.generators.lighting import MAX_PER_PASS, Emitter, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -75,6 +77,9 @@ __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+#: (metallic, roughness) of each defect type's patch: scratches and dents show bare metal.
+_DEFECT_FINISH = {"scratch": (0.9, 0.35), "dent": (0.9, 0.35), "stain": (0.0, 0.9),
+                  "crack": (0.0, 1.0)}
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
 _GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
@@ -215,7 +220,7 @@ class Renderer:
         self._plane: tuple[Any, Any, float] | None = None
         self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
         self._light_nodes: list[Any] = []  # the lights of the last pass
-        self._shader_dir: str | None = None  # pyrender's shaders with our patches
+        self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
         self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- lifecycle
@@ -236,9 +241,6 @@ class Renderer:
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._light_nodes = []
-        if self._shader_dir is not None:
-            shutil.rmtree(self._shader_dir, ignore_errors=True)
-            self._shader_dir = None
         self._part_slots.clear()
         self._prim_slots.clear()
         self._looks.clear()
@@ -255,9 +257,13 @@ class Renderer:
         for module in ("pyrender.renderer", "pyrender.light"):
             if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
                 sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
+        # 16 lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
+        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
+        if hasattr(sys.modules.get("pyrender.renderer"), "MAX_N_LIGHTS"):
+            sys.modules["pyrender.renderer"].MAX_N_LIGHTS = MAX_PER_PASS
         inner = getattr(self._offscreen, "_renderer", None)
         if inner is not None and hasattr(inner, "_program_cache"):
-            self._shader_dir = _install_shaders(pr, inner)
+            self._shaders = _install_shaders(pr, inner)
         if self._fast_readback and inner is not None and _has_fb_fields(inner):
             inner._synthgap_skip_depth = False
             inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
@@ -349,7 +355,8 @@ class Renderer:
             prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
                                 normals=dm.vertex_normals.astype(np.float32),
                                 indices=dm.faces.astype(np.uint32),
-                                material=_material(pr, MaterialParams(tuple(d.color), 0.9, 0.35)))
+                                material=_material(pr, MaterialParams(
+                                    tuple(d.color), *_DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
             pose = np.asarray(inst.pose, dtype=float)
             node = scene.add(pr.Mesh([prim]), pose=pose)
             self._frame_nodes.append(node)
@@ -387,14 +394,17 @@ class Renderer:
         layers_rgba = []
         self._skip_depth(True)
         try:
+            env = _environment(params)
             for p, group in enumerate(passes):
-                scene.ambient_light = (np.asarray(bg.ambient, dtype=float) if p == 0
-                                       else np.zeros(3))
+                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
+                self._use_shaders(env is not None and p == 0)
+                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
                 flags = self._set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)
                 layers_rgba.append(rgba)
         finally:
             self._skip_depth(False)
+            self._use_shaders(False)
             scene.focus = None
         rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
@@ -581,6 +591,14 @@ class Renderer:
         while len(self._maps) > 64:
             self._maps.popitem(last=False)
 
+    def _use_shaders(self, environment: bool) -> None:
+        inner = getattr(self._offscreen, "_renderer", None)
+        if self._shaders is not None and inner is not None:
+            inner._program_cache = self._shaders[1 if environment else 0]
+        elif environment:
+            raise ValueError("lights: an environment light needs synthgap's patched shaders, "
+                             "which do not apply to this pyrender version")
+
     def _set_lights(self, group: list[Emitter]) -> int:
         """Put the lights of one pass in the scene; returns the pass's render flags."""
         pr, scene = self._pr, self._scene
@@ -718,32 +736,68 @@ _SHADER_PATCHES = (
 )
 
 
-def _install_shaders(pr: ModuleType, inner: Any) -> str | None:
-    """Point pyrender's shader cache at a copy of its shaders with `_SHADER_PATCHES` applied.
+#: With an `environment` light, the first colour pass uses this patch too: the ambient term
+#: becomes a studio environment of radiance `ambient_light` (the uniform then carries the
+#: environment's), bright above the horizon and dark below, reflected by every surface with
+#: Schlick's Fresnel and blurred with roughness, and lighting its diffuse part by the normal.
+_ENV_PATCH = (
+    "studio environment",
+    "    color.xyz += base_color.xyz * ambient_light;\n",
+    """    {
+        vec3 v_env = normalize(cam_pos - frag_position);
+        vec3 r_env = reflect(-v_env, n);
+        float w_env = 0.1 + roughness;
+        float sky = 0.12 + 0.88 * smoothstep(-0.1 - w_env, 0.6 + w_env, r_env.z);
+        float sky_d = 0.12 + 0.88 * smoothstep(-1.0, 1.2, n.z);
+        float nv_env = clamp(dot(n, v_env), 0.0, 1.0);
+        vec3 f_env = f0 + (max(vec3(1.0 - roughness), f0) - f0) * pow(1.0 - nv_env, 5.0);
+        color.xyz += ambient_light * (c_diff * sky_d + f_env * sky * (1.0 - 0.5 * roughness));
+    }
+""",
+)
+_SHADER_DIR: dict[bool, str] = {}  # this process's patched shader folders, made on first use
+
+
+def _shader_folder(pr: ModuleType, environment: bool) -> str | None:
+    """The folder of pyrender's shaders with `_SHADER_PATCHES` (and `_ENV_PATCH`), written
+    once per process to a temporary folder removed at exit; None when pyrender's `mesh.frag`
+    is not the text the patches expect."""
+    if environment not in _SHADER_DIR:
+        src = Path(pr.__file__).parent / "shaders"
+        try:
+            text = (src / "mesh.frag").read_text()
+        except OSError:
+            return None
+        for _what, old, new in (*_SHADER_PATCHES, *([_ENV_PATCH] if environment else [])):
+            if old not in text:
+                return None
+            text = text.replace(old, new, 1)
+        folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
+        atexit.register(shutil.rmtree, folder, True)
+        for f in src.iterdir():
+            if f.is_file():
+                shutil.copyfile(f, Path(folder) / f.name)
+        (Path(folder) / "mesh.frag").write_text(text)
+        _SHADER_DIR[environment] = folder
+    return _SHADER_DIR[environment]
+
+
+def _install_shaders(pr: ModuleType, inner: Any) -> tuple[Any, Any] | None:
+    """Point pyrender's shader cache at the patched shaders (`_shader_folder`).
 
     Returns:
-        The temporary folder (removed by `Renderer.close`), or None when pyrender's
-        `mesh.frag` is not the text the patches expect (its own shaders are then used).
+        `(plain cache, environment cache)` to switch between per pass, or None when the
+        patches do not apply (pyrender's own shaders are used; no environment lighting).
     """
-    src = Path(pr.__file__).parent / "shaders"
-    try:
-        text = (src / "mesh.frag").read_text()
-    except OSError:
-        return None
-    for _what, old, new in _SHADER_PATCHES:
-        if old not in text:
-            return None
-        text = text.replace(old, new, 1)
     from pyrender.shader_program import ShaderProgramCache
 
-    folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
-    for f in src.iterdir():
-        if f.is_file():
-            shutil.copyfile(f, Path(folder) / f.name)
-    (Path(folder) / "mesh.frag").write_text(text)
+    plain, env = _shader_folder(pr, False), _shader_folder(pr, True)
+    if plain is None or env is None:
+        return None
+    caches = ShaderProgramCache(shader_dir=plain), ShaderProgramCache(shader_dir=env)
     inner._program_cache.clear()
-    inner._program_cache = ShaderProgramCache(shader_dir=folder)
-    return folder
+    inner._program_cache = caches[0]
+    return caches
 
 
 def _egl_destroy_context_only(platform: Any) -> None:
@@ -856,6 +910,13 @@ def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
 
 
 # --------------------------------------------------------------------------- passes, shadows
+
+
+def _environment(params: SampleParams) -> np.ndarray | None:
+    """Summed radiance `(3,)` of the `environment` lights (linear RGB x intensity), or None."""
+    env = [np.asarray(light.color, float) * light.intensity for light in params.lights
+           if light.type == "environment"]
+    return np.sum(env, axis=0) if env else None
 
 
 def passes_flat(passes: list[list[Emitter]]) -> list[Emitter]:

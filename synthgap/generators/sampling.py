@@ -324,6 +324,8 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
         if cfg.type == "ring":
             pose = np.asarray(camera.pose) @ _CV_TO_GL
             extra = {"radius": sample_float(cfg.radius, rng=rng), "count": float(cfg.ring_count)}
+        elif cfg.type == "environment":
+            pose = np.eye(4)
         elif cfg.type == "dome":
             pose = _rot_z(math.radians(sample_float(cfg.azimuth, rng=rng)))
             pose[:3, 3] = target

@@ -200,30 +200,35 @@ class MaterialConfig(_Model):
 _DEFECT_SIZES = {
     "scratch": {"length_mm": [2.0, 10.0], "width_mm": [0.1, 0.4]},
     "dent": {"radius_mm": [1.0, 3.0], "depth_mm": [0.2, 0.8]},
+    "stain": {"radius_mm": [1.0, 4.0]},
+    "crack": {"length_mm": [2.0, 8.0], "width_mm": [0.05, 0.15]},
 }
-_DEFECT_COLORS = {"scratch": [0.9, 0.9, 0.9], "dent": [0.3, 0.3, 0.3]}
+_DEFECT_COLORS = {"scratch": [0.9, 0.9, 0.9], "dent": [0.3, 0.3, 0.3],
+                  "stain": [0.28, 0.09, 0.03], "crack": [0.02, 0.02, 0.02]}
 
 
 class DefectConfig(_Model):
     """A kind of surface defect a part instance may carry (an instance with one is NG)."""
 
-    type: Literal["scratch", "dent"]
-    """`scratch` (a thin bright line) or `dent` (a small round depression)."""
+    type: Literal["scratch", "dent", "stain", "crack"]
+    """`scratch` (a thin bright line), `dent` (a small round depression), `stain` (an
+    irregular matt blob: rust, oil, paint) or `crack` (a thin dark branching line)."""
     probability: Probability = 0.5
     """Chance that an instance carries defects of this entry, in [0, 1]."""
     count: Annotated[IntDist, AfterValidator(Bounded(1, 50))] = Field(
         default_factory=lambda: IntDist.model_validate(1))
     """How many defects of this entry an affected instance carries."""
     length_mm: Positive | None = None
-    """Scratch length, millimetres (scratch only; default [2, 10])."""
+    """Scratch or crack length, millimetres (default [2, 10] scratch, [2, 8] crack)."""
     width_mm: Positive | None = None
-    """Scratch width, millimetres (scratch only; default [0.1, 0.4])."""
+    """Scratch or crack width, millimetres (default [0.1, 0.4] scratch, [0.05, 0.15] crack)."""
     radius_mm: Positive | None = None
-    """Dent radius, millimetres (dent only; default [1, 3])."""
+    """Dent or stain radius, millimetres (default [1, 3] dent, [1, 4] stain)."""
     depth_mm: Positive | None = None
     """Dent depth, millimetres (dent only; default [0.2, 0.8])."""
     color: ColorDist | None = None
-    """Colour of the defect's surface (default: scratch bright metal, dent dark grey)."""
+    """Colour of the defect's surface (default: scratch bright metal, dent dark grey, stain
+    rust brown, crack near black)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -344,19 +349,23 @@ _LIGHT_ONLY = {
 _LIGHT_KEYS = {
     kind: ("type", "intensity", "temperature_k", "color",
            *(k for k, kinds in _LIGHT_ONLY.items() if kind in kinds))
-    for kind in ("directional", "point", "spot", "ring", "dome", "area")
+    for kind in ("directional", "point", "spot", "ring", "dome", "area", "environment")
 }
 
 
 class LightConfig(_Model):
     """A light, placed on a sphere around the camera's `look_at` (or on the camera: `ring`)."""
 
-    type: Literal["directional", "point", "spot", "ring", "dome", "area"] = "directional"
+    type: Literal["directional", "point", "spot", "ring", "dome", "area",
+                  "environment"] = "directional"
     """`directional` (sun-like), `point`, `spot` (cone aimed at look_at), `ring` (point lights on
     a circle around the lens, moving with the camera), `dome` (`count` directional lights
     spread evenly over the upper hemisphere: soft, shadow-free light from all around), `area`
     (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
-    `shadows: true` it casts soft shadows). Every light is shaded (in passes of 4 per type)."""
+    `shadows: true` it casts soft shadows), `environment` (a studio surrounding, bright above
+    the horizon and dark below, that every surface reflects, metal most: `intensity` is its
+    radiance, ~0.3-1). Every light is shaded (up to 16 per type in one colour pass, 4 with
+    shadows; more take more passes)."""
     intensity: NonNeg = Field(default_factory=lambda: _dist([2.0, 5.0]))
     """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
     `area`, the whole light's, shared by its `count` lights."""

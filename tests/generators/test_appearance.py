@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import trimesh
@@ -205,9 +207,34 @@ def test_vertex_colours_tint_the_surface_not_the_highlight(rend_factory):
                      background=BackgroundParams(color=(0, 0, 0), plane=False,
                                                  ambient=(0.0, 0.0, 0.0)))
     res = r.render(p, {"b": ball})
-    assert r._shader_dir is not None  # pyrender's shader took the patches
+    assert r._shaders is not None  # pyrender's shader took the patches
     inside = res.instance_mask == 1
     body = np.median(res.rgb[inside].astype(int), axis=0)
     assert body[0] > 2 * body[1]  # red plastic
     peak = res.rgb[inside].astype(int)[res.rgb[inside].sum(axis=1).argmax()]
     assert peak[1] > body[1] + 60 and peak[2] > body[2] + 60  # a white highlight
+
+
+@pytest.mark.parametrize("suffix", ["glb", "obj"])
+def test_textured_files_load_and_render_their_texture(tmp_path, rend_factory, suffix):
+    slab = trimesh.creation.box([0.1, 0.1, 0.01])  # a quad has no volume for stable poses
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[:, :8], img[:, 8:] = (200, 0, 0), (0, 0, 200)
+    slab.visual = trimesh.visual.TextureVisuals(
+        uv=(slab.vertices[:, :2] + 0.05) / 0.1,
+        material=trimesh.visual.material.PBRMaterial(
+            baseColorTexture=Image.fromarray(img), metallicFactor=0.0, roughnessFactor=1.0))
+    slab.export(tmp_path / f"quad.{suffix}")  # OBJ: writes material.mtl + a PNG
+    (tmp_path / "s.yaml").write_text(f"camera: {{fov_deg: 40}}\nparts:\n  - {{mesh: quad.{suffix}, "
+                                     "units: m, placement: fixed}\n")
+    scene = load_scene(tmp_path / "s.yaml")
+    parts = load_parts(scene)
+    asset = parts["quad"]
+    assert asset.appearance is not None and asset.appearance.kind == "texture"
+    mat = sample(scene, parts, index=0, seed=0).parts[0].material
+    assert mat.source == "mesh"
+    res = rend_factory(64, 48).render(_ambient_only(replace(OWN, roughness=mat.roughness)),
+                                      {"q": asset.mesh})  # top face at z = 5 mm, 6 mm nearer
+    left, right = res.rgb[24, 20].astype(int), res.rgb[24, 44].astype(int)
+    assert abs(left[0] - 200) <= 3 and left[1:].max() <= 3
+    assert abs(right[2] - 200) <= 3 and right[:2].max() <= 3

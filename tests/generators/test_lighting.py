@@ -60,12 +60,18 @@ def _params(lights, ambient=0.0) -> SampleParams:
 def test_every_light_is_packed_into_passes():
     ring = emitters([_ring(8, 8.0)])
     assert len(ring) == 8 and sum(e.intensity for e in ring) == pytest.approx(8.0)
-    assert len(light_passes(ring)) == 1  # 4 point + 4 as 180° spots
-    assert len(light_passes(emitters([_ring(24, 1.0)]))) == 3
+    assert len(light_passes(ring)) == 1
+    assert len(light_passes(ring, per_pass=4)) == 1  # 4 point + 4 as 180° spots
+    assert len(light_passes(emitters([_ring(24, 1.0)]), per_pass=4)) == 3
+    assert len(light_passes(emitters([_ring(24, 1.0)]))) == 1  # 16 point + 8 spots
+    assert len(light_passes(emitters([_ring(40, 1.0)]))) == 2
     dome = emitters([LightParams("dome", (1, 1, 1), 2.0, as_matrix4(np.eye(4)),
                                  extra={"count": 16.0})])
-    passes = light_passes(dome)
+    assert len(light_passes(dome)) == 1
+    passes = light_passes(dome, per_pass=4)
     assert len(passes) == 4 and all(len(p) == 4 for p in passes)
+    shadowed = light_passes(emitters([_light(shadows=True)] * 5))
+    assert [len(p) for p in shadowed] == [4, 1]
     mixed = light_passes(emitters([_light(shadows=True), _light(), _light("point")]))
     assert len(mixed) == 2 and mixed[0][0].shadows and not mixed[1][0].shadows
     assert sum(len(p) for p in mixed) == 3
@@ -100,19 +106,24 @@ def _inside(mask: np.ndarray) -> np.ndarray:
 
 def test_energy_adds_up_across_passes(rend):
     ms = meshes()
-    five = rend.render(_params([_light(intensity=0.6)] * 5), ms)  # 2 passes
     one = rend.render(_params([_light(intensity=3.0)]), ms)
     inside = _inside(one.instance_mask)
-    diff = np.abs(five.rgb.astype(int) - one.rgb.astype(int))[inside]
-    assert diff.max() <= 3 and one.rgb.mean() > 40
+    for n in (5, 20):  # one pass of 5; 16 + 4 in two passes
+        many = rend.render(_params([_light(intensity=3.0 / n)] * n), ms)
+        diff = np.abs(many.rgb.astype(int) - one.rgb.astype(int))[inside]
+        assert diff.max() <= 3 and one.rgb.mean() > 40
+    # shadowed lights: 4 per pass, so 5 of them take two passes
+    one_s = rend.render(_params([_light(intensity=3.0, shadows=True)]), ms)
+    five_s = rend.render(_params([_light(intensity=0.6, shadows=True)] * 5), ms)
+    assert np.abs(five_s.rgb.astype(int) - one_s.rgb.astype(int))[inside].max() <= 3
     # a ring's lights at one spot (radius 0) shade as one point light of the whole intensity
-    # (12 lights: 4 points + 4 as 180° spots in pass 1, 4 points in pass 2)
-    ring = rend.render(_params([_ring(12, 0.3, radius=0.0)]), ms)
+    # (40 lights: 16 points + 16 as 180° spots in pass 1, 8 points in pass 2)
+    ring = rend.render(_params([_ring(40, 0.3, radius=0.0)]), ms)
     point = LightParams("point", (1, 1, 1), 0.3, as_matrix4(np.asarray(CAM.pose) @ _CV_TO_GL))
     single = rend.render(_params([point]), ms)
     diff = np.abs(ring.rgb.astype(int) - single.rgb.astype(int))[inside]
     assert diff.max() <= 3 and single.rgb.mean() > 40
-    eight = rend.render(_params([_ring(8, 0.3, radius=0.0)]), ms)  # one pass, exact
+    eight = rend.render(_params([_ring(24, 0.3, radius=0.0)]), ms)  # one pass, exact
     assert np.abs(eight.rgb.astype(int) - single.rgb.astype(int)).max() <= 1
 
 
@@ -182,3 +193,31 @@ def test_scene_file_dome_area_and_shadows(tmp_path):
     with pytest.raises(SceneError, match=r"shadows applies to directional and spot and dome "
                                          "and area lights, not point"):
         load_scene(tmp_path / "bad.yaml")
+
+
+def test_environment_is_reflected_by_metal(rend):
+    ball = {"ball": trimesh.creation.icosphere(4, 0.06)}
+
+    def render(material, lights):
+        p = replace(_params(lights), parts=(PartInstanceParams("ball", "ball", as_matrix4(
+            np.eye(4)), material),))
+        return rend.render(p, ball)
+
+    env = LightParams("environment", (1.0, 1.0, 1.0), 0.8, as_matrix4(np.eye(4)))
+    polished = MaterialParams((0.9, 0.9, 0.9), 1.0, 0.1)
+    dark = render(polished, [])
+    lit = render(polished, [env])
+    inside = _inside(lit.instance_mask) & (lit.instance_mask == 1)
+    assert dark.rgb[inside].mean() < 5  # metal without lights or environment: black
+    assert lit.rgb[inside].mean() > 60
+    # seen from above, the middle of the ball reflects the bright sky, its rim the dark floor
+    ys, xs = np.nonzero(inside)
+    r = np.hypot(ys - ys.mean(), xs - xs.mean())
+    grey = lit.rgb[inside].mean(axis=1)
+    assert grey[r < 0.3 * r.max()].mean() > grey[r > 0.85 * r.max()].mean() + 30
+    assert np.array_equal(dark.instance_mask, lit.instance_mask)
+    # with another light in a second pass, the environment is still counted once
+    many = [env] + [_light(intensity=0.05)] * 20
+    twice = render(polished, many)
+    once = render(polished, [env, _light(intensity=1.0)])
+    assert np.abs(twice.rgb.astype(int) - once.rgb.astype(int))[inside].max() <= 3
