@@ -349,8 +349,8 @@ def main() -> None:
                     help="comma-separated training sets to adapt: a method or chain as `synthgap "
                          "adapt fit --method` spells it, fitted unpaired on renders + fit photos, "
                          "or METHOD:aligned, fitted on the fit photos rendered at their true poses "
-                         "(default: every registered method, camera+conv-smcae, and the aligned "
-                         "camera, conv-smcae and camera+conv-smcae)")
+                         "(default: every method, camera+conv-smcae, and the aligned camera, "
+                         "conv-smcae and camera+conv-smcae)")
     ap.add_argument("--no-seg", action="store_true", help="skip task 2 (segmentation)")
     ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
     ap.add_argument("--device", default="cpu", help="torch device for the U-Net (cpu, cuda)")
@@ -363,7 +363,7 @@ def main() -> None:
     t_start = time.perf_counter()
 
     from synthgap.adapt.gap import GapConfig, measure_gap
-    from synthgap.adapt.image_base import image_adapters, make_image_adapter
+    from synthgap.adapt.image_base import METHODS, make_image_adapter
     from synthgap.data.layout import read_image
     from synthgap.scenes.bop import read_bop_scene
 
@@ -373,8 +373,8 @@ def main() -> None:
     rec_budget = (150, 48, 3e-3) if quick else (300, 48, 3e-3)
     seg_budget = (150, 8, 3e-3) if quick else (300, 8, 3e-3)
     methods = (args.methods.split(",") if args.methods else
-               [*[m for m in image_adapters() if m != "identity"], "camera+conv-smcae",
-                "camera:aligned", "conv-smcae:aligned", "camera+conv-smcae:aligned"])
+               [*METHODS, "camera+conv-smcae", "camera:aligned", "conv-smcae:aligned",
+                "camera+conv-smcae:aligned"])
 
     data = args.data.resolve()
     splits_path = data / "splits.json"

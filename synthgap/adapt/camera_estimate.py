@@ -148,11 +148,11 @@ def radial_profile(images: Sequence[np.ndarray], bins: int = 8) -> np.ndarray:
 
     Each image is weighted equally; images of different sizes share the normalised radius.
     """
-    from synthgap.generators.sensor import _radius2
+    from synthgap.generators.sensor import radius2
 
     prof = np.zeros(bins)
     for im in images:
-        r2 = _radius2(im.shape[0], im.shape[1])
+        r2 = radius2(im.shape[0], im.shape[1])
         idx = np.minimum((r2 * bins).astype(np.int64), bins - 1).ravel()
         y = luma(im).ravel()
         s = np.bincount(idx, weights=y, minlength=bins)

@@ -136,11 +136,14 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
 
             data = scene_fit_data(load_scene(scene), seed=seed)
         elif bop is not None:
+            assert bop_ids is not None  # checked above
             data = bop_fit_data(bop, parse_ids(bop_ids), seed=seed)
         elif pairing == "class":
+            assert synthetic is not None and real is not None  # checked above
             data = class_folder_fit_data(synthetic, real, skip_bad=skip_bad,
                                          max_images=max_images)
         else:
+            assert synthetic is not None and real is not None  # checked above
             data = folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
                                    real_masks=real_masks if pairing == "region" else None)
         summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,

@@ -15,7 +15,7 @@ import numpy as np
 
 from synthgap.generators.params import SensorParams
 
-__all__ = ["apply_sensor", "gaussian_noise", "vignetting_gain"]
+__all__ = ["apply_sensor", "gaussian_noise", "radius2", "vignetting_gain"]
 
 
 def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
@@ -95,12 +95,12 @@ def vignetting_gain(height: int, width: int, strength: float) -> np.ndarray:
     1 at the centre, `1 - strength` at the corners (a new array; the radius map is cached per
     size, since the strength is sampled per image).
     """
-    return (1.0 - np.float32(strength) * _radius2(height, width)).astype(np.float32)
+    return (1.0 - np.float32(strength) * radius2(height, width)).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
-def _radius2(height: int, width: int) -> np.ndarray:
-    """`(H, W) float32` `(r / r_corner)²` (read-only, cached)."""
+def radius2(height: int, width: int) -> np.ndarray:
+    """`(H, W) float32` `(r / r_corner)²`, the vignetting radius map (read-only, cached)."""
     y = (np.arange(height, dtype=np.float32) - (height - 1) / 2) / ((height - 1) / 2 or 1)
     x = (np.arange(width, dtype=np.float32) - (width - 1) / 2) / ((width - 1) / 2 or 1)
     r2 = (x[None, :] ** 2 + y[:, None] ** 2) / 2.0
