@@ -39,8 +39,8 @@ import numpy as np
 
 from synthgap.adapt.photos import as_images
 
-__all__ = ["GapConfig", "GapReport", "measure_gap", "patch_features", "sample_patches",
-           "write_report"]
+__all__ = ["GapConfig", "GapReport", "measure_gap", "patch_features", "real_null",
+           "sample_patches", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -435,6 +435,26 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
         n_synthetic=len(synthetic), n_real=len(real),
         n_patches_synthetic=len(fs), n_patches_real=len(fr), folds=k,
         curves=curves, config=cfg)
+
+
+def real_null(real: Sequence[np.ndarray], *, rng: np.random.Generator,
+              config: GapConfig | None = None) -> GapReport:
+    """The real-vs-real reference: the gap between two disjoint halves of the real photos
+    (alternating in the given order), measured exactly like `measure_gap`.
+
+    A domain accuracy near 0.5 says the metric cannot tell photos of this camera apart, so a
+    synthetic set's distance above this null is the synthetic gap; a null well above 0.5 says
+    the photos differ among themselves (content, lighting) and the metric's other numbers must
+    be read against it.
+
+    Raises:
+        ValueError: fewer than 4 photos (2 per half).
+    """
+    real = as_images(real, name="real")
+    if len(real) < 4:
+        raise ValueError(f"real: the real-vs-real null needs at least 4 photos (2 per half), "
+                         f"got {len(real)}")
+    return measure_gap(real[0::2], real[1::2], rng=rng, config=config)
 
 
 def write_report(path: Path, reports: dict[str, GapReport], *, real: str,

@@ -39,15 +39,19 @@ def _load(path: Path, skip_bad: bool, limit: int | None, what: str):
 @click.option("--max-images", type=click.IntRange(1, 100_000), default=300, show_default=True,
               help="Use at most this many images per set (a random subset).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable image files instead of failing.")
+@click.option("--null/--no-null", "null", default=True, show_default=True,
+              help="Also measure the real-vs-real null: two disjoint halves of the real photos "
+              "(needs >= 4). The synthetic gap is the distance above it.")
 def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Path | None,
-        seed: int, patch_size: int, max_images: int, skip_bad: bool) -> None:
+        seed: int, patch_size: int, max_images: int, skip_bad: bool, null: bool) -> None:
     """Measure how far renders are from real photos.
 
     Prints one JSON line per run on stdout: for every --synthetic set, the domain-classifier
     accuracy (0.5 = indistinguishable, 1.0 = trivially told apart), MMD², the per-channel
-    intensity histogram distance and the radial power-spectrum distance.
+    intensity histogram distance and the radial power-spectrum distance; and `real_null`, the
+    domain accuracy between two halves of the real photos (the floor a perfect adapter reaches).
     """
-    from synthgap.adapt.gap import GapConfig, measure_gap, write_report
+    from synthgap.adapt.gap import GapConfig, measure_gap, real_null, write_report
 
     try:
         config = GapConfig(patch_size=patch_size, max_images=max_images)
@@ -74,6 +78,13 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
         gap_figure(figure, reports, examples=examples, real_examples=real_photos.images[:3])
     summary = {"real": str(real), "seed": seed,
                "synthetic": {k: _short(v.summary()) for k, v in reports.items()}}
+    if null and len(real_photos.images) >= 4:
+        summary["real_null"] = round(real_null(real_photos.images, rng=np.random.default_rng(seed),
+                                               config=config).domain_accuracy, 4)
+    elif null:
+        summary["real_null"] = None
+        click.echo(f"real-vs-real null not measured: {len(real_photos.images)} real photos, it "
+                   "needs at least 4", err=True)
     if output is not None:
         summary["report"] = str(output)
     if figure is not None:

@@ -10,6 +10,7 @@ from synthgap.adapt.gap import (
     measure_gap,
     mmd2_rbf,
     radial_spectra,
+    real_null,
     sample_patches,
     wasserstein_1d,
     write_report,
@@ -42,6 +43,17 @@ def test_two_halves_of_one_real_set_are_indistinguishable(coins):
     assert r.mmd2_p_value > 0.01
     assert r.histogram_distance < 0.03
     assert r.spectrum_distance < 0.15
+
+
+def test_real_null_splits_the_photos_in_two_disjoint_halves(coins):
+    r = real_null(coins, rng=np.random.default_rng(0), config=FAST)
+    assert (r.n_synthetic, r.n_real) == (20, 20)
+    assert abs(r.domain_accuracy - 0.5) < 0.12
+    # a set whose halves differ (blurred vs sharp, alternating) has a null far from 0.5
+    mixed = [cv2.GaussianBlur(c, (0, 0), 2.0) if i % 2 else c for i, c in enumerate(coins)]
+    assert real_null(mixed, rng=np.random.default_rng(0), config=FAST).domain_accuracy > 0.9
+    with pytest.raises(ValueError, match="at least 4 photos"):
+        real_null(coins[:3], rng=np.random.default_rng(0))
 
 
 def test_clearly_different_sets_are_told_apart(coins):

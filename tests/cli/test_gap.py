@@ -28,6 +28,8 @@ def test_gap_report_and_figure(fake_dataset, tmp_path):
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert set(summary["synthetic"]) == {"raw", "more"}
     assert summary["synthetic"]["raw"]["domain_accuracy"] > 0.9
+    # the real-vs-real null of 6 coin crops (3 vs 3) is far below the fake renders' gap
+    assert summary["real_null"] < summary["synthetic"]["raw"]["domain_accuracy"]
     report = json.loads((tmp_path / "r.json").read_text())
     assert "curves" in report["synthetic"]["raw"]
     img = cv2.imread(str(tmp_path / "g.png"))
