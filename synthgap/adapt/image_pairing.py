@@ -18,7 +18,7 @@ render patch is paired with:
   part class; for renders the dataset's instance or class masks, for photos a mask from
   `real_views`, `align` or a simple segmentation): a render patch whose centre pixel has label
   k is paired with a real patch whose centre has the same label (part with part, background
-  with background), chosen at random among the `top_k` (64) nearest in the tone-normalised
+  with background), chosen at random among the `top_k` (256) nearest in the tone-normalised
   descriptor. The random choice among several near ones keeps the targets diverse, so the
   regression does not collapse onto the mean of a few real patches.
 
@@ -233,7 +233,7 @@ def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
 def pair_region(synthetic: Sequence[np.ndarray], synthetic_masks: Sequence[np.ndarray],
                 real: Sequence[np.ndarray], real_masks: Sequence[np.ndarray], *,
                 patch_size: int, n_pairs: int, n_real: int, rng: np.random.Generator,
-                top_k: int = 64) -> PatchPairs:
+                top_k: int = 256) -> PatchPairs:
     """Pair render patches with real patches of the same region label (see the module docs).
 
     Args:
