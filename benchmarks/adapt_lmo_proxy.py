@@ -1,7 +1,8 @@
 """Adaptation on LM-O's `fit` photos only: a quick proxy until `benchmarks/real_lmo.py` exists.
 
 The 20 `fit` photos of `splits.json` (never the `test` split) are split in two halves by
-position: A (fitted on) and B (held out). Each photo's exact view is rendered from its BOP
+position: A (fitted on) and B (held out), and (`--folds 2`, the default) the other way round;
+the metrics are the mean of both folds. Each photo's exact view is rendered from its BOP
 pose (`synthgap.scenes.bop`, `generators.views.render_aligned_views`), parts coloured with the
 mean vertex colour of their mesh (the renderer does not draw vertex colours), background a flat
 grey (`synthgap.adapt.fitting.bop_fit_data`). Each adapter is fitted on A (renders + photos,
@@ -39,23 +40,27 @@ VARIANTS: dict[str, tuple[str, str | None, dict]] = {
     "raw": ("", None, {}),
     "histogram": ("histogram", None, {}),
     "fda": ("fda", None, {}),
+    "pda": ("pda", None, {}),
     "camera": ("camera", None, {}),
+    # the default conv SMCAE (stacked, normalised balance, residual, sparsity, no moment term,
+    # 1,500 fine-tuning steps) on aligned pairs, and one change at a time
     "conv-smcae": ("conv-smcae", "aligned", {}),
     "conv-smcae/end-to-end": ("conv-smcae", "aligned", {"training": "end-to-end"}),
     "conv-smcae/raw-balance": ("conv-smcae", "aligned", {"balance": "raw", "gamma": 10.0}),
     "conv-smcae/no-residual": ("conv-smcae", "aligned", {"residual": False}),
-    "conv-smcae/no-moment": ("conv-smcae", "aligned", {"moment_weight": 0.0}),
-    "conv-smcae/sparse": ("conv-smcae", "aligned", {"beta": 0.1}),
+    "conv-smcae/moment": ("conv-smcae", "aligned", {"moment_weight": 1.0}),
+    "conv-smcae/no-sparsity": ("conv-smcae", "aligned", {"beta": 0.0}),
+    "conv-smcae/600-steps": ("conv-smcae", "aligned", {"iterations": 600}),
+    # unpaired: region pairing (class label maps of renders and photos), nearest pairing
     "conv-smcae/region": ("conv-smcae", "region", {}),
-    "conv-smcae/nearest": ("conv-smcae", "nearest", {}),
+    "conv-smcae/region+moment": ("conv-smcae", "region", {"moment_weight": 1.0}),
+    "conv-smcae/nearest+moment": ("conv-smcae", "nearest", {"moment_weight": 1.0}),
+    # the configuration before issue 9 (end to end, raw γ = 10, no residual, no moment,
+    # no sparsity, 600 steps, nearest pairing)
     "conv-smcae/landed": ("conv-smcae", "nearest", {
         "training": "end-to-end", "balance": "raw", "gamma": 10.0, "residual": False,
-        "moment_weight": 0.0}),
-    "conv-smcae/sparse-scale1": ("conv-smcae", "aligned", {"beta": 0.1, "residual_scale": 1.0}),
-    "conv-smcae/sparse-long": ("conv-smcae", "aligned", {"beta": 0.1, "iterations": 1500}),
-    "conv-smcae/sparse-wide": ("conv-smcae", "aligned", {"beta": 0.1, "hidden": (32, 32)}),
+        "moment_weight": 0.0, "beta": 0.0, "iterations": 600}),
     "camera+conv-smcae": ("camera+conv-smcae", "aligned", {}),
-    "camera+conv-smcae/sparse": ("camera+conv-smcae", "aligned", {"beta": 0.1}),
     "histogram+conv-smcae": ("histogram+conv-smcae", "aligned", {}),
 }
 
@@ -128,25 +133,24 @@ def run(args) -> dict:
         args.out.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, renders=np.stack(renders), photos=np.stack(photos),
                             classes=np.stack(classes), n_classes=n_classes)
-    a_idx, b_idx = list(range(0, len(fit_ids), 2)), list(range(1, len(fit_ids), 2))
+    halves = [list(range(0, len(fit_ids), 2)), list(range(1, len(fit_ids), 2))]
 
     def pick(xs, idx):
         return [xs[i] for i in idx]
 
-    results = {}
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name in args.methods:
+    def one_fold(name: str, a_idx: list[int], b_idx: list[int]):
+        """Fit on views `a_idx`, measure on views `b_idx`: `(row, report, adapted_all)`."""
+        import inspect
+
         method, pairing, options = VARIANTS[name]
         options = {**options, **({"iterations": args.iterations} if args.iterations and
                                  "smcae" in method else {})}
-        if args.set:
+        if args.set and "smcae" in method:
             options.update(args.set)
         t0 = time.perf_counter()
-        report = {}
+        report: dict = {}
         if method:
             ad = make_image_adapter(method, pairing=pairing, options=options)
-            import inspect
-
             masks = {"synthetic_masks": pick(classes, a_idx), "real_masks": pick(classes, a_idx)}
             takes = inspect.signature(ad.fit).parameters
             if not any(p.kind == p.VAR_KEYWORD for p in takes.values()):
@@ -157,12 +161,10 @@ def run(args) -> dict:
                 report.update(getattr(step, "report", {}) or {})
                 if step.method == "camera":
                     report["camera"] = step.values
-            adapt = ad.transform
+            adapted_all = ad.transform(list(renders))
         else:
-            def adapt(xs):
-                return list(xs)
+            adapted_all = list(renders)
         fit_s = time.perf_counter() - t0
-        adapted_all = adapt(list(renders))
         adapted_b = pick(adapted_all, b_idx)
         row = part_metrics(adapted_b, pick(photos, b_idx), pick(classes, b_idx))
         row["crop_acc"] = crop_accuracy(adapted_all, classes, pick(photos, b_idx),
@@ -171,20 +173,33 @@ def run(args) -> dict:
                           config=GapConfig(mmd_permutations=0, patches_per_image=16))
         row["gap"] = float(gap.domain_accuracy)
         row["fit_s"] = round(fit_s, 1)
+        return row, report, adapted_all
+
+    results = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.methods:
+        rows, reports = [], []
+        for fold in range(args.folds):
+            a_idx, b_idx = halves[fold], halves[1 - fold]
+            row, report, adapted_all = one_fold(name, a_idx, b_idx)
+            rows.append(row)
+            reports.append(report)
+            if args.png and fold == 0:
+                import cv2
+
+                sheet = np.concatenate([np.concatenate([renders[i], adapted_all[i], photos[i]],
+                                                       1) for i in b_idx[:2]], 0)
+                cv2.imwrite(str(args.out / f"{name.replace('/', '_')}.png"),
+                            cv2.resize(sheet, None, fx=0.5, fy=0.5)[:, :, ::-1])
+        row = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        report = reports[0]
         if "n_distinct_targets" in report:
             row["distinct_targets"] = f"{report['n_distinct_targets']}/{report['n_pairs']}"
             ft = report["costs"].get("fine_tune") or report["costs"].get("end_to_end")
             row["balance/costs"] = ft["balance_over_costs"]
-        results[name] = {"metrics": row, "report": report}
+        results[name] = {"metrics": row, "folds": rows, "report": reports}
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                 for k, v in row.items()}), file=sys.stderr, flush=True)
-        if args.png:
-            import cv2
-
-            sheet = np.concatenate([np.concatenate([renders[i], adapted_all[i], photos[i]], 1)
-                                    for i in b_idx[:2]], 0)
-            cv2.imwrite(str(args.out / f"{name.replace('/', '_')}.png"),
-                        cv2.resize(sheet, None, fx=0.5, fy=0.5)[:, :, ::-1])
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     return results
 
@@ -198,6 +213,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None,
                     help="override the SMCAE fine-tuning steps (quick runs)")
     ap.add_argument("--png", action="store_true", help="write render | adapted | photo sheets")
+    ap.add_argument("--folds", type=int, choices=(1, 2), default=2,
+                    help="2: also fit on the odd half and measure on the even one; mean of both")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an option for every SMCAE variant (value read as YAML)")
     args = ap.parse_args()

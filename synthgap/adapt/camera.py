@@ -137,12 +137,18 @@ class CameraModel(ImageAdapter):
 
         Args:
             synthetic_masks, real_masks: optional `(H, W)` label maps (0 = background), both
-                or neither: white balance and tone curve are then measured on part pixels
-                only (a render's stand-in background says nothing about the camera).
+                or neither: white balance, tone curve and vignetting are then measured on
+                part pixels only (a render's stand-in background says nothing about the
+                camera); vignetting needs parts at 3 or more radii, else it is 0.
         """
         syn, real, self.grey = fit_images(synthetic, real)
         if (synthetic_masks is None) != (real_masks is None):
             synthetic_masks = real_masks = None  # one side only: compare whole images
+        if synthetic_masks is not None:
+            from synthgap.adapt.image_pairing import check_masks
+
+            synthetic_masks = check_masks(synthetic_masks, syn, "synthetic_masks")
+            real_masks = check_masks(real_masks, real, "real_masks")
         masks = {"synthetic_masks": synthetic_masks, "real_masks": real_masks}
         f = self.flags
         gains = est.white_balance_gains(syn, real, **masks) \
@@ -150,7 +156,7 @@ class CameraModel(ImageAdapter):
         syn_wb = [self._apply(s, gains=gains, tone=None) for s in syn]
         tone = est.tone_lut(syn_wb, real, **masks) if f["tone"] else None
         syn_t = [self._apply(s, gains=gains, tone=tone) for s in syn]
-        vig = est.vignetting_strength(syn_t, real) if f["vignetting"] else 0.0
+        vig = est.vignetting_strength(syn_t, real, **masks) if f["vignetting"] else 0.0
         syn_v = [self._apply(s, gains=gains, tone=tone, vignetting=vig) for s in syn]
         q = est.jpeg_quality_estimate(real) if f["jpeg"] else None
         a, b, sigma, levels, sigmas = self._fit_noise_blur(syn_v, real, q)

@@ -143,34 +143,56 @@ def fit_gamma(lut: np.ndarray) -> tuple[float, float]:
     return float(np.exp(log_gain)), float(gamma)
 
 
-def radial_profile(images: Sequence[np.ndarray], bins: int = 8) -> np.ndarray:
-    """Mean luma per radius bin (`r / r_corner` in `bins` equal steps of r²), `(bins,)`.
+def radial_profile(images: Sequence[np.ndarray], bins: int = 8,
+                   masks: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean luma per radius bin (`r / r_corner` in `bins` equal steps of r²) and pixel counts.
 
     Each image is weighted equally; images of different sizes share the normalised radius.
+    With label maps only part pixels (label > 0) count.
+
+    Returns:
+        `(profile, counts)`, each `(bins,)`; a bin without pixels has profile 0.
     """
     from synthgap.generators.sensor import radius2
 
-    prof = np.zeros(bins)
-    for im in images:
+    prof, total, used = np.zeros(bins), np.zeros(bins), np.zeros(bins)
+    for i, im in enumerate(images):
         r2 = radius2(im.shape[0], im.shape[1])
-        idx = np.minimum((r2 * bins).astype(np.int64), bins - 1).ravel()
-        y = luma(im).ravel()
+        sel = _select(masks, i, im.shape).ravel()
+        idx = np.minimum((r2 * bins).astype(np.int64), bins - 1).ravel()[sel]
+        y = luma(im).ravel()[sel]
         s = np.bincount(idx, weights=y, minlength=bins)
         n = np.bincount(idx, minlength=bins)
-        prof += s / np.maximum(n, 1)
-    return prof / len(images)
+        prof += np.where(n > 0, s / np.maximum(n, 1), 0.0)
+        used += n > 0
+        total += n
+    return prof / np.maximum(used, 1), total
 
 
 def vignetting_strength(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray],
-                        bins: int = 8) -> float:
+                        bins: int = 8, *, synthetic_masks: Sequence[np.ndarray] | None = None,
+                        real_masks: Sequence[np.ndarray] | None = None,
+                        min_pixels: int = 2000) -> float:
     """Corner darkening `v` of the gain `1 - v·(r/r_corner)²` that the photos show more than
     the renders (least squares on the ratio of the radial luma profiles), clipped to [0, 0.9].
+
+    With label maps (aligned views: the same part pixels in render and photo) only part pixels
+    count, and only radius bins with at least `min_pixels` of them; when fewer than 3 bins
+    qualify, or the central bin does not, the data cannot tell and 0 is returned.
     """
-    ratio = radial_profile(real, bins) / np.maximum(radial_profile(synthetic, bins), 1e-6)
+    ps, ns = radial_profile(synthetic, bins, synthetic_masks)
+    pr, nr = radial_profile(real, bins, real_masks)
+    ok = (ns >= min_pixels) & (nr >= min_pixels) & (ps > 1e-3)
+    if synthetic_masks is None or real_masks is None:
+        ok = ps > 1e-3
+    if ok.sum() < 3 or not ok[0]:
+        return 0.0
+    ratio = pr[ok] / ps[ok]
     ratio = ratio / max(ratio[0], 1e-6)
-    r2 = (np.arange(bins) + 0.5) / bins
-    # ratio ≈ 1 - v·r2  ->  v = -Σ r2·(ratio - 1) / Σ r2²
-    v = -float(np.sum(r2 * (ratio - 1.0)) / np.sum(r2 * r2))
+    r2 = ((np.arange(bins) + 0.5) / bins)[ok]
+    # ratio ≈ 1 - v·(r2 - r2_0) relative to the first bin  ->  least squares for v
+    d = r2 - r2[0]
+    v = -float(np.sum(d * (ratio - 1.0)) / max(np.sum(d * d), 1e-12))
     return float(np.clip(v, 0.0, 0.9))
 
 

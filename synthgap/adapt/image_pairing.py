@@ -18,7 +18,7 @@ render patch is paired with:
   part class; for renders the dataset's instance or class masks, for photos a mask from
   `real_views`, `align` or a simple segmentation): a render patch whose centre pixel has label
   k is paired with a real patch whose centre has the same label (part with part, background
-  with background), chosen at random among the `top_k` (64) nearest in the tone-normalised
+  with background), chosen at random among the `top_k` (256) nearest in the tone-normalised
   descriptor. The random choice among several near ones keeps the targets diverse, so the
   regression does not collapse onto the mean of a few real patches.
 
@@ -42,8 +42,8 @@ import numpy as np
 from synthgap.adapt.gap import channel_histograms, sample_patches
 from synthgap.adapt.photos import as_images
 
-__all__ = ["PAIRINGS", "PatchPairs", "descriptor", "make_pairs", "pair_aligned", "pair_class",
-           "pair_nearest", "pair_region", "sample_positions"]
+__all__ = ["PAIRINGS", "PatchPairs", "check_masks", "descriptor", "make_pairs", "pair_aligned",
+           "pair_class", "pair_nearest", "pair_region", "sample_positions"]
 
 #: The pairing strategies `make_pairs` knows.
 PAIRINGS: tuple[str, ...] = ("nearest", "aligned", "class", "region")
@@ -139,8 +139,13 @@ def pair_nearest(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
     return PatchPairs(synthetic=ps, target=pr[idx], real=pr, strategy="nearest")
 
 
-def _check_masks(masks: Sequence[np.ndarray], images: Sequence[np.ndarray], name: str
-                 ) -> list[np.ndarray]:
+def check_masks(masks: Sequence[np.ndarray], images: Sequence[np.ndarray], name: str
+                ) -> list[np.ndarray]:
+    """Check one `(H, W)` integer label map per image (same size); returns them as arrays.
+
+    Raises:
+        ValueError: a count or shape mismatch, or a non-integer map (names `name[i]`).
+    """
     if len(masks) != len(images):
         raise ValueError(f"{name}: {len(masks)} label maps for {len(images)} images; give one "
                          "per image")
@@ -210,7 +215,7 @@ def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
                              "the same size")
     per = max(1, -(-n_pairs // len(synthetic)))
     if masks is not None:
-        masks = _check_masks(masks, synthetic, "masks")
+        masks = check_masks(masks, synthetic, "masks")
         if min(min(s.shape[:2]) for s in synthetic) < patch_size:
             raise ValueError(f"aligned pairing: images must be at least {patch_size} px a side")
         ps, pr = [], []
@@ -233,7 +238,7 @@ def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
 def pair_region(synthetic: Sequence[np.ndarray], synthetic_masks: Sequence[np.ndarray],
                 real: Sequence[np.ndarray], real_masks: Sequence[np.ndarray], *,
                 patch_size: int, n_pairs: int, n_real: int, rng: np.random.Generator,
-                top_k: int = 64) -> PatchPairs:
+                top_k: int = 256) -> PatchPairs:
     """Pair render patches with real patches of the same region label (see the module docs).
 
     Args:
@@ -251,8 +256,8 @@ def pair_region(synthetic: Sequence[np.ndarray], synthetic_masks: Sequence[np.nd
         ValueError: mask count or shape mismatches, or images smaller than a patch.
     """
     synthetic, real = as_images(synthetic, name="synthetic"), as_images(real, name="real")
-    synthetic_masks = _check_masks(synthetic_masks, synthetic, "synthetic_masks")
-    real_masks = _check_masks(real_masks, real, "real_masks")
+    synthetic_masks = check_masks(synthetic_masks, synthetic, "synthetic_masks")
+    real_masks = check_masks(real_masks, real, "real_masks")
     if min(min(im.shape[:2]) for im in [*synthetic, *real]) < patch_size:
         raise ValueError(f"region pairing: images must be at least {patch_size} px a side")
 

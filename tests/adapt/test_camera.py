@@ -144,3 +144,26 @@ def test_chain_camera_then_smcae_is_one_model_file(tmp_path):
     assert "white balance" in sensor_yaml(back)
     with pytest.raises(ValueError, match="expected one of .* got 'cycle'"):
         make_image_adapter("camera+cycle")
+
+
+def test_masks_restrict_colour_and_vignetting_to_parts():
+    renders = _scenes(3)
+    real = _camera(renders, gains=np.ones(3), vignetting=0.4)
+    full = [np.ones(r.shape[:2], np.int32) for r in renders]
+    got = est.vignetting_strength(renders, real, synthetic_masks=full, real_masks=full,
+                                  min_pixels=10)
+    assert abs(got - 0.4) < 0.08
+    centre = [np.zeros(r.shape[:2], np.int32) for r in renders]
+    for m in centre:
+        m[40:56, 55:73] = 1  # parts only near the centre: too few radii to tell
+    assert est.vignetting_strength(renders, real, synthetic_masks=centre,
+                                   real_masks=centre) == 0.0
+    # a render background of another colour does not bias white balance with masks
+    tinted = [r.copy() for r in renders]
+    for t, m in zip(tinted, centre, strict=True):
+        t[m == 0] = (0, 0, 255)
+    g = est.white_balance_gains(tinted, renders, synthetic_masks=centre, real_masks=centre)
+    np.testing.assert_allclose(g, 1.0, atol=0.02)
+    with pytest.raises(ValueError, match=r"real_masks: 2 label maps for 3 images"):
+        CameraModel().fit(renders, real, rng=np.random.default_rng(0), synthetic_masks=full,
+                          real_masks=full[:2])
