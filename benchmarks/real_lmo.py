@@ -370,8 +370,8 @@ def main() -> None:
     quick = args.quick
     n_renders = args.renders or (160 if quick else 400)
     seeds = list(range(args.seeds or (2 if quick else 3)))
-    rec_budget = (150, 48, 3e-3) if quick else (300, 48, 3e-3)
-    seg_budget = (150, 8, 3e-3) if quick else (300, 8, 3e-3)
+    rec_budget = (120, 48, 3e-3) if quick else (200, 48, 3e-3)
+    seg_budget = (120, 8, 3e-3) if quick else (200, 8, 3e-3)
     methods = (args.methods.split(",") if args.methods else
                [*METHODS, "camera+conv-smcae", "camera:aligned", "conv-smcae:aligned",
                 "camera+conv-smcae:aligned"])
