@@ -194,6 +194,29 @@ def render_scene_file(data: Path, out: Path, scene_template: Path, fit_ids: list
     return path
 
 
+#: Scene edits that take one realism feature away (`--ablation`), for rows `raw[NAME]`.
+ABLATIONS = {
+    # every part in one flat grey material: the renderer before mesh colours were drawn
+    "flat": lambda spec: [p.update(material={"appearance": "material"})
+                          for p in spec["parts"]],
+    # no background photos: a plain dark backdrop behind the parts
+    "no-backgrounds": lambda spec: [spec["background"].pop("image_files", None),
+                                    spec["background"].update(color=[[0.1, 0.1, 0.1],
+                                                                     [0.5, 0.5, 0.5]])],
+    # no sensor effects (noise, blur, JPEG, vignetting)
+    "no-sensor": lambda spec: spec.pop("sensor", None),
+}
+
+
+def ablated_scene(scene_path: Path, name: str) -> Path:
+    """The render scene with one feature taken away (`ABLATIONS[name]`), beside it."""
+    spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
+    ABLATIONS[name](spec)
+    path = scene_path.with_name(f"scene_{name}.yaml")
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def render(scene_path: Path, out: Path, count: int, seed: int) -> Path:
     from synthgap.cli.render import prepare_render
     from synthgap.generators.runner import render_dataset
@@ -350,7 +373,10 @@ def main() -> None:
                          "adapt fit --method` spells it, fitted unpaired on renders + fit photos, "
                          "or METHOD:aligned, fitted on the fit photos rendered at their true poses "
                          "(default: every method, camera+conv-smcae, and the aligned camera, "
-                         "conv-smcae and camera+conv-smcae)")
+                         "conv-smcae and camera+conv-smcae; `none`: raw renders only)")
+    ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
+                    help="also render the scene without one realism feature and train on those "
+                         "raw renders (row `raw[NAME]`); repeatable")
     ap.add_argument("--no-seg", action="store_true", help="skip task 2 (segmentation)")
     ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
     ap.add_argument("--device", default="cpu", help="torch device for the U-Net (cpu, cuda)")
@@ -372,7 +398,7 @@ def main() -> None:
     seeds = list(range(args.seeds or (2 if quick else 3)))
     rec_budget = (120, 48, 3e-3) if quick else (200, 48, 3e-3)
     seg_budget = (120, 8, 3e-3) if quick else (200, 8, 3e-3)
-    methods = (args.methods.split(",") if args.methods else
+    methods = ([] if args.methods == "none" else args.methods.split(",") if args.methods else
                [*METHODS, "camera+conv-smcae", "camera:aligned", "conv-smcae:aligned",
                 "camera+conv-smcae:aligned"])
 
@@ -416,6 +442,10 @@ def main() -> None:
     sets: dict[str, dict[str, Any]] = {}
     sets["raw"] = derived((renders.image(i) for i in range(len(renders))), renders, gap_index)
     log(f"raw: {len(sets['raw']['labels'])} render crops from {len(renders)} renders")
+    for name in args.ablation:
+        abl = RenderSet(render(ablated_scene(scene_path, name), out / f"renders_{name}",
+                               n_renders, args.render_seed), classes)
+        sets[f"raw[{name}]"] = derived((abl.image(i) for i in range(len(abl))), abl, gap_index)
 
     # 3. adapters: unpaired fits on the first renders + the fit photos, or aligned fits on the
     # fit photos rendered at their true poses (each photo's own background behind the parts)
