@@ -10,8 +10,8 @@ Four ways to give the fit its data, all ending in `fit(renders, photos, masks...
 * a scene file with `real_views` — each photo's view rendered pixel-aligned, with its instance
   mask (`aligned` pairing: part and background patches balanced; masks never move);
 * a BOP scene folder (e.g. LM-O `test/000002`) and image ids — converted by
-  `synthgap.scenes.bop` to pinned views, parts coloured with their meshes' mean vertex colour
-  (the renderer does not draw vertex colours), class label maps as masks.
+  `synthgap.scenes.bop` to pinned views, parts in their meshes' own colours over their own
+  photo, class label maps as masks.
 
 `fit_adapter` returns a `FitReport`; `sensor_yaml` output of a camera fit is written on request.
 """
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FitData", "FitReport", "bop_fit_data", "class_folder_fit_data", "fit_adapter",
-           "folder_fit_data", "mean_vertex_colours", "parse_ids", "scene_fit_data"]
+           "folder_fit_data", "parse_ids", "scene_fit_data"]
 
 
 @dataclass(frozen=True)
@@ -189,37 +189,21 @@ def scene_fit_data(scene, *, seed: int = 0, class_masks: bool = False) -> FitDat
                    real_masks=masks, source="scene")
 
 
-def mean_vertex_colours(models: dict[int, Path]) -> dict[int, list[float]]:
-    """Mean vertex colour (RGB in [0, 1]) of each model (grey 0.7 when it has none)."""
-    import trimesh
-
-    out = {}
-    for obj_id, path in models.items():
-        mesh = trimesh.load(path, process=False)
-        vc = getattr(mesh.visual, "vertex_colors", None)
-        if vc is None or len(vc) == 0:
-            out[obj_id] = [0.7, 0.7, 0.7]
-            continue
-        out[obj_id] = [round(float(c), 3) for c in np.asarray(vc, np.float64)[:, :3].mean(0) / 255]
-    return out
-
-
 def bop_fit_data(scene_dir: Path, image_ids: Sequence[int], *, seed: int = 0) -> FitData:
     """Aligned fit data from a BOP scene folder's photos `image_ids` (see the module docs).
 
-    Parts get their mesh's mean vertex colour as a matte base colour, one fixed light, a mid
-    grey background; masks are class label maps (the part's index + 1, same in every view).
+    Parts are drawn in their meshes' own colours (vertex colours of BOP models) under one
+    directional light and ambient light, each over its own photo (so background pixels pair
+    with themselves); masks are class label maps (the part's index + 1, same in every view).
     """
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 
     bop = read_bop_scene(scene_dir, image_ids=image_ids)
-    colours = mean_vertex_colours(bop.models)
-    extra = {"parts": [{"name": f"obj_{i:06d}", "material": {
-        "base_color": c, "metallic": 0.0, "roughness": 0.7}} for i, c in colours.items()],
-        "background": {"color": [0.45, 0.45, 0.45]},
-        "lights": [{"type": "directional", "intensity": 3.0, "elevation": 70.0,
-                    "azimuth": 30.0}]}
-    data = scene_fit_data(bop_scene_to_scene(bop, extra=extra), seed=seed, class_masks=True)
+    extra = {"background": {"ambient": [0.25, 0.25, 0.25]},
+             "lights": [{"type": "directional", "intensity": 3.0, "elevation": 70.0,
+                         "azimuth": 30.0}]}
+    scene = bop_scene_to_scene(bop, extra=extra, photo_background=True)
+    data = scene_fit_data(scene, seed=seed, class_masks=True)
     return FitData(data.synthetic, data.real, data.synthetic_masks, data.real_masks,
                    source="bop")
 

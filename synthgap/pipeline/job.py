@@ -42,8 +42,8 @@ from synthgap.scenes.limits import (
     short_repr,
 )
 
-#: Adaptation methods a job may name (`none` skips adaptation).
-ADAPT_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda", "none")
+#: Adaptation methods a job may name (`none` skips adaptation); chains `a+b` of the others too.
+ADAPT_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda", "camera", "none")
 #: Export formats a job may name.
 EXPORT_FORMATS = ("coco", "yolo", "yolo-seg", "folders", "webdataset")
 
@@ -70,8 +70,21 @@ class _Model(BaseModel):
 class AdaptJob(_Model):
     """How renders are adapted to the real camera."""
 
-    method: Literal["smcae", "conv-smcae", "histogram", "fda", "pda", "none"] = "conv-smcae"
-    """Adapter (`none`: export the raw renders)."""
+    method: str = "conv-smcae"
+    """Adapter as `synthgap adapt fit --method` spells it (`smcae`, `conv-smcae`, `histogram`,
+    `fda`, `pda`, `camera`, or a chain such as `camera+conv-smcae`); `none`: export the raw
+    renders."""
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        names = v.split("+")
+        for name in names:
+            if name not in ADAPT_METHODS or (name == "none" and len(names) > 1):
+                hint = _suggest(name, ADAPT_METHODS)
+                raise ValueError(f"expected one of {list(ADAPT_METHODS)} or a chain such as "
+                                 f"camera+conv-smcae, got {name!r}{hint}")
+        return v
     pairing: Literal["nearest", "aligned", "class"] | None = None
     """Patch pairing of the SMCAE methods (None: the method's default, `nearest`)."""
     max_images: int | None = Field(64, ge=2)

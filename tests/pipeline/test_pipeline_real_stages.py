@@ -81,7 +81,8 @@ def _job(tmp_path, method, pairing=None, photos=None, **extra):
                       "output": "out", **extra}, base_dir=tmp_path, source="job.yaml")
 
 
-@pytest.mark.parametrize("method", ["smcae", "conv-smcae", "fda", "pda"])
+@pytest.mark.parametrize("method", ["smcae", "conv-smcae", "fda", "pda", "camera",
+                                    "camera+histogram"])
 def test_every_adaptation_method_runs_in_a_job_with_real_stages(tmp_path, method):
     from synthgap.adapt.image_base import load_image_adapter
     from synthgap.data import read_image
@@ -91,7 +92,10 @@ def test_every_adaptation_method_runs_in_a_job_with_real_stages(tmp_path, method
     run_job(_job(tmp_path, method, photos=photos), progress=False)
     paths = JobPaths(tmp_path / "out")
     adapter = load_image_adapter(paths.model)  # a real model file, not stand-in bytes
-    assert adapter.method == {"smcae": "patch-smcae"}.get(method, method)
+    if "+" in method:  # a chain is one model file whose steps are the named methods
+        assert [step.method for step in adapter.steps] == method.split("+")
+    else:
+        assert adapter.method == {"smcae": "patch-smcae"}.get(method, method)
     rec = read_records(paths.render)[0]
     raw = read_image(paths.render / rec.files["image"])
     out = read_image(paths.adapted / rec.files["image"])
