@@ -41,7 +41,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import numpy as np
 
-METHODS = ("histogram", "fda", "pda", "smcae", "conv-smcae")
+METHODS = ("histogram", "fda", "pda", "patch-smcae", "conv-smcae")
 
 
 def render_demo(out: Path, count: int, seed: int, size: int) -> list[np.ndarray]:
@@ -98,7 +98,7 @@ def apply_speed(adapter, images: list[np.ndarray], repeats: int = 2) -> tuple[fl
 GRIDS = {
     "conv-smcae": [{"iterations": it, "patch_size": ps, "kernel": k}
                    for it in (600, 2000) for ps in (16, 32) for k in (5, 9)],
-    "smcae": [{"iterations": it, "patch_size": ps} for it in (100, 300) for ps in (8, 16)],
+    "patch-smcae": [{"iterations": it, "patch_size": ps} for it in (100, 300) for ps in (8, 16)],
 }
 
 
@@ -173,7 +173,7 @@ def main() -> None:
         t_fit = time.perf_counter() - t0
         adapted = adapter.transform(eval_renders)
         speed = apply_speed(adapter, eval_renders[:4])
-        name = "smcae (patch)" if method == "smcae" else method
+        name = method
         reports[name] = gap(adapted)
         rows[name] = (reports[name], t_fit, speed)
         examples[name] = adapted[:3]

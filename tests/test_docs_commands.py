@@ -333,7 +333,7 @@ def test_shrink_caps_sizes_and_rewrites_jobs(tmp_path):
         "render", "s.yaml", "-n", "4", "-o", "x", "--workers", "1", "--width", "80",
         "--height", "60"]
     assert shrink(["adapt", "fit", "--method", "fda"], tmp_path)[-2:] == ["--max-images", "4"]
-    (tmp_path / "job.yaml").write_text("images: 200\nadapt: {method: smcae}\noutput: o\n")
+    (tmp_path / "job.yaml").write_text("images: 200\nadapt: {method: patch-smcae}\noutput: o\n")
     args = shrink(["run", "job.yaml", "--no-progress"], tmp_path)
     job = yaml.safe_load(Path(args[1]).read_text())
     assert job["images"] == 4 and job["adapt"]["options"] == {"iterations": 3}

@@ -199,19 +199,36 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
 
 
 #: The `--method` names of `synthgap adapt fit`, in the order they are listed.
-METHODS: tuple[str, ...] = ("smcae", "conv-smcae", "histogram", "fda", "pda", "camera")
+METHODS: tuple[str, ...] = ("patch-smcae", "conv-smcae", "histogram", "fda", "pda", "camera")
+#: The methods that pair patches (take `pairing`).
+SMCAE_METHODS: tuple[str, ...] = ("patch-smcae", "conv-smcae")
+#: Old method names still accepted, with a deprecation message: old -> new.
+RENAMED_METHODS: dict[str, str] = {"smcae": "patch-smcae"}
 
 #: Joins method names into a chain: `camera+conv-smcae` fits and applies camera, then conv-smcae.
 CHAIN_SEPARATOR = "+"
 
 
+def canonical_method(name: str) -> str:
+    """`name`, or its new name if it was renamed (with a `FutureWarning` saying so)."""
+    new = RENAMED_METHODS.get(name)
+    if new is None:
+        return name
+    import warnings
+
+    warnings.warn(f"method {name!r} is deprecated and will be removed: use {new!r} (the same "
+                  "patch-based image SMCAE)", FutureWarning, stacklevel=3)
+    return new
+
+
 def chain_methods(method: str) -> tuple[str, ...]:
-    """The method names of `method` split at `+` (`"camera+conv-smcae"` -> two names).
+    """The method names of `method` split at `+` (`"camera+conv-smcae"` -> two names), old
+    names replaced by their new ones (`canonical_method`).
 
     Raises:
         ValueError: an empty or unknown name (lists the valid ones).
     """
-    names = tuple(n.strip() for n in str(method).split(CHAIN_SEPARATOR))
+    names = tuple(canonical_method(n.strip()) for n in str(method).split(CHAIN_SEPARATOR))
     for n in names:
         if n not in METHODS:
             hint = f" (in the chain {method!r})" if len(names) > 1 else ""
@@ -235,7 +252,8 @@ def adapter_options(method: str) -> tuple[str, ...]:
     names = chain_methods(method)
     if len(names) > 1:
         return tuple(sorted({o for n in names for o in adapter_options(n)}))
-    if method == "smcae":
+    method = names[0]
+    if method == "patch-smcae":
         from synthgap.adapt.patch_smcae import PatchSmcaeConfig
 
         return tuple(sorted(f.name for f in dataclasses.fields(PatchSmcaeConfig)))
@@ -277,26 +295,27 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
             ones), or `pairing` given to a method that does not pair.
     """
     options = dict(options or {})
+    names = chain_methods(method)
+    method = CHAIN_SEPARATOR.join(names)
     for key in options:
         if key not in adapter_options(method):
             raise ValueError(f"options.{key}: {unknown_option_message(method, key)}")
-    names = chain_methods(method)
     if len(names) > 1:
         from synthgap.adapt.base import Chain
 
-        if pairing is not None and not any(n in ("smcae", "conv-smcae") for n in names):
+        if pairing is not None and not any(n in SMCAE_METHODS for n in names):
             raise ValueError(f"pairing: no step of {method!r} pairs patches (drop --pairing)")
         steps = []
         for n in names:
             own = set(adapter_options(n))
             steps.append(make_image_adapter(
-                n, pairing=pairing if n in ("smcae", "conv-smcae") else None,
+                n, pairing=pairing if n in SMCAE_METHODS else None,
                 options={k: v for k, v in options.items() if k in own}))
         return Chain(steps)  # type: ignore[return-value]
-    if method in ("smcae", "conv-smcae"):
+    if method in SMCAE_METHODS:
         if pairing is not None:
             options["pairing"] = pairing
-        if method == "smcae":  # the faithful, patch-based image SMCAE
+        if method == "patch-smcae":  # the faithful, patch-based image SMCAE
             from synthgap.adapt.patch_smcae import PatchSmcae, PatchSmcaeConfig
 
             return PatchSmcae(PatchSmcaeConfig(**options))

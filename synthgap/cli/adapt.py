@@ -12,13 +12,20 @@ _PAIRINGS = ("nearest", "aligned", "region", "class")
 
 
 def _method(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from synthgap.adapt.image_base import chain_methods
+    """The method (or chain) with old names replaced, saying so on stderr."""
+    import warnings
+
+    from synthgap.adapt.image_base import CHAIN_SEPARATOR, chain_methods
 
     try:
-        chain_methods(value)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            names = chain_methods(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("method: ")) from exc
-    return value
+    for w in caught:
+        click.echo(f"synthgap adapt fit: --method: {w.message}", err=True)
+    return CHAIN_SEPARATOR.join(names)
 
 
 def _settings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
@@ -64,7 +71,8 @@ def adapt() -> None:
 @click.option("-o", "--output", "--out", type=click.Path(path_type=Path), required=True,
               help="Model file to write (.safetensors; a .json sidecar is written beside it).")
 @click.option("--method", default="conv-smcae", show_default=True, callback=_method,
-              help="smcae (dense SMCAE on patches), conv-smcae (convolutional SMCAE), camera "
+              help="patch-smcae (the paper's dense SMCAE on patches; old name smcae), "
+              "conv-smcae (convolutional SMCAE), camera "
               "(camera-model fit), histogram, fda, pda; join with + for a chain fitted and "
               "applied in order, e.g. camera+conv-smcae.")
 @click.option("--pairing", type=click.Choice(_PAIRINGS), default=None,
@@ -97,13 +105,13 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
         parse_ids,
         scene_fit_data,
     )
-    from synthgap.adapt.image_base import chain_methods
+    from synthgap.adapt.image_base import SMCAE_METHODS, chain_methods
     from synthgap.adapt.photos import PhotoError
     from synthgap.data.layout import DatasetFileError
     from synthgap.scenes import SceneError
 
     options = dict(settings)
-    smcae = [n for n in chain_methods(method) if n in ("smcae", "conv-smcae")]
+    smcae = [n for n in chain_methods(method) if n in SMCAE_METHODS]
     if iterations is not None:
         if not smcae:
             raise click.BadParameter(f"only the SMCAE methods train iteratively, not {method!r}",

@@ -12,7 +12,8 @@ import click
               show_default=True, help="Output folder.")
 @click.option("--images", type=click.IntRange(min=2), default=None,
               help="Images to render (default 48).")
-@click.option("--method", type=click.Choice(["smcae", "conv-smcae", "histogram", "fda", "pda"]),
+@click.option("--method", type=click.Choice(["patch-smcae", "conv-smcae", "histogram", "fda",
+                                            "pda", "camera"]),
               default=None, help="Adaptation method (default conv-smcae).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr.")

@@ -43,7 +43,8 @@ from synthgap.scenes.limits import (
 )
 
 #: Adaptation methods a job may name (`none` skips adaptation); chains `a+b` of the others too.
-ADAPT_METHODS = ("smcae", "conv-smcae", "histogram", "fda", "pda", "camera", "none")
+ADAPT_METHODS = ("patch-smcae", "conv-smcae", "histogram", "fda", "pda", "camera", "none",
+                 "smcae")  # smcae: the old name of patch-smcae (deprecated)
 #: Export formats a job may name.
 EXPORT_FORMATS = ("coco", "yolo", "yolo-seg", "folders", "webdataset")
 
@@ -78,13 +79,16 @@ class AdaptJob(_Model):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
+        from synthgap.adapt.image_base import RENAMED_METHODS, canonical_method
+
         names = v.split("+")
         for name in names:
             if name not in ADAPT_METHODS or (name == "none" and len(names) > 1):
+                shown = [m for m in ADAPT_METHODS if m not in RENAMED_METHODS]
                 hint = _suggest(name, ADAPT_METHODS)
-                raise ValueError(f"expected one of {list(ADAPT_METHODS)} or a chain such as "
+                raise ValueError(f"expected one of {shown} or a chain such as "
                                  f"camera+conv-smcae, got {name!r}{hint}")
-        return v
+        return "+".join(canonical_method(n) for n in names)
     pairing: Literal["nearest", "aligned", "class"] | None = None
     """Patch pairing of the SMCAE methods (None: the method's default, `nearest`)."""
     max_images: int | None = Field(64, ge=2)

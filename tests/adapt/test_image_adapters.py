@@ -56,7 +56,7 @@ def _methods():
 
 
 def _make(method):
-    name = "smcae" if method == "patch-smcae" else method  # the CLI's name for it
+    name = method  # the CLI's name for it
     return make_image_adapter(name, options=FAST.get(method))
 
 
@@ -233,3 +233,18 @@ def test_chain_of_image_adapters_round_trip(tmp_path):
     assert out.shape == img.shape and out.dtype == np.uint8
     loaded = load_image_adapter(chain.save(tmp_path / "chain.safetensors"))
     np.testing.assert_array_equal(loaded.transform(img), out)
+
+
+def test_old_method_name_smcae_still_works_with_a_deprecation_message(tmp_path):
+    from click.testing import CliRunner
+
+    from synthgap.adapt.patch_smcae import PatchSmcae
+    from synthgap.cli import main
+
+    with pytest.warns(FutureWarning, match="'smcae' is deprecated.*use 'patch-smcae'"):
+        ad = make_image_adapter("smcae", options={"iterations": 2})
+    assert isinstance(ad, PatchSmcae) and ad.method == "patch-smcae"
+    res = CliRunner().invoke(main, ["adapt", "fit", "--synthetic", str(tmp_path / "none"),
+                                    "--real", str(tmp_path / "none"), "--method", "smcae",
+                                    "-o", str(tmp_path / "m.safetensors")])
+    assert "--method: method 'smcae' is deprecated" in res.output

@@ -34,7 +34,7 @@ def test_paths_resolve_against_the_job_file(tmp_path, photos):
     ({"scene": "nope.yaml"}, r"scene: scene file .*nope.yaml not found"),
     ({"adapt": {"method": "fda"}}, r"real_photos: required to adapt"),
     ({"adapt": {"method": "fda"}, "real_photos": "missing"}, r"real_photos: folder .*missing not found"),
-    ({"adapt": {"method": "smcae", "pairing": "aligned"}}, r"adapt.pairing: aligned pairs come from a scene file"),
+    ({"adapt": {"method": "patch-smcae", "pairing": "aligned"}}, r"adapt.pairing: aligned pairs come from a scene file"),
     ({"seed": -1}, r"job.yaml: seed: expected greater than or equal to 0, got -1"),
     ({"adapt": {"method": "conv-smcae", "options": {"iteratons": 5}}},
      r"job.yaml: adapt.options.iteratons: unknown option of method 'conv-smcae'; did you mean "
@@ -94,7 +94,7 @@ def test_make_image_adapter_names_the_valid_options():
 
     assert "iterations" in adapter_options("conv-smcae") and adapter_options("fda") == ("beta",)
     with pytest.raises(ValueError, match=r"options.iteratons: unknown option of method "
-                                         r"'smcae'; did you mean 'iterations'\? valid: "):
-        make_image_adapter("smcae", options={"iteratons": 5})
+                                         r"'patch-smcae'; did you mean 'iterations'\? valid: "):
+        make_image_adapter("patch-smcae", options={"iteratons": 5})
     with pytest.raises(ValueError, match=r"options.bet: .*did you mean 'beta'\? valid: beta$"):
         make_image_adapter("fda", options={"bet": 0.1})

@@ -64,7 +64,7 @@ def test_tiny_job_renders_adapts_exports_and_reports(tmp_path):
     assert {s.name: s.status for s in again.stages}["fit"] == "resumed"
 
 
-_SMALL = {"smcae": {"iterations": 3, "patch_size": 8, "hidden_sizes": [16, 8, 16], "n_pairs": 64},
+_SMALL = {"patch-smcae": {"iterations": 3, "patch_size": 8, "hidden_sizes": [16, 8, 16], "n_pairs": 64},
           "conv-smcae": {"iterations": 3, "patch_size": 16, "hidden": [4], "n_pairs": 32},
           "fda": {}, "pda": {}}
 
@@ -81,7 +81,7 @@ def _job(tmp_path, method, pairing=None, photos=None, **extra):
                       "output": "out", **extra}, base_dir=tmp_path, source="job.yaml")
 
 
-@pytest.mark.parametrize("method", ["smcae", "conv-smcae", "fda", "pda", "camera",
+@pytest.mark.parametrize("method", ["patch-smcae", "conv-smcae", "fda", "pda", "camera",
                                     "camera+histogram"])
 def test_every_adaptation_method_runs_in_a_job_with_real_stages(tmp_path, method):
     from synthgap.adapt.image_base import load_image_adapter
@@ -95,7 +95,7 @@ def test_every_adaptation_method_runs_in_a_job_with_real_stages(tmp_path, method
     if "+" in method:  # a chain is one model file whose steps are the named methods
         assert [step.method for step in adapter.steps] == method.split("+")
     else:
-        assert adapter.method == {"smcae": "patch-smcae"}.get(method, method)
+        assert adapter.method == method
     rec = read_records(paths.render)[0]
     raw = read_image(paths.render / rec.files["image"])
     out = read_image(paths.adapted / rec.files["image"])
