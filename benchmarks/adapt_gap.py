@@ -13,7 +13,7 @@ Data (nothing downloaded):
 The SMCAE methods run twice: with their defaults, and ("tuned") with settings chosen by a small
 grid search on a validation split of the *fitting* data (`tune`). For each method: the gap
 metrics of the adapted evaluation renders against the held-back real
-crops (`synthgap.adapt.gap.measure_gap`: domain-classifier accuracy, 0.5 = indistinguishable;
+crops (`synthgap.gap.measure_gap`: domain-classifier accuracy, 0.5 = indistinguishable;
 the same on look-only features (no HOG: what an adapter that keeps geometry can change); MMD²;
 intensity-histogram W1; radial-spectrum distance), the fit time, and the apply speed on
 512×512 renders (images/s wall clock with `--threads` torch threads, and CPU ms per image,
@@ -109,8 +109,8 @@ def tune(method, fit_renders, real_fit, seed):
     those from stripe 2 are the validation reference. Score: |look-only accuracy - 0.5|, then
     |domain accuracy - 0.5|.
     """
-    from synthgap.adapt.gap import measure_gap
     from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.gap.metric import measure_gap
 
     h = len(fit_renders) // 2
     r_fit, r_val = real_fit[0::2], real_fit[1::2]
@@ -143,8 +143,8 @@ def main() -> None:
 
     import torch
 
-    from synthgap.adapt.gap import measure_gap
     from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.gap.metric import measure_gap
 
     torch.set_num_threads(args.threads)
     load0 = os.getloadavg()[0]
@@ -212,7 +212,7 @@ def main() -> None:
         best = min(methods, key=lambda n, k=key: abs(getattr(rows[n][0], k) - 0.5))
         print(f"closest to 0.5 {key}: {best} ({getattr(rows[best][0], key):.3f})")
     if args.figure is not None:
-        from synthgap.adapt.gap_figure import gap_figure
+        from synthgap.gap.figure import gap_figure
 
         gap_figure(args.figure, reports, examples=examples, real_examples=real_held[:3],
                    title="adapt_gap benchmark")

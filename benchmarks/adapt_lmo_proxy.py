@@ -118,8 +118,8 @@ def part_metrics(adapted, photos, classes) -> dict[str, float]:
 
 
 def run(args) -> dict:
-    from synthgap.adapt.gap import GapConfig, measure_gap
     from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.gap.metric import GapConfig, measure_gap
 
     splits = json.loads((args.data / "splits.json").read_text())
     fit_ids = sorted(int(i) for i in splits["fit"])  # the test split is never read

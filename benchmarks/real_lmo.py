@@ -24,7 +24,7 @@ What it does, all in one run, every row side by side:
    photos: train on half, test on the other half). Tested on the crops of the test photos.
 5. **Task 2, segmentation**: 9-class per-pixel segmentation (8 objects + background) of the test
    photos by a small U-Net trained from scratch at 320×240; mIoU and per-class IoU.
-6. **The gap metric** (`synthgap.adapt.gap.measure_gap`) of every training set against the test
+6. **The gap metric** (`synthgap.gap.measure_gap`) of every training set against the test
    photos, twice: on the object crops the task sees (each training set's crops vs the test
    crops) and on whole images (as `synthgap gap` measures folders); the Spearman rank
    correlation of each with task-1 accuracy across the training sets; and the real-vs-real null
@@ -388,9 +388,9 @@ def main() -> None:
     args = ap.parse_args()
     t_start = time.perf_counter()
 
-    from synthgap.adapt.gap import GapConfig, measure_gap
     from synthgap.adapt.image_base import METHODS, make_image_adapter
     from synthgap.data.layout import read_image
+    from synthgap.gap.metric import GapConfig, measure_gap
     from synthgap.scenes.bop import read_bop_scene
 
     quick = args.quick

@@ -30,7 +30,7 @@ _LAZY = {
     "make_image_adapter": "synthgap.adapt.image_base",
     "load_image_adapter": "synthgap.adapt.image_base",
     "apply_adapter": "synthgap.adapt.apply",
-    "measure_gap": "synthgap.adapt.gap",
+    "measure_gap": "synthgap.gap",
     "export_dataset": "synthgap.export",
     "EXPORTERS": "synthgap.export",
 }

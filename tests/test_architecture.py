@@ -146,7 +146,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize(("files", "found"), [
     ({"data/x.py": "from synthgap.export import coco\n"}, "export is above data"),
     ({"scenes/x.py": "def f():\n    import synthgap.pipeline.run\n"}, "pipeline is above scenes"),
-    ({"export/x.py": "from synthgap.adapt.gap import measure_gap\n"}, "one layer"),
+    ({"export/x.py": "from synthgap.gap.metric import measure_gap\n"}, "one layer"),
     ({"cli/x.py": "from synthgap import load_scene\n"}, "top-level facade"),
     ({"nova/x.py": "from synthgap.data import Record\n"}, "has no layer"),
 ])

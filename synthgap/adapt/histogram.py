@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.gap import channel_histograms
 from synthgap.adapt.image_base import (
     ImageAdapter,
     fit_images,
@@ -23,6 +22,7 @@ from synthgap.adapt.image_base import (
     register,
     require_tensors,
 )
+from synthgap.data.images import channel_histograms
 
 __all__ = ["HistogramMatch", "match_lut"]
 

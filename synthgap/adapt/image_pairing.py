@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgap.adapt.gap import channel_histograms, sample_patches
 from synthgap.adapt.photos import as_images
+from synthgap.data.images import channel_histograms, sample_patches
 
 __all__ = ["PAIRINGS", "PatchPairs", "check_masks", "descriptor", "make_pairs", "pair_aligned",
            "pair_class", "pair_nearest", "pair_region", "sample_positions"]

@@ -9,12 +9,13 @@ bad files (`skip_bad=True`, the CLI's `--skip-bad`); skipped files are listed in
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from synthgap.data.images import as_images
 from synthgap.data.layout import IMAGE_SUFFIXES, DatasetFileError, read_image
 
 __all__ = ["PHOTO_SUFFIXES", "PhotoError", "PhotoSet", "as_images", "image_folder",
@@ -147,24 +148,3 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
         raise PhotoError(f"{image_folder(folder)}: none of the {len(paths)} photo file(s) could be "
                          "read")
     return PhotoSet(images=images, paths=kept, grey=grey, skipped=bad)
-
-
-def as_images(images: Sequence[np.ndarray], *, name: str = "images") -> list[np.ndarray]:
-    """Check a sequence of images: each `(H, W, 3) uint8` (or `(H, W)` grey, made 3-channel).
-
-    Raises:
-        ValueError: an element of another shape or dtype (names its position).
-    """
-    out = []
-    if len(images) == 0:
-        raise ValueError(f"{name}: expected at least one image, got none")
-    for i, img in enumerate(images):
-        img = np.asarray(img)
-        if img.dtype != np.uint8:
-            raise ValueError(f"{name}[{i}]: expected uint8 pixels, got {img.dtype}")
-        if img.ndim == 2:
-            img = np.repeat(img[:, :, None], 3, axis=2)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"{name}[{i}]: expected an (H, W, 3) RGB image, got shape {img.shape}")
-        out.append(img)
-    return out

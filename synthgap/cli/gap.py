@@ -51,7 +51,7 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     intensity histogram distance and the radial power-spectrum distance; and `real_null`, the
     domain accuracy between two halves of the real photos (the floor a perfect adapter reaches).
     """
-    from synthgap.adapt.gap import GapConfig, measure_gap, real_null, write_report
+    from synthgap.gap.metric import GapConfig, measure_gap, real_null, write_report
 
     try:
         config = GapConfig(patch_size=patch_size, max_images=max_images)
@@ -73,7 +73,7 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     if output is not None:
         write_report(output, reports, real=str(real), extra={"seed": seed})
     if figure is not None:
-        from synthgap.adapt.gap_figure import gap_figure
+        from synthgap.gap.figure import gap_figure
 
         gap_figure(figure, reports, examples=examples, real_examples=real_photos.images[:3])
     summary = {"real": str(real), "seed": seed,

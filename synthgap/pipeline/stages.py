@@ -193,9 +193,9 @@ def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
     (`held_out_photos`) and the renders after the first `adapt.max_images` (the fit reads the
     first by name). Each set's metrics say which (`photos`, `renders`: "held out" or "fit").
     """
-    from synthgap.adapt.gap import measure_gap
-    from synthgap.adapt.gap_figure import gap_figure
     from synthgap.adapt.photos import load_photos
+    from synthgap.gap.figure import gap_figure
+    from synthgap.gap.metric import measure_gap
 
     held = held_out_photos(job)
     real: list[np.ndarray] = []

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from skimage import data
 
-from synthgap.adapt.gap import (
+from synthgap.data.images import sample_patches
+from synthgap.gap.metric import (
     GapConfig,
     measure_gap,
     mmd2_rbf,
     radial_spectra,
     real_null,
-    sample_patches,
     wasserstein_1d,
     write_report,
 )

@@ -34,13 +34,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from synthgap.adapt.photos import as_images
+from synthgap.data.images import as_images, channel_histograms, sample_patches
 
 __all__ = ["GapConfig", "GapReport", "measure_gap", "patch_features", "real_null",
-           "sample_patches", "write_report"]
+           "write_report"]
 
 
 @dataclass(frozen=True)
@@ -149,38 +148,6 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def sample_patches(images: Sequence[np.ndarray], *, patch_size: int, per_image: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cut `per_image` random square patches from every image.
-
-    Images whose short side is below `patch_size` are scaled up (bilinear) until it fits.
-
-    Args:
-        images: `(H, W, 3) uint8` images.
-        patch_size: patch side, pixels.
-        per_image: patches per image.
-        rng: source of the patch positions.
-
-    Returns:
-        `patches` `(N, patch_size, patch_size, 3) uint8` and `groups` `(N,) int64`, the index of
-        the image each patch came from; `N = len(images) * per_image`.
-    """
-    out = np.empty((len(images) * per_image, patch_size, patch_size, 3), np.uint8)
-    groups = np.repeat(np.arange(len(images), dtype=np.int64), per_image)
-    for i, img in enumerate(images):
-        h, w = img.shape[:2]
-        if min(h, w) < patch_size:
-            s = patch_size / min(h, w)
-            img = cv2.resize(img, (max(patch_size, round(w * s)), max(patch_size, round(h * s))),
-                             interpolation=cv2.INTER_LINEAR)
-            h, w = img.shape[:2]
-        ys = rng.integers(0, h - patch_size + 1, per_image)
-        xs = rng.integers(0, w - patch_size + 1, per_image)
-        for k, (y, x) in enumerate(zip(ys, xs, strict=True)):
-            out[i * per_image + k] = img[y:y + patch_size, x:x + patch_size]
-    return out, groups
-
-
 def _radial_index(size: int, bins: int) -> np.ndarray:
     f = np.fft.fftfreq(size)
     r = np.hypot(f[:, None], f[None, :])
@@ -244,20 +211,6 @@ def patch_features(patches: np.ndarray, *, spectrum_bins: int = 16) -> np.ndarra
     gy, gx = np.gradient(grey, axis=(1, 2))
     grad = np.log10((gx ** 2 + gy ** 2).mean(axis=(1, 2)) + 1e-8)[:, None]
     return np.concatenate([hogs, moments, logp, grad], axis=1).astype(np.float32)
-
-
-def channel_histograms(images: Sequence[np.ndarray]) -> np.ndarray:
-    """Per-channel intensity histograms, each image weighted equally.
-
-    Returns:
-        `(3, 256) float64`, each row sums to 1.
-    """
-    hist = np.zeros((3, 256))
-    for img in images:
-        for c in range(3):
-            h = np.bincount(img[..., c].ravel(), minlength=256).astype(np.float64)
-            hist[c] += h / h.sum()
-    return hist / len(images)
 
 
 def wasserstein_1d(p: np.ndarray, q: np.ndarray) -> float:

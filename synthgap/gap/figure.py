@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgap.adapt.gap import GapReport
+from synthgap.gap.metric import GapReport
 
 __all__ = ["gap_figure"]
 
@@ -79,7 +79,7 @@ def gap_figure(path: Path, reports: dict[str, GapReport], *,
     ax.legend(fontsize=7)
 
     ax = fig.add_subplot(grid[0, 2])
-    bins = np.linspace(0, 1, 21)
+    bins = np.linspace(0, 1, 21).tolist()
     for j, name in enumerate(names):
         ax.hist(reports[name].curves["scores"]["synthetic"], bins=bins, histtype="step",
                 color=colours(j), label=name, density=True)
