@@ -102,7 +102,7 @@ def main() -> None:
     for lab in iter_view_labels(scene, parts=library):
         im = labelled[lab.view_index]
         view = scene.real_views[lab.view_index]
-        for k, o in enumerate(im.objects):
+        for k in range(len(im.objects)):
             if lab.visib_fract[k] < MIN_VISIB:
                 continue
             pose = np.asarray(view.parts[k].pose, float)
