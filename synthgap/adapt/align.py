@@ -26,8 +26,9 @@ the box-hint coarse search and the best placement overall is refined. Its cost g
 number of windows (about (W/side)*(H/side)*4 per depth): tens of seconds per part on 2 cores
 for a 640x480 photo, against ~1-3 s with a box hint.
 
-Determinism: the only randomness (pose-hint samples) comes from the `rng` passed in; the
-same inputs and seed give the same pose. Frames: OpenCV camera frame (+x right, +y down,
+Determinism: the randomness (pose-hint samples, the seed of GrabCut's k-means start, which
+OpenCV draws from its thread-local generator) comes from the `rng` passed in; the same inputs
+and seed give the same pose. Frames: OpenCV camera frame (+x right, +y down,
 +z forward), metres; poses are camera-from-object `(4, 4) float64`.
 """
 
@@ -50,6 +51,7 @@ from synthgap.adapt.align_features import (
     edge_term,
     photo_features,
     pose_cost,
+    sample_edges,
     silhouette_points,
     square_roi,
     with_grabcut,
@@ -103,6 +105,11 @@ class AlignConfig:
         max_faces: meshes are decimated to about this many faces for alignment (silhouettes
             barely change; renders get much cheaper). 0 = never.
         depth_samples: depths tried by the sliding search (no hint).
+        edge_percentile: Canny's high threshold as a percentile of the window's gradient
+            magnitude (`align_features.photo_features`).
+        w_box: weight of the box-hint term (1 - IoU of the render's box with the hint box).
+        w_prior: weight of the pose-hint prior (squared distance from the hint in units of
+            `local_rot_deg` and `local_shift`).
     """
 
     roi_size: int = 128
@@ -121,6 +128,9 @@ class AlignConfig:
     w_orient: float = 1.0
     max_faces: int = 3000
     depth_samples: int = 3
+    w_box: float = 0.5
+    edge_percentile: float = 85.0
+    w_prior: float = 0.05
 
     def __post_init__(self) -> None:
         checks = [("roi_size", 32 <= self.roi_size <= 512, "32..512"),
@@ -138,7 +148,10 @@ class AlignConfig:
                   ("max_faces", self.max_faces >= 0, ">= 0"),
                   ("w_edge", self.w_edge >= 0, ">= 0"),
                   ("w_region", self.w_region >= 0, ">= 0"),
-                  ("depth_samples", self.depth_samples >= 1, ">= 1")]
+                  ("depth_samples", self.depth_samples >= 1, ">= 1"),
+                  ("w_box", self.w_box >= 0, ">= 0"),
+                  ("edge_percentile", 1 <= self.edge_percentile <= 99.9, "1..99.9"),
+                  ("w_prior", self.w_prior >= 0, ">= 0")]
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"AlignConfig.{name}: expected {rule}, got "
@@ -425,13 +438,14 @@ class Aligner:
                   ) -> tuple[float, np.ndarray]:
             mask, dep = self._render(Kr, dist, work, pose, part)
             pts, ang = silhouette_points(mask, dep, depth_step=0.05 * diameter)
-            return pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge, w_region=cfg.w_region,
-                             w_orient=cfg.w_orient)[0], mask
+            cost = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge, w_region=cfg.w_region,
+                             w_orient=cfg.w_orient)[0]
+            return cost + self._hint_cost(pose, mask, hint, feats.roi, centre, diameter), mask
 
         if isinstance(hint, PoseHint):
             pose0 = np.asarray(hint.pose, float)
             roi = self._pose_roi(K, work, pose0, diameter)
-            feats = photo_features(photo, roi, tau=cfg.tau)
+            feats = photo_features(photo, roi, tau=cfg.tau, edge_percentile=cfg.edge_percentile)
             candidates = self._local_hypotheses(pose0, centre, diameter, rng)
         else:
             if hint is None:
@@ -442,7 +456,7 @@ class Aligner:
             rois: dict[int, PhotoFeatures] = {}
             for box in boxes:
                 roi = square_roi(box, margin=cfg.margin, size=cfg.roi_size)  # type: ignore[arg-type]
-                feats = photo_features(photo, roi, tau=cfg.tau)
+                feats = photo_features(photo, roi, tau=cfg.tau, edge_percentile=cfg.edge_percentile)
                 rois[id(roi)] = feats
                 for cost, pose in self._coarse(feats, K, box, work, part):  # type: ignore[arg-type]
                     found.append((cost, pose, roi))
@@ -454,8 +468,14 @@ class Aligner:
         # the part's region in the photo: GrabCut from the hint's box (the pose hint: the
         # part's projected box there), held fixed while the pose moves
         if cfg.w_region > 0:
+            prior = None
+            if isinstance(hint, PoseHint):
+                prior, _ = self._render(Kr, dist, work, hint.pose, part)
+            band = cfg.local_shift * diameter * Kr[0, 0] / float(candidates[0][2, 3])
             feats = with_grabcut(feats, self._region_rect(roi, hint, K, work, diameter,
-                                                           candidates))
+                                                           candidates),
+                                 prior=prior, band=max(2, round(band)),
+                                 cv_seed=int(rng.integers(2**31 - 1)))
         scored = []
         for pose in candidates:
             c, _ = score(pose, feats, Kr)
@@ -474,6 +494,35 @@ class Aligner:
                            renders=self._renders, seconds=time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ stages
+    def _hint_cost(self, pose: np.ndarray, mask: np.ndarray, hint: BoxHint | PoseHint | None,
+                   roi: Roi, centre: np.ndarray, diameter: float) -> float:
+        """What the hint says about a hypothesis. Box: `w_box` (1 - IoU of the render's box
+        with the hint box; the hint is the visible box, so occlusion lowers this IoU a
+        little at the true pose). Pose: `w_prior` times the squared distance from the hint in
+        units of its spread (`local_rot_deg`, `local_shift` diameters), halved."""
+        cfg = self.config
+        if isinstance(hint, BoxHint) and cfg.w_box > 0:
+            ys, xs = np.nonzero(mask)
+            if len(xs) == 0:
+                return cfg.w_box
+            s = roi.scale
+            bx, by, bw, bh = hint.box
+            a = ((bx - roi.x0) * s, (by - roi.y0) * s, (bx + bw - roi.x0) * s,
+                 (by + bh - roi.y0) * s)
+            b = (xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0)
+            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            inter = iw * ih
+            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+            return cfg.w_box * (1.0 - inter / max(union, 1e-9))
+        if isinstance(hint, PoseHint) and cfg.w_prior > 0:
+            h = np.asarray(hint.pose, float)
+            rot = _rot_angle(pose[:3, :3], h[:3, :3]) / max(np.deg2rad(cfg.local_rot_deg), 1e-6)
+            shift = np.linalg.norm((pose[:3, :3] - h[:3, :3]) @ centre + pose[:3, 3] - h[:3, 3])
+            shift /= max(cfg.local_shift * diameter, 1e-9)
+            return cfg.w_prior * 0.5 * float(rot ** 2 + shift ** 2)
+        return 0.0
+
     def _region_rect(self, roi: Roi, hint: BoxHint | PoseHint | None, K: np.ndarray,
                      mesh: trimesh.Trimesh, diameter: float, candidates: list[np.ndarray]
                      ) -> tuple[float, float, float, float]:
@@ -539,7 +588,6 @@ class Aligner:
         A = cfg.inplane_steps
         angles = np.arange(A) * (2 * np.pi / A)
         cosa, sina = np.cos(angles)[:, None], np.sin(angles)[:, None]
-        size = feats.dist.shape[0]
         centre, _ = _centre_diameter(mesh)
         costs = np.empty((len(templates), A))
         place = np.empty((len(templates), A, 3))
@@ -553,10 +601,9 @@ class Aligner:
             cx, cy = t.contour[:, 0][None], t.contour[:, 1][None]
             px = scale[:, None] * (cosa * cx - sina * cy) + ox[:, None]
             py = scale[:, None] * (sina * cx + cosa * cy) + oy[:, None]
-            xi = np.clip(np.rint(px).astype(np.int64), 0, size - 1)
-            yi = np.clip(np.rint(py).astype(np.int64), 0, size - 1)
-            costs[ti] = edge_term(feats.dist[yi, xi], feats.edge_angle[yi, xi],
-                                  t.angles[None] + angles[:, None], feats.tau, cfg.w_orient)
+            d, a = sample_edges(feats, px, py)
+            costs[ti] = edge_term(d, a, t.angles[None] + angles[:, None], feats.tau,
+                                  cfg.w_orient)
             place[ti] = np.stack([scale, ox, oy], axis=1)
         order = np.argsort(costs, axis=None, kind="stable")
         picked: list[tuple[float, np.ndarray]] = []

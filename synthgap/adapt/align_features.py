@@ -33,6 +33,7 @@ __all__ = [
     "edge_term",
     "photo_features",
     "pose_cost",
+    "sample_edges",
     "silhouette_points",
     "square_roi",
     "with_grabcut",
@@ -118,13 +119,16 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
     return (h * _BINS[1] + s) * _BINS[2] + v
 
 
-def photo_features(photo: np.ndarray, roi: Roi, *, tau: float) -> PhotoFeatures:
+def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
+                   edge_percentile: float = 85.0) -> PhotoFeatures:
     """Resample the photo's ROI and compute its edge distance map (no colour model yet).
 
     Args:
         photo: `(H, W, 3) uint8` RGB.
         roi: the window (parts outside the photo repeat the border).
         tau: truncation of the distance map, ROI pixels (> 0).
+        edge_percentile: Canny's high threshold is this percentile of the window's gradient
+            magnitude (the low one 0.4 times it): lower finds fainter edges.
 
     Returns:
         The `PhotoFeatures`.
@@ -142,7 +146,7 @@ def photo_features(photo: np.ndarray, roi: Roi, *, tau: float) -> PhotoFeatures:
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
     mag = np.hypot(gx, gy)
-    hi = float(np.percentile(mag, 85.0))
+    hi = float(np.percentile(mag, edge_percentile))
     hi = max(hi, 8.0)
     edges = cv2.Canny(grey, 0.4 * hi, hi, L2gradient=True) > 0
     dist, labels = cv2.distanceTransformWithLabels((~edges).astype(np.uint8), cv2.DIST_L2, 3,
@@ -161,33 +165,52 @@ def photo_features(photo: np.ndarray, roi: Roi, *, tau: float) -> PhotoFeatures:
 
 
 def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], *,
-                 iterations: int = 4) -> PhotoFeatures:
-    """The features plus a segmentation of the part by GrabCut from a box.
+                 prior: np.ndarray | None = None, band: int = 8,
+                 iterations: int = 4, cv_seed: int = 0) -> PhotoFeatures:
+    """The features plus a segmentation of the part by GrabCut.
 
-    GrabCut (Rother et al. 2004, OpenCV) fits colour mixtures to the pixels inside and
-    outside `rect` and cuts the window into part and background; the cut becomes `fg_prob`
-    (1 inside, 0 outside, smoothed over 1 pixel). Deterministic: OpenCV's GrabCut has no
-    randomness for a rectangle start.
+    GrabCut (Rother et al. 2004, OpenCV) fits colour mixtures to the part and background
+    pixels and cuts the window into the two; the cut becomes `fg_prob` (1 part, 0 background,
+    smoothed over 1 pixel). Started from `rect` (the part is inside, the rest is background),
+    or, with `prior` (a rendered mask of an approximate pose), from "probably part" on the
+    mask, "probably background" within `band` pixels of it and background elsewhere.
+    GrabCut starts its colour mixtures with k-means++ drawn from OpenCV's thread-local random
+    generator; it is reseeded with `cv_seed` right before the cut (OpenCV offers no other
+    handle), so the cut is a pure function of the inputs.
 
     Args:
         feats: from `photo_features`.
         rect: `(x, y, w, h)` in ROI pixels that holds the visible part.
+        prior: `(size, size) bool` approximate part mask, or None.
+        band: width of the uncertain band around `prior`, ROI pixels.
         iterations: GrabCut iterations.
+        cv_seed: seed for OpenCV's generator (draw it from the caller's `rng`).
 
     Returns:
-        A copy with `fg_prob`; unchanged when the rectangle is degenerate or the cut is empty.
+        A copy with `fg_prob`; unchanged when the start is degenerate or the cut is empty.
     """
     size = feats.crop.shape[0]
-    x, y, w, h = rect
-    x0, y0 = int(max(0, np.floor(x))), int(max(0, np.floor(y)))
-    x1, y1 = int(min(size - 1, np.ceil(x + w))), int(min(size - 1, np.ceil(y + h)))
-    if x1 - x0 < 4 or y1 - y0 < 4 or (x0 == 0 and y0 == 0 and x1 == size - 1
-                                       and y1 == size - 1):
-        return feats
-    mask = np.zeros((size, size), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(cv2.cvtColor(feats.crop, cv2.COLOR_RGB2BGR), mask,
-                (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
+    img = cv2.cvtColor(feats.crop, cv2.COLOR_RGB2BGR)
+    if prior is not None and 20 <= prior.sum() < prior.size - 20:
+        m = prior.astype(np.uint8)
+        near = cv2.dilate(m, np.ones((2 * band + 1, 2 * band + 1), np.uint8)) > 0
+        mask = np.full((size, size), cv2.GC_BGD, np.uint8)
+        mask[near] = cv2.GC_PR_BGD
+        mask[prior] = cv2.GC_PR_FGD
+        cv2.setRNGSeed(int(cv_seed))
+        cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    else:
+        x, y, w, h = rect
+        x0, y0 = int(max(0, np.floor(x))), int(max(0, np.floor(y)))
+        x1, y1 = int(min(size - 1, np.ceil(x + w))), int(min(size - 1, np.ceil(y + h)))
+        if x1 - x0 < 4 or y1 - y0 < 4 or (x0 == 0 and y0 == 0 and x1 == size - 1
+                                           and y1 == size - 1):
+            return feats
+        mask = np.zeros((size, size), np.uint8)
+        cv2.setRNGSeed(int(cv_seed))
+        cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
+                    cv2.GC_INIT_WITH_RECT)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
     if fg.sum() < 10:
         return feats
@@ -262,6 +285,21 @@ def silhouette_points(mask: np.ndarray, depth: np.ndarray | None = None, *,
     return pts, np.mod(np.arctan2(gy[ys, xs], gx[ys, xs]), np.pi).astype(np.float32)
 
 
+def sample_edges(feats: PhotoFeatures, x: np.ndarray, y: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Edge distance and edge direction at pixel coordinates `x`, `y` (any equal shapes);
+    points outside the window count as far from every edge (distance `tau`), so a pose cannot
+    lower its cost by leaving the window."""
+    size_y, size_x = feats.dist.shape
+    xi = np.rint(x).astype(np.int64)
+    yi = np.rint(y).astype(np.int64)
+    inside = (xi >= 0) & (xi < size_x) & (yi >= 0) & (yi < size_y)
+    xi = np.clip(xi, 0, size_x - 1)
+    yi = np.clip(yi, 0, size_y - 1)
+    return (np.where(inside, feats.dist[yi, xi], np.float32(feats.tau)),
+            feats.edge_angle[yi, xi])
+
+
 def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: float,
               w_orient: float) -> np.ndarray:
     """Oriented truncated chamfer per hypothesis (mean over points, last axis), in [0, 1].
@@ -297,10 +335,8 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
     """
     if len(points) == 0 or not mask.any():
         return float(w_edge + w_region), 1.0, 0.0
-    xi = np.clip(np.rint(points[:, 0]).astype(np.int64), 0, feats.dist.shape[1] - 1)
-    yi = np.clip(np.rint(points[:, 1]).astype(np.int64), 0, feats.dist.shape[0] - 1)
-    edge = float(edge_term(feats.dist[yi, xi], feats.edge_angle[yi, xi], angles, feats.tau,
-                           w_orient))
+    d, a = sample_edges(feats, points[:, 0], points[:, 1])
+    edge = float(edge_term(d, a, angles, feats.tau, w_orient))
     if feats.fg_prob is None or w_region == 0:
         return w_edge * edge, edge, 0.0
     p = feats.fg_prob

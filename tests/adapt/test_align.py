@@ -103,7 +103,7 @@ def test_fibonacci_directions_unit_and_spread():
 
 
 def test_pose_hint_recovers_the_pose(scene_photo):
-    renderer, mesh, pose, photo, truth = scene_photo
+    renderer, mesh, _, photo, truth = scene_photo
     hint = true_pose()
     hint[:3, :3] = Rotation.from_euler("xyz", (8.0, -6.0, 5.0), degrees=True).as_matrix() @ \
         hint[:3, :3]
@@ -117,7 +117,7 @@ def test_pose_hint_recovers_the_pose(scene_photo):
 
 
 def test_box_hint_recovers_the_pose_and_is_deterministic(scene_photo):
-    renderer, mesh, pose, photo, truth = scene_photo
+    renderer, mesh, _, photo, truth = scene_photo
     ys, xs = np.nonzero(truth)
     box = (xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min())
     with Aligner(FAST) as al:
