@@ -128,9 +128,9 @@ class AlignConfig:
     w_orient: float = 1.0
     max_faces: int = 3000
     depth_samples: int = 3
-    w_box: float = 0.5
-    edge_percentile: float = 85.0
-    w_prior: float = 0.05
+    w_box: float = 1.0
+    edge_percentile: float = 70.0
+    w_prior: float = 0.3
 
     def __post_init__(self) -> None:
         checks = [("roi_size", 32 <= self.roi_size <= 512, "32..512"),

@@ -120,7 +120,7 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
 
 
 def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
-                   edge_percentile: float = 85.0) -> PhotoFeatures:
+                   edge_percentile: float = 70.0) -> PhotoFeatures:
     """Resample the photo's ROI and compute its edge distance map (no colour model yet).
 
     Args:
