@@ -167,3 +167,14 @@ def test_bad_inputs_name_the_problem():
     behind[2, 3] = -0.3
     with pytest.raises(ValueError, match="behind the camera"):
         al.align(photo, K, mesh, hint=PoseHint(behind), rng=rng)
+
+
+def test_no_hint_sliding_search_finds_the_part(scene_photo):
+    renderer, mesh, _, photo, truth = scene_photo
+    cfg = AlignConfig(roi_size=64, views=60, inplane_steps=12, top_k=2, rescore=4,
+                      refine_evals=60, depth_samples=2)
+    with Aligner(cfg) as al:
+        res = al.align(photo, K, mesh, hint=None, depth=(0.25, 0.35),
+                       rng=np.random.default_rng(0))
+    got = iou(project_mask(renderer, K, (0.0,) * 5, mesh, res.pose)[0], truth)
+    assert got >= 0.6
