@@ -56,6 +56,16 @@ from synthgap.adapt.align_features import (
     square_roi,
     with_grabcut,
 )
+from synthgap.adapt.align_geometry import (
+    centre_diameter,
+    fibonacci_directions,
+    look_rotation,
+    pose_from_centre,
+    ray_rotation,
+    rot_z,
+    rotation_angle,
+    sliding_boxes,
+)
 from synthgap.generators.params import (
     BackgroundParams,
     CameraParams,
@@ -207,41 +217,6 @@ class _Template:
     extent: np.ndarray  # (2, 4) min/max x/y relative to the centre per in-plane angle
 
 
-def fibonacci_directions(n: int) -> np.ndarray:
-    """`(n, 3) float64` unit vectors spread evenly over the sphere (Fibonacci lattice)."""
-    i = np.arange(n, dtype=float) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(np.maximum(0.0, 1.0 - z * z))
-    phi = i * np.pi * (3.0 - np.sqrt(5.0))
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
-
-
-def _look_rotation(direction: np.ndarray) -> np.ndarray:
-    """Camera-from-object rotation of a camera on `direction` (object frame) looking at the
-    origin (OpenCV frame: +z forward)."""
-    z = -direction / np.linalg.norm(direction)
-    up = np.array([0.0, 0.0, 1.0]) if abs(z[2]) < 0.95 else np.array([0.0, 1.0, 0.0])
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return np.stack([x, y, z])  # rows: camera axes in object coordinates
-
-
-def _ray_rotation(d: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking +z onto the unit vector `d`."""
-    d = d / np.linalg.norm(d)
-    axis = np.cross([0.0, 0.0, 1.0], d)
-    s = np.linalg.norm(axis)
-    if s < 1e-12:
-        return np.eye(3)
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, d[2])).as_matrix()
-
-
-def _rz(theta: float) -> np.ndarray:
-    c, s = np.cos(theta), np.sin(theta)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def _params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float], pose: np.ndarray,
             part: str, zfar: float) -> SampleParams:
     """`SampleParams` of one part at `pose` (camera frame) and nothing else (no plane, no
@@ -365,7 +340,7 @@ class Aligner:
             return cached
         cfg = self.config
         s = cfg.roi_size
-        centre, diameter = _centre_diameter(mesh)
+        centre, diameter = centre_diameter(mesh)
         z0 = 10.0 * diameter
         f = 0.6 * s * z0 / diameter
         c = (s - 1) / 2.0
@@ -375,9 +350,9 @@ class Aligner:
         out = []
         pick = np.random.default_rng(0)  # fixed subsampling of interior pixels, not a seed
         for d in fibonacci_directions(cfg.views):
-            R = _look_rotation(d)
-            mask, depth = self._render(K, _NO_DISTORTION, mesh, _pose(R, [0, 0, z0], centre),
-                                       part)
+            R = look_rotation(d)
+            pose = pose_from_centre(R, np.array([0.0, 0.0, z0]), centre)
+            mask, depth = self._render(K, _NO_DISTORTION, mesh, pose, part)
             pts, ang = silhouette_points(mask, depth, depth_step=0.05 * diameter)
             if len(pts) == 0:
                 continue
@@ -430,7 +405,7 @@ class Aligner:
         K = _check_inputs(photo, K, mesh, hint, depth)
         cfg = self.config
         work = self._mesh_for(mesh)
-        centre, diameter = _centre_diameter(mesh)
+        centre, diameter = centre_diameter(mesh)
         h, w = photo.shape[:2]
         dist = tuple(float(v) for v in distortion)
 
@@ -449,7 +424,7 @@ class Aligner:
             candidates = self._local_hypotheses(pose0, centre, diameter, rng)
         else:
             if hint is None:
-                boxes = _sliding_boxes(K, mesh, depth, (w, h), cfg.depth_samples)  # type: ignore[arg-type]
+                boxes = sliding_boxes(K, mesh, depth, (w, h), cfg.depth_samples)  # type: ignore[arg-type]
             else:
                 boxes = [tuple(float(v) for v in hint.box)]
             found: list[tuple[float, np.ndarray, Roi]] = []
@@ -517,7 +492,7 @@ class Aligner:
             return cfg.w_box * (1.0 - inter / max(union, 1e-9))
         if isinstance(hint, PoseHint) and cfg.w_prior > 0:
             h = np.asarray(hint.pose, float)
-            rot = _rot_angle(pose[:3, :3], h[:3, :3]) / max(np.deg2rad(cfg.local_rot_deg), 1e-6)
+            rot = rotation_angle(pose[:3, :3], h[:3, :3]) / max(np.deg2rad(cfg.local_rot_deg), 1e-6)
             shift = np.linalg.norm((pose[:3, :3] - h[:3, :3]) @ centre + pose[:3, 3] - h[:3, 3])
             shift /= max(cfg.local_shift * diameter, 1e-9)
             return cfg.w_prior * 0.5 * float(rot ** 2 + shift ** 2)
@@ -569,7 +544,7 @@ class Aligner:
             rv *= np.deg2rad(cfg.local_rot_deg) * rng.uniform(0, 1.5) / np.linalg.norm(rv)
             R = Rotation.from_rotvec(rv).as_matrix() @ pose0[:3, :3]
             p = p0 + rng.uniform(-1, 1, 3) * cfg.local_shift * diameter
-            out.append(_pose(R, p, centre))
+            out.append(pose_from_centre(R, p, centre))
         return out
 
     def _coarse(self, feats: PhotoFeatures, K: np.ndarray, box: tuple[float, float, float, float],
@@ -588,7 +563,7 @@ class Aligner:
         A = cfg.inplane_steps
         angles = np.arange(A) * (2 * np.pi / A)
         cosa, sina = np.cos(angles)[:, None], np.sin(angles)[:, None]
-        centre, _ = _centre_diameter(mesh)
+        centre, _ = centre_diameter(mesh)
         costs = np.empty((len(templates), A))
         place = np.empty((len(templates), A, 3))
         for ti, t in enumerate(templates):
@@ -615,9 +590,9 @@ class Aligner:
             # similarity puts that centre at (ox, oy); the scale gives its distance
             ray = np.linalg.solve(Kr, [ox, oy, 1.0])
             ray /= np.linalg.norm(ray)
-            R = _ray_rotation(ray) @ _rz(angles[a]) @ templates[ti].rotation
-            pose = _pose(R, z0 * f_roi / (sc * f_t) * ray, centre)
-            if any(_rot_angle(pose[:3, :3], q[:3, :3]) < np.deg2rad(15) for _, q in picked):
+            R = ray_rotation(ray) @ rot_z(angles[a]) @ templates[ti].rotation
+            pose = pose_from_centre(R, z0 * f_roi / (sc * f_t) * ray, centre)
+            if any(rotation_angle(pose[:3, :3], q[:3, :3]) < np.deg2rad(15) for _, q in picked):
                 continue  # keep the candidates diverse
             picked.append((float(costs[ti, a]), pose))
             if len(picked) >= cfg.rescore:
@@ -637,7 +612,7 @@ class Aligner:
         def pose_of(x: np.ndarray) -> np.ndarray:
             R = Rotation.from_rotvec(x[:3]).as_matrix() @ R0
             p = np.array([p0[0] + x[3] * p0[2] / f, p0[1] + x[4] * p0[2] / f, p0[2]])
-            return _pose(R, p * np.exp(x[5]), centre)
+            return pose_from_centre(R, p * np.exp(x[5]), centre)
 
         x0 = np.zeros(6)
         c0 = cost_of(pose0)
@@ -651,43 +626,6 @@ class Aligner:
         if res.fun < c0:
             return float(res.fun), pose_of(res.x)
         return c0, pose0
-
-
-# ---------------------------------------------------------------------- helpers
-
-def _pose(R: np.ndarray, centre_cam: np.ndarray, centre_obj: np.ndarray) -> np.ndarray:
-    """Camera-from-object pose with rotation `R` that puts `centre_obj` at `centre_cam`."""
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = np.asarray(centre_cam, float) - R @ centre_obj
-    return T
-
-
-def _rot_angle(a: np.ndarray, b: np.ndarray) -> float:
-    c = (np.trace(a.T @ b) - 1.0) / 2.0
-    return float(np.arccos(np.clip(c, -1.0, 1.0)))
-
-
-def _centre_diameter(mesh: trimesh.Trimesh) -> tuple[np.ndarray, float]:
-    b = np.asarray(mesh.bounds, float)
-    return 0.5 * (b[0] + b[1]), float(np.linalg.norm(b[1] - b[0]))
-
-
-def _sliding_boxes(K: np.ndarray, mesh: trimesh.Trimesh, depth: tuple[float, float],
-                   size: tuple[int, int], n_depths: int
-                   ) -> list[tuple[float, float, float, float]]:
-    """Square candidate boxes of the part's expected projected size at `n_depths` depths,
-    sliding over the image with half-box strides."""
-    _, diameter = _centre_diameter(mesh)
-    w, h = size
-    boxes = []
-    for z in np.geomspace(depth[0], depth[1], n_depths):
-        side = 0.7 * diameter * 0.5 * (K[0, 0] + K[1, 1]) / z
-        step = max(side / 2.0, 4.0)
-        for y in np.arange(-side / 4, h - side * 3 / 4 + 1e-9, step):
-            for x in np.arange(-side / 4, w - side * 3 / 4 + 1e-9, step):
-                boxes.append((float(x), float(y), float(side), float(side)))
-    return boxes
 
 
 def _check_inputs(photo: np.ndarray, K: np.ndarray, mesh: trimesh.Trimesh,
