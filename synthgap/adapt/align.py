@@ -5,26 +5,31 @@ the camera intrinsics and a coarse hint, `Aligner.align` estimates the part's po
 frame) by matching renders of the part to the photo:
 
 1. **Region of interest.** The hint fixes a square window of the photo (a box hint: the box
-   enlarged by `AlignConfig.margin`; a pose hint: the projected box of the part at that pose;
-   no hint: a sliding window, see below). The window is resampled to `roi_size` pixels and
-   renders use the window's own intrinsics, so render and photo stay pixel-aligned while
-   every render stays small (~3 ms at 128 px on a CPU).
+   enlarged by `AlignConfig.margin`; a pose hint: the projected box of the part at that pose
+   plus its translation spread; no hint: a sliding window, see below). The window is
+   resampled to `roi_size` pixels and renders use the window's own intrinsics, so render and
+   photo stay pixel-aligned while every render stays small; meshes are decimated to about
+   `max_faces` faces for alignment.
 2. **Coarse search.** Box hint: the part is rendered once from each of `views` viewpoints
    spread evenly over the sphere (templates, cached per part); each template is rotated in the
    image plane in `inplane_steps` steps, scaled so its box covers the hint box and moved onto
    it; every such 2D placement is a 3D pose (rotation about the optical axis = image rotation,
-   scale = depth) scored with `align_features.pose_cost` on sampled contour and interior
-   points, without rendering. Pose hint: `local_samples` rotations and translations around
-   the hint (seeded), each rendered and scored.
-3. **Refinement.** The `top_k` best hypotheses are refined on 6 DoF by Nelder-Mead on the full
-   render cost (rotation about the part's centre, image-plane shift, log depth), then once
-   more from the best with a smaller simplex; the lowest cost wins.
+   scale = depth) scored by the oriented chamfer of its contour (`align_features.edge_term`)
+   without rendering; the best `rescore` distinct ones are kept. Pose hint: the hint and
+   `local_samples` seeded rotations and translations around it.
+3. **Rescoring.** The candidates are rendered and scored on the full cost: oriented chamfer +
+   (1 - soft IoU with a GrabCut segmentation of the window, started from the hint) + the hint
+   term (box: 1 - IoU of the render's box with the hint box; pose: a prior around the hint).
+4. **Refinement.** The `top_k` best are refined on 6 DoF by Nelder-Mead on that cost
+   (rotation about the part's centre, image-plane shift, log depth), then once more from the
+   best with a smaller simplex; the lowest cost wins.
 
 No hint (`align(..., hint=None, depth=(near, far))`): square windows of the part's expected
 size at `depth_samples` depths slide over the photo with half-window strides; each window runs
 the box-hint coarse search and the best placement overall is refined. Its cost grows with the
-number of windows (about (W/side)*(H/side)*4 per depth): tens of seconds per part on 2 cores
-for a 640x480 photo, against ~1-3 s with a box hint.
+number of windows (about (W/side)*(H/side)*4 per depth): tens of seconds to minutes per part
+on 2 cores for a 640x480 photo, against seconds with a box hint (docs/align.md has the
+measured numbers).
 
 Determinism: the randomness (pose-hint samples, the seed of GrabCut's k-means start, which
 OpenCV draws from its thread-local generator) comes from the `rng` passed in; the same inputs
