@@ -12,7 +12,6 @@ entries carry `background: {plane: false}` (no support plane is drawn in the vie
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +116,8 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
         config: `AlignConfig` (default settings when None).
         seed: seed of the random stream, one child per (photo, part).
         preview_dir: write `<photo stem>_align.png` (estimated contours over the photo) here.
-        base_dir: write photo paths relative to this folder (the scene file's) when inside it.
+        base_dir: write photo paths relative to this folder (the scene file's) when they lie
+            inside it, absolute otherwise.
 
     Returns:
         `(real_views entries as plain dicts, one AlignedPart per (photo, part))`.
@@ -210,12 +210,10 @@ def _rounded(m: np.ndarray) -> list[list[float]]:
 
 
 def _relative(path: Path, base: Path | None) -> str:
+    """The photo path relative to `base` when it lies inside it, else absolute."""
     p = Path(path).resolve()
-    if base is not None:
-        try:
-            return os.path.relpath(p, Path(base).resolve())
-        except ValueError:  # another drive (Windows)
-            return str(p)
+    if base is not None and p.is_relative_to(Path(base).resolve()):
+        return str(p.relative_to(Path(base).resolve()))
     return str(p)
 
 
