@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 LMO_NAMES = {1: "ape", 5: "can", 6: "cat", 8: "driller", 9: "duck", 10: "eggbox", 11: "glue",
              12: "holepuncher"}
 MIN_VISIB = 0.5
+MIN_BOX_PX = 6  # visible boxes thinner than this (a part cut by the image border) are skipped
 
 
 def log(msg: str) -> None:
@@ -71,6 +72,8 @@ def main() -> None:
     ap.add_argument("--hints", default="box,pose", help="comma list of box, pose")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="at most this many instances")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="skip the first N instances (resume a run; seeds stay per instance)")
     ap.add_argument("--json", action="store_true", help="print one JSON line last")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override an AlignConfig field (repeatable), e.g. --set views=150")
@@ -134,6 +137,12 @@ def main() -> None:
     photos: dict[int, np.ndarray] = {}
     with Aligner(cfg) as aligner:
         for ci, (im, name, pose, box) in enumerate(cases):
+            if ci < args.skip:
+                continue
+            if min(box[2], box[3]) < MIN_BOX_PX:
+                log(f"[{ci + 1}/{len(cases)}] {im.image_id:4d} {name:12s} skipped: visible box "
+                    f"{box} thinner than {MIN_BOX_PX} px")
+                continue
             photo = photos.get(im.image_id)
             if photo is None:
                 photos.clear()
