@@ -15,6 +15,7 @@ from synthgap import __version__
 # (or when `--help` lists them), so `synthgap --version` never imports torch or OpenGL.
 COMMANDS: dict[str, str] = {
     "adapt": "synthgap.cli.adapt:adapt",
+    "align": "synthgap.cli.align:align",
     "gap": "synthgap.cli.gap:gap",
     "export": "synthgap.cli.export:export",
     "preview": "synthgap.cli.preview:preview",

@@ -1,0 +1,237 @@
+"""From photos and hints to a scene's `real_views`: what `synthgap align` does, without click.
+
+`align_views` runs `synthgap.adapt.align.Aligner` on each (photo, part) and returns one
+`real_views` entry per photo (`synthgap.scenes.schema.RealViewConfig` fields, plain data), so
+the adaptation can render each photo's exact view and pair it pixel for pixel.
+
+World frame of the entries: with a pose hint file, its views' camera poses are kept and the
+estimated part poses are expressed in the same world frame. Without one, a photo's world
+frame is its camera frame (`camera_pose` = identity), where the table plane is unknown: such
+entries carry `background: {plane: false}` (no support plane is drawn in the view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from synthgap.adapt.align import (
+    AlignConfig,
+    Aligner,
+    AlignResult,
+    BoxHint,
+    PoseHint,
+    contour_overlay,
+    project_mask,
+)
+from synthgap.scenes.schema import RealViewConfig, Scene
+
+__all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedPart:
+    """One part aligned in one photo (for the summary and the preview).
+
+    Attributes:
+        photo: the photo file. part: the part's library name.
+        result: the `AlignResult` (pose camera-from-object, metres).
+    """
+
+    photo: Path
+    part: str
+    result: AlignResult
+
+
+def read_pose_hints(path: str | Path) -> list[RealViewConfig]:
+    """Read approximate poses: a YAML file with a `real_views:` list (e.g. a previous
+    `synthgap align` output, or a scene file) or the list itself.
+
+    Raises:
+        ValueError: the file is missing, not YAML or holds an invalid entry (names the file
+            and `real_views[i]`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--hint-pose {path}: no such file; give a YAML file with real_views "
+                         "(e.g. a previous `synthgap align` output)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--hint-pose {path}: not valid YAML ({exc})") from None
+    if isinstance(data, dict):
+        data = data.get("real_views")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"--hint-pose {path}: expected a non-empty `real_views:` list of "
+                         "{photo, camera_pose, parts: [{part, pose}]} entries")
+    out = []
+    for i, entry in enumerate(data):
+        try:
+            out.append(RealViewConfig.model_validate(entry))
+        except ValueError as exc:
+            raise ValueError(f"--hint-pose {path}: real_views[{i}]: {exc}") from None
+    return out
+
+
+def _hint_for(hints: list[RealViewConfig], photo: Path, part: str
+              ) -> tuple[np.ndarray, np.ndarray, RealViewConfig]:
+    """(world-from-camera, camera-from-object, the view) of `part` in `photo` from the hints
+    (matched by the photo's file name)."""
+    from synthgap.generators.views import pinned_camera_pose, pinned_part_pose
+
+    for view in hints:
+        if Path(view.photo).name != photo.name:
+            continue
+        for vp in view.parts:
+            if vp.part == part:
+                cam = pinned_camera_pose(view)
+                obj = pinned_part_pose(vp, view.unit_scale)
+                return cam, np.linalg.inv(cam) @ obj, view
+        raise ValueError(f"--hint-pose: the entry for {photo.name} has no part {part!r} "
+                         f"(it has {', '.join(p.part for p in view.parts)})")
+    raise ValueError(f"--hint-pose: no real_views entry for photo {photo.name} (entries: "
+                     f"{', '.join(Path(v.photo).name for v in hints)})")
+
+
+def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
+                boxes: list[tuple[float, float, float, float]] | None = None,
+                pose_hints: list[RealViewConfig] | None = None,
+                depth: tuple[float, float] | None = None, config: AlignConfig | None = None,
+                seed: int = 0, preview_dir: Path | None = None, base_dir: Path | None = None
+                ) -> tuple[list[dict[str, Any]], list[AlignedPart]]:
+    """Estimate each part's pose in each photo and build the `real_views` entries.
+
+    Args:
+        scene: the loaded scene (camera intrinsics, distortion, image size, parts).
+        photos: photo files, each of the scene's `image` size.
+        parts: part library names to align in every photo.
+        boxes: box hints `(x, y, w, h)`, one per (photo, part), photo by photo in `parts`
+            order; or None.
+        pose_hints: approximate views (`read_pose_hints`); or None.
+        depth: `(near, far)` metres for the sliding search when there is no hint.
+        config: `AlignConfig` (default settings when None).
+        seed: seed of the random stream, one child per (photo, part).
+        preview_dir: write `<photo stem>_align.png` (estimated contours over the photo) here.
+        base_dir: write photo paths relative to this folder (the scene file's) when they lie
+            inside it, absolute otherwise.
+
+    Returns:
+        `(real_views entries as plain dicts, one AlignedPart per (photo, part))`.
+
+    Raises:
+        ValueError: unknown part, wrong number of boxes, both hint kinds, a photo of the wrong
+            size, no hint and no depth (each message names the value and the fix).
+    """
+    from synthgap.data.layout import read_image
+    from synthgap.generators.parts import load_parts
+    from synthgap.generators.renderer import Renderer
+
+    if not photos:
+        raise ValueError("no photos given; pass one or more photo files")
+    if not parts:
+        raise ValueError("no part given; pass --part NAME (a part of the scene's library)")
+    if boxes is not None and pose_hints is not None:
+        raise ValueError("give either box hints or a pose hint file, not both")
+    if boxes is not None and len(boxes) != len(photos) * len(parts):
+        raise ValueError(f"got {len(boxes)} --hint-box values for {len(photos)} photo(s) x "
+                         f"{len(parts)} part(s); give one box per photo and part, photo by "
+                         "photo, parts in --part order")
+    if boxes is None and pose_hints is None and depth is None:
+        raise ValueError("no hint: give --hint-box or --hint-pose, or --depth NEAR,FAR "
+                         "(metres) for a sliding search over the whole photo (slow)")
+    library = load_parts(scene)
+    missing = [p for p in parts if p not in library]
+    if missing:
+        raise ValueError(f"--part {missing[0]!r} is not in the scene's part library (parts: "
+                         f"{', '.join(library)})")
+    k = scene.intrinsics()
+    K = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
+    distortion = tuple(float(d) for d in scene.camera.distortion)
+    size = (scene.image.width, scene.image.height)
+    views: list[dict[str, Any]] = []
+    aligned: list[AlignedPart] = []
+    full = Renderer(*size) if preview_dir is not None else None
+    try:
+        with Aligner(config) as aligner:
+            for i, photo_path in enumerate(photos):
+                photo = read_image(photo_path)
+                if (photo.shape[1], photo.shape[0]) != size:
+                    raise ValueError(f"{photo_path}: the photo is {photo.shape[1]}x"
+                                     f"{photo.shape[0]} but the scene's image is {size[0]}x"
+                                     f"{size[1]}; set image to the photos' size (photos are "
+                                     "never resized, that would misalign them)")
+                cam_pose = np.eye(4)
+                hint_view = None
+                entries = []
+                overlay = photo
+                for j, part in enumerate(parts):
+                    rng = np.random.default_rng([seed, i, j])
+                    mesh = library[part].mesh
+                    hint: BoxHint | PoseHint | None = None
+                    if boxes is not None:
+                        hint = BoxHint(boxes[i * len(parts) + j])
+                    elif pose_hints is not None:
+                        cam_pose, co, hint_view = _hint_for(pose_hints, photo_path, part)
+                        hint = PoseHint(co)
+                    res = aligner.align(photo, K, mesh, hint=hint, rng=rng,
+                                        distortion=distortion, part=part, depth=depth)
+                    aligned.append(AlignedPart(photo=photo_path, part=part, result=res))
+                    entries.append({"part": part,
+                                    "pose": _rounded(cam_pose @ res.pose)})
+                    if full is not None:
+                        mask, _ = project_mask(full, K, distortion, mesh, res.pose, part=part)
+                        overlay = contour_overlay(overlay, mask, color=_COLOURS[j % 6])
+                view: dict[str, Any] = {"photo": _relative(photo_path, base_dir), "units": "m",
+                                        "camera_pose": _rounded(cam_pose), "parts": entries}
+                if hint_view is None and scene.background.plane:
+                    view["background"] = {"plane": False}
+                elif hint_view is not None and hint_view.background is not None:
+                    view["background"] = hint_view.background.model_dump(mode="json",
+                                                                         exclude_unset=True)
+                views.append(view)
+                if preview_dir is not None:
+                    _write_png(preview_dir / f"{Path(photo_path).stem}_align.png", overlay)
+    finally:
+        if full is not None:
+            full.close()
+    return views, aligned
+
+
+_COLOURS = ((0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0), (255, 128, 0),
+            (128, 128, 255))
+
+
+def _rounded(m: np.ndarray) -> list[list[float]]:
+    return [[round(float(v), 7) for v in row] for row in np.asarray(m)]
+
+
+def _relative(path: Path, base: Path | None) -> str:
+    """The photo path relative to `base` when it lies inside it, else absolute."""
+    p = Path(path).resolve()
+    if base is not None and p.is_relative_to(Path(base).resolve()):
+        return str(p.relative_to(Path(base).resolve()))
+    return str(p)
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"{path}: could not encode the overlay PNG")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    tmp.replace(path)
+
+
+def views_yaml(views: list[dict[str, Any]]) -> str:
+    """The `real_views:` YAML block to paste into (or merge with) the scene file."""
+    head = ("# real_views estimated by `synthgap align` (silhouette/edge matching); check the\n"
+            "# --preview overlays before using them. Poses: world-from-object, metres.\n")
+    return head + yaml.safe_dump({"real_views": views}, sort_keys=False,
+                                 default_flow_style=None, width=100)
