@@ -1,4 +1,9 @@
-"""The renderer: `SampleParams` + part meshes -> pixels. The only module that imports OpenGL.
+"""The renderer: `SampleParams` + part meshes -> pixels, drawn with pyrender's public API.
+
+This module and `synthgap.generators.pyrender_compat` are the only ones that touch
+pyrender/OpenGL; the import statements and every use of pyrender internals (patched shaders,
+read-back, light sets, module constants) live in `pyrender_compat`, checked against one
+pinned pyrender version. The pyrender module object comes from `open_offscreen`.
 
 One `Renderer` per process holds one pyrender `OffscreenRenderer` (created lazily on the first
 render) and a persistent pyrender scene in which each part's geometry is uploaded once and
@@ -37,17 +42,10 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
-import atexit
-import importlib
 import os
-import shutil
-import sys
-import tempfile
-import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -55,6 +53,7 @@ import cv2
 import numpy as np
 import trimesh
 
+from synthgap.generators import pyrender_compat as compat
 from synthgap.generators.appearance import (
     MeshAppearance,
     jitter_colors,
@@ -118,17 +117,8 @@ class RenderResult:
 # --------------------------------------------------------------------------- GL platform
 
 
-def _import_pyrender(platform: str) -> ModuleType:
-    """Import pyrender for `platform`, dropping a previous import made for another platform."""
-    if os.environ.get("PYOPENGL_PLATFORM") != platform:
-        for name in [m for m in sys.modules if m.split(".")[0] in ("OpenGL", "pyrender")]:
-            del sys.modules[name]
-        os.environ["PYOPENGL_PLATFORM"] = platform
-    return importlib.import_module("pyrender")
-
-
 def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    pyrender = _import_pyrender(platform)
+    pyrender = compat.import_pyrender(platform)
     return pyrender, pyrender.OffscreenRenderer(width, height)
 
 
@@ -162,25 +152,6 @@ def open_offscreen(width: int, height: int,
 
 
 # --------------------------------------------------------------------------- the renderer
-
-
-class _OrderedNodeSet(dict):
-    """The subset of `set` that pyrender uses on light nodes, in insertion order."""
-
-    def add(self, node: Any) -> None:
-        self[node] = None
-
-    def remove(self, node: Any) -> None:
-        del self[node]
-
-    def discard(self, node: Any) -> None:
-        self.pop(node, None)
-
-    def __or__(self, other: Any) -> _OrderedNodeSet:
-        out = _OrderedNodeSet(self)
-        for node in other:
-            out[node] = None
-        return out
 
 
 class Renderer:
@@ -233,11 +204,8 @@ class Renderer:
     def close(self) -> None:
         """Free the GL context and every uploaded mesh (the renderer can be used again)."""
         if self._offscreen is not None:
-            platform = getattr(self._offscreen, "_platform", None)
-            if self.platform == "egl" and hasattr(platform, "_egl_context"):
-                # pyrender terminates the EGL display, which is shared by every context on
-                # the device: other Renderers in this process would stop working.
-                platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
+            if self.platform == "egl":  # other Renderers in this process share the display
+                compat.keep_egl_display(self._offscreen)
             self._offscreen.delete()
         self._offscreen = self._scene = self._cam_node = self._plane = None
         self._light_nodes = []
@@ -252,28 +220,12 @@ class Renderer:
             return
         self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
         pr = self._pr
-        # Shadow maps are fitted to the visible region (`_shadow_focus`), so 1024 texels a
-        # side are finer than pyrender's 2048 over the whole scene, at a quarter of the cost.
-        for module in ("pyrender.renderer", "pyrender.light"):
-            if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
-                sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
-        # 16 lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
-        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
-        if hasattr(sys.modules.get("pyrender.renderer"), "MAX_N_LIGHTS"):
-            sys.modules["pyrender.renderer"].MAX_N_LIGHTS = MAX_PER_PASS
-        inner = getattr(self._offscreen, "_renderer", None)
-        if inner is not None and hasattr(inner, "_program_cache"):
-            self._shaders = _install_shaders(pr, inner)
-        if self._fast_readback and inner is not None and _has_fb_fields(inner):
-            inner._synthgap_skip_depth = False
-            inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
-        self._scene = _focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
-        # pyrender keeps lights in sets, whose iteration order depends on memory addresses, and
-        # binds them to shader slots in that order: float sums then differ between processes by
-        # a grey level now and then. Insertion-ordered sets make the light order that of
-        # `params.lights`, so every process renders identical bytes.
-        for attr in ("_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes"):
-            setattr(self._scene, attr, _OrderedNodeSet())
+        self._shaders = compat.install_shaders(self._offscreen)
+        if self._fast_readback:
+            compat.install_fast_readback(self._offscreen)
+        self._scene = compat.focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
+        # lights bound to shader slots in the order of `params.lights`, in every process
+        compat.use_ordered_light_sets(self._scene)
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
 
     # -- the frame
@@ -301,8 +253,19 @@ class Renderer:
             if inst.part not in meshes:
                 raise ValueError(f"parts[{k}].part = {inst.part!r} is not among the meshes "
                                  f"given ({sorted(meshes)})")
-        view = render_view(cam)
         self._ensure_gl()
+        # Shadow maps are fitted to the visible region (`shadow_focus`), so 1024 texels a side
+        # are finer than pyrender's 2048 over the whole scene, at a quarter of the cost; 16
+        # lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
+        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
+        with compat.pyrender_settings(max_lights=MAX_PER_PASS,
+                                      shadow_map_size=_SHADOW_MAP_SIZE):
+            return self._draw(params, meshes)
+
+    def _draw(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh]) -> RenderResult:
+        """`render` once its arguments are checked and the GL context exists."""
+        cam = params.camera
+        view = render_view(cam)
         pr, scene = self._pr, self._scene
         assert pr is not None and scene is not None  # set by _ensure_gl
 
@@ -392,19 +355,19 @@ class Renderer:
                                         bg.plane_size if bg.plane else None)
         scene.bg_color = [0.0, 0.0, 0.0, 0.0]
         layers_rgba = []
-        self._skip_depth(True)
+        compat.skip_depth(self._offscreen, True)
         try:
             env = _environment(params)
             for p, group in enumerate(passes):
                 ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
-                self._use_shaders(env is not None and p == 0)
+                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
                 scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
                 flags = self._set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)
                 layers_rgba.append(rgba)
         finally:
-            self._skip_depth(False)
-            self._use_shaders(False)
+            compat.skip_depth(self._offscreen, False)
+            compat.use_shader_cache(self._offscreen, self._shaders, False)
             scene.focus = None
         rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
         rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
@@ -447,11 +410,6 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
-
-    def _skip_depth(self, skip: bool) -> None:
-        inner = getattr(self._offscreen, "_renderer", None)
-        if hasattr(inner, "_synthgap_skip_depth"):
-            inner._synthgap_skip_depth = skip
 
     # -- scene building helpers
     def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
@@ -591,14 +549,6 @@ class Renderer:
         while len(self._maps) > 64:
             self._maps.popitem(last=False)
 
-    def _use_shaders(self, environment: bool) -> None:
-        inner = getattr(self._offscreen, "_renderer", None)
-        if self._shaders is not None and inner is not None:
-            inner._program_cache = self._shaders[1 if environment else 0]
-        elif environment:
-            raise ValueError("lights: an environment light needs synthgap's patched shaders, "
-                             "which do not apply to this pyrender version")
-
     def _set_lights(self, group: list[Emitter]) -> int:
         """Put the lights of one pass in the scene; returns the pass's render flags."""
         pr, scene = self._pr, self._scene
@@ -617,8 +567,7 @@ class Renderer:
                                      innerConeAngle=e.inner_cone, outerConeAngle=e.outer_cone)
                 if e.shadows:
                     flags |= pr.RenderFlags.SHADOWS_SPOT
-                    light._get_shadow_camera = types.MethodType(
-                        _spot_shadow_camera(pr, e.pose, scene.focus), light)
+                    compat.set_spot_shadow_camera(light, e.pose, scene.focus)
             else:
                 light = pr.PointLight(color=color, intensity=e.intensity)
             self._light_nodes.append(scene.add(light, pose=e.pose))
@@ -714,152 +663,6 @@ class Renderer:
                 int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
         interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
         return cv2.resize(c, (width, height), interpolation=interp)
-
-
-#: (what, pyrender's mesh.frag text, replacement): applied only when every target is found.
-_SHADER_PATCHES = (
-    # Vertex colours tint the surface (diffuse albedo, metal F0, ambient) before shading,
-    # not the shaded result: a red plastic's specular highlight stays white.
-    ("vertex colours as albedo", "    color *= color_multiplier;\n", "\n"),
-    ("vertex colours as albedo",
-     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
-     "\n#endif\n",
-     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
-     "\n#endif\n#ifdef COLOR_0_LOC\n    base_color *= color_multiplier;\n#endif\n"),
-    # One bilinear 2x2 comparison instead of 3x3 of them (36 texture reads per light and
-    # fragment): the shadow map is fitted to the view, so its texels are ~1 mm and the edge
-    # stays smooth; the colour pass with a shadowed light costs about half as much.
-    ("bilinear shadow lookup",
-     "    float shadow = PCF(shadow_map, textureSize(shadow_map, 0), light_coords.xy, compare);",
-     "    float shadow = texture2DShadowLerp(shadow_map, vec2(textureSize(shadow_map, 0)),"
-     " light_coords.xy, compare);"),
-)
-
-
-#: With an `environment` light, the first colour pass uses this patch too: the ambient term
-#: becomes a studio environment of radiance `ambient_light` (the uniform then carries the
-#: environment's), bright above the horizon and dark below, reflected by every surface with
-#: Schlick's Fresnel and blurred with roughness, and lighting its diffuse part by the normal.
-_ENV_PATCH = (
-    "studio environment",
-    "    color.xyz += base_color.xyz * ambient_light;\n",
-    """    {
-        vec3 v_env = normalize(cam_pos - frag_position);
-        vec3 r_env = reflect(-v_env, n);
-        float w_env = 0.1 + roughness;
-        float sky = 0.12 + 0.88 * smoothstep(-0.1 - w_env, 0.6 + w_env, r_env.z);
-        float sky_d = 0.12 + 0.88 * smoothstep(-1.0, 1.2, n.z);
-        float nv_env = clamp(dot(n, v_env), 0.0, 1.0);
-        vec3 f_env = f0 + (max(vec3(1.0 - roughness), f0) - f0) * pow(1.0 - nv_env, 5.0);
-        color.xyz += ambient_light * (c_diff * sky_d + f_env * sky * (1.0 - 0.5 * roughness));
-    }
-""",
-)
-_SHADER_DIR: dict[bool, str] = {}  # this process's patched shader folders, made on first use
-
-
-def _shader_folder(pr: ModuleType, environment: bool) -> str | None:
-    """The folder of pyrender's shaders with `_SHADER_PATCHES` (and `_ENV_PATCH`), written
-    once per process to a temporary folder removed at exit; None when pyrender's `mesh.frag`
-    is not the text the patches expect."""
-    if environment not in _SHADER_DIR:
-        src = Path(pr.__file__).parent / "shaders"
-        try:
-            text = (src / "mesh.frag").read_text()
-        except OSError:
-            return None
-        for _what, old, new in (*_SHADER_PATCHES, *([_ENV_PATCH] if environment else [])):
-            if old not in text:
-                return None
-            text = text.replace(old, new, 1)
-        folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
-        atexit.register(shutil.rmtree, folder, True)
-        for f in src.iterdir():
-            if f.is_file():
-                shutil.copyfile(f, Path(folder) / f.name)
-        (Path(folder) / "mesh.frag").write_text(text)
-        _SHADER_DIR[environment] = folder
-    return _SHADER_DIR[environment]
-
-
-def _install_shaders(pr: ModuleType, inner: Any) -> tuple[Any, Any] | None:
-    """Point pyrender's shader cache at the patched shaders (`_shader_folder`).
-
-    Returns:
-        `(plain cache, environment cache)` to switch between per pass, or None when the
-        patches do not apply (pyrender's own shaders are used; no environment lighting).
-    """
-    from pyrender.shader_program import ShaderProgramCache
-
-    plain, env = _shader_folder(pr, False), _shader_folder(pr, True)
-    if plain is None or env is None:
-        return None
-    caches = ShaderProgramCache(shader_dir=plain), ShaderProgramCache(shader_dir=env)
-    inner._program_cache.clear()
-    inner._program_cache = caches[0]
-    return caches
-
-
-def _egl_destroy_context_only(platform: Any) -> None:
-    from OpenGL.EGL import eglDestroyContext
-
-    if platform._egl_display is not None and platform._egl_context is not None:
-        eglDestroyContext(platform._egl_display, platform._egl_context)
-    platform._egl_context = None
-    platform._egl_display = None
-
-
-# --------------------------------------------------------------------------- read-back
-
-_FB_FIELDS = ("_main_fb", "_main_fb_ms", "_main_fb_dims")
-
-
-def _has_fb_fields(inner: Any) -> bool:
-    return all(hasattr(inner, f) for f in _FB_FIELDS) and hasattr(inner,
-                                                                   "_read_main_framebuffer")
-
-
-def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarray, Any]:
-    """pyrender's `Renderer._read_main_framebuffer` (pyrender-maintained 1.0), minus work.
-
-    Same GL calls and the same float32 depth arithmetic in the same order (so the same bits),
-    but the depth buffer is neither resolved nor read when `_synthgap_skip_depth` is set, and
-    the conversion runs in place instead of through boolean-mask copies.
-    """
-    from OpenGL import GL
-    from pyrender.constants import RenderFlags
-
-    width, height = self._main_fb_dims
-    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
-    GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
-    GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT,
-                         GL.GL_LINEAR)
-    skip_depth = self._synthgap_skip_depth and not flags & RenderFlags.DEPTH_ONLY
-    if not skip_depth:
-        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height,
-                             GL.GL_DEPTH_BUFFER_BIT, GL.GL_NEAREST)
-    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
-    depth = None
-    if not skip_depth:
-        buf = GL.glReadPixels(0, 0, width, height, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
-        raw = np.frombuffer(buf, dtype=np.float32).reshape(height, width)[::-1]
-        znear = scene.main_camera_node.camera.znear
-        zfar = scene.main_camera_node.camera.zfar
-        depth = 2.0 * raw - 1.0  # float32, as pyrender computes it
-        if zfar is None:
-            np.subtract(1.0, depth, out=depth)
-            np.divide(2 * znear, depth, out=depth)
-        else:
-            np.multiply(depth, zfar - znear, out=depth)
-            np.subtract(zfar + znear, depth, out=depth)
-            np.divide((2.0 * znear * zfar), depth, out=depth)
-        depth[raw == 1.0] = 0.0
-        if flags & RenderFlags.DEPTH_ONLY:
-            return depth
-    fmt, channels = (GL.GL_RGBA, 4) if flags & RenderFlags.RGBA else (GL.GL_RGB, 3)
-    buf = GL.glReadPixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE)
-    color = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, channels)[::-1]
-    return np.ascontiguousarray(color), depth
 
 
 # --------------------------------------------------------------------------- helpers
@@ -959,47 +762,6 @@ def _sum_passes(layers: list[np.ndarray]) -> np.ndarray:
     rgba[:, :, :3] = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
     rgba[:, :, 3] = alpha
     return rgba
-
-
-def _focused_scene_class(pr: ModuleType) -> type:
-    """pyrender's Scene whose `centroid`/`scale` (which size the shadow maps' cameras) can be
-    pinned to the region that matters (`focus`), instead of every node's bounds: a 2 m
-    support plane would spread a shadow map's 2048 texels over 5.7 m (2.8 mm each)."""
-
-    class FocusedScene(pr.Scene):  # type: ignore[name-defined, misc]
-        focus: tuple[np.ndarray, float] | None = None
-
-        @property
-        def centroid(self) -> np.ndarray:
-            return self.focus[0] if self.focus is not None else super().centroid
-
-        @property
-        def scale(self) -> float:
-            return self.focus[1] if self.focus is not None else super().scale
-
-    return FocusedScene
-
-
-def _spot_shadow_camera(pr: ModuleType, pose: np.ndarray,
-                        focus: tuple[np.ndarray, float] | None) -> Callable[[Any, float], Any]:
-    """A spot light's shadow camera whose depth range hugs the focus region.
-
-    pyrender's spans 0.01-10 x the scene scale; its perspective depth is then so coarse at
-    the parts' distance that the shader's depth bias (~0.0002-0.002 of the range) exceeds
-    the parts' height and every shadow vanishes.
-    """
-    def camera(light: Any, scene_scale: float) -> Any:
-        if focus is None:
-            near, far = 0.01 * scene_scale, 10 * scene_scale
-        else:
-            dist = float(np.linalg.norm(np.asarray(pose)[:3, 3] - focus[0]))
-            near = max(dist - focus[1], 0.02 * dist, 1e-3)
-            far = dist + focus[1]
-        return pr.PerspectiveCamera(znear=near, zfar=far, aspectRatio=1.0,
-                                    yfov=float(np.clip(2 * light.outerConeAngle + np.pi / 16,
-                                                       0.0, np.pi - 1e-3)))
-
-    return camera
 
 
 def _shadow_focus(objects: list[Bounds], view: Any, cam_pose: np.ndarray, cam: Any,
