@@ -1,11 +1,12 @@
 """Every place synthgap reaches into pyrender's internals, checked against one version.
 
 pyrender's public API (scenes, nodes, meshes, lights, `OffscreenRenderer.render`) is used by
-`synthgap.generators.renderer`; what that API does not offer is done here, and only here:
+`synthgap.generators.renderer` (and its `scene_graph`) through the module object
+`import_pyrender` returns; what that API does not offer is done here, and only here:
 
-* `import_pyrender`: import pyrender (and PyOpenGL) for one GL platform; this module and
-  the renderer are the only ones that touch pyrender/OpenGL, and this is the only one with an
-  `import pyrender` statement (inside functions: importing this module loads no GL);
+* `import_pyrender`: import pyrender (and PyOpenGL) for one GL platform. This is the only
+  module with an `import pyrender`/`OpenGL` statement, inside functions, so importing it
+  loads no GL (the project rule "one module imports pyrender" now names this one);
 * `pyrender_settings`: the module constants `MAX_N_LIGHTS` and `SHADOW_TEX_SZ`, raised for
   the duration of a `with` block and restored after it;
 * `use_ordered_light_sets`: the scene's light node sets (`_point_light_nodes`, ...),

@@ -1,9 +1,10 @@
 """The renderer: `SampleParams` + part meshes -> pixels, drawn with pyrender's public API.
 
-This module and `synthgap.generators.pyrender_compat` are the only ones that touch
-pyrender/OpenGL; the import statements and every use of pyrender internals (patched shaders,
-read-back, light sets, module constants) live in `pyrender_compat`, checked against one
-pinned pyrender version. The pyrender module object comes from `open_offscreen`.
+Only `synthgap.generators.pyrender_compat` imports pyrender/OpenGL: it holds every use of
+pyrender internals (patched shaders, read-back, light sets, module constants), checked
+against one pinned pyrender version. This module and `scene_graph` (the nodes of the
+scene) use pyrender's public API through the module object `open_offscreen` returns;
+`compositing` combines the passes without GL.
 
 One `Renderer` per process holds one pyrender `OffscreenRenderer` (created lazily on the first
 render) and a persistent pyrender scene in which each part's geometry is uploaded once and
@@ -43,26 +44,25 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import cv2
 import numpy as np
 import trimesh
 
 from synthgap.generators import pyrender_compat as compat
-from synthgap.generators.appearance import (
-    MeshAppearance,
-    jitter_colors,
-    mesh_appearance,
-    vertex_arrays,
+from synthgap.generators.compositing import (
+    BackgroundImages,
+    environment,
+    passes_flat,
+    shadow_focus,
+    sum_passes,
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
-from synthgap.generators.lighting import MAX_PER_PASS, Emitter, emitters, light_passes
+from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -70,15 +70,12 @@ from synthgap.generators.occlusion import (
     unit_cube_corners,
 )
 from synthgap.generators.params import MaterialParams, SampleParams
-from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
+from synthgap.generators.scene_graph import DEFECT_FINISH, SceneGraph, material
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
-#: (metallic, roughness) of each defect type's patch: scratches and dents show bare metal.
-_DEFECT_FINISH = {"scratch": (0.9, 0.35), "dent": (0.9, 0.35), "stain": (0.0, 0.9),
-                  "crack": (0.0, 1.0)}
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
 _GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
@@ -178,21 +175,10 @@ class Renderer:
         self.platform: str | None = None
         self._pr: ModuleType | None = None
         self._offscreen: Any = None
-        self._scene: Any = None
         self._cam_node: Any = None
-        # (part name, slot, look kind, texture tile) -> (node, primitive, mesh it was made
-        # from, object-frame corners)
-        self._part_slots: dict[tuple[str, int, str, float],
-                               tuple[Any, Any, trimesh.Trimesh, np.ndarray]] = {}
-        self._maps: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
-        self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
-        # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
-        self._looks: dict[str, _Look] = {}
-        self._plane: tuple[Any, Any, float] | None = None
-        self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
-        self._light_nodes: list[Any] = []  # the lights of the last pass
+        self._graph: SceneGraph | None = None  # the pyrender scene and its cached nodes
         self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
-        self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._backgrounds = BackgroundImages()
 
     # -- lifecycle
     def __enter__(self) -> Renderer:
@@ -207,13 +193,7 @@ class Renderer:
             if self.platform == "egl":  # other Renderers in this process share the display
                 compat.keep_egl_display(self._offscreen)
             self._offscreen.delete()
-        self._offscreen = self._scene = self._cam_node = self._plane = None
-        self._light_nodes = []
-        self._part_slots.clear()
-        self._prim_slots.clear()
-        self._looks.clear()
-        self._maps.clear()
-        self._frame_nodes.clear()
+        self._offscreen = self._cam_node = self._graph = None
 
     def _ensure_gl(self) -> None:
         if self._offscreen is not None:
@@ -223,10 +203,11 @@ class Renderer:
         self._shaders = compat.install_shaders(self._offscreen)
         if self._fast_readback:
             compat.install_fast_readback(self._offscreen)
-        self._scene = compat.focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
+        scene = compat.focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
         # lights bound to shader slots in the order of `params.lights`, in every process
-        compat.use_ordered_light_sets(self._scene)
-        self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
+        compat.use_ordered_light_sets(scene)
+        self._cam_node = scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
+        self._graph = SceneGraph(pr, scene)
 
     # -- the frame
     def render(self, params: SampleParams,
@@ -266,12 +247,10 @@ class Renderer:
         """`render` once its arguments are checked and the GL context exists."""
         cam = params.camera
         view = render_view(cam)
-        pr, scene = self._pr, self._scene
-        assert pr is not None and scene is not None  # set by _ensure_gl
-
-        for node in self._frame_nodes:
-            scene.remove_node(node)
-        self._frame_nodes = []
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None  # set by _ensure_gl
+        scene = graph.scene
+        graph.begin_frame()
 
         # Camera (OpenCV pixel centres are at integers, OpenGL's at half-integers).
         self._cam_node.camera = pr.IntrinsicsCamera(view.fx, view.fy, view.cx + 0.5,
@@ -285,8 +264,6 @@ class Renderer:
         # Parts, their defects, distractors, plane.
         objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
         nodes: list[Any] = []  # their nodes, in the same order
-        for node, *_ in self._part_slots.values():
-            node.mesh.is_visible = False
         used: dict[tuple[str, str, float], int] = {}
         for k, inst in enumerate(params.parts):
             m = inst.material
@@ -294,16 +271,16 @@ class Renderer:
             tile = float(m.texture_scale) if kind == "tex" else 0.0
             slot = used.get((inst.part, kind, tile), 0)
             used[(inst.part, kind, tile)] = slot + 1
-            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part], kind,
+            node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
                                                   tile)
             pose = np.asarray(inst.pose, dtype=float)
             if kind == "own":
-                node, prim = self._own_look(inst.part, node, prim, m)
+                node, prim = graph.own_look(inst.part, node, prim, m)
             elif kind == "tex":
-                base, mr = self._surface_maps(m.texture, m.texture_seed)
-                prim.material = _material(pr, m, base, mr)
+                base, mr = graph.surface_maps(m.texture, m.texture_seed)
+                prim.material = material(pr, m, base, mr)
             else:
-                prim.material = _material(pr, m)
+                prim.material = material(pr, m)
             node.mesh.is_visible = True
             scene.set_pose(node, pose)
             objects.append(Bounds(k + 1, transform_points(corners, pose)))
@@ -318,11 +295,10 @@ class Renderer:
             prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
                                 normals=dm.vertex_normals.astype(np.float32),
                                 indices=dm.faces.astype(np.uint32),
-                                material=_material(pr, MaterialParams(
-                                    tuple(d.color), *_DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
+                                material=material(pr, MaterialParams(
+                                    tuple(d.color), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
             pose = np.asarray(inst.pose, dtype=float)
-            node = scene.add(pr.Mesh([prim]), pose=pose)
-            self._frame_nodes.append(node)
+            node = graph.add_frame_mesh(prim, pose)
             defect_nodes[node] = (iid, did)
             objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
         if len(defect_nodes) > 255:
@@ -331,46 +307,44 @@ class Renderer:
         if len(params.parts) > 65535:
             raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
 
-        for node, _ in self._prim_slots.values():
-            node.mesh.is_visible = False
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
-            node, box = self._distractor_node(j, dist, used_prims)
+            node, box = graph.distractor_node(j, dist, used_prims)
             objects.append(Bounds(0, transform_points(unit_cube_corners(), box)))
             nodes.append(node)
 
         bg = params.background
         plane_node = None
         if bg.plane:
-            plane_node = self._plane_node(bg)
-        elif self._plane is not None:
-            self._plane[0].mesh.is_visible = False
+            plane_node = graph.plane_node(bg)
+        else:
+            graph.hide_plane()
 
         # 1. colour passes, over transparent black: the resolved colour is premultiplied by
         # coverage, so anything behind (clear colour or image) is composited exactly. Lights
         # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
         passes = light_passes(emitters(params.lights))
         if any(e.shadows for e in passes_flat(passes)):
-            scene.focus = _shadow_focus(objects, view, cam_pose, cam,
+            scene.focus = shadow_focus(objects, view, cam_pose, cam,
                                         bg.plane_size if bg.plane else None)
         scene.bg_color = [0.0, 0.0, 0.0, 0.0]
         layers_rgba = []
         compat.skip_depth(self._offscreen, True)
         try:
-            env = _environment(params)
+            env = environment(params)
             for p, group in enumerate(passes):
                 ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
                 compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
                 scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
-                flags = self._set_lights(group)
+                flags = graph.set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)
                 layers_rgba.append(rgba)
         finally:
             compat.skip_depth(self._offscreen, False)
             compat.use_shader_cache(self._offscreen, self._shaders, False)
             scene.focus = None
-        rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
-        rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
+        rgba = layers_rgba[0] if len(layers_rgba) == 1 else sum_passes(layers_rgba)
+        rgb = self._backgrounds.composite(rgba, bg.image, bg.image_crop, bg.color)
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
@@ -410,385 +384,3 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
-
-    # -- scene building helpers
-    def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
-                   tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
-        """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
-        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat) or `plain`
-        geometry."""
-        key = (name, slot, kind, tile)
-        cached = self._part_slots.get(key)
-        if cached is not None and cached[2] is mesh:
-            return cached[0], cached[1], cached[3]
-        pr, scene = self._pr, self._scene
-        if cached is not None:  # same name, another mesh: drop the old geometry
-            scene.remove_node(cached[0])
-        if len(mesh.faces) == 0:
-            raise ValueError(f"part {name!r}: the mesh has no faces")
-        look = self._look(name, mesh) if kind == "own" else None
-        shaded = look.shaded if look is not None else mesh.smooth_shaded
-        # (smooth_shaded splits at sharp edges: CAD edges stay crisp)
-        colors, uv = (look.colors, look.uv) if look is not None else (None, None)
-        if kind == "tex":
-            shaded, uv = box_uv(shaded, tile)
-        prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
-                            normals=shaded.vertex_normals.astype(np.float32),
-                            indices=shaded.faces.astype(np.uint32),
-                            color_0=colors, texcoord_0=uv,
-                            material=pr.MetallicRoughnessMaterial())
-        node = scene.add(pr.Mesh([prim]))
-        # Convex hull vertices bound the part tightly for the screen-space occlusion test.
-        try:
-            corners = np.asarray(mesh.convex_hull.vertices, dtype=float)
-        except Exception:  # degenerate (flat) meshes have no 3D hull; all vertices will do
-            corners = np.asarray(mesh.vertices, dtype=float)
-        self._part_slots[key] = (node, prim, mesh, corners)
-        return node, prim, corners
-
-    def _distractor_node(self, j: int, dist: Any,
-                         used: dict[str, int]) -> tuple[Any, np.ndarray]:
-        """The distractor's node and the world-from-unit-cube matrix that bounds it."""
-        pr, scene = self._pr, self._scene
-        size = np.asarray(dist.size, dtype=float)
-        if size.shape != (3,) or not np.all(np.isfinite(size)) or np.any(size <= 0):
-            raise ValueError(f"distractors[{j}].size: expected 3 positive numbers (metres), got "
-                             f"{dist.size}")
-        pose = np.asarray(dist.pose, dtype=float)
-        kind = dist.primitive
-        if kind == "capsule":  # hemispheres must stay round: build it at its size
-            r, h = size[0], max(size[2], 2 * size[0])
-            m = trimesh.creation.capsule(height=h - 2 * r, radius=r, count=[16, 16])
-            node = scene.add(pr.Mesh([_prim_from(pr, m, _material(pr, dist.material))]),
-                             pose=pose)
-            self._frame_nodes.append(node)
-            return node, pose @ np.diag([2 * r, 2 * r, h, 1.0])
-        if kind == "box":
-            scale = size
-        elif kind == "cylinder":
-            scale = np.array([2 * size[0], 2 * size[1], size[2]])
-        elif kind == "sphere":
-            scale = 2 * size
-        else:
-            raise ValueError(f"distractors[{j}].primitive: expected box, cylinder, sphere or "
-                             f"capsule, got {kind!r}")
-        slot = used.get(kind, 0)
-        used[kind] = slot + 1
-        key = (kind, slot)
-        if key not in self._prim_slots:
-            unit = {"box": lambda: trimesh.creation.box([1.0, 1.0, 1.0]),
-                    "cylinder": lambda: trimesh.creation.cylinder(0.5, 1.0, sections=32),
-                    "sphere": lambda: trimesh.creation.icosphere(3, 0.5)}[kind]()
-            prim = _prim_from(pr, unit, pr.MetallicRoughnessMaterial())
-            self._prim_slots[key] = (scene.add(pr.Mesh([prim])), prim)
-        node, prim = self._prim_slots[key]
-        prim.material = _material(pr, dist.material)
-        node.mesh.is_visible = True
-        scaled = pose @ np.diag([*scale, 1.0])
-        scene.set_pose(node, scaled)
-        return node, scaled
-
-    def _plane_node(self, bg: Any) -> Any:
-        pr, scene = self._pr, self._scene
-        size = bg.plane_size
-        if not (np.isfinite(size) and size > 0):
-            raise ValueError(f"background.plane_size: expected a positive number of metres, got "
-                             f"{size!r}")
-        repeat = float(size / bg.texture_size) if bg.texture is not None else 0.0
-        if self._plane is None or self._plane[2] != repeat:
-            if self._plane is not None:
-                scene.remove_node(self._plane[0])
-            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
-                                   [[0, 1, 2], [0, 2, 3]], process=False)
-            uv = (quad.vertices[:, :2] + 0.5) * repeat if repeat else None
-            prim = pr.Primitive(positions=quad.vertices.astype(np.float32),
-                                normals=quad.vertex_normals.astype(np.float32),
-                                indices=quad.faces.astype(np.uint32),
-                                texcoord_0=None if uv is None else uv.astype(np.float32),
-                                material=pr.MetallicRoughnessMaterial())
-            self._plane = (scene.add(pr.Mesh([prim])), prim, repeat)
-        node, prim, _ = self._plane
-        if bg.texture is None:
-            prim.material = _material(pr, MaterialParams(tuple(bg.color), 0.0, 0.9))
-        else:
-            prim.material = _material(pr, MaterialParams((1.0, 1.0, 1.0), 0.0, 0.9),
-                                      self._plane_map(bg.texture, bg.texture_seed))
-        node.mesh.is_visible = True
-        scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
-        return node
-
-    def _surface_maps(self, kind: str, seed: int) -> tuple[Any, Any]:
-        """Uploaded colour and metallic-roughness maps of a procedural finish (cached)."""
-        key = (kind, int(seed))
-        if key not in self._maps:
-            base, mr = surface_texture(kind, int(seed))
-            self._cache_map(key, (_texture(self._pr, base), _texture(self._pr, mr)))
-        self._maps.move_to_end(key)
-        return self._maps[key]
-
-    def _plane_map(self, texture: str, seed: int) -> Any:
-        """Uploaded colour map of the plane: procedural (`wood`, ...) or an image file."""
-        key = (texture, int(seed))
-        if key not in self._maps:
-            if texture in PLANE_TEXTURES:
-                img = plane_texture(texture, int(seed))
-            else:
-                data = np.fromfile(texture, dtype=np.uint8) if os.path.isfile(texture) else None
-                bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size \
-                    else None
-                if bgr is None:
-                    raise ValueError(f"background.texture_image {texture!r}: missing or not a "
-                                     "readable image")
-                img = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            self._cache_map(key, (_texture(self._pr, img), None))
-        self._maps.move_to_end(key)
-        return self._maps[key][0]
-
-    def _cache_map(self, key: tuple[str, int], value: tuple[Any, Any]) -> None:
-        self._maps[key] = value
-        while len(self._maps) > 64:
-            self._maps.popitem(last=False)
-
-    def _set_lights(self, group: list[Emitter]) -> int:
-        """Put the lights of one pass in the scene; returns the pass's render flags."""
-        pr, scene = self._pr, self._scene
-        for node in self._light_nodes:
-            scene.remove_node(node)
-        self._light_nodes = []
-        flags = pr.RenderFlags.RGBA
-        for e in group:
-            color = np.asarray(e.color, dtype=float)
-            if e.type == "directional":
-                light = pr.DirectionalLight(color=color, intensity=e.intensity)
-                if e.shadows:
-                    flags |= pr.RenderFlags.SHADOWS_DIRECTIONAL
-            elif e.type == "spot":
-                light = pr.SpotLight(color=color, intensity=e.intensity,
-                                     innerConeAngle=e.inner_cone, outerConeAngle=e.outer_cone)
-                if e.shadows:
-                    flags |= pr.RenderFlags.SHADOWS_SPOT
-                    compat.set_spot_shadow_camera(light, e.pose, scene.focus)
-            else:
-                light = pr.PointLight(color=color, intensity=e.intensity)
-            self._light_nodes.append(scene.add(light, pose=e.pose))
-        return flags
-
-    def _look(self, name: str, mesh: trimesh.Trimesh) -> _Look:
-        """The part's own appearance, prepared for drawing (cached per mesh)."""
-        look = self._looks.get(name)
-        if look is not None and look.mesh is mesh:
-            return look
-        appearance = mesh_appearance(mesh)
-        if appearance is None:
-            raise ValueError(f"part {name!r}: material source 'mesh' but the mesh has no vertex "
-                             "colours or texture (sample with the part library it was "
-                             "loaded into)")
-        shaded = mesh.smooth_shaded
-        try:
-            colors, uv = vertex_arrays(shaded, appearance)
-        except ValueError:  # this trimesh version dropped the visual: draw unsplit
-            shaded = mesh
-            colors, uv = vertex_arrays(mesh, appearance)
-        look = _Look(mesh=mesh, appearance=appearance, shaded=shaded, colors=colors, uv=uv,
-                     textures=_textures(self._pr, appearance))
-        self._looks[name] = look
-        return look
-
-    def _own_look(self, name: str, node: Any, prim: Any, m: MaterialParams) -> tuple[Any, Any]:
-        """Dress a part node in its mesh's own appearance, jittered by `m`. Hue/saturation
-        jitter of vertex colours draws a recoloured copy for this frame only."""
-        pr, scene = self._pr, self._scene
-        look = self._looks[name]
-        a = look.appearance
-        jitter = (m.hue_shift, m.saturation) != (0.0, 1.0)
-        base_tex, mr_tex, normal_tex = look.textures
-        if jitter and a.base_color_texture is not None:
-            img = a.base_color_texture.copy()
-            img[:, :, :3] = jitter_colors(img[:, :, :3], hue_shift=m.hue_shift,
-                                          saturation=m.saturation)
-            base_tex = pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
-        factor = np.asarray(a.base_color_factor, dtype=float).copy()
-        if jitter and a.base_color_texture is None:  # a material colour without texture
-            factor[:3] = jitter_colors(factor[:3].astype(np.float32), hue_shift=m.hue_shift,
-                                       saturation=m.saturation)
-        factor[:3] *= m.brightness
-        material = pr.MetallicRoughnessMaterial(
-            baseColorFactor=factor, metallicFactor=float(m.metallic),
-            roughnessFactor=float(m.roughness), baseColorTexture=base_tex,
-            metallicRoughnessTexture=mr_tex, normalTexture=normal_tex)
-        if jitter and look.colors is not None and a.base_color_texture is None \
-                and not np.all(look.colors == 1.0):
-            node.mesh.is_visible = False
-            colors = jitter_colors(look.colors, hue_shift=m.hue_shift, saturation=m.saturation)
-            prim = pr.Primitive(positions=prim.positions, normals=prim.normals,
-                                indices=prim.indices, color_0=colors, material=material)
-            node = scene.add(pr.Mesh([prim]))
-            self._frame_nodes.append(node)
-            return node, prim
-        prim.material = material
-        return node, prim
-
-    def _composite(self, rgba: np.ndarray, path: str | None,
-                   crop: tuple[float, float, float, float] | None,
-                   color: tuple[float, float, float]) -> np.ndarray:
-        """Composite the premultiplied colour pass over a background image crop, or over the
-        clear colour (linear RGB, display-encoded like the shader's output)."""
-        alpha = rgba[:, :, 3]
-        if path is None and alpha.min() == 255:  # e.g. the support plane fills the view
-            return np.ascontiguousarray(rgba[:, :, :3])
-        if path is None:
-            back = np.array([float(c) ** (1 / 2.2) * 255.0 for c in color], np.float32)
-        else:
-            back = self._background_crop(path, crop, rgba.shape[1], rgba.shape[0])
-            back = back.astype(np.float32)
-        a = alpha.astype(np.float32)[:, :, None] / 255.0
-        out = rgba[:, :, :3].astype(np.float32) + back * (1.0 - a)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-    def _background_crop(self, path: str, crop: tuple[float, float, float, float] | None,
-                         width: int, height: int) -> np.ndarray:
-        img = self._bg_cache.get(path)
-        if img is None:
-            data = np.fromfile(path, dtype=np.uint8) if os.path.isfile(path) else None
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-            if img is None:
-                raise ValueError(f"background.image {path!r}: missing or not a readable image")
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            self._bg_cache[path] = img
-            if len(self._bg_cache) > 32:
-                self._bg_cache.popitem(last=False)
-        h, w = img.shape[:2]
-        x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
-        c = img[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
-                int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
-        return cv2.resize(c, (width, height), interpolation=interp)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _material(pr: ModuleType, m: MaterialParams, base_map: Any = None,
-              mr_map: Any = None) -> Any:
-    return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
-                                        metallicFactor=float(m.metallic),
-                                        roughnessFactor=float(m.roughness),
-                                        baseColorTexture=base_map,
-                                        metallicRoughnessTexture=mr_map)
-
-
-def _texture(pr: ModuleType, img: np.ndarray) -> Any:
-    """A pyrender texture of a `(h, w, 3|4) uint8` map (repeating, mipmapped)."""
-    return pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
-
-
-def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
-    return pr.Primitive(positions=m.vertices.astype(np.float32),
-                        normals=m.vertex_normals.astype(np.float32),
-                        indices=m.faces.astype(np.uint32), material=material)
-
-
-# --------------------------------------------------------------------------- appearance
-
-
-@dataclass(frozen=True, eq=False)
-class _Look:
-    """A part's own appearance ready to draw: the smooth-shaded mesh, its per-vertex linear
-    colours or UVs, and its textures uploaded once (base colour, metallic-roughness, normal)."""
-
-    mesh: trimesh.Trimesh
-    appearance: MeshAppearance
-    shaded: trimesh.Trimesh
-    colors: np.ndarray | None
-    uv: np.ndarray | None
-    textures: tuple[Any, Any, Any]
-
-
-def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
-    def tex(img: np.ndarray | None) -> Any:
-        return None if img is None else _texture(pr, img)
-
-    return (tex(a.base_color_texture), tex(a.metallic_roughness_texture),
-            tex(a.normal_texture))
-
-
-# --------------------------------------------------------------------------- passes, shadows
-
-
-def _environment(params: SampleParams) -> np.ndarray | None:
-    """Summed radiance `(3,)` of the `environment` lights (linear RGB x intensity), or None."""
-    env = [np.asarray(light.color, float) * light.intensity for light in params.lights
-           if light.type == "environment"]
-    return np.sum(env, axis=0) if env else None
-
-
-def passes_flat(passes: list[list[Emitter]]) -> list[Emitter]:
-    """Every emitter of every pass, in order."""
-    return [e for group in passes for e in group]
-
-
-#: decode table of the shader's output encoding (pow 1/2.2, not sRGB)
-_DECODE = ((np.arange(256, dtype=np.float64) / 255.0) ** 2.2).astype(np.float32)
-
-
-def _sum_passes(layers: list[np.ndarray]) -> np.ndarray:
-    """Sum premultiplied, display-encoded RGBA colour passes of one geometry in linear light.
-
-    Every pass has the same coverage (alpha); each pass's colour is un-premultiplied,
-    decoded (the shader wrote `pow(c, 1/2.2)`), summed, re-encoded and premultiplied again.
-
-    Args:
-        layers: `(H, W, 4) uint8` passes, at least two.
-
-    Returns:
-        `(H, W, 4) uint8`, alpha of the first pass.
-    """
-    alpha = layers[0][:, :, 3]
-    if alpha.min() == 255:  # opaque everywhere (the plane fills the view): table lookups
-        lin = _DECODE[layers[0][:, :, :3]]
-        for layer in layers[1:]:
-            lin += _DECODE[layer[:, :, :3]]
-        a = None
-    else:
-        a = alpha.astype(np.float32)[:, :, None] / 255.0
-        safe = np.maximum(a, 1.0 / 255.0)
-        lin = np.zeros((*layers[0].shape[:2], 3), np.float32)
-        for layer in layers:
-            lin += np.clip(layer[:, :, :3].astype(np.float32) / 255.0 / safe, 0.0, 1.0) ** 2.2
-    out = np.minimum(lin, 1.0) ** (1 / 2.2)
-    if a is not None:
-        out *= a
-    rgba = np.empty_like(layers[0])
-    rgba[:, :, :3] = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-    rgba[:, :, 3] = alpha
-    return rgba
-
-
-def _shadow_focus(objects: list[Bounds], view: Any, cam_pose: np.ndarray, cam: Any,
-                  plane_size: float | None) -> tuple[np.ndarray, float]:
-    """`(centroid (3,), scale)` of the region shadows must cover: every object and the part
-    of the support plane the camera sees (clipped to the plane)."""
-    pts = [o.all_points() for o in objects]
-    if plane_size is not None:
-        half = plane_size / 2
-        u = np.array([0.0, view.width - 1.0, view.width - 1.0, 0.0])
-        v = np.array([0.0, 0.0, view.height - 1.0, view.height - 1.0])
-        rays = np.stack([(u - view.cx) / view.fx, (v - view.cy) / view.fy, np.ones(4)], axis=1)
-        d = rays @ cam_pose[:3, :3].T
-        o = cam_pose[:3, 3]
-        hits = []
-        for di in d:
-            if di[2] < -1e-9:
-                t = min(-o[2] / di[2], cam.zfar)
-                hits.append(o + t * di)
-            else:  # looking above the horizon: the plane reaches its edge
-                hits.append(o + cam.zfar * di)
-        h = np.asarray(hits)
-        h[:, :2] = np.clip(h[:, :2], -half, half)
-        h[:, 2] = 0.0
-        pts.append(h)
-    if not pts:
-        return np.zeros(3), 1.0
-    allp = np.concatenate(pts)
-    lo, hi = allp.min(axis=0), allp.max(axis=0)
-    return 0.5 * (lo + hi), max(float(np.linalg.norm(hi - lo)), 1e-3)
