@@ -262,51 +262,8 @@ class Renderer:
         self._offscreen.viewport_height = view.height
 
         # Parts, their defects, distractors, plane.
-        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
-        nodes: list[Any] = []  # their nodes, in the same order
-        used: dict[tuple[str, str, float], int] = {}
-        for k, inst in enumerate(params.parts):
-            m = inst.material
-            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
-            tile = float(m.texture_scale) if kind == "tex" else 0.0
-            slot = used.get((inst.part, kind, tile), 0)
-            used[(inst.part, kind, tile)] = slot + 1
-            node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
-                                                  tile)
-            pose = np.asarray(inst.pose, dtype=float)
-            if kind == "own":
-                node, prim = graph.own_look(inst.part, node, prim, m)
-            elif kind == "tex":
-                base, mr = graph.surface_maps(m.texture, m.texture_seed)
-                prim.material = material(pr, m, base, mr)
-            else:
-                prim.material = material(pr, m)
-            node.mesh.is_visible = True
-            scene.set_pose(node, pose)
-            objects.append(Bounds(k + 1, transform_points(corners, pose)))
-            nodes.append(node)
-
-        defect_nodes: dict[Any, tuple[int, int]] = {}
-        layers: dict[int, int] = {}
-        for did, iid, d in iter_defects(params):
-            inst = params.parts[iid - 1]
-            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
-            dm = defect_mesh(d, meshes[inst.part], layer=layer)
-            prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
-                                normals=dm.vertex_normals.astype(np.float32),
-                                indices=dm.faces.astype(np.uint32),
-                                material=material(pr, MaterialParams(
-                                    tuple(d.color), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
-            pose = np.asarray(inst.pose, dtype=float)
-            node = graph.add_frame_mesh(prim, pose)
-            defect_nodes[node] = (iid, did)
-            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
-        if len(defect_nodes) > 255:
-            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
-                             "supported (defect ids are 8-bit in the segmentation pass)")
-        if len(params.parts) > 65535:
-            raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
-
+        objects, nodes = self._place_parts(params, meshes)
+        defect_nodes = self._place_defects(params, meshes, objects)
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
             node, box = graph.distractor_node(j, dist, used_prims)
@@ -320,31 +277,7 @@ class Renderer:
         else:
             graph.hide_plane()
 
-        # 1. colour passes, over transparent black: the resolved colour is premultiplied by
-        # coverage, so anything behind (clear colour or image) is composited exactly. Lights
-        # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
-        passes = light_passes(emitters(params.lights))
-        if any(e.shadows for e in passes_flat(passes)):
-            scene.focus = shadow_focus(objects, view, cam_pose, cam,
-                                        bg.plane_size if bg.plane else None)
-        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
-        layers_rgba = []
-        compat.skip_depth(self._offscreen, True)
-        try:
-            env = environment(params)
-            for p, group in enumerate(passes):
-                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
-                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
-                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
-                flags = graph.set_lights(group)
-                rgba, _ = self._offscreen.render(scene, flags)
-                layers_rgba.append(rgba)
-        finally:
-            compat.skip_depth(self._offscreen, False)
-            compat.use_shader_cache(self._offscreen, self._shaders, False)
-            scene.focus = None
-        rgba = layers_rgba[0] if len(layers_rgba) == 1 else sum_passes(layers_rgba)
-        rgb = self._backgrounds.composite(rgba, bg.image, bg.image_crop, bg.color)
+        rgb = self._colour_passes(params, objects, view, cam_pose)  # 1. colour
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
@@ -384,3 +317,96 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
+
+    def _place_parts(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
+                     ) -> tuple[list[Bounds], list[Any]]:
+        """Pose and dress the part instances; their bounds (ids k + 1) and nodes, in order."""
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None
+        scene = graph.scene
+        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
+        nodes: list[Any] = []  # their nodes, in the same order
+        used: dict[tuple[str, str, float], int] = {}
+        for k, inst in enumerate(params.parts):
+            m = inst.material
+            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
+            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            slot = used.get((inst.part, kind, tile), 0)
+            used[(inst.part, kind, tile)] = slot + 1
+            node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
+                                                  tile)
+            pose = np.asarray(inst.pose, dtype=float)
+            if kind == "own":
+                node, prim = graph.own_look(inst.part, node, prim, m)
+            elif kind == "tex":
+                base, mr = graph.surface_maps(m.texture, m.texture_seed)
+                prim.material = material(pr, m, base, mr)
+            else:
+                prim.material = material(pr, m)
+            node.mesh.is_visible = True
+            scene.set_pose(node, pose)
+            objects.append(Bounds(k + 1, transform_points(corners, pose)))
+            nodes.append(node)
+
+        return objects, nodes
+
+    def _place_defects(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
+                       objects: list[Bounds]) -> dict[Any, tuple[int, int]]:
+        """Add this frame's defect patches; node -> (instance id, defect id). Extends each
+        instance's bounds in `objects` by its patches."""
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None
+        defect_nodes: dict[Any, tuple[int, int]] = {}
+        layers: dict[int, int] = {}
+        for did, iid, d in iter_defects(params):
+            inst = params.parts[iid - 1]
+            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
+            dm = defect_mesh(d, meshes[inst.part], layer=layer)
+            prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
+                                normals=dm.vertex_normals.astype(np.float32),
+                                indices=dm.faces.astype(np.uint32),
+                                material=material(pr, MaterialParams(
+                                    tuple(d.color), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
+            pose = np.asarray(inst.pose, dtype=float)
+            node = graph.add_frame_mesh(prim, pose)
+            defect_nodes[node] = (iid, did)
+            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
+        if len(defect_nodes) > 255:
+            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
+                             "supported (defect ids are 8-bit in the segmentation pass)")
+        if len(params.parts) > 65535:
+            raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
+
+        return defect_nodes
+
+    def _colour_passes(self, params: SampleParams, objects: list[Bounds], view: Any,
+                       cam_pose: np.ndarray) -> np.ndarray:
+        """The colour of the frame, `(h, w, 3) uint8` at the render view's size, composited."""
+        graph = self._graph
+        assert graph is not None
+        scene, cam, bg = graph.scene, params.camera, params.background
+        # 1. colour passes, over transparent black: the resolved colour is premultiplied by
+        # coverage, so anything behind (clear colour or image) is composited exactly. Lights
+        # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
+        passes = light_passes(emitters(params.lights))
+        if any(e.shadows for e in passes_flat(passes)):
+            scene.focus = shadow_focus(objects, view, cam_pose, cam,
+                                        bg.plane_size if bg.plane else None)
+        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
+        layers_rgba = []
+        compat.skip_depth(self._offscreen, True)
+        try:
+            env = environment(params)
+            for p, group in enumerate(passes):
+                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
+                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
+                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
+                flags = graph.set_lights(group)
+                rgba, _ = self._offscreen.render(scene, flags)
+                layers_rgba.append(rgba)
+        finally:
+            compat.skip_depth(self._offscreen, False)
+            compat.use_shader_cache(self._offscreen, self._shaders, False)
+            scene.focus = None
+        rgba = layers_rgba[0] if len(layers_rgba) == 1 else sum_passes(layers_rgba)
+        return self._backgrounds.composite(rgba, bg.image, bg.image_crop, bg.color)
