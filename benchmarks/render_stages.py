@@ -30,7 +30,7 @@ from synthgap.data.layout import (
 )
 from synthgap.generators.annotate import annotate
 from synthgap.generators.renderer import Renderer
-from synthgap.generators.runner import _reuse_freed_memory
+from synthgap.generators.runner import reuse_freed_memory
 from synthgap.generators.sensor import apply_sensor
 
 STAGES = ("sample", "render", "annotate", "sensor", "rgb png", "depth png", "mask png",
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
 
-    _reuse_freed_memory()  # as `render_indices` does
+    reuse_freed_memory()  # as render worker processes and `synthgap render` do
     source, identity = prepare_render(args.scene, width=args.size, height=args.size)
     meshes, sample_fn = source.load()
     pt = time.process_time

@@ -109,13 +109,15 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
 
     from synthgap.generators.ray_backend import RayAddressError, RayBackendError
     from synthgap.generators.renderer import GLUnavailableError
-    from synthgap.generators.runner import render_dataset
+    from synthgap.generators.runner import render_dataset, reuse_freed_memory
     from synthgap.generators.writer import DatasetConflictError
 
     try:
         source, identity = prepare_render(scene, seed=seed, width=width, height=height)
     except SceneError as exc:
         raise click.BadParameter(str(exc), param_hint="SCENE") from None
+    # This process exists to render: keep freed image-sized blocks (process-wide, permanent).
+    reuse_freed_memory()
     bar = tqdm(total=0, unit="img", file=sys.stderr, desc="render", dynamic_ncols=True)
 
     def on_start(todo: int, done: int) -> None:

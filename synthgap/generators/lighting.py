@@ -31,7 +31,7 @@ from synthgap.generators.params import LightParams
 __all__ = ["MAX_PER_PASS", "MAX_SHADOWED_PER_PASS", "Emitter", "as_hemispherical_spot",
            "dome_directions", "emitters", "light_passes"]
 
-#: Lights of each type per draw (the renderer sets pyrender's `MAX_N_LIGHTS` to it).
+#: Lights of each type per draw (pyrender's `MAX_N_LIGHTS` while the renderer draws).
 MAX_PER_PASS = 16
 #: Shadowed lights of each type per draw (each needs a shadow map texture unit).
 MAX_SHADOWED_PER_PASS = 4

@@ -131,8 +131,9 @@ def _render_chunk(source: Any, indices: list[int], root: str, width: int, height
     """Render `indices` into `root`; `(record JSON lines, GL platform, timings)`."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
-    from synthgap.generators.runner import Timings, render_indices
+    from synthgap.generators.runner import Timings, render_indices, reuse_freed_memory
 
+    reuse_freed_memory()  # a render task's process (allocator thresholds only; no getter)
     timings = Timings()
     t = time.perf_counter()
     meshes, sample_fn = source.load()

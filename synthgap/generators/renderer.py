@@ -1,4 +1,10 @@
-"""The renderer: `SampleParams` + part meshes -> pixels. The only module that imports OpenGL.
+"""The renderer: `SampleParams` + part meshes -> pixels, drawn with pyrender's public API.
+
+Only `synthgap.generators.pyrender_compat` imports pyrender/OpenGL: it holds every use of
+pyrender internals (patched shaders, read-back, light sets, module constants), checked
+against one pinned pyrender version. This module and `scene_graph` (the nodes of the
+scene) use pyrender's public API through the module object `open_offscreen` returns;
+`compositing` combines the passes without GL.
 
 One `Renderer` per process holds one pyrender `OffscreenRenderer` (created lazily on the first
 render) and a persistent pyrender scene in which each part's geometry is uploaded once and
@@ -37,33 +43,26 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
-import atexit
-import importlib
 import os
-import shutil
-import sys
-import tempfile
-import types
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cv2
 import numpy as np
 import trimesh
 
-from synthgap.generators.appearance import (
-    MeshAppearance,
-    jitter_colors,
-    mesh_appearance,
-    vertex_arrays,
+from synthgap.generators import pyrender_compat as compat
+from synthgap.generators.compositing import (
+    BackgroundImages,
+    environment,
+    passes_flat,
+    shadow_focus,
+    sum_passes,
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
-from synthgap.generators.lighting import MAX_PER_PASS, Emitter, emitters, light_passes
+from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -71,15 +70,12 @@ from synthgap.generators.occlusion import (
     unit_cube_corners,
 )
 from synthgap.generators.params import MaterialParams, SampleParams
-from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
+from synthgap.generators.scene_graph import DEFECT_FINISH, SceneGraph, material
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
-#: (metallic, roughness) of each defect type's patch: scratches and dents show bare metal.
-_DEFECT_FINISH = {"scratch": (0.9, 0.35), "dent": (0.9, 0.35), "stain": (0.0, 0.9),
-                  "crack": (0.0, 1.0)}
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
 _GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
@@ -118,17 +114,8 @@ class RenderResult:
 # --------------------------------------------------------------------------- GL platform
 
 
-def _import_pyrender(platform: str) -> ModuleType:
-    """Import pyrender for `platform`, dropping a previous import made for another platform."""
-    if os.environ.get("PYOPENGL_PLATFORM") != platform:
-        for name in [m for m in sys.modules if m.split(".")[0] in ("OpenGL", "pyrender")]:
-            del sys.modules[name]
-        os.environ["PYOPENGL_PLATFORM"] = platform
-    return importlib.import_module("pyrender")
-
-
 def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    pyrender = _import_pyrender(platform)
+    pyrender = compat.import_pyrender(platform)
     return pyrender, pyrender.OffscreenRenderer(width, height)
 
 
@@ -164,25 +151,6 @@ def open_offscreen(width: int, height: int,
 # --------------------------------------------------------------------------- the renderer
 
 
-class _OrderedNodeSet(dict):
-    """The subset of `set` that pyrender uses on light nodes, in insertion order."""
-
-    def add(self, node: Any) -> None:
-        self[node] = None
-
-    def remove(self, node: Any) -> None:
-        del self[node]
-
-    def discard(self, node: Any) -> None:
-        self.pop(node, None)
-
-    def __or__(self, other: Any) -> _OrderedNodeSet:
-        out = _OrderedNodeSet(self)
-        for node in other:
-            out[node] = None
-        return out
-
-
 class Renderer:
     """Turns `SampleParams` into a `RenderResult`; reusable, one per process.
 
@@ -207,21 +175,10 @@ class Renderer:
         self.platform: str | None = None
         self._pr: ModuleType | None = None
         self._offscreen: Any = None
-        self._scene: Any = None
         self._cam_node: Any = None
-        # (part name, slot, look kind, texture tile) -> (node, primitive, mesh it was made
-        # from, object-frame corners)
-        self._part_slots: dict[tuple[str, int, str, float],
-                               tuple[Any, Any, trimesh.Trimesh, np.ndarray]] = {}
-        self._maps: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
-        self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
-        # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
-        self._looks: dict[str, _Look] = {}
-        self._plane: tuple[Any, Any, float] | None = None
-        self._frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
-        self._light_nodes: list[Any] = []  # the lights of the last pass
+        self._graph: SceneGraph | None = None  # the pyrender scene and its cached nodes
         self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
-        self._bg_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._backgrounds = BackgroundImages()
 
     # -- lifecycle
     def __enter__(self) -> Renderer:
@@ -233,48 +190,24 @@ class Renderer:
     def close(self) -> None:
         """Free the GL context and every uploaded mesh (the renderer can be used again)."""
         if self._offscreen is not None:
-            platform = getattr(self._offscreen, "_platform", None)
-            if self.platform == "egl" and hasattr(platform, "_egl_context"):
-                # pyrender terminates the EGL display, which is shared by every context on
-                # the device: other Renderers in this process would stop working.
-                platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
+            if self.platform == "egl":  # other Renderers in this process share the display
+                compat.keep_egl_display(self._offscreen)
             self._offscreen.delete()
-        self._offscreen = self._scene = self._cam_node = self._plane = None
-        self._light_nodes = []
-        self._part_slots.clear()
-        self._prim_slots.clear()
-        self._looks.clear()
-        self._maps.clear()
-        self._frame_nodes.clear()
+        self._offscreen = self._cam_node = self._graph = None
 
     def _ensure_gl(self) -> None:
         if self._offscreen is not None:
             return
         self._pr, self._offscreen, self.platform = open_offscreen(self.width, self.height)
         pr = self._pr
-        # Shadow maps are fitted to the visible region (`_shadow_focus`), so 1024 texels a
-        # side are finer than pyrender's 2048 over the whole scene, at a quarter of the cost.
-        for module in ("pyrender.renderer", "pyrender.light"):
-            if hasattr(sys.modules.get(module), "SHADOW_TEX_SZ"):
-                sys.modules[module].SHADOW_TEX_SZ = _SHADOW_MAP_SIZE
-        # 16 lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
-        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
-        if hasattr(sys.modules.get("pyrender.renderer"), "MAX_N_LIGHTS"):
-            sys.modules["pyrender.renderer"].MAX_N_LIGHTS = MAX_PER_PASS
-        inner = getattr(self._offscreen, "_renderer", None)
-        if inner is not None and hasattr(inner, "_program_cache"):
-            self._shaders = _install_shaders(pr, inner)
-        if self._fast_readback and inner is not None and _has_fb_fields(inner):
-            inner._synthgap_skip_depth = False
-            inner._read_main_framebuffer = types.MethodType(_read_main_framebuffer, inner)
-        self._scene = _focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
-        # pyrender keeps lights in sets, whose iteration order depends on memory addresses, and
-        # binds them to shader slots in that order: float sums then differ between processes by
-        # a grey level now and then. Insertion-ordered sets make the light order that of
-        # `params.lights`, so every process renders identical bytes.
-        for attr in ("_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes"):
-            setattr(self._scene, attr, _OrderedNodeSet())
-        self._cam_node = self._scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
+        self._shaders = compat.install_shaders(self._offscreen)
+        if self._fast_readback:
+            compat.install_fast_readback(self._offscreen)
+        scene = compat.focused_scene_class(pr)(bg_color=[0.0, 0.0, 0.0, 0.0])
+        # lights bound to shader slots in the order of `params.lights`, in every process
+        compat.use_ordered_light_sets(scene)
+        self._cam_node = scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
+        self._graph = SceneGraph(pr, scene)
 
     # -- the frame
     def render(self, params: SampleParams,
@@ -301,14 +234,23 @@ class Renderer:
             if inst.part not in meshes:
                 raise ValueError(f"parts[{k}].part = {inst.part!r} is not among the meshes "
                                  f"given ({sorted(meshes)})")
-        view = render_view(cam)
         self._ensure_gl()
-        pr, scene = self._pr, self._scene
-        assert pr is not None and scene is not None  # set by _ensure_gl
+        # Shadow maps are fitted to the visible region (`shadow_focus`), so 1024 texels a side
+        # are finer than pyrender's 2048 over the whole scene, at a quarter of the cost; 16
+        # lights of each type per draw instead of 4: a ring of 24 or a dome of 16 is one
+        # colour pass, not 3-4 (uniform arrays of 16 fit every GL 3.3 implementation's limit).
+        with compat.pyrender_settings(max_lights=MAX_PER_PASS,
+                                      shadow_map_size=_SHADOW_MAP_SIZE):
+            return self._draw(params, meshes)
 
-        for node in self._frame_nodes:
-            scene.remove_node(node)
-        self._frame_nodes = []
+    def _draw(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh]) -> RenderResult:
+        """`render` once its arguments are checked and the GL context exists."""
+        cam = params.camera
+        view = render_view(cam)
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None  # set by _ensure_gl
+        scene = graph.scene
+        graph.begin_frame()
 
         # Camera (OpenCV pixel centres are at integers, OpenGL's at half-integers).
         self._cam_node.camera = pr.IntrinsicsCamera(view.fx, view.fy, view.cx + 0.5,
@@ -320,94 +262,22 @@ class Renderer:
         self._offscreen.viewport_height = view.height
 
         # Parts, their defects, distractors, plane.
-        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
-        nodes: list[Any] = []  # their nodes, in the same order
-        for node, *_ in self._part_slots.values():
-            node.mesh.is_visible = False
-        used: dict[tuple[str, str, float], int] = {}
-        for k, inst in enumerate(params.parts):
-            m = inst.material
-            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
-            tile = float(m.texture_scale) if kind == "tex" else 0.0
-            slot = used.get((inst.part, kind, tile), 0)
-            used[(inst.part, kind, tile)] = slot + 1
-            node, prim, corners = self._part_node(inst.part, slot, meshes[inst.part], kind,
-                                                  tile)
-            pose = np.asarray(inst.pose, dtype=float)
-            if kind == "own":
-                node, prim = self._own_look(inst.part, node, prim, m)
-            elif kind == "tex":
-                base, mr = self._surface_maps(m.texture, m.texture_seed)
-                prim.material = _material(pr, m, base, mr)
-            else:
-                prim.material = _material(pr, m)
-            node.mesh.is_visible = True
-            scene.set_pose(node, pose)
-            objects.append(Bounds(k + 1, transform_points(corners, pose)))
-            nodes.append(node)
-
-        defect_nodes: dict[Any, tuple[int, int]] = {}
-        layers: dict[int, int] = {}
-        for did, iid, d in iter_defects(params):
-            inst = params.parts[iid - 1]
-            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
-            dm = defect_mesh(d, meshes[inst.part], layer=layer)
-            prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
-                                normals=dm.vertex_normals.astype(np.float32),
-                                indices=dm.faces.astype(np.uint32),
-                                material=_material(pr, MaterialParams(
-                                    tuple(d.color), *_DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
-            pose = np.asarray(inst.pose, dtype=float)
-            node = scene.add(pr.Mesh([prim]), pose=pose)
-            self._frame_nodes.append(node)
-            defect_nodes[node] = (iid, did)
-            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
-        if len(defect_nodes) > 255:
-            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
-                             "supported (defect ids are 8-bit in the segmentation pass)")
-        if len(params.parts) > 65535:
-            raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
-
-        for node, _ in self._prim_slots.values():
-            node.mesh.is_visible = False
+        objects, nodes = self._place_parts(params, meshes)
+        defect_nodes = self._place_defects(params, meshes, objects)
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
-            node, box = self._distractor_node(j, dist, used_prims)
+            node, box = graph.distractor_node(j, dist, used_prims)
             objects.append(Bounds(0, transform_points(unit_cube_corners(), box)))
             nodes.append(node)
 
         bg = params.background
         plane_node = None
         if bg.plane:
-            plane_node = self._plane_node(bg)
-        elif self._plane is not None:
-            self._plane[0].mesh.is_visible = False
+            plane_node = graph.plane_node(bg)
+        else:
+            graph.hide_plane()
 
-        # 1. colour passes, over transparent black: the resolved colour is premultiplied by
-        # coverage, so anything behind (clear colour or image) is composited exactly. Lights
-        # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
-        passes = light_passes(emitters(params.lights))
-        if any(e.shadows for e in passes_flat(passes)):
-            scene.focus = _shadow_focus(objects, view, cam_pose, cam,
-                                        bg.plane_size if bg.plane else None)
-        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
-        layers_rgba = []
-        self._skip_depth(True)
-        try:
-            env = _environment(params)
-            for p, group in enumerate(passes):
-                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
-                self._use_shaders(env is not None and p == 0)
-                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
-                flags = self._set_lights(group)
-                rgba, _ = self._offscreen.render(scene, flags)
-                layers_rgba.append(rgba)
-        finally:
-            self._skip_depth(False)
-            self._use_shaders(False)
-            scene.focus = None
-        rgba = layers_rgba[0] if len(layers_rgba) == 1 else _sum_passes(layers_rgba)
-        rgb = self._composite(rgba, bg.image, bg.image_crop, bg.color)
+        rgb = self._colour_passes(params, objects, view, cam_pose)  # 1. colour
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
@@ -448,585 +318,95 @@ class Renderer:
             extra_passes=len(groups),
         )
 
-    def _skip_depth(self, skip: bool) -> None:
-        inner = getattr(self._offscreen, "_renderer", None)
-        if hasattr(inner, "_synthgap_skip_depth"):
-            inner._synthgap_skip_depth = skip
-
-    # -- scene building helpers
-    def _part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
-                   tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
-        """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
-        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat) or `plain`
-        geometry."""
-        key = (name, slot, kind, tile)
-        cached = self._part_slots.get(key)
-        if cached is not None and cached[2] is mesh:
-            return cached[0], cached[1], cached[3]
-        pr, scene = self._pr, self._scene
-        if cached is not None:  # same name, another mesh: drop the old geometry
-            scene.remove_node(cached[0])
-        if len(mesh.faces) == 0:
-            raise ValueError(f"part {name!r}: the mesh has no faces")
-        look = self._look(name, mesh) if kind == "own" else None
-        shaded = look.shaded if look is not None else mesh.smooth_shaded
-        # (smooth_shaded splits at sharp edges: CAD edges stay crisp)
-        colors, uv = (look.colors, look.uv) if look is not None else (None, None)
-        if kind == "tex":
-            shaded, uv = box_uv(shaded, tile)
-        prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
-                            normals=shaded.vertex_normals.astype(np.float32),
-                            indices=shaded.faces.astype(np.uint32),
-                            color_0=colors, texcoord_0=uv,
-                            material=pr.MetallicRoughnessMaterial())
-        node = scene.add(pr.Mesh([prim]))
-        # Convex hull vertices bound the part tightly for the screen-space occlusion test.
-        try:
-            corners = np.asarray(mesh.convex_hull.vertices, dtype=float)
-        except Exception:  # degenerate (flat) meshes have no 3D hull; all vertices will do
-            corners = np.asarray(mesh.vertices, dtype=float)
-        self._part_slots[key] = (node, prim, mesh, corners)
-        return node, prim, corners
-
-    def _distractor_node(self, j: int, dist: Any,
-                         used: dict[str, int]) -> tuple[Any, np.ndarray]:
-        """The distractor's node and the world-from-unit-cube matrix that bounds it."""
-        pr, scene = self._pr, self._scene
-        size = np.asarray(dist.size, dtype=float)
-        if size.shape != (3,) or not np.all(np.isfinite(size)) or np.any(size <= 0):
-            raise ValueError(f"distractors[{j}].size: expected 3 positive numbers (metres), got "
-                             f"{dist.size}")
-        pose = np.asarray(dist.pose, dtype=float)
-        kind = dist.primitive
-        if kind == "capsule":  # hemispheres must stay round: build it at its size
-            r, h = size[0], max(size[2], 2 * size[0])
-            m = trimesh.creation.capsule(height=h - 2 * r, radius=r, count=[16, 16])
-            node = scene.add(pr.Mesh([_prim_from(pr, m, _material(pr, dist.material))]),
-                             pose=pose)
-            self._frame_nodes.append(node)
-            return node, pose @ np.diag([2 * r, 2 * r, h, 1.0])
-        if kind == "box":
-            scale = size
-        elif kind == "cylinder":
-            scale = np.array([2 * size[0], 2 * size[1], size[2]])
-        elif kind == "sphere":
-            scale = 2 * size
-        else:
-            raise ValueError(f"distractors[{j}].primitive: expected box, cylinder, sphere or "
-                             f"capsule, got {kind!r}")
-        slot = used.get(kind, 0)
-        used[kind] = slot + 1
-        key = (kind, slot)
-        if key not in self._prim_slots:
-            unit = {"box": lambda: trimesh.creation.box([1.0, 1.0, 1.0]),
-                    "cylinder": lambda: trimesh.creation.cylinder(0.5, 1.0, sections=32),
-                    "sphere": lambda: trimesh.creation.icosphere(3, 0.5)}[kind]()
-            prim = _prim_from(pr, unit, pr.MetallicRoughnessMaterial())
-            self._prim_slots[key] = (scene.add(pr.Mesh([prim])), prim)
-        node, prim = self._prim_slots[key]
-        prim.material = _material(pr, dist.material)
-        node.mesh.is_visible = True
-        scaled = pose @ np.diag([*scale, 1.0])
-        scene.set_pose(node, scaled)
-        return node, scaled
-
-    def _plane_node(self, bg: Any) -> Any:
-        pr, scene = self._pr, self._scene
-        size = bg.plane_size
-        if not (np.isfinite(size) and size > 0):
-            raise ValueError(f"background.plane_size: expected a positive number of metres, got "
-                             f"{size!r}")
-        repeat = float(size / bg.texture_size) if bg.texture is not None else 0.0
-        if self._plane is None or self._plane[2] != repeat:
-            if self._plane is not None:
-                scene.remove_node(self._plane[0])
-            quad = trimesh.Trimesh([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]],
-                                   [[0, 1, 2], [0, 2, 3]], process=False)
-            uv = (quad.vertices[:, :2] + 0.5) * repeat if repeat else None
-            prim = pr.Primitive(positions=quad.vertices.astype(np.float32),
-                                normals=quad.vertex_normals.astype(np.float32),
-                                indices=quad.faces.astype(np.uint32),
-                                texcoord_0=None if uv is None else uv.astype(np.float32),
-                                material=pr.MetallicRoughnessMaterial())
-            self._plane = (scene.add(pr.Mesh([prim])), prim, repeat)
-        node, prim, _ = self._plane
-        if bg.texture is None:
-            prim.material = _material(pr, MaterialParams(tuple(bg.color), 0.0, 0.9))
-        else:
-            prim.material = _material(pr, MaterialParams((1.0, 1.0, 1.0), 0.0, 0.9),
-                                      self._plane_map(bg.texture, bg.texture_seed))
-        node.mesh.is_visible = True
-        scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
-        return node
-
-    def _surface_maps(self, kind: str, seed: int) -> tuple[Any, Any]:
-        """Uploaded colour and metallic-roughness maps of a procedural finish (cached)."""
-        key = (kind, int(seed))
-        if key not in self._maps:
-            base, mr = surface_texture(kind, int(seed))
-            self._cache_map(key, (_texture(self._pr, base), _texture(self._pr, mr)))
-        self._maps.move_to_end(key)
-        return self._maps[key]
-
-    def _plane_map(self, texture: str, seed: int) -> Any:
-        """Uploaded colour map of the plane: procedural (`wood`, ...) or an image file."""
-        key = (texture, int(seed))
-        if key not in self._maps:
-            if texture in PLANE_TEXTURES:
-                img = plane_texture(texture, int(seed))
+    def _place_parts(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
+                     ) -> tuple[list[Bounds], list[Any]]:
+        """Pose and dress the part instances; their bounds (ids k + 1) and nodes, in order."""
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None
+        scene = graph.scene
+        objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
+        nodes: list[Any] = []  # their nodes, in the same order
+        used: dict[tuple[str, str, float], int] = {}
+        for k, inst in enumerate(params.parts):
+            m = inst.material
+            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
+            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            slot = used.get((inst.part, kind, tile), 0)
+            used[(inst.part, kind, tile)] = slot + 1
+            node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
+                                                  tile)
+            pose = np.asarray(inst.pose, dtype=float)
+            if kind == "own":
+                node, prim = graph.own_look(inst.part, node, prim, m)
+            elif kind == "tex":
+                base, mr = graph.surface_maps(m.texture, m.texture_seed)
+                prim.material = material(pr, m, base, mr)
             else:
-                data = np.fromfile(texture, dtype=np.uint8) if os.path.isfile(texture) else None
-                bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size \
-                    else None
-                if bgr is None:
-                    raise ValueError(f"background.texture_image {texture!r}: missing or not a "
-                                     "readable image")
-                img = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            self._cache_map(key, (_texture(self._pr, img), None))
-        self._maps.move_to_end(key)
-        return self._maps[key][0]
+                prim.material = material(pr, m)
+            node.mesh.is_visible = True
+            scene.set_pose(node, pose)
+            objects.append(Bounds(k + 1, transform_points(corners, pose)))
+            nodes.append(node)
 
-    def _cache_map(self, key: tuple[str, int], value: tuple[Any, Any]) -> None:
-        self._maps[key] = value
-        while len(self._maps) > 64:
-            self._maps.popitem(last=False)
+        return objects, nodes
 
-    def _use_shaders(self, environment: bool) -> None:
-        inner = getattr(self._offscreen, "_renderer", None)
-        if self._shaders is not None and inner is not None:
-            inner._program_cache = self._shaders[1 if environment else 0]
-        elif environment:
-            raise ValueError("lights: an environment light needs synthgap's patched shaders, "
-                             "which do not apply to this pyrender version")
+    def _place_defects(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
+                       objects: list[Bounds]) -> dict[Any, tuple[int, int]]:
+        """Add this frame's defect patches; node -> (instance id, defect id). Extends each
+        instance's bounds in `objects` by its patches."""
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None
+        defect_nodes: dict[Any, tuple[int, int]] = {}
+        layers: dict[int, int] = {}
+        for did, iid, d in iter_defects(params):
+            inst = params.parts[iid - 1]
+            layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
+            dm = defect_mesh(d, meshes[inst.part], layer=layer)
+            prim = pr.Primitive(positions=dm.vertices.astype(np.float32),
+                                normals=dm.vertex_normals.astype(np.float32),
+                                indices=dm.faces.astype(np.uint32),
+                                material=material(pr, MaterialParams(
+                                    tuple(d.color), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
+            pose = np.asarray(inst.pose, dtype=float)
+            node = graph.add_frame_mesh(prim, pose)
+            defect_nodes[node] = (iid, did)
+            objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
+        if len(defect_nodes) > 255:
+            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
+                             "supported (defect ids are 8-bit in the segmentation pass)")
+        if len(params.parts) > 65535:
+            raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
 
-    def _set_lights(self, group: list[Emitter]) -> int:
-        """Put the lights of one pass in the scene; returns the pass's render flags."""
-        pr, scene = self._pr, self._scene
-        for node in self._light_nodes:
-            scene.remove_node(node)
-        self._light_nodes = []
-        flags = pr.RenderFlags.RGBA
-        for e in group:
-            color = np.asarray(e.color, dtype=float)
-            if e.type == "directional":
-                light = pr.DirectionalLight(color=color, intensity=e.intensity)
-                if e.shadows:
-                    flags |= pr.RenderFlags.SHADOWS_DIRECTIONAL
-            elif e.type == "spot":
-                light = pr.SpotLight(color=color, intensity=e.intensity,
-                                     innerConeAngle=e.inner_cone, outerConeAngle=e.outer_cone)
-                if e.shadows:
-                    flags |= pr.RenderFlags.SHADOWS_SPOT
-                    light._get_shadow_camera = types.MethodType(
-                        _spot_shadow_camera(pr, e.pose, scene.focus), light)
-            else:
-                light = pr.PointLight(color=color, intensity=e.intensity)
-            self._light_nodes.append(scene.add(light, pose=e.pose))
-        return flags
+        return defect_nodes
 
-    def _look(self, name: str, mesh: trimesh.Trimesh) -> _Look:
-        """The part's own appearance, prepared for drawing (cached per mesh)."""
-        look = self._looks.get(name)
-        if look is not None and look.mesh is mesh:
-            return look
-        appearance = mesh_appearance(mesh)
-        if appearance is None:
-            raise ValueError(f"part {name!r}: material source 'mesh' but the mesh has no vertex "
-                             "colours or texture (sample with the part library it was "
-                             "loaded into)")
-        shaded = mesh.smooth_shaded
+    def _colour_passes(self, params: SampleParams, objects: list[Bounds], view: Any,
+                       cam_pose: np.ndarray) -> np.ndarray:
+        """The colour of the frame, `(h, w, 3) uint8` at the render view's size, composited."""
+        graph = self._graph
+        assert graph is not None
+        scene, cam, bg = graph.scene, params.camera, params.background
+        # 1. colour passes, over transparent black: the resolved colour is premultiplied by
+        # coverage, so anything behind (clear colour or image) is composited exactly. Lights
+        # are drawn in passes of at most 4 per type, summed in linear light; ambient once.
+        passes = light_passes(emitters(params.lights))
+        if any(e.shadows for e in passes_flat(passes)):
+            scene.focus = shadow_focus(objects, view, cam_pose, cam,
+                                        bg.plane_size if bg.plane else None)
+        scene.bg_color = [0.0, 0.0, 0.0, 0.0]
+        layers_rgba = []
+        compat.skip_depth(self._offscreen, True)
         try:
-            colors, uv = vertex_arrays(shaded, appearance)
-        except ValueError:  # this trimesh version dropped the visual: draw unsplit
-            shaded = mesh
-            colors, uv = vertex_arrays(mesh, appearance)
-        look = _Look(mesh=mesh, appearance=appearance, shaded=shaded, colors=colors, uv=uv,
-                     textures=_textures(self._pr, appearance))
-        self._looks[name] = look
-        return look
-
-    def _own_look(self, name: str, node: Any, prim: Any, m: MaterialParams) -> tuple[Any, Any]:
-        """Dress a part node in its mesh's own appearance, jittered by `m`. Hue/saturation
-        jitter of vertex colours draws a recoloured copy for this frame only."""
-        pr, scene = self._pr, self._scene
-        look = self._looks[name]
-        a = look.appearance
-        jitter = (m.hue_shift, m.saturation) != (0.0, 1.0)
-        base_tex, mr_tex, normal_tex = look.textures
-        if jitter and a.base_color_texture is not None:
-            img = a.base_color_texture.copy()
-            img[:, :, :3] = jitter_colors(img[:, :, :3], hue_shift=m.hue_shift,
-                                          saturation=m.saturation)
-            base_tex = pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
-        factor = np.asarray(a.base_color_factor, dtype=float).copy()
-        if jitter and a.base_color_texture is None:  # a material colour without texture
-            factor[:3] = jitter_colors(factor[:3].astype(np.float32), hue_shift=m.hue_shift,
-                                       saturation=m.saturation)
-        factor[:3] *= m.brightness
-        material = pr.MetallicRoughnessMaterial(
-            baseColorFactor=factor, metallicFactor=float(m.metallic),
-            roughnessFactor=float(m.roughness), baseColorTexture=base_tex,
-            metallicRoughnessTexture=mr_tex, normalTexture=normal_tex)
-        if jitter and look.colors is not None and a.base_color_texture is None \
-                and not np.all(look.colors == 1.0):
-            node.mesh.is_visible = False
-            colors = jitter_colors(look.colors, hue_shift=m.hue_shift, saturation=m.saturation)
-            prim = pr.Primitive(positions=prim.positions, normals=prim.normals,
-                                indices=prim.indices, color_0=colors, material=material)
-            node = scene.add(pr.Mesh([prim]))
-            self._frame_nodes.append(node)
-            return node, prim
-        prim.material = material
-        return node, prim
-
-    def _composite(self, rgba: np.ndarray, path: str | None,
-                   crop: tuple[float, float, float, float] | None,
-                   color: tuple[float, float, float]) -> np.ndarray:
-        """Composite the premultiplied colour pass over a background image crop, or over the
-        clear colour (linear RGB, display-encoded like the shader's output)."""
-        alpha = rgba[:, :, 3]
-        if path is None and alpha.min() == 255:  # e.g. the support plane fills the view
-            return np.ascontiguousarray(rgba[:, :, :3])
-        if path is None:
-            back = np.array([float(c) ** (1 / 2.2) * 255.0 for c in color], np.float32)
-        else:
-            back = self._background_crop(path, crop, rgba.shape[1], rgba.shape[0])
-            back = back.astype(np.float32)
-        a = alpha.astype(np.float32)[:, :, None] / 255.0
-        out = rgba[:, :, :3].astype(np.float32) + back * (1.0 - a)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-    def _background_crop(self, path: str, crop: tuple[float, float, float, float] | None,
-                         width: int, height: int) -> np.ndarray:
-        img = self._bg_cache.get(path)
-        if img is None:
-            data = np.fromfile(path, dtype=np.uint8) if os.path.isfile(path) else None
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-            if img is None:
-                raise ValueError(f"background.image {path!r}: missing or not a readable image")
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            self._bg_cache[path] = img
-            if len(self._bg_cache) > 32:
-                self._bg_cache.popitem(last=False)
-        h, w = img.shape[:2]
-        x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
-        c = img[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
-                int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        interp = cv2.INTER_AREA if c.shape[1] > width else cv2.INTER_LINEAR
-        return cv2.resize(c, (width, height), interpolation=interp)
-
-
-#: (what, pyrender's mesh.frag text, replacement): applied only when every target is found.
-_SHADER_PATCHES = (
-    # Vertex colours tint the surface (diffuse albedo, metal F0, ambient) before shading,
-    # not the shaded result: a red plastic's specular highlight stays white.
-    ("vertex colours as albedo", "    color *= color_multiplier;\n", "\n"),
-    ("vertex colours as albedo",
-     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
-     "\n#endif\n",
-     "    base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));"
-     "\n#endif\n#ifdef COLOR_0_LOC\n    base_color *= color_multiplier;\n#endif\n"),
-    # One bilinear 2x2 comparison instead of 3x3 of them (36 texture reads per light and
-    # fragment): the shadow map is fitted to the view, so its texels are ~1 mm and the edge
-    # stays smooth; the colour pass with a shadowed light costs about half as much.
-    ("bilinear shadow lookup",
-     "    float shadow = PCF(shadow_map, textureSize(shadow_map, 0), light_coords.xy, compare);",
-     "    float shadow = texture2DShadowLerp(shadow_map, vec2(textureSize(shadow_map, 0)),"
-     " light_coords.xy, compare);"),
-)
-
-
-#: With an `environment` light, the first colour pass uses this patch too: the ambient term
-#: becomes a studio environment of radiance `ambient_light` (the uniform then carries the
-#: environment's), bright above the horizon and dark below, reflected by every surface with
-#: Schlick's Fresnel and blurred with roughness, and lighting its diffuse part by the normal.
-_ENV_PATCH = (
-    "studio environment",
-    "    color.xyz += base_color.xyz * ambient_light;\n",
-    """    {
-        vec3 v_env = normalize(cam_pos - frag_position);
-        vec3 r_env = reflect(-v_env, n);
-        float w_env = 0.1 + roughness;
-        float sky = 0.12 + 0.88 * smoothstep(-0.1 - w_env, 0.6 + w_env, r_env.z);
-        float sky_d = 0.12 + 0.88 * smoothstep(-1.0, 1.2, n.z);
-        float nv_env = clamp(dot(n, v_env), 0.0, 1.0);
-        vec3 f_env = f0 + (max(vec3(1.0 - roughness), f0) - f0) * pow(1.0 - nv_env, 5.0);
-        color.xyz += ambient_light * (c_diff * sky_d + f_env * sky * (1.0 - 0.5 * roughness));
-    }
-""",
-)
-_SHADER_DIR: dict[bool, str] = {}  # this process's patched shader folders, made on first use
-
-
-def _shader_folder(pr: ModuleType, environment: bool) -> str | None:
-    """The folder of pyrender's shaders with `_SHADER_PATCHES` (and `_ENV_PATCH`), written
-    once per process to a temporary folder removed at exit; None when pyrender's `mesh.frag`
-    is not the text the patches expect."""
-    if environment not in _SHADER_DIR:
-        src = Path(pr.__file__).parent / "shaders"
-        try:
-            text = (src / "mesh.frag").read_text()
-        except OSError:
-            return None
-        for _what, old, new in (*_SHADER_PATCHES, *([_ENV_PATCH] if environment else [])):
-            if old not in text:
-                return None
-            text = text.replace(old, new, 1)
-        folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
-        atexit.register(shutil.rmtree, folder, True)
-        for f in src.iterdir():
-            if f.is_file():
-                shutil.copyfile(f, Path(folder) / f.name)
-        (Path(folder) / "mesh.frag").write_text(text)
-        _SHADER_DIR[environment] = folder
-    return _SHADER_DIR[environment]
-
-
-def _install_shaders(pr: ModuleType, inner: Any) -> tuple[Any, Any] | None:
-    """Point pyrender's shader cache at the patched shaders (`_shader_folder`).
-
-    Returns:
-        `(plain cache, environment cache)` to switch between per pass, or None when the
-        patches do not apply (pyrender's own shaders are used; no environment lighting).
-    """
-    from pyrender.shader_program import ShaderProgramCache
-
-    plain, env = _shader_folder(pr, False), _shader_folder(pr, True)
-    if plain is None or env is None:
-        return None
-    caches = ShaderProgramCache(shader_dir=plain), ShaderProgramCache(shader_dir=env)
-    inner._program_cache.clear()
-    inner._program_cache = caches[0]
-    return caches
-
-
-def _egl_destroy_context_only(platform: Any) -> None:
-    from OpenGL.EGL import eglDestroyContext
-
-    if platform._egl_display is not None and platform._egl_context is not None:
-        eglDestroyContext(platform._egl_display, platform._egl_context)
-    platform._egl_context = None
-    platform._egl_display = None
-
-
-# --------------------------------------------------------------------------- read-back
-
-_FB_FIELDS = ("_main_fb", "_main_fb_ms", "_main_fb_dims")
-
-
-def _has_fb_fields(inner: Any) -> bool:
-    return all(hasattr(inner, f) for f in _FB_FIELDS) and hasattr(inner,
-                                                                   "_read_main_framebuffer")
-
-
-def _read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarray, Any]:
-    """pyrender's `Renderer._read_main_framebuffer` (pyrender-maintained 1.0), minus work.
-
-    Same GL calls and the same float32 depth arithmetic in the same order (so the same bits),
-    but the depth buffer is neither resolved nor read when `_synthgap_skip_depth` is set, and
-    the conversion runs in place instead of through boolean-mask copies.
-    """
-    from OpenGL import GL
-    from pyrender.constants import RenderFlags
-
-    width, height = self._main_fb_dims
-    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
-    GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
-    GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT,
-                         GL.GL_LINEAR)
-    skip_depth = self._synthgap_skip_depth and not flags & RenderFlags.DEPTH_ONLY
-    if not skip_depth:
-        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height,
-                             GL.GL_DEPTH_BUFFER_BIT, GL.GL_NEAREST)
-    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
-    depth = None
-    if not skip_depth:
-        buf = GL.glReadPixels(0, 0, width, height, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
-        raw = np.frombuffer(buf, dtype=np.float32).reshape(height, width)[::-1]
-        znear = scene.main_camera_node.camera.znear
-        zfar = scene.main_camera_node.camera.zfar
-        depth = 2.0 * raw - 1.0  # float32, as pyrender computes it
-        if zfar is None:
-            np.subtract(1.0, depth, out=depth)
-            np.divide(2 * znear, depth, out=depth)
-        else:
-            np.multiply(depth, zfar - znear, out=depth)
-            np.subtract(zfar + znear, depth, out=depth)
-            np.divide((2.0 * znear * zfar), depth, out=depth)
-        depth[raw == 1.0] = 0.0
-        if flags & RenderFlags.DEPTH_ONLY:
-            return depth
-    fmt, channels = (GL.GL_RGBA, 4) if flags & RenderFlags.RGBA else (GL.GL_RGB, 3)
-    buf = GL.glReadPixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE)
-    color = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, channels)[::-1]
-    return np.ascontiguousarray(color), depth
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _material(pr: ModuleType, m: MaterialParams, base_map: Any = None,
-              mr_map: Any = None) -> Any:
-    return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
-                                        metallicFactor=float(m.metallic),
-                                        roughnessFactor=float(m.roughness),
-                                        baseColorTexture=base_map,
-                                        metallicRoughnessTexture=mr_map)
-
-
-def _texture(pr: ModuleType, img: np.ndarray) -> Any:
-    """A pyrender texture of a `(h, w, 3|4) uint8` map (repeating, mipmapped)."""
-    return pr.Texture(source=img, source_channels="RGBA"[:img.shape[2]])
-
-
-def _prim_from(pr: ModuleType, m: trimesh.Trimesh, material: Any) -> Any:
-    return pr.Primitive(positions=m.vertices.astype(np.float32),
-                        normals=m.vertex_normals.astype(np.float32),
-                        indices=m.faces.astype(np.uint32), material=material)
-
-
-# --------------------------------------------------------------------------- appearance
-
-
-@dataclass(frozen=True, eq=False)
-class _Look:
-    """A part's own appearance ready to draw: the smooth-shaded mesh, its per-vertex linear
-    colours or UVs, and its textures uploaded once (base colour, metallic-roughness, normal)."""
-
-    mesh: trimesh.Trimesh
-    appearance: MeshAppearance
-    shaded: trimesh.Trimesh
-    colors: np.ndarray | None
-    uv: np.ndarray | None
-    textures: tuple[Any, Any, Any]
-
-
-def _textures(pr: ModuleType, a: MeshAppearance) -> tuple[Any, Any, Any]:
-    def tex(img: np.ndarray | None) -> Any:
-        return None if img is None else _texture(pr, img)
-
-    return (tex(a.base_color_texture), tex(a.metallic_roughness_texture),
-            tex(a.normal_texture))
-
-
-# --------------------------------------------------------------------------- passes, shadows
-
-
-def _environment(params: SampleParams) -> np.ndarray | None:
-    """Summed radiance `(3,)` of the `environment` lights (linear RGB x intensity), or None."""
-    env = [np.asarray(light.color, float) * light.intensity for light in params.lights
-           if light.type == "environment"]
-    return np.sum(env, axis=0) if env else None
-
-
-def passes_flat(passes: list[list[Emitter]]) -> list[Emitter]:
-    """Every emitter of every pass, in order."""
-    return [e for group in passes for e in group]
-
-
-#: decode table of the shader's output encoding (pow 1/2.2, not sRGB)
-_DECODE = ((np.arange(256, dtype=np.float64) / 255.0) ** 2.2).astype(np.float32)
-
-
-def _sum_passes(layers: list[np.ndarray]) -> np.ndarray:
-    """Sum premultiplied, display-encoded RGBA colour passes of one geometry in linear light.
-
-    Every pass has the same coverage (alpha); each pass's colour is un-premultiplied,
-    decoded (the shader wrote `pow(c, 1/2.2)`), summed, re-encoded and premultiplied again.
-
-    Args:
-        layers: `(H, W, 4) uint8` passes, at least two.
-
-    Returns:
-        `(H, W, 4) uint8`, alpha of the first pass.
-    """
-    alpha = layers[0][:, :, 3]
-    if alpha.min() == 255:  # opaque everywhere (the plane fills the view): table lookups
-        lin = _DECODE[layers[0][:, :, :3]]
-        for layer in layers[1:]:
-            lin += _DECODE[layer[:, :, :3]]
-        a = None
-    else:
-        a = alpha.astype(np.float32)[:, :, None] / 255.0
-        safe = np.maximum(a, 1.0 / 255.0)
-        lin = np.zeros((*layers[0].shape[:2], 3), np.float32)
-        for layer in layers:
-            lin += np.clip(layer[:, :, :3].astype(np.float32) / 255.0 / safe, 0.0, 1.0) ** 2.2
-    out = np.minimum(lin, 1.0) ** (1 / 2.2)
-    if a is not None:
-        out *= a
-    rgba = np.empty_like(layers[0])
-    rgba[:, :, :3] = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-    rgba[:, :, 3] = alpha
-    return rgba
-
-
-def _focused_scene_class(pr: ModuleType) -> type:
-    """pyrender's Scene whose `centroid`/`scale` (which size the shadow maps' cameras) can be
-    pinned to the region that matters (`focus`), instead of every node's bounds: a 2 m
-    support plane would spread a shadow map's 2048 texels over 5.7 m (2.8 mm each)."""
-
-    class FocusedScene(pr.Scene):  # type: ignore[name-defined, misc]
-        focus: tuple[np.ndarray, float] | None = None
-
-        @property
-        def centroid(self) -> np.ndarray:
-            return self.focus[0] if self.focus is not None else super().centroid
-
-        @property
-        def scale(self) -> float:
-            return self.focus[1] if self.focus is not None else super().scale
-
-    return FocusedScene
-
-
-def _spot_shadow_camera(pr: ModuleType, pose: np.ndarray,
-                        focus: tuple[np.ndarray, float] | None) -> Callable[[Any, float], Any]:
-    """A spot light's shadow camera whose depth range hugs the focus region.
-
-    pyrender's spans 0.01-10 x the scene scale; its perspective depth is then so coarse at
-    the parts' distance that the shader's depth bias (~0.0002-0.002 of the range) exceeds
-    the parts' height and every shadow vanishes.
-    """
-    def camera(light: Any, scene_scale: float) -> Any:
-        if focus is None:
-            near, far = 0.01 * scene_scale, 10 * scene_scale
-        else:
-            dist = float(np.linalg.norm(np.asarray(pose)[:3, 3] - focus[0]))
-            near = max(dist - focus[1], 0.02 * dist, 1e-3)
-            far = dist + focus[1]
-        return pr.PerspectiveCamera(znear=near, zfar=far, aspectRatio=1.0,
-                                    yfov=float(np.clip(2 * light.outerConeAngle + np.pi / 16,
-                                                       0.0, np.pi - 1e-3)))
-
-    return camera
-
-
-def _shadow_focus(objects: list[Bounds], view: Any, cam_pose: np.ndarray, cam: Any,
-                  plane_size: float | None) -> tuple[np.ndarray, float]:
-    """`(centroid (3,), scale)` of the region shadows must cover: every object and the part
-    of the support plane the camera sees (clipped to the plane)."""
-    pts = [o.all_points() for o in objects]
-    if plane_size is not None:
-        half = plane_size / 2
-        u = np.array([0.0, view.width - 1.0, view.width - 1.0, 0.0])
-        v = np.array([0.0, 0.0, view.height - 1.0, view.height - 1.0])
-        rays = np.stack([(u - view.cx) / view.fx, (v - view.cy) / view.fy, np.ones(4)], axis=1)
-        d = rays @ cam_pose[:3, :3].T
-        o = cam_pose[:3, 3]
-        hits = []
-        for di in d:
-            if di[2] < -1e-9:
-                t = min(-o[2] / di[2], cam.zfar)
-                hits.append(o + t * di)
-            else:  # looking above the horizon: the plane reaches its edge
-                hits.append(o + cam.zfar * di)
-        h = np.asarray(hits)
-        h[:, :2] = np.clip(h[:, :2], -half, half)
-        h[:, 2] = 0.0
-        pts.append(h)
-    if not pts:
-        return np.zeros(3), 1.0
-    allp = np.concatenate(pts)
-    lo, hi = allp.min(axis=0), allp.max(axis=0)
-    return 0.5 * (lo + hi), max(float(np.linalg.norm(hi - lo)), 1e-3)
+            env = environment(params)
+            for p, group in enumerate(passes):
+                ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
+                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
+                scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
+                flags = graph.set_lights(group)
+                rgba, _ = self._offscreen.render(scene, flags)
+                layers_rgba.append(rgba)
+        finally:
+            compat.skip_depth(self._offscreen, False)
+            compat.use_shader_cache(self._offscreen, self._shaders, False)
+            scene.focus = None
+        rgba = layers_rgba[0] if len(layers_rgba) == 1 else sum_passes(layers_rgba)
+        return self._backgrounds.composite(rgba, bg.image, bg.image_crop, bg.color)

@@ -37,7 +37,8 @@ from synthgap.scenes.limits import MAX_IMAGES
 if TYPE_CHECKING:
     from synthgap.generators.renderer import RenderResult
 
-__all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices"]
+__all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices",
+           "reuse_freed_memory"]
 
 #: Writer threads per process and how many finished renders may wait for them.
 WRITER_THREADS = 2
@@ -163,7 +164,6 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
     """
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
-    _reuse_freed_memory()
     timings = timings if timings is not None else Timings()
     pending: deque[Future[tuple[Record, float]]] = deque()
 
@@ -197,13 +197,13 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
         return renderer.platform
 
 
-#: glibc `mallopt` parameters and the values `_reuse_freed_memory` sets.
+#: glibc `mallopt` parameters and the values `reuse_freed_memory` sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD_BYTES = 16 << 20
 _TRIM_THRESHOLD_BYTES = 64 << 20
 
 
-def _reuse_freed_memory() -> None:
+def reuse_freed_memory() -> None:
     """Let glibc keep freed image-sized blocks (this process) instead of unmapping them.
 
     Each image allocates a dozen 0.25-3 MB arrays (layers, float copies, noise). glibc serves
@@ -211,6 +211,12 @@ def _reuse_freed_memory() -> None:
     in again. Serving blocks up to 16 MB from the heap and keeping up to 64 MB of free heap
     measured 74 -> 70 CPU ms per 512x512 turntable image (sensor effects 7.7 -> 5.5 ms).
     A no-op where the C library has no `mallopt` (not glibc).
+
+    Process-wide and permanent: glibc has no getter for these parameters, so the previous
+    values cannot be restored. It is therefore called only by processes that exist to render
+    (the `spawn` render workers, Ray render tasks, the `synthgap render` command), never by
+    `render_indices`/`render_dataset` or on import: a program that calls the library keeps
+    its allocator as it set it.
     """
     try:
         import ctypes
@@ -384,6 +390,7 @@ def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
     # thread per core in every process); a value the user set wins.
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
     die_with_parent(parent_pid)
+    reuse_freed_memory()  # this process only renders
     try:
         timings = Timings()
         t = time.perf_counter()

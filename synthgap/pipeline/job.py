@@ -26,13 +26,13 @@ what was found (`job.yaml: adapt.method: expected one of ..., got 'smca' (did yo
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synthgap.scenes.errors import suggest, yaml_problem
 from synthgap.scenes.limits import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -172,8 +172,8 @@ class Job(_Model):
 
 
 def _suggest(word: Any, options: tuple[str, ...] | list[str]) -> str:
-    hits = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
-    return f" (did you mean {hits[0]!r}?)" if hits else ""
+    hit = suggest(str(word), options)
+    return f" (did you mean {hit!r}?)" if hit else ""
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
@@ -322,8 +322,5 @@ def load_job(path: Path | str) -> Job:
         raise JobError(str(path), [("", f"lists or mappings nested too deeply (more than "
                                         f"{MAX_DEPTH} levels)")]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise JobError(str(path), [("", f"not valid YAML: {where}"
-                                        f"{getattr(exc, 'problem', None) or exc}")]) from None
+        raise JobError(str(path), [("", yaml_problem(exc))]) from None
     return parse_job(data, base_dir=path.resolve().parent, source=str(path))

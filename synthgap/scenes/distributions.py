@@ -27,13 +27,14 @@ the short form the user wrote. Sampling is a pure function of the distribution a
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
+
+from synthgap.scenes.errors import suggest
 
 __all__ = [
     "Bounded",
@@ -129,9 +130,9 @@ class _Dist(BaseModel):
                 return {"kind": "choice", "values": tuple(val)}
             hint = {"uniform": "; write a uniform range as [lo, hi]",
                     "range": "; write a uniform range as [lo, hi]"}.get(str(key), "")
-            close = difflib.get_close_matches(str(key), ["normal", "choice"], n=1)
+            close = suggest(str(key), ("normal", "choice"))
             if close and not hint:
-                hint = f"; did you mean {close[0]!r}?"
+                hint = f"; did you mean {close!r}?"
             raise PydanticCustomError(
                 "distribution", "unknown distribution {spec}; expected {forms}{hint}",
                 {"spec": f"{{{key}: ...}}", "forms": forms, "hint": hint})

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["SceneError", "format_loc", "suggest"]
+__all__ = ["SceneError", "format_loc", "suggest", "yaml_problem"]
 
 
 class SceneError(ValueError):
@@ -44,6 +44,15 @@ def suggest(word: str, options: list[str] | tuple[str, ...]) -> str | None:
     """The option closest to `word` (difflib), or None when nothing is close."""
     hits = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return hits[0] if hits else None
+
+
+def yaml_problem(exc: Exception) -> str:
+    """The message of a `yaml.YAMLError` as scene and job errors show it:
+    `not valid YAML: line L, column C: PROBLEM` (1-based; no position when YAML gives none)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"not valid YAML: {where}{problem}"
 
 
 def _unwrap(tp: Any) -> list[Any]:

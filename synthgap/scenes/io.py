@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from synthgap.data.layout import IMAGE_SUFFIXES
-from synthgap.scenes.errors import SceneError, problems_from_validation, suggest
+from synthgap.scenes.errors import SceneError, problems_from_validation, suggest, yaml_problem
 from synthgap.scenes.limits import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -65,10 +65,7 @@ def load_scene(path: str | Path) -> Scene:
         raise SceneError(str(path), [("", f"lists or mappings nested too deeply (more than "
                                           f"{MAX_DEPTH} levels); no field needs that")]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SceneError(str(path), [("", f"not valid YAML: {where}{problem}")]) from exc
+        raise SceneError(str(path), [("", yaml_problem(exc))]) from exc
     return parse_scene(data, base_dir=path.resolve().parent, source=str(path))
 
 

@@ -66,3 +66,15 @@ def test_bad_scene_is_a_clean_error(tmp_path):
     missing = CliRunner().invoke(main, ["render", str(tmp_path / "nope.yaml"), "-n", "1",
                                         "-o", str(tmp_path / "o")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_render_command_tunes_its_own_allocator(tmp_path, monkeypatch):
+    """The command's process exists to render: it sets the allocator thresholds once
+    (`runner.reuse_freed_memory`; `render_dataset` itself leaves them alone)."""
+    from synthgap.generators import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "reuse_freed_memory", lambda: calls.append(1))
+    res = _run(str(EXAMPLE), "-n", "1", "-o", str(tmp_path / "o"), "--width", "64", "--height", "48")
+    assert res.exit_code == 0, res.output
+    assert calls == [1]

@@ -240,3 +240,16 @@ def test_worker_error_reaches_the_parent(tmp_path):
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["status"] == "interrupted"
     assert 3 not in {r.index for r in read_records(tmp_path / "o")}
+
+
+def test_library_calls_leave_the_allocator_alone(tmp_path, monkeypatch):
+    """`mallopt` cannot be undone, so `render_dataset` (in-process) never calls it."""
+    from synthgap.generators import runner
+
+    def forbidden() -> None:
+        raise AssertionError("a library call changed the process's allocator settings")
+
+    monkeypatch.setattr(runner, "reuse_freed_memory", forbidden)
+    summary = render_dataset(HandSource(), tmp_path / "out", identity=IDENT, count=1)
+    assert summary.rendered == 1
+
