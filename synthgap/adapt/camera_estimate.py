@@ -31,6 +31,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from synthgap.data.colour import GREY_WEIGHTS
+
 __all__ = [
     "LUMA",
     "blockiness",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 #: ITU-R 601 luma weights of R, G, B.
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = GREY_WEIGHTS
 
 # Immerkær (1996): the response of this kernel to an image is zero on any locally planar
 # intensity and sqrt(36) = 6 times the noise std for white noise; E|r| = σ·6·sqrt(2/π).

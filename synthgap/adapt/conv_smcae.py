@@ -32,6 +32,7 @@ from synthgap.adapt.conv_smcae_train import decode, encode
 from synthgap.adapt.image_base import ImageAdapter, register, require_tensors, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
+from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
 
@@ -150,7 +151,7 @@ def _to_tensor(patches: np.ndarray, channels: int):
 
     x = torch.from_numpy(patches).float().div_(255.0)
     if channels == 1:
-        x = x @ torch.tensor([0.299, 0.587, 0.114])
+        x = x @ torch.from_numpy(GREY_WEIGHTS.copy())
         x = x[..., None]
     return x.permute(0, 3, 1, 2).contiguous()
 
@@ -249,7 +250,7 @@ class ConvSmcae(ImageAdapter):
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
         params = self._apply_params()
         if self.channels == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            x = (x * torch.from_numpy(GREY_WEIGHTS.copy()).view(1, 3, 1, 1)).sum(1, keepdim=True)
         if min(h, w) <= r:  # reflect padding needs more pixels than the pad
             x = torch.nn.functional.pad(x, (0, max(0, r + 1 - w), 0, max(0, r + 1 - h)),
                                         mode="replicate")

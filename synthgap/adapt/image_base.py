@@ -34,6 +34,7 @@ from synthgap.adapt.base import (
 )
 from synthgap.adapt.modelfile import ModelFileError, load_model
 from synthgap.adapt.photos import as_images
+from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = [
     "CHAIN_SEPARATOR",
@@ -78,7 +79,7 @@ def image_adapters() -> dict[str, type[ImageAdapter]]:
 
 def grey_rgb(image: np.ndarray) -> np.ndarray:
     """`(H, W, 3) uint8` RGB -> the same image in grey (ITU-R 601 luma), still 3 channels."""
-    y = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    y = image.astype(np.float32) @ GREY_WEIGHTS
     y = np.clip(np.rint(y), 0, 255).astype(np.uint8)
     return np.repeat(y[:, :, None], 3, axis=2)
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthgap.adapt.photos import as_images
+from synthgap.data.colour import GREY_WEIGHTS
 from synthgap.data.images import channel_histograms, sample_patches
 
 __all__ = ["PAIRINGS", "PatchPairs", "check_masks", "descriptor", "make_pairs", "pair_aligned",
@@ -73,7 +74,7 @@ class PatchPairs:
 
 
 def _grey(patches: np.ndarray) -> np.ndarray:
-    return np.rint(patches.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.rint(patches.astype(np.float32) @ GREY_WEIGHTS
                    ).clip(0, 255).astype(np.uint8)
 
 

@@ -25,6 +25,7 @@ from synthgap.adapt.image_base import ImageAdapter, register, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
+from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["PatchSmcae", "PatchSmcaeConfig", "blend_window", "overlap_add", "window_starts"]
 
@@ -165,7 +166,7 @@ class PatchSmcae(ImageAdapter):
     def _vectors(self, patches: np.ndarray) -> np.ndarray:
         x = patches.astype(np.float32) / 255.0
         if self.channels == 1:
-            x = x @ np.array([0.299, 0.587, 0.114], np.float32)
+            x = x @ GREY_WEIGHTS
         return x.reshape(len(x), -1)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:

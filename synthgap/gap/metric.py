@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgap.data.colour import GREY_WEIGHTS
 from synthgap.data.images import as_images, channel_histograms, sample_patches
 
 __all__ = ["GapConfig", "GapReport", "measure_gap", "patch_features", "real_null",
@@ -201,7 +202,7 @@ def patch_features(patches: np.ndarray, *, spectrum_bins: int = 16) -> np.ndarra
 
     s = patches.shape[1]
     x = patches.astype(np.float32) / 255.0
-    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = x @ GREY_WEIGHTS
     cell = s // 4
     hogs = np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
                          block_norm="L2-Hys", feature_vector=True) for g in grey])
@@ -362,8 +363,8 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
     hs, hr = channel_histograms(synthetic), channel_histograms(real)
     per_channel = [wasserstein_1d(hs[c], hr[c]) for c in range(3)]
 
-    grey_s = ps.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    grey_r = pr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey_s = ps.astype(np.float32) @ GREY_WEIGHTS
+    grey_r = pr.astype(np.float32) @ GREY_WEIGHTS
     freqs, pws = radial_spectra(grey_s, config.spectrum_bins)
     _, pwr = radial_spectra(grey_r, config.spectrum_bins)
     ls, lr = np.log10(pws.mean(0) + 1e-12), np.log10(pwr.mean(0) + 1e-12)
