@@ -158,7 +158,7 @@ def shrink(args: list[str], cwd: Path) -> list[str]:
             _set(args, ("--workers",), 1)
     elif args[:2] == ["adapt", "fit"]:
         _set(args, ("--max-images",), TINY_IMAGES, cap=True)
-        if _option(args, ("--method",), "conv-smcae") in SMCAE_METHODS:
+        if _option(args, ("--method",), "pda") in SMCAE_METHODS:
             _set(args, ("--iterations",), TINY_STEPS, cap=True)
     elif args[0] == "gap":
         _set(args, ("--max-images",), TINY_IMAGES, cap=True)
@@ -173,7 +173,7 @@ def shrink(args: list[str], cwd: Path) -> list[str]:
         job["size"], job["workers"] = list(TINY_SIZE), 1
         adapt = dict(job.get("adapt") or {})
         adapt["max_images"] = TINY_IMAGES
-        if adapt.get("method", "conv-smcae") in SMCAE_METHODS:
+        if adapt.get("method", "pda") in SMCAE_METHODS:
             adapt["options"] = {**(adapt.get("options") or {}), "iterations": TINY_STEPS}
         job["adapt"] = adapt
         tiny = path.with_name(f".docs-test-{path.name}")  # same folder: relative paths hold

@@ -70,7 +70,7 @@ def adapt() -> None:
               help="With --bop: image ids, '3,61,102' or 'splits.json:fit'.")
 @click.option("-o", "--output", "--out", type=click.Path(path_type=Path), required=True,
               help="Model file to write (.safetensors; a .json sidecar is written beside it).")
-@click.option("--method", default="conv-smcae", show_default=True, callback=_method,
+@click.option("--method", default="pda", show_default=True, callback=_method,
               help="patch-smcae (the paper's dense SMCAE on patches; old name smcae), "
               "conv-smcae (convolutional SMCAE), camera "
               "(camera-model fit), histogram, fda, pda; join with + for a chain fitted and "

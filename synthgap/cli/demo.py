@@ -14,7 +14,8 @@ import click
               help="Images to render (default 48).")
 @click.option("--method", type=click.Choice(["patch-smcae", "conv-smcae", "histogram", "fda",
                                             "pda", "camera"]),
-              default=None, help="Adaptation method (default conv-smcae).")
+              default=None,
+              help="Adaptation method (default pda: best on real photos, docs/benchmarks.md).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr.")
 def demo(out: Path, images: int | None, method: str | None, progress: bool) -> None:

@@ -15,7 +15,8 @@ from synthgap.pipeline.job import Job, parse_job
 #: Demo defaults: small enough for a few minutes on 2 CPU cores.
 DEMO_IMAGES = 48
 DEMO_SIZE = (320, 240)
-DEMO_METHOD = "conv-smcae"
+#: The adapter that did best on real photos (benchmarks/real_lmo.py, docs/benchmarks.md).
+DEMO_METHOD = "pda"
 DEMO_PHOTOS = 16
 
 

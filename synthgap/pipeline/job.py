@@ -9,7 +9,8 @@ A job file (YAML, read with `safe_load`)::
     workers: 2                     # render processes
     real_photos: photos/           # folder of real photos of the line (needed to adapt)
     adapt:
-      method: conv-smcae           # smcae | conv-smcae | histogram | fda | pda | none
+      method: pda                  # pda | camera | conv-smcae | patch-smcae | histogram | fda
+                                   # | a chain a+b | none
       pairing: null                # smcae methods: nearest (default) | aligned | class
       max_images: 64               # fit on at most this many renders / photos
       options: {}                  # extra settings of the method
@@ -71,7 +72,7 @@ class _Model(BaseModel):
 class AdaptJob(_Model):
     """How renders are adapted to the real camera."""
 
-    method: str = "conv-smcae"
+    method: str = "pda"
     """Adapter as `synthgap adapt fit --method` spells it (`smcae`, `conv-smcae`, `histogram`,
     `fda`, `pda`, `camera`, or a chain such as `camera+conv-smcae`); `none`: export the raw
     renders."""

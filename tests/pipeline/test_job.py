@@ -86,7 +86,7 @@ def test_the_example_job_file_is_valid(tmp_path, photos):
     assert set(data) <= set(Job.model_fields)
     data["real_photos"] = str(photos)
     job = parse_job(data, base_dir=example.parent, source=str(example))
-    assert job.images == 200 and job.adapt.method == "conv-smcae"
+    assert job.images == 200 and job.adapt.method == "pda"
 
 
 def test_make_image_adapter_names_the_valid_options():
