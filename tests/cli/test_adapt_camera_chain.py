@@ -80,7 +80,8 @@ def test_region_pairing_with_photo_masks(fake_dataset, tmp_path):
     real = _camera_photos(fake_dataset, tmp_path / "real", masks=tmp_path / "real_masks")
     res, out = _run(["adapt", "fit", "--synthetic", str(fake_dataset), "--real", str(real),
                      "--real-masks", str(tmp_path / "real_masks"), "--pairing", "region",
-                     "-o", str(tmp_path / "r.safetensors"), "--iterations", "4"])
+                     "--method", "conv-smcae", "-o", str(tmp_path / "r.safetensors"),
+                     "--iterations", "4"])
     assert res.exit_code == 0, res.output
     rep = out["report"]["conv-smcae"]
     assert out["source"] == "folders+masks" and rep["pairing"] == "region"
@@ -88,7 +89,8 @@ def test_region_pairing_with_photo_masks(fake_dataset, tmp_path):
     (tmp_path / "real_masks" / "photo0.png").unlink()
     res, _ = _run(["adapt", "fit", "--synthetic", str(fake_dataset), "--real", str(real),
                    "--real-masks", str(tmp_path / "real_masks"), "--pairing", "region",
-                   "-o", str(tmp_path / "r.safetensors"), "--iterations", "4"])
+                   "--method", "conv-smcae", "-o", str(tmp_path / "r.safetensors"),
+                   "--iterations", "4"])
     assert res.exit_code == 2 and "photo0.png" in res.output
 
 
