@@ -48,7 +48,6 @@ KNOWN_PRIVATE = {
     ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_background"),
     ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_lights"),
     ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_sensor"),
-    ("synthgap.pipeline.stages", "synthgap.adapt.apply", "_labelled"),
 }
 
 

@@ -229,24 +229,6 @@ class FitSummary:
     seconds: float
 
 
-def _labelled(folder: Path, skip_bad: bool, limit: int | None):
-    """Images of `folder/<class>/*` with their class names (for `class` pairing)."""
-    from synthgap.adapt.photos import PhotoError, image_folder, load_photos
-
-    root = image_folder(folder)
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise PhotoError(f"{root}: class pairing needs one sub-folder of images per class "
-                         "(e.g. real/bracket/*.jpg), found none")
-    images, labels, skipped = [], [], []
-    for c in classes:
-        photos = load_photos(c, skip_bad=skip_bad, limit=limit)
-        images += photos.images
-        labels += [c.name] * len(photos)
-        skipped += photos.skipped
-    return images, labels, skipped
-
-
 def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
     """Render the pinned views (`real_views`) of a scene file: `(renders, photos)`, aligned.
 
@@ -310,8 +292,11 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
                          "scene file with real_views)")
     elif pairing == "class":
-        syn, syn_labels, skipped_s = _labelled(synthetic, skip_bad, max_images)
-        rea, real_labels, skipped_r = _labelled(real, skip_bad, max_images)
+        from synthgap.adapt.photos import load_class_photos
+
+        syn, syn_labels, skipped_s = load_class_photos(synthetic, skip_bad=skip_bad,
+                                                       limit=max_images)
+        rea, real_labels, skipped_r = load_class_photos(real, skip_bad=skip_bad, limit=max_images)
         kwargs = {"synthetic_labels": syn_labels, "real_labels": real_labels}
     else:
         s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(

@@ -141,21 +141,11 @@ def class_folder_fit_data(synthetic: Path, real: Path, *, skip_bad: bool = False
     Raises:
         PhotoError: a folder without class sub-folders, or as `load_photos`.
     """
-    from synthgap.adapt.photos import PhotoError, image_folder, load_photos
+    from synthgap.adapt.photos import load_class_photos
 
-    def labelled(folder: Path):
-        root = image_folder(folder)
-        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not classes:
-            raise PhotoError(f"{root}: class pairing needs one sub-folder of images per class "
-                             "(e.g. real/bracket/*.jpg), found none")
-        images, labels, skipped = [], [], []
-        for c in classes:
-            photos = load_photos(c, skip_bad=skip_bad, limit=max_images)
-            images += photos.images
-            labels += [c.name] * len(photos)
-            skipped += [f"{p}: {why}" for p, why in photos.skipped]
-        return images, labels, skipped
+    def labelled(folder: Path) -> tuple[list[np.ndarray], list[str], list[str]]:
+        images, labels, skipped = load_class_photos(folder, skip_bad=skip_bad, limit=max_images)
+        return images, labels, [f"{p}: {why}" for p, why in skipped]
 
     si, sl, ss = labelled(synthetic)
     ri, rl, rs = labelled(real)

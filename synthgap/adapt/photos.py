@@ -19,8 +19,7 @@ from synthgap.data.images import as_images
 from synthgap.data.layout import IMAGE_SUFFIXES, DatasetFileError, read_image
 
 __all__ = ["PHOTO_SUFFIXES", "PhotoError", "PhotoSet", "as_images", "image_folder",
-           "is_grey", "list_photos",
-           "load_photos"]
+           "is_grey", "list_photos", "load_class_photos", "load_photos"]
 
 #: File name endings (lower case) treated as photos; other files in the folder are ignored.
 PHOTO_SUFFIXES: tuple[str, ...] = IMAGE_SUFFIXES
@@ -148,3 +147,34 @@ def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = Non
         raise PhotoError(f"{image_folder(folder)}: none of the {len(paths)} photo file(s) could be "
                          "read")
     return PhotoSet(images=images, paths=kept, grey=grey, skipped=bad)
+
+
+def load_class_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = None
+                      ) -> tuple[list[np.ndarray], list[str], list[tuple[Path, str]]]:
+    """Images of `folder/<class>/*` with their class names (for `class` pairing).
+
+    Args:
+        folder: a folder (or dataset directory) with one sub-folder of images per class.
+        skip_bad, limit: as `load_photos`, per class.
+
+    Returns:
+        `(images, labels, skipped)`: the images in class then name order, the class (sub-folder)
+        name of each, and the `(file, why)` pairs skipped as unreadable.
+
+    Raises:
+        PhotoError: no class sub-folder, or as `load_photos`.
+    """
+    root = image_folder(folder)
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise PhotoError(f"{root}: class pairing needs one sub-folder of images per class "
+                         "(e.g. real/bracket/*.jpg), found none")
+    images: list[np.ndarray] = []
+    labels: list[str] = []
+    skipped: list[tuple[Path, str]] = []
+    for c in classes:
+        photos = load_photos(c, skip_bad=skip_bad, limit=limit)
+        images += photos.images
+        labels += [c.name] * len(photos)
+        skipped += photos.skipped
+    return images, labels, skipped

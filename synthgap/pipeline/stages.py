@@ -109,13 +109,13 @@ def _fit_by_class(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     left out of the fit."""
     import time
 
-    from synthgap.adapt.apply import _labelled
     from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.adapt.photos import load_class_photos
     from synthgap.data import read_records
     from synthgap.export.source import open_dataset
 
-    real, real_labels, skipped = _labelled(Path(str(job.real_photos)), False,
-                                           job.adapt.max_images)
+    real, real_labels, skipped = load_class_photos(Path(str(job.real_photos)),
+                                                   limit=job.adapt.max_images)
     source = open_dataset(renders)
     syn, syn_labels = [], []
     for rec in read_records(renders):

@@ -91,3 +91,18 @@ def test_exclude_leaves_named_photos_out_before_the_limit(tmp_path):
     assert [p.name for p in got.paths] == ["p0.png", "p2.png"]
     with pytest.raises(PhotoError, match="every photo is excluded"):
         load_photos(tmp_path, exclude=[f"p{k}.png" for k in range(4)])
+
+
+def test_load_class_photos_labels_each_image_with_its_sub_folder(tmp_path):
+    from synthgap.adapt.photos import load_class_photos
+
+    for cls, n in (("nut", 2), ("bracket", 1)):
+        (tmp_path / cls).mkdir()
+        for k in range(n):
+            cv2.imwrite(str(tmp_path / cls / f"{k}.png"), np.full((8, 8, 3), 50, np.uint8))
+    (tmp_path / "nut" / "bad.png").write_bytes(b"no")
+    images, labels, skipped = load_class_photos(tmp_path, skip_bad=True)
+    assert labels == ["bracket", "nut", "nut"] and len(images) == 3
+    assert [p.name for p, _ in skipped] == ["bad.png"]
+    with pytest.raises(PhotoError, match="one sub-folder of images per class"):
+        load_class_photos(tmp_path / "nut")
