@@ -154,14 +154,20 @@ def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float, depth: flo
     tilted = normals - slope * offs
     tilted /= np.linalg.norm(tilted, axis=1, keepdims=True)
     verts = surf + normals * lift
+    faces = _face_out(_disc_faces(sectors, rings), verts, normals)
+    return trimesh.Trimesh(verts, faces, vertex_normals=tilted, process=False)
+
+
+def _disc_faces(sectors: int, rings: int) -> np.ndarray:
+    """Triangles of a disc mesh: vertex 0 at the centre, then `rings` rings of `sectors`
+    vertices each (inner first); `(sectors * (2 * rings - 1), 3) int64`."""
     faces = [[0, 1 + (j + 1) % sectors, 1 + j] for j in range(sectors)]
     for i in range(rings - 1):
         a0, b0 = 1 + i * sectors, 1 + (i + 1) * sectors
         for j in range(sectors):
             j1 = (j + 1) % sectors
             faces += [[a0 + j, a0 + j1, b0 + j1], [a0 + j, b0 + j1, b0 + j]]
-    faces = _face_out(np.array(faces), verts, normals)
-    return trimesh.Trimesh(verts, faces, vertex_normals=tilted, process=False)
+    return np.array(faces)
 
 
 def _shape_rng(defect: DefectParams) -> np.random.Generator:
@@ -187,13 +193,7 @@ def _stain(defect: DefectParams, part: trimesh.Trimesh, radius: float,
                             for j, a in enumerate(ang)]
     surf, normals = _snap(p + np.array(offs), part, n)
     verts = surf + normals * lift
-    faces = [[0, 1 + (j + 1) % sectors, 1 + j] for j in range(sectors)]
-    for i in range(rings - 1):
-        a0, b0 = 1 + i * sectors, 1 + (i + 1) * sectors
-        for j in range(sectors):
-            j1 = (j + 1) % sectors
-            faces += [[a0 + j, a0 + j1, b0 + j1], [a0 + j, b0 + j1, b0 + j]]
-    faces = _face_out(np.array(faces), verts, normals)
+    faces = _face_out(_disc_faces(sectors, rings), verts, normals)
     return trimesh.Trimesh(verts, faces, vertex_normals=normals, process=False)
 
 

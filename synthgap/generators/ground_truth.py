@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synthgap.generators.parts import PartAsset, load_parts
-from synthgap.generators.views import sample_pinned
+from synthgap.generators.parts import PartAsset
+from synthgap.generators.views import iter_pinned_renders
 from synthgap.scenes.schema import Scene
 
 if TYPE_CHECKING:
@@ -107,30 +107,12 @@ def iter_view_labels(scene: Scene, *, renderer: Renderer | None = None,
         ValueError: no `real_views`, an index out of range, a renderer of another size.
         synthgap.generators.renderer.GLUnavailableError: no OpenGL platform works here.
     """
-    if not scene.real_views:
-        raise ValueError("the scene has no real_views; list the real photos with the camera "
-                         "and part poses they were taken at")
-    from synthgap.generators.renderer import Renderer
-
-    size = (scene.image.width, scene.image.height)
-    if renderer is not None and (renderer.width, renderer.height) != size:
-        raise ValueError(f"renderer is {renderer.width}x{renderer.height} but the scene's image "
-                         f"is {size[0]}x{size[1]}")
-    library = parts if parts is not None else load_parts(scene)
-    meshes = {name: asset.mesh for name, asset in library.items()}
-    indices = list(range(len(scene.real_views))) if view_indices is None else view_indices
-    rend = renderer if renderer is not None else Renderer(*size)
-    try:
-        for i in indices:
-            params = sample_pinned(scene, library, i, seed=0)
-            res = rend.render(params, meshes)
-            n = len(params.parts)
-            px = np.bincount(res.instance_mask.ravel(), minlength=n + 1)[1:n + 1]
-            yield ViewLabels(view_index=i, instance_mask=res.instance_mask, depth=res.depth,
-                             categories=tuple(p.category for p in params.parts),
-                             boxes_visib=mask_boxes(res.instance_mask, n),
-                             px_visib=px.astype(np.int64),
-                             px_all=np.asarray(res.unoccluded_pixels, np.int64))
-    finally:
-        if renderer is None:
-            rend.close()
+    for i, params, res in iter_pinned_renders(scene, renderer=renderer, parts=parts,
+                                              view_indices=view_indices):
+        n = len(params.parts)
+        px = np.bincount(res.instance_mask.ravel(), minlength=n + 1)[1:n + 1]
+        yield ViewLabels(view_index=i, instance_mask=res.instance_mask, depth=res.depth,
+                         categories=tuple(p.category for p in params.parts),
+                         boxes_visib=mask_boxes(res.instance_mask, n),
+                         px_visib=px.astype(np.int64),
+                         px_all=np.asarray(res.unoccluded_pixels, np.int64))

@@ -15,7 +15,7 @@ imported only when rendering. Frames and units: those of `synthgap.generators.pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,11 +48,12 @@ from synthgap.scenes.distributions import (
 from synthgap.scenes.schema import RealViewConfig, RealViewPartConfig, Scene, rigid_matrix
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.renderer import Renderer, RenderResult
 
 __all__ = [
     "AlignedView",
     "iter_aligned_views",
+    "iter_pinned_renders",
     "pin_midpoints",
     "pinned_camera_pose",
     "pinned_part_pose",
@@ -251,15 +252,22 @@ def _read_photo(view: RealViewConfig, index: int, size: tuple[int, int]) -> np.n
     return real
 
 
-def iter_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | None = None,
-                       parts: dict[str, PartAsset] | None = None) -> Iterator[AlignedView]:
-    """Yield the `AlignedView` of each of `scene.real_views`, in order (one photo in memory
-    at a time; see `render_aligned_views`)."""
+def iter_pinned_renders(scene: Scene, *, seed: int = 0, renderer: Renderer | None = None,
+                        parts: dict[str, PartAsset] | None = None,
+                        view_indices: Sequence[int] | None = None
+                        ) -> Iterator[tuple[int, SampleParams, RenderResult]]:
+    """Render the pinned views `view_indices` (default all) of `scene`, one at a time.
+
+    Yields:
+        `(view index, params, RenderResult)`; the result is before sensor effects.
+
+    Raises:
+        ValueError: no `real_views`, or a renderer of another size than the scene's image.
+    """
     if not scene.real_views:
         raise ValueError("the scene has no real_views; list the real photos with the camera "
                          "and part poses they were taken at (see docs/scenes.md)")
     from synthgap.generators.renderer import Renderer
-    from synthgap.generators.sensor import apply_sensor
 
     size = (scene.image.width, scene.image.height)
     if renderer is not None and (renderer.width, renderer.height) != size:
@@ -267,18 +275,30 @@ def iter_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | None
                          f"is {size[0]}x{size[1]}; pass a Renderer of the image size (or none)")
     library = parts if parts is not None else load_parts(scene)
     meshes = {name: asset.mesh for name, asset in library.items()}
+    indices = range(len(scene.real_views)) if view_indices is None else view_indices
     rend = renderer if renderer is not None else Renderer(*size)
     try:
-        for i, view in enumerate(scene.real_views):
-            real = _read_photo(view, i, size)
+        for i in indices:
             params = sample_pinned(scene, library, i, seed=seed)
-            res = rend.render(params, meshes)
-            yield AlignedView(photo_path=view.photo, real=real,
-                              render=apply_sensor(res.rgb, params.sensor),
-                              instance_mask=res.instance_mask, params=params)
+            yield i, params, rend.render(params, meshes)
     finally:
         if renderer is None:
             rend.close()
+
+
+def iter_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | None = None,
+                       parts: dict[str, PartAsset] | None = None) -> Iterator[AlignedView]:
+    """Yield the `AlignedView` of each of `scene.real_views`, in order (one photo in memory
+    at a time; see `render_aligned_views`)."""
+    from synthgap.generators.sensor import apply_sensor
+
+    size = (scene.image.width, scene.image.height)
+    for i, params, res in iter_pinned_renders(scene, seed=seed, renderer=renderer, parts=parts):
+        view = scene.real_views[i]
+        real = _read_photo(view, i, size)
+        yield AlignedView(photo_path=view.photo, real=real,
+                          render=apply_sensor(res.rgb, params.sensor),
+                          instance_mask=res.instance_mask, params=params)
 
 
 def render_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | None = None,
