@@ -72,20 +72,30 @@ def _batches(n_sets: list[int], batch: int, g: torch.Generator) -> list[torch.Te
     return out
 
 
+#: How a training set of renders and a few labelled real crops is used (`train_mixed`):
+#: `batch` draws half of every batch from each for one budget; `finetune` trains on the
+#: renders for one budget, then on the real crops alone for a second budget from those weights.
+MIX_RECIPES = ("batch", "finetune")
+
+
 def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, *,
-                     seed: int, budget: TrainBudget) -> CropNet:
+                     seed: int, budget: TrainBudget, init: CropNet | None = None) -> CropNet:
     """Train `CropNet` on one or more (crops `(N, 64, 64, 3) uint8`, labels `(N,)`) sets.
 
     With several sets (e.g. renders and real crops), each batch draws equally from each set,
-    so a small real set is not drowned by thousands of renders.
+    so a small real set is not drowned by thousands of renders. With `init`, training starts
+    from a copy of those weights (fine-tuning) instead of a seeded initialisation.
     """
     g = torch.Generator().manual_seed(seed)
     torch_init = torch.Generator().manual_seed(seed + 1_000_003)
     net = CropNet(n_classes)
-    with torch.no_grad():
-        for p in net.parameters():  # seeded initialisation (not the global RNG)
-            if p.dim() > 1:
-                nn.init.kaiming_normal_(p, generator=torch_init)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
+    else:
+        with torch.no_grad():
+            for p in net.parameters():  # seeded initialisation (not the global RNG)
+                if p.dim() > 1:
+                    nn.init.kaiming_normal_(p, generator=torch_init)
     xs = torch.from_numpy(np.concatenate([p[0] for p in parts])).permute(0, 3, 1, 2)
     ys = torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64))
     sizes = [len(p[1]) for p in parts]
@@ -104,6 +114,17 @@ def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int,
         raise RuntimeError("classifier training diverged (non-finite loss)")
     net.eval()
     return net
+
+
+def train_mixed(renders: tuple[np.ndarray, np.ndarray], real: tuple[np.ndarray, np.ndarray],
+                n_classes: int, *, seed: int, budget: TrainBudget, recipe: str) -> CropNet:
+    """Train on renders plus a few labelled real crops by one of `MIX_RECIPES`."""
+    if recipe == "batch":
+        return train_classifier([renders, real], n_classes, seed=seed, budget=budget)
+    if recipe == "finetune":
+        pre = train_classifier([renders], n_classes, seed=seed, budget=budget)
+        return train_classifier([real], n_classes, seed=seed + 7_919, budget=budget, init=pre)
+    raise ValueError(f"unknown mix recipe {recipe!r}; use one of {MIX_RECIPES}")
 
 
 @torch.no_grad()

@@ -38,7 +38,8 @@ __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
 
 
 #: Config values of model files written before these fields existed (their behaviour then).
-_LEGACY = {"training": "end-to-end", "balance": "raw", "residual": False, "moment_weight": 0.0}
+_LEGACY = {"training": "end-to-end", "balance": "raw", "residual": False, "moment_weight": 0.0,
+           "strength": 1.0}
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ class ConvSmcaeConfig:
         iterations: Adam steps of fine-tuning (or of end-to-end training).
         batch_size: pairs per step.
         learning_rate: Adam step size.
+        strength: how much of the learned change is applied, in [0, 1] (0: the input as it
+            is; with `residual` it scales the correction, else it blends output and input), or
+            `auto` (default): chosen at fit time among `synthgap.adapt.strength.STRENGTH_GRID`
+            as the one whose adapted held-out renders look closest to held-out photos
+            (look-feature MMD²; every 4th photo and render are held out of training for it;
+            see `ConvSmcae.fit`). A fit that moves renders away from the photos thus ends
+            near strength 0, not below raw.
     """
 
     hidden: tuple[int, ...] = (16, 16)
@@ -95,8 +103,15 @@ class ConvSmcaeConfig:
     iterations: int = 1500
     batch_size: int = 64
     learning_rate: float = 1e-2
+    strength: float | str = "auto"
 
     def __post_init__(self) -> None:
+        if self.strength != "auto":
+            v = self.strength
+            if (isinstance(v, bool) or not isinstance(v, int | float)
+                    or not 0.0 <= float(v) <= 1.0):
+                raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {v!r}")
+            object.__setattr__(self, "strength", float(v))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden: expected positive channel counts, got {self.hidden}")
@@ -179,6 +194,8 @@ class ConvSmcae(ImageAdapter):
         self.channels = 3
         self.history: list[tuple[float, float]] = []
         self.report: dict[str, Any] = {}
+        #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
+        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
 
     @property
     def fitted(self) -> bool:
@@ -200,15 +217,59 @@ class ConvSmcae(ImageAdapter):
             synthetic_masks: per-render `(H, W)` integer label maps (0 = background) for
                 `aligned` (part/background-balanced positions) and `region` pairing.
             real_masks: per-photo label maps, for `region` pairing.
+
+        With `strength: auto`, every 4th photo (and every 4th render; with `aligned` pairing
+        the renders of those photos) is held out of training when there are at least 8 of
+        each, and the strength whose adapted held-out renders give the lowest gap-metric
+        domain accuracy against the held-out photos is kept (ties: the weaker one). With
+        fewer photos the choice is made on the training images (said in `report`).
         """
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
-        pairs = make_pairs(self.config.pairing, synthetic, real,
+        per_image = {"synthetic_labels": synthetic_labels, "real_labels": real_labels,
+                     "synthetic_masks": synthetic_masks, "real_masks": real_masks}
+        auto = self.config.strength == "auto"
+        hold_real = list(range(3, len(real), 4)) if auto and len(real) >= 8 else []
+        if hold_real and self.config.pairing == "aligned":
+            hold_syn = hold_real
+        else:
+            hold_syn = list(range(3, len(synthetic), 4)) if hold_real and len(synthetic) >= 8 \
+                else []
+        if not hold_syn:
+            hold_real = []
+        keep = lambda seq, held: [x for i, x in enumerate(seq) if i not in held]  # noqa: E731
+        train_syn, train_real = keep(synthetic, set(hold_syn)), keep(real, set(hold_real))
+        args = {k: None if v is None else keep(v, set(hold_syn if k.startswith("synthetic")
+                                                      else hold_real))
+                for k, v in per_image.items()}
+        pairs = make_pairs(self.config.pairing, train_syn, train_real,
                            patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels,
-                           synthetic_masks=synthetic_masks, real_masks=real_masks)
-        return self.fit_pairs(pairs, rng=rng)
+                           rng=rng, **args)
+        self.fit_pairs(pairs, rng=rng)
+        if auto and min(len(synthetic), len(real)) < 2:
+            self.strength = 1.0
+            self.report["strength"] = {"chosen": 1.0, "held_out": False, "mmd2": {},
+                                       "why": "choosing needs 2 images per set; strength 1"}
+        elif auto:
+            held_syn = [synthetic[i] for i in hold_syn] or synthetic
+            held_real = [real[i] for i in hold_real] or real
+            self.strength, scores = self._choose_strength(held_syn, held_real, rng=rng)
+            self.report["strength"] = {"chosen": self.strength, "held_out": bool(hold_real),
+                                       "n_renders": len(held_syn), "n_photos": len(held_real),
+                                       "mmd2": scores}
+        return self
+
+    def _choose_strength(self, synthetic: list[np.ndarray], real: list[np.ndarray], *,
+                         rng: np.random.Generator) -> tuple[float, dict[str, float]]:
+        """`synthgap.adapt.strength.choose_strength` with this model's strength-scaled output."""
+        from synthgap.adapt.strength import choose_strength
+
+        def adapt(patch: np.ndarray, strength: float) -> np.ndarray:
+            self.strength = strength
+            return self._transform_image(patch)
+
+        return choose_strength(adapt, synthetic, real, rng=rng)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
         """Train on ready-made patch pairs (`channels` must be set; `fit` does that).
@@ -262,8 +323,11 @@ class ConvSmcae(ImageAdapter):
                 y1 = min(h, y0 + strip)
                 xi = x[:, :, y0:y1 + 2 * r]
                 d = decode(params, encode(params, xi, len(self.config.hidden)), "syn")
+                x0 = xi[:, :, r:-r, r:-r] / 255.0
                 if self.config.residual:  # x is 0-255 here; the correction is in [0, 1] units
-                    d = xi[:, :, r:-r, r:-r] / 255.0 + self.config.residual_scale * (2 * d - 1)
+                    d = x0 + self.strength * self.config.residual_scale * (2 * d - 1)
+                elif self.strength != 1.0:
+                    d = x0 + self.strength * (d - x0)
                 y = d[0, :, :, :w].permute(1, 2, 0)
                 if not bool(torch.isfinite(y).all()):
                     raise ValueError("conv SMCAE: NaN or infinite output; the model file is "
@@ -290,7 +354,8 @@ class ConvSmcae(ImageAdapter):
         tensors = {k: v.numpy().astype(np.float32) for k, v in self.params.items()}
         config = asdict(self.config)
         config["hidden"] = list(config["hidden"])
-        return tensors, {"config": config, "channels": self.channels, "report": self.report}
+        return tensors, {"config": config, "channels": self.channels, "report": self.report,
+                         "strength": self.strength}
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
@@ -325,5 +390,10 @@ class ConvSmcae(ImageAdapter):
         if bad:
             raise ValueError(f"{bad[0]}: holds NaN or infinite weights; refit the model")
         self.report = dict(config.get("report") or {})
+        strength = config.get("strength", 1.0 if cfg.strength == "auto" else cfg.strength)
+        if (isinstance(strength, bool) or not isinstance(strength, int | float)
+                or not 0.0 <= float(strength) <= 1.0):
+            raise ValueError(f"strength: expected a number in [0, 1], got {strength!r}")
+        self.strength = float(strength)
         return self
 

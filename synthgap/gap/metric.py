@@ -224,11 +224,11 @@ def wasserstein_1d(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def mmd2_rbf(x: np.ndarray, y: np.ndarray, *, permutations: int,
-             rng: np.random.Generator) -> tuple[float, float, float]:
+             rng: np.random.Generator, sigma: float | None = None) -> tuple[float, float, float]:
     """Unbiased MMD² between samples `x (m, D)` and `y (n, D)` with an RBF kernel.
 
-    The bandwidth σ is the median pairwise Euclidean distance of the pooled sample
-    (`k(a, b) = exp(-|a - b|² / (2σ²))`).
+    The bandwidth σ is `sigma` if given (to compare several `x` with one yardstick), else the
+    median pairwise Euclidean distance of the pooled sample (`k(a, b) = exp(-|a - b|² / (2σ²))`).
 
     Returns:
         `(mmd2, p_value, sigma)`; `p_value` is the fraction of label permutations whose MMD² is
@@ -239,8 +239,13 @@ def mmd2_rbf(x: np.ndarray, y: np.ndarray, *, permutations: int,
     sq = (z * z).sum(1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0)
     iu = np.triu_indices(len(z), 1)
-    med = float(np.median(d2[iu]))
-    sigma2 = med if med > 0 else 1.0
+    if sigma is not None:
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"sigma: expected a finite bandwidth > 0, got {sigma}")
+        sigma2 = float(sigma) ** 2
+    else:
+        med = float(np.median(d2[iu]))
+        sigma2 = med if med > 0 else 1.0
     k = np.exp(-d2 / (2.0 * sigma2))
     np.fill_diagonal(k, 0.0)
 

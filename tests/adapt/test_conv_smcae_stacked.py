@@ -10,7 +10,7 @@ from synthgap.adapt.modelfile import ModelFileError, save_model
 from tests.conftest import tamper_model
 
 SMALL = {"iterations": 40, "n_pairs": 256, "batch_size": 16, "hidden": (8, 8), "kernel": 3,
-         "patch_size": 8, "learning_rate": 3e-2}
+         "patch_size": 8, "learning_rate": 3e-2, "strength": 1.0}
 
 
 def _colour_renders(n=6, size=40):
@@ -121,3 +121,52 @@ def test_config_errors_name_the_field():
         ConvSmcaeConfig(moment_weight=float("nan"))
     with pytest.raises(ValueError, match="pretrain_iterations: expected an integer >= 1"):
         ConvSmcaeConfig(pretrain_iterations=0)
+
+
+def _bad_fit_images(n=8, size=48):
+    """Renders whose 'photos' are the renders themselves, but paired with a green tint: an
+    aligned fit learns to tint, which moves renders away from the (untinted) photos."""
+    renders = _colour_renders(n, size)
+    return renders, [np.clip(r * np.array([0.5, 1.3, 0.5]), 0, 255).astype(np.uint8)
+                     for r in renders]
+
+
+def test_auto_strength_keeps_a_useful_correction():
+    renders = _colour_renders(8, 48)
+    real = _warm(renders)
+    ad = ConvSmcae(ConvSmcaeConfig(**{**SMALL, "iterations": 150, "strength": "auto"},
+                                   pairing="aligned")).fit(renders, real,
+                                                           rng=np.random.default_rng(0))
+    rep = ad.report["strength"]
+    assert rep["held_out"] and rep["n_photos"] == 2 and set(rep["mmd2"]) == {
+        "0", "0.25", "0.5", "0.75", "1"}
+    assert ad.strength >= 0.75 and rep["mmd2"]["0"] > rep["mmd2"][f"{ad.strength:g}"]
+
+
+def test_auto_strength_falls_back_to_the_input_when_the_fit_hurts(tmp_path):
+    """Trained towards tinted targets but judged against untinted photos: strength 0, the
+    output is the render exactly; the chosen strength survives save/load."""
+    from synthgap.adapt.strength import choose_strength
+
+    renders, tinted = _bad_fit_images()
+    ad = ConvSmcae(ConvSmcaeConfig(**{**SMALL, "iterations": 150, "strength": 1.0},
+                                   pairing="aligned")).fit(renders, tinted,
+                                                           rng=np.random.default_rng(0))
+
+    def adapt(patch, s):
+        ad.strength = s
+        return ad._transform_image(patch)
+
+    chosen, scores = choose_strength(adapt, renders, renders, rng=np.random.default_rng(1))
+    assert chosen == 0.0 and scores["1"] > scores["0"]
+    ad.strength = chosen
+    assert np.array_equal(ad.transform(renders[0]), renders[0])
+    ad.save(tmp_path / "m.safetensors")
+    back = load_image_adapter(tmp_path / "m.safetensors")
+    assert back.strength == 0.0 and np.array_equal(back.transform(renders[1]), renders[1])
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "strong", True])
+def test_strength_field_is_checked(bad):
+    with pytest.raises(ValueError, match="strength"):
+        ConvSmcaeConfig(strength=bad)

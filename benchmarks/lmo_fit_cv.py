@@ -1,0 +1,138 @@
+"""Choose how renders and a few labelled real photos are combined, on the `fit` photos only.
+
+`benchmarks/real_lmo.py` trains each `+real` row on renders plus the labelled crops of the 20
+`fit` photos. How the two are combined (`_lmo_models.MIX_RECIPES`: `batch`, half of every
+batch from each; `finetune`, train on the renders then on the real crops from those weights)
+is a choice, and choices are made here, by 2-fold cross-validation over the 20 `fit` photos
+(train on 10, test on the crops of the other 10), never on the `test` photos.
+
+Rows, every one trained side by side with the same seeds: `real-only` (one budget),
+`real-only x2` (two budgets: the step count of `finetune`), and `SET+real[RECIPE]` for the raw
+renders and each `--methods` adapter fitted on the training fold's photos only.
+
+Usage (after one `real_lmo.py` run has cached the renders and real ground truth under --out):
+
+    PYOPENGL_PLATFORM=egl python benchmarks/lmo_fit_cv.py [--data ../shared/data/lmo]
+        [--methods pda] [--seeds 3] [--jobs 2] [--json]
+
+Caveat: the renders' backgrounds are the 20 `fit` photos (as in `real_lmo.py`), so a render
+may show a held-out fold's photo behind its parts; no label of those photos is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_lmo as rl
+
+
+def _job(args: tuple) -> tuple[str, int, int, int, int]:
+    """One training; returns (row, fold, seed, correct, total)."""
+    from _lmo_models import TrainBudget, classify, train_classifier, train_mixed
+
+    row, fold, seed, renders, real, test_x, test_y, n_cls, budget, recipe = args
+    b = TrainBudget(*budget)
+    if recipe == "real-only":
+        net = train_classifier([real], n_cls, seed=seed, budget=b)
+    elif recipe == "real-only-x2":
+        net = train_classifier([real], n_cls, seed=seed,
+                               budget=TrainBudget(2 * b.steps, b.batch, b.lr))
+    else:
+        net = train_mixed(renders, real, n_cls, seed=seed, budget=b, recipe=recipe)
+    pred = classify(net, test_x)
+    return row, fold, seed, int((pred == test_y).sum()), len(test_y)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=rl.REPO.parent / "shared" / "data" / "lmo")
+    ap.add_argument("--out", type=Path, default=rl.REPO / "bench_out" / "real_lmo",
+                    help="real_lmo.py's cache folder (renders, real ground truth)")
+    ap.add_argument("--scene", type=Path, default=rl.REPO / "examples" / "lmo_like.yaml")
+    ap.add_argument("--renders", type=int, default=400)
+    ap.add_argument("--fit-renders", type=int, default=32)
+    ap.add_argument("--methods", default="", help="comma-separated adapters besides raw")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+
+    from _lmo_models import MIX_RECIPES
+
+    from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.data.layout import read_image
+    from synthgap.scenes.bop import read_bop_scene
+
+    data = args.data.resolve()
+    splits = json.loads((data / "splits.json").read_text())
+    fit_ids = [int(i) for i in splits["fit"]]
+    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=fit_ids)
+    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop.obj_ids}
+    classes = sorted(names.values())
+    out = args.out.resolve()
+    truth = rl.real_truth(data, out, classes, names)
+    scene_path = rl.render_scene_file(data, out, args.scene, fit_ids, names)
+    renders = rl.RenderSet(rl.render(scene_path, out / "renders", args.renders, 1), classes)
+    sets = {"raw": rl.derived((renders.image(i) for i in range(len(renders))), renders, set())}
+    folds = [fit_ids[0::2], fit_ids[1::2]]
+    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    methods = [m for m in args.methods.split(",") if m]
+
+    jobs = []
+    for f, train_ids in enumerate(folds):
+        test_ids = folds[1 - f]
+        tr = np.isin(truth["crop_img"], train_ids)
+        te = np.isin(truth["crop_img"], test_ids)
+        real = (truth["crops"][tr], truth["crop_cls"][tr])
+        test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
+        fold_sets = dict(sets)
+        for m in methods:  # adapters see the training fold's photos only
+            adapter = make_image_adapter(m)
+            adapter.fit([renders.image(i) for i in range(args.fit_renders)],
+                        [read_image(bop.image(i).rgb) for i in train_ids],
+                        rng=np.random.default_rng(0))
+            fold_sets[m] = rl.derived((adapter.transform(renders.image(i))
+                                       for i in range(len(renders))), renders, set())
+            rl.log(f"fold {f}: {m} fitted on {len(train_ids)} photos")
+        for seed in range(args.seeds):
+            for recipe in ("real-only", "real-only-x2"):
+                row = "real-only" if recipe == "real-only" else "real-only x2"
+                jobs.append((row, f, seed, None, real, test_x, test_y, len(classes), budget,
+                             recipe))
+            for name, s in fold_sets.items():
+                for recipe in MIX_RECIPES:
+                    jobs.append((f"{name}+real[{recipe}]", f, seed, (s["crops"], s["labels"]),
+                                 real, test_x, test_y, len(classes), budget, recipe))
+    rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
+    results = rl.run_jobs(_job, jobs, args.jobs)
+
+    acc: dict[str, dict[int, list[int]]] = {}
+    for row, _fold, seed, correct, total in results:
+        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
+        a[0] += correct
+        a[1] += total
+    table = {}
+    for row, by_seed in acc.items():
+        v = np.array([c / n for c, n in by_seed.values()])
+        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4)}
+    print(f"\nfit-split 2-fold CV ({len(fit_ids)} fit photos, {args.seeds} seeds), recognition:")
+    for row, r in table.items():
+        print(f"  {row:<32} {r['mean']:.3f} ± {r['std']:.3f}")
+    best = max((r for r in table if "+real[" in r), key=lambda r: table[r]["mean"])
+    print(f"best combination: {best}  ({time.perf_counter() - t0:.0f} s)")
+    if args.json:
+        print(json.dumps({"recognition": table, "best": best, "seeds": args.seeds,
+                          "folds": [len(f) for f in folds]}))
+
+
+if __name__ == "__main__":
+    main()
