@@ -205,6 +205,22 @@ ABLATIONS = {
                                                                      [0.5, 0.5, 0.5]])],
     # no sensor effects (noise, blur, JPEG, vignetting)
     "no-sensor": lambda spec: spec.pop("sensor", None),
+    # features the LM-O scene does not use, added one at a time (row `raw[with-NAME]`):
+    # the directional light casts shadows (parts shadow each other; no plane: the desk is a photo)
+    "with-shadows": lambda spec: [lt.update(shadows=True) for lt in spec["lights"]
+                                  if lt.get("type", "directional") == "directional"],
+    # a soft dome of 16 lights from all around (the point light's share of the light)
+    "with-dome": lambda spec: spec["lights"].append(
+        {"type": "dome", "count": 16, "intensity": [1.0, 3.0], "temperature_k": [4000, 6500]}),
+    # an area light with soft shadows instead of the point light
+    "with-area": lambda spec: spec.update(lights=[
+        *[lt for lt in spec["lights"] if lt.get("type") != "point"],
+        {"type": "area", "count": 16, "size": [0.4, 0.4], "intensity": [1.0, 6.0],
+         "distance": [1.0, 2.0], "elevation": [30, 80], "shadows": True,
+         "temperature_k": [3500, 6000]}]),
+    # the studio environment every surface reflects
+    "with-environment": lambda spec: spec["lights"].append(
+        {"type": "environment", "intensity": [0.2, 0.5]}),
 }
 
 

@@ -26,6 +26,8 @@ SIDEWAYS = {
                              "poses (generators.views) to pair them with renders",
     ("export", "generators"): "export.bop writes the part meshes (generators.parts.load_parts) "
                               "as BOP models in mm",
+    ("adapt", "gap"): "adapt.strength chooses an adapter's strength with the gap metric's "
+                      "patch features and MMD (gap never imports adapt)",
 }
 
 #: Upward imports the code has today (module, imported module). Do not add to this list:

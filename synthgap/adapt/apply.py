@@ -218,6 +218,10 @@ class FitSummary:
         n_synthetic, n_real: images fitted on.
         skipped: unreadable files skipped (`--skip-bad`), as `"path: reason"`.
         seconds: fit wall time.
+        strength: the strength an SMCAE step applies (`strength: auto` chose it on held-out
+            images; see docs/adaptation.md), None for methods without one.
+        strength_scores: the look distance of each tried strength (lower is closer), when
+            `auto` chose it.
     """
 
     model: str
@@ -227,6 +231,8 @@ class FitSummary:
     n_real: int
     skipped: list[str]
     seconds: float
+    strength: float | None = None
+    strength_scores: dict[str, float] | None = None
 
 
 def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
@@ -306,7 +312,11 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
     adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
     seconds = time.perf_counter() - t0
     adapter.save(out)
+    with_strength = [st for st in getattr(adapter, "steps", [adapter]) if hasattr(st, "strength")]
+    last = with_strength[-1] if with_strength else None
+    chosen = (getattr(last, "report", None) or {}).get("strength") if last else None
     return FitSummary(model=str(out), method=method, pairing=getattr(
         getattr(adapter, "config", None), "pairing", None), n_synthetic=len(syn),
         n_real=len(rea), skipped=[f"{p}: {why}" for p, why in [*skipped_s, *skipped_r]],
-        seconds=round(seconds, 3))
+        seconds=round(seconds, 3), strength=None if last is None else float(last.strength),
+        strength_scores=chosen.get("mmd2") if chosen else None)

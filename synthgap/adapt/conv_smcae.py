@@ -29,9 +29,22 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from synthgap.adapt.conv_smcae_train import decode, encode
-from synthgap.adapt.image_base import ImageAdapter, register, require_tensors, torch_threads
+from synthgap.adapt.image_base import (
+    ImageAdapter,
+    grey_rgb,
+    register,
+    require_tensors,
+    torch_threads,
+)
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.photos import as_images, is_grey
+from synthgap.adapt.strength import (
+    blend,
+    check_strength,
+    hold_out,
+    stored_strength,
+    strength_report,
+)
 from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
@@ -75,8 +88,8 @@ class ConvSmcaeConfig:
         iterations: Adam steps of fine-tuning (or of end-to-end training).
         batch_size: pairs per step.
         learning_rate: Adam step size.
-        strength: how much of the learned change is applied, in [0, 1] (0: the input as it
-            is; with `residual` it scales the correction, else it blends output and input), or
+        strength: how much of the learned change is applied, in [0, 1]: the output is
+            `input + strength·(adapted − input)` (0: the input as it is), or
             `auto` (default): chosen at fit time among `synthgap.adapt.strength.STRENGTH_GRID`
             as the one whose adapted held-out renders look closest to held-out photos
             (look-feature MMD²; every 4th photo and render are held out of training for it;
@@ -106,12 +119,7 @@ class ConvSmcaeConfig:
     strength: float | str = "auto"
 
     def __post_init__(self) -> None:
-        if self.strength != "auto":
-            v = self.strength
-            if (isinstance(v, bool) or not isinstance(v, int | float)
-                    or not 0.0 <= float(v) <= 1.0):
-                raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {v!r}")
-            object.__setattr__(self, "strength", float(v))
+        object.__setattr__(self, "strength", check_strength(self.strength))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden: expected positive channel counts, got {self.hidden}")
@@ -220,9 +228,9 @@ class ConvSmcae(ImageAdapter):
 
         With `strength: auto`, every 4th photo (and every 4th render; with `aligned` pairing
         the renders of those photos) is held out of training when there are at least 8 of
-        each, and the strength whose adapted held-out renders give the lowest gap-metric
-        domain accuracy against the held-out photos is kept (ties: the weaker one). With
-        fewer photos the choice is made on the training images (said in `report`).
+        each, and the strength whose adapted held-out renders look closest to the held-out
+        photos (`synthgap.adapt.strength.choose_strength`) is kept (ties: the weaker one).
+        With fewer images the choice is made on the training images (said in `report`).
         """
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
@@ -230,46 +238,17 @@ class ConvSmcae(ImageAdapter):
         per_image = {"synthetic_labels": synthetic_labels, "real_labels": real_labels,
                      "synthetic_masks": synthetic_masks, "real_masks": real_masks}
         auto = self.config.strength == "auto"
-        hold_real = list(range(3, len(real), 4)) if auto and len(real) >= 8 else []
-        if hold_real and self.config.pairing == "aligned":
-            hold_syn = hold_real
-        else:
-            hold_syn = list(range(3, len(synthetic), 4)) if hold_real and len(synthetic) >= 8 \
-                else []
-        if not hold_syn:
-            hold_real = []
-        keep = lambda seq, held: [x for i, x in enumerate(seq) if i not in held]  # noqa: E731
-        train_syn, train_real = keep(synthetic, set(hold_syn)), keep(real, set(hold_real))
-        args = {k: None if v is None else keep(v, set(hold_syn if k.startswith("synthetic")
-                                                      else hold_real))
-                for k, v in per_image.items()}
-        pairs = make_pairs(self.config.pairing, train_syn, train_real,
+        split = hold_out(synthetic, real, per_image, aligned=self.config.pairing == "aligned",
+                         active=auto)
+        pairs = make_pairs(self.config.pairing, split.synthetic, split.real,
                            patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, **args)
+                           rng=rng, **split.per_image)
         self.fit_pairs(pairs, rng=rng)
-        if auto and min(len(synthetic), len(real)) < 2:
+        if auto:
             self.strength = 1.0
-            self.report["strength"] = {"chosen": 1.0, "held_out": False, "mmd2": {},
-                                       "why": "choosing needs 2 images per set; strength 1"}
-        elif auto:
-            held_syn = [synthetic[i] for i in hold_syn] or synthetic
-            held_real = [real[i] for i in hold_real] or real
-            self.strength, scores = self._choose_strength(held_syn, held_real, rng=rng)
-            self.report["strength"] = {"chosen": self.strength, "held_out": bool(hold_real),
-                                       "n_renders": len(held_syn), "n_photos": len(held_real),
-                                       "mmd2": scores}
+            self.strength, self.report["strength"] = strength_report(
+                self._transform_image, split, rng=rng)
         return self
-
-    def _choose_strength(self, synthetic: list[np.ndarray], real: list[np.ndarray], *,
-                         rng: np.random.Generator) -> tuple[float, dict[str, float]]:
-        """`synthgap.adapt.strength.choose_strength` with this model's strength-scaled output."""
-        from synthgap.adapt.strength import choose_strength
-
-        def adapt(patch: np.ndarray, strength: float) -> np.ndarray:
-            self.strength = strength
-            return self._transform_image(patch)
-
-        return choose_strength(adapt, synthetic, real, rng=rng)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
         """Train on ready-made patch pairs (`channels` must be set; `fit` does that).
@@ -323,20 +302,17 @@ class ConvSmcae(ImageAdapter):
                 y1 = min(h, y0 + strip)
                 xi = x[:, :, y0:y1 + 2 * r]
                 d = decode(params, encode(params, xi, len(self.config.hidden)), "syn")
-                x0 = xi[:, :, r:-r, r:-r] / 255.0
                 if self.config.residual:  # x is 0-255 here; the correction is in [0, 1] units
-                    d = x0 + self.strength * self.config.residual_scale * (2 * d - 1)
-                elif self.strength != 1.0:
-                    d = x0 + self.strength * (d - x0)
+                    d = xi[:, :, r:-r, r:-r] / 255.0 + self.config.residual_scale * (2 * d - 1)
                 y = d[0, :, :, :w].permute(1, 2, 0)
                 if not bool(torch.isfinite(y).all()):
                     raise ValueError("conv SMCAE: NaN or infinite output; the model file is "
                                      "corrupt (fit it again)")
                 out[y0:y1] = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         y = out.numpy()
-        if self.channels == 1:
-            return np.repeat(y, 3, axis=2)
-        return y
+        if self.channels == 1:  # a grey camera: the strength blends with the grey input
+            return blend(grey_rgb(image), np.repeat(y, 3, axis=2), self.strength)
+        return blend(image, y, self.strength)
 
     def _apply_params(self) -> dict[str, Any]:
         """Weights for inference on 0–255 inputs (first layer scaled by 1/255), cached."""
@@ -390,10 +366,6 @@ class ConvSmcae(ImageAdapter):
         if bad:
             raise ValueError(f"{bad[0]}: holds NaN or infinite weights; refit the model")
         self.report = dict(config.get("report") or {})
-        strength = config.get("strength", 1.0 if cfg.strength == "auto" else cfg.strength)
-        if (isinstance(strength, bool) or not isinstance(strength, int | float)
-                or not 0.0 <= float(strength) <= 1.0):
-            raise ValueError(f"strength: expected a number in [0, 1], got {strength!r}")
-        self.strength = float(strength)
+        self.strength = stored_strength(config, cfg.strength)
         return self
 

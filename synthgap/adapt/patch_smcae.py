@@ -21,10 +21,17 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from synthgap.adapt.image_base import ImageAdapter, register, torch_threads
+from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
+from synthgap.adapt.strength import (
+    blend,
+    check_strength,
+    hold_out,
+    stored_strength,
+    strength_report,
+)
 from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["PatchSmcae", "PatchSmcaeConfig", "blend_window", "overlap_add", "window_starts"]
@@ -44,6 +51,9 @@ class PatchSmcaeConfig:
         iterations: L-BFGS iterations (or Adam epochs) per greedy layer and for fine-tuning.
         n_pairs: training patch pairs.
         pairing: `nearest`, `aligned` or `class`.
+        strength: how much of the learned change is applied, in [0, 1]: the output is
+            `input + strength·(adapted − input)`, or `auto` (default): chosen at fit time on
+            held-out photos and renders (`synthgap.adapt.strength`; as in `ConvSmcaeConfig`).
     """
 
     patch_size: int = 8
@@ -57,9 +67,11 @@ class PatchSmcaeConfig:
     iterations: int = 100
     n_pairs: int = 2048
     pairing: str = "nearest"
+    strength: float | str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "strength", check_strength(self.strength))
         if not 8 <= self.patch_size <= 16 or self.patch_size % 4:
             raise ValueError(f"patch_size: expected 8, 12 or 16 px, got {self.patch_size}")
         if not 1 <= self.stride <= self.patch_size:
@@ -136,6 +148,8 @@ class PatchSmcae(ImageAdapter):
         self.config = config or PatchSmcaeConfig()
         self.smcae = None
         self.channels = 3
+        #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
+        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
 
     @property
     def fitted(self) -> bool:
@@ -155,13 +169,22 @@ class PatchSmcae(ImageAdapter):
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
-        pairs = make_pairs(self.config.pairing, synthetic, real,
+        per_image = {"synthetic_labels": synthetic_labels, "real_labels": real_labels,
+                     "synthetic_masks": synthetic_masks, "real_masks": real_masks}
+        auto = self.config.strength == "auto"
+        split = hold_out(synthetic, real, per_image, aligned=self.config.pairing == "aligned",
+                         active=auto)
+        pairs = make_pairs(self.config.pairing, split.synthetic, split.real,
                            patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, synthetic_labels=synthetic_labels, real_labels=real_labels,
-                           synthetic_masks=synthetic_masks, real_masks=real_masks)
+                           rng=rng, **split.per_image)
         self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
                        "n_distinct_targets": pairs.n_distinct_targets}
-        return self.fit_pairs(pairs, rng=rng)
+        self.fit_pairs(pairs, rng=rng)
+        if auto:
+            self.strength = 1.0
+            self.strength, self.report["strength"] = strength_report(
+                self._transform_image, split, rng=rng)
+        return self
 
     def _vectors(self, patches: np.ndarray) -> np.ndarray:
         x = patches.astype(np.float32) / 255.0
@@ -201,7 +224,9 @@ class PatchSmcae(ImageAdapter):
                 out[s:s + chunk] = vec.reshape(-1, p, p, c)
         img = overlap_add(out, yy, xx, (ph, pw))[:h, :w]
         img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-        return np.repeat(img, 3, axis=2) if c == 1 else img
+        if c == 1:  # a grey camera: the strength blends with the grey input
+            return blend(grey_rgb(image), np.repeat(img, 3, axis=2), self.strength)
+        return blend(image, img, self.strength)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._check_fitted()
@@ -209,16 +234,19 @@ class PatchSmcae(ImageAdapter):
         cfg = asdict(self.config)
         cfg["hidden_sizes"] = list(cfg["hidden_sizes"])
         return ({f"smcae/{k}": v for k, v in tensors.items()},
-                {"config": cfg, "channels": self.channels, "smcae": smcae_config})
+                {"config": cfg, "channels": self.channels, "smcae": smcae_config,
+                 "strength": self.strength, "report": getattr(self, "report", {})})
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
         from synthgap.adapt.smcae import Smcae
 
-        cfg = PatchSmcaeConfig(**{**config["config"],
-                                  "hidden_sizes": tuple(config["config"]["hidden_sizes"])})
+        raw = {"strength": 1.0, **config["config"]}  # files from before `strength` existed
+        cfg = PatchSmcaeConfig(**{**raw, "hidden_sizes": tuple(raw["hidden_sizes"])})
         self = cls(cfg)
         self.channels = int(config["channels"])
+        self.strength = stored_strength(config, cfg.strength)
+        self.report = dict(config.get("report") or {})
         self.smcae = Smcae.from_state({k.removeprefix("smcae/"): v for k, v in tensors.items()
                                        if k.startswith("smcae/")}, config["smcae"])
         d = cfg.patch_size ** 2 * self.channels

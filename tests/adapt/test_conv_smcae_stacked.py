@@ -153,11 +153,8 @@ def test_auto_strength_falls_back_to_the_input_when_the_fit_hurts(tmp_path):
                                    pairing="aligned")).fit(renders, tinted,
                                                            rng=np.random.default_rng(0))
 
-    def adapt(patch, s):
-        ad.strength = s
-        return ad._transform_image(patch)
-
-    chosen, scores = choose_strength(adapt, renders, renders, rng=np.random.default_rng(1))
+    chosen, scores = choose_strength(ad._transform_image, renders, renders,
+                                     rng=np.random.default_rng(1))
     assert chosen == 0.0 and scores["1"] > scores["0"]
     ad.strength = chosen
     assert np.array_equal(ad.transform(renders[0]), renders[0])

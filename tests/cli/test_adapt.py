@@ -46,6 +46,15 @@ def test_fit_conv_smcae_small(fake_dataset, tmp_path):
                      "--pairing", "nearest", "--iterations", "5", "--seed", "3"])
     assert res.exit_code == 0, res.output
     assert out["pairing"] == "nearest"
+    # strength auto (6 renders, 5 photos: too few to hold out, chosen on the fit images)
+    chosen = out["report"]["conv-smcae"]["strength"]
+    assert chosen["chosen"] in (0.0, 0.25, 0.5, 0.75, 1.0) and not chosen["held_out"]
+    assert set(chosen["mmd2"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    res, out = _run(["adapt", "fit", "--synthetic", str(fake_dataset), "--real", str(real),
+                     "-o", str(tmp_path / "d.safetensors"), "--method", "histogram+conv-smcae",
+                     "--iterations", "5", "--set", "strength=0.5"])
+    assert res.exit_code == 0, res.output
+    assert "strength" not in out["report"]["1:conv-smcae"]  # fixed, not chosen
 
 
 def test_bad_photos_named_and_skip_bad(fake_dataset, tmp_path):
