@@ -14,7 +14,7 @@ own timings, and the machine's 1-minute load average before and after.
 
     PYOPENGL_PLATFORM=egl python benchmarks/example_sheets.py
     PYOPENGL_PLATFORM=egl python benchmarks/example_sheets.py --examples conveyor --images 4
-    PYOPENGL_PLATFORM=egl python benchmarks/example_sheets.py --data ../shared/data/lmo --work /tmp/s
+    PYOPENGL_PLATFORM=egl python benchmarks/example_sheets.py --data ../shared/data/lmo --work w
 
 `examples/lmo_like.yaml` reads the LM-O data set (`--data`, default ../shared/data/lmo); an
 example whose data is missing is skipped with a message.
