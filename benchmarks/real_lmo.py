@@ -19,8 +19,11 @@ What it does, all in one run, every row side by side:
 4. **Task 1, recognition**: 8-way classification of object crops (visible box, visible fraction
    ≥ 0.3, square, 64 px) by a small CNN trained from scratch, the same architecture, budget and
    augmentation for every training set; `--seeds` seeds, mean ± std. Training sets: `raw`
-   renders; each adapter's renders; each of those `+real` (the labelled crops of the 20 `fit`
-   photos, half of every batch); `real-only` (the `fit` crops); `upper` (2-fold over the test
+   renders; each adapter's renders; each of those `+real` (with the labelled crops of the 20
+   `fit` photos, by `--mix-recipe`: `finetune`, trained on the renders then fine-tuned on the
+   real crops, chosen on the fit photos by `benchmarks/lmo_fit_cv.py`; or `batch`, half of
+   every batch from each); `real-only` (the `fit` crops; with `finetune` also `real-only x2`,
+   as many steps as a fine-tuned mix); `upper` (2-fold over the test
    photos: train on half, test on the other half). Tested on the crops of the test photos.
 5. **Task 2, segmentation**: 9-class per-pixel segmentation (8 objects + background) of the test
    photos by a small U-Net trained from scratch at 320×240; mIoU and per-class IoU.
@@ -326,11 +329,16 @@ def _init_worker() -> None:
 
 
 def _recognition_job(args: tuple) -> tuple[str, int, int, int]:
-    """Train one classifier; returns (set, seed, correct, total) on its test crops."""
-    from _lmo_models import TrainBudget, classify, train_classifier
+    """Train one classifier; returns (set, seed, correct, total) on its test crops. Two
+    training sets (renders, real crops) are combined by the mix recipe (`train_mixed`)."""
+    from _lmo_models import TrainBudget, classify, train_classifier, train_mixed
 
-    name, seed, parts, test_x, test_y, n_classes, budget = args
-    net = train_classifier(parts, n_classes, seed=seed, budget=TrainBudget(*budget))
+    name, seed, parts, test_x, test_y, n_classes, budget, recipe = args
+    if len(parts) == 2:
+        net = train_mixed(parts[0], parts[1], n_classes, seed=seed,
+                          budget=TrainBudget(*budget), recipe=recipe)
+    else:
+        net = train_classifier(parts, n_classes, seed=seed, budget=TrainBudget(*budget))
     pred = classify(net, test_x)
     return name, seed, int((pred == test_y).sum()), len(test_y)
 
@@ -394,6 +402,11 @@ def main() -> None:
                     help="also render the scene without one realism feature and train on those "
                          "raw renders (row `raw[NAME]`); repeatable")
     ap.add_argument("--no-seg", action="store_true", help="skip task 2 (segmentation)")
+    ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
+                    help="how `+real` rows combine renders and the fit crops: `finetune` "
+                         "(train on the renders, then on the real crops; chosen by "
+                         "benchmarks/lmo_fit_cv.py on the fit photos) or `batch` (half of "
+                         "every batch from each; the rule before); recognition only")
     ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
     ap.add_argument("--device", default="cpu", help="torch device for the U-Net (cpu, cuda)")
     ap.add_argument("--figure", type=Path, default=None, help="write the figure (PNG)")
@@ -509,15 +522,18 @@ def main() -> None:
         for name in synth_names:
             s = sets[name]
             jobs.append((name, seed, [(s["crops"], s["labels"])], test_x, test_y, n_cls,
-                         rec_budget))
+                         rec_budget, None))
             jobs.append((f"{name}+real", seed, [(s["crops"], s["labels"]), real_fit], test_x,
-                         test_y, n_cls, rec_budget))
-        jobs.append(("real-only", seed, [real_fit], test_x, test_y, n_cls, rec_budget))
+                         test_y, n_cls, rec_budget, args.mix_recipe))
+        jobs.append(("real-only", seed, [real_fit], test_x, test_y, n_cls, rec_budget, None))
+        if args.mix_recipe == "finetune":  # as many steps as a fine-tuned mix
+            jobs.append(("real-only x2", seed, [real_fit], test_x, test_y, n_cls,
+                         (2 * rec_budget[0], *rec_budget[1:]), None))
         halves = [test_ids[0::2], test_ids[1::2]]
         for a, b in ((0, 1), (1, 0)):
             tr, te = crop_in(halves[a]), crop_in(halves[b])
             jobs.append(("upper", seed, [(truth["crops"][tr], truth["crop_cls"][tr])],
-                         truth["crops"][te], truth["crop_cls"][te], n_cls, rec_budget))
+                         truth["crops"][te], truth["crop_cls"][te], n_cls, rec_budget, None))
     log(f"recognition: {len(jobs)} trainings on {args.jobs} processes")
     t = time.perf_counter()
     results = run_jobs(_recognition_job, jobs, args.jobs)
@@ -627,10 +643,11 @@ def main() -> None:
 
     # report
     order = ["raw", *[m for m in synth_names if m != "raw"]]
-    rows = [*order, *[f"{m}+real" for m in order], "real-only", "upper"]
+    rows = [*order, *[f"{m}+real" for m in order], "real-only", "real-only x2", "upper"]
     print(f"\nReal-photo benchmark ({data.name}: {len(fit_ids)} fit photos, {len(test_ids)} test "
           f"photos; {len(renders)} renders; {len(seeds)} seeds; "
           f"{'quick' if quick else 'full'})")
+    print(f"`+real` recognition rows: mix recipe {args.mix_recipe!r}")
     print(f"task 1: {len(test_y)} test crops, chance {1 / n_cls:.3f}; task 2: 9-class mIoU at "
           f"{SEG_SIZE[0]}x{SEG_SIZE[1]}; gap: domain-classifier accuracy vs the test crops / "
           "test photos (0.5 = indistinguishable)\n")
@@ -665,6 +682,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({
             "benchmark": "real_lmo", "quick": quick, "renders": len(renders),
+            "mix_recipe": args.mix_recipe,
             "fit_renders": len(fit_renders), "seeds": len(seeds),
             "test_crops": len(test_y), "fit_crops": len(real_fit[1]),
             "recognition": recognition, "segmentation": segmentation, "gap": gap,
