@@ -396,8 +396,9 @@ def main() -> None:
                     help="comma-separated training sets to adapt: a method or chain as `synthgap "
                          "adapt fit --method` spells it, fitted unpaired on renders + fit photos, "
                          "or METHOD:aligned, fitted on the fit photos rendered at their true poses "
-                         "(default: every method, camera+conv-smcae, and the aligned camera, "
-                         "conv-smcae and camera+conv-smcae; `none`: raw renders only)")
+                         "(default: every method, camera+conv-smcae, pda+conv-smcae, and the "
+                         "aligned camera, conv-smcae and camera+conv-smcae; `none`: raw renders "
+                         "only)")
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="also render the scene without one realism feature and train on those "
                          "raw renders (row `raw[NAME]`); repeatable")
@@ -428,8 +429,8 @@ def main() -> None:
     rec_budget = (120, 48, 3e-3) if quick else (200, 48, 3e-3)
     seg_budget = (120, 8, 3e-3) if quick else (200, 8, 3e-3)
     methods = ([] if args.methods == "none" else args.methods.split(",") if args.methods else
-               [*METHODS, "camera+conv-smcae", "camera:aligned", "conv-smcae:aligned",
-                "camera+conv-smcae:aligned"])
+               [*METHODS, "camera+conv-smcae", "pda+conv-smcae", "camera:aligned",
+                "conv-smcae:aligned", "camera+conv-smcae:aligned"])
 
     data = args.data.resolve()
     splits_path = data / "splits.json"
