@@ -77,3 +77,24 @@ def test_refuses_stale_output_after_source_rerendered(fake_dataset, tmp_path):
     (fake_dataset / "run.json").write_text(json.dumps({**run, "seed": run["seed"] + 1}))
     with pytest.raises(AdaptedDatasetError, match="earlier render of .*delete the output"):
         apply_adapter(ad, fake_dataset, out, progress=False)
+
+
+def test_fit_from_folders_reports_the_chosen_strength(fake_dataset, tmp_path):
+    from synthgap.adapt.apply import fit_from_folders
+    from synthgap.data.layout import write_image_atomic as write_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, img in enumerate(_real(5)):
+        write_image(photos / f"p{i}.png", img)
+    small = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
+             "patch_size": 8}
+    summary = fit_from_folders("conv-smcae", fake_dataset, photos, tmp_path / "m.safetensors",
+                               options=small)
+    assert summary.strength in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert set(summary.strength_scores) == {"0", "0.25", "0.5", "0.75", "1"}
+    fixed = fit_from_folders("histogram+conv-smcae", fake_dataset, photos,
+                             tmp_path / "c.safetensors", options={**small, "strength": 0.25})
+    assert fixed.strength == 0.25 and fixed.strength_scores is None
+    none = fit_from_folders("pda", fake_dataset, photos, tmp_path / "p.safetensors")
+    assert none.strength is None and none.strength_scores is None
