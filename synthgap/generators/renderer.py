@@ -177,7 +177,7 @@ class Renderer:
         self._offscreen: Any = None
         self._cam_node: Any = None
         self._graph: SceneGraph | None = None  # the pyrender scene and its cached nodes
-        self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
+        self._shaders: tuple[Any, ...] | None = None  # patched shader caches, per mode
         self._backgrounds = BackgroundImages()
 
     # -- lifecycle
@@ -208,6 +208,7 @@ class Renderer:
         compat.use_ordered_light_sets(scene)
         self._cam_node = scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
         self._graph = SceneGraph(pr, scene)
+        self._graph.patched_shaders = self._shaders is not None
 
     # -- the frame
     def render(self, params: SampleParams,
@@ -329,8 +330,9 @@ class Renderer:
         used: dict[tuple[str, str, float], int] = {}
         for k, inst in enumerate(params.parts):
             m = inst.material
-            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
-            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            kind = "own" if m.source == "mesh" else "plain" if m.texture == "none" \
+                else "atlas" if m.uv == "xatlas" else "tex"
+            tile = float(m.texture_scale) if kind in ("tex", "atlas") else 0.0
             slot = used.get((inst.part, kind, tile), 0)
             used[(inst.part, kind, tile)] = slot + 1
             node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
@@ -338,9 +340,13 @@ class Renderer:
             pose = np.asarray(inst.pose, dtype=float)
             if kind == "own":
                 node, prim = graph.own_look(inst.part, node, prim, m)
-            elif kind == "tex":
-                base, mr = graph.surface_maps(m.texture, m.texture_seed)
-                prim.material = material(pr, m, base, mr)
+            elif kind in ("tex", "atlas"):
+                if m.normal_strength > 0 and not graph.patched_shaders:
+                    raise ValueError(f"parts[{k}].material.normal_strength: normal maps need "
+                                     "synthgap's patched shaders, which do not apply to this "
+                                     "pyrender version; set normal_strength: 0")
+                base, mr, bump = graph.surface_maps(m.texture, m.texture_seed)
+                prim.material = material(pr, m, base, mr, bump)
             else:
                 prim.material = material(pr, m)
             node.mesh.is_visible = True
@@ -397,9 +403,19 @@ class Renderer:
         compat.skip_depth(self._offscreen, True)
         try:
             env = environment(params)
+            mode = "plain" if env is None else "studio"
+            image = next((light for light in params.lights
+                          if light.type == "environment" and light.image is not None), None)
+            if image is not None:
+                mode = "image"
+                if self._shaders is None:
+                    compat.use_shader_cache(self._offscreen, None, mode)  # raises
+                compat.bind_environment(self._offscreen, graph.environment_map(
+                    self._offscreen, image.image, image.projection or "auto"))
             for p, group in enumerate(passes):
                 ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
-                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
+                compat.use_shader_cache(self._offscreen, self._shaders,
+                                        mode if p == 0 else "plain")
                 scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
                 flags = graph.set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)
