@@ -83,8 +83,10 @@ class MaterialConfig(SceneModel):
     @model_validator(mode="after")
     def _texture_keys(self) -> MaterialConfig:
         # (defaults pass: `scene_to_yaml` writes every field of every material)
-        given = {k for k, changed in (("uv", self.uv != "box"), ("normal_strength",
-                 self.normal_strength != as_dist(1.0))) if changed}
+        default_strength = (self.normal_strength.kind, tuple(self.normal_strength.values)) \
+            == ("fixed", (1.0,))
+        given = {k for k, changed in (("uv", self.uv != "box"),
+                                      ("normal_strength", not default_strength)) if changed}
         if given and self.texture == "none":
             raise ValueError(f"{' and '.join(sorted(given))} apply to a procedural finish; "
                              "set texture (brushed, machined, cast or painted) or remove them")
