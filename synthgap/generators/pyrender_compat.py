@@ -262,7 +262,8 @@ ENV_TEXTURE_UNIT = 15
 ENV_MAP_PATCHES = (
     ("environment map", "#version 330 core\n",
      "#version 330 core\n#extension GL_ARB_shading_language_420pack : require\n"),
-    ("environment map", "void main()\n{\n", """layout(binding = ENVUNIT) uniform sampler2DArray synthgap_env;
+    ("environment map", "void main()\n{\n", """\
+layout(binding = ENVUNIT) uniform sampler2DArray synthgap_env;
 
 vec3 synthgap_env_at(vec3 d, float layer)
 {

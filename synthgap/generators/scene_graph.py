@@ -28,9 +28,9 @@ from synthgap.generators.appearance import (
     mesh_appearance,
     vertex_arrays,
 )
+from synthgap.generators.environment import environment_layers, load_environment
 from synthgap.generators.lighting import Emitter
 from synthgap.generators.params import MaterialParams
-from synthgap.generators.environment import environment_layers, load_environment
 from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
 from synthgap.generators.uvs import Atlas, atlas_tiled, atlas_uv
 

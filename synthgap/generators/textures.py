@@ -3,9 +3,10 @@
 `surface_texture(kind, seed)` makes the colour-modulation, roughness and tangent-space normal
 maps of a finish (`brushed`, `machined`, `cast`, `painted`): the first two multiply a part's
 sampled base colour and roughness, the third tilts its shading normal (brushed: fine grooves
-along x; machined: the tool marks; cast: bumps and pits; painted: orange peel); `plane_texture(kind, seed)` makes a support-plane colour map (`wood`, `belt`,
-`steel`). `box_uv(mesh, tile)` gives a mesh UVs by projecting each face onto the plane of its
-dominant normal axis (the "box" form of tri-planar mapping), splitting vertices where the
+along x; machined: the tool marks; cast: bumps and pits; painted: orange peel);
+`plane_texture(kind, seed)` makes a support-plane colour map (`wood`, `belt`, `steel`).
+`box_uv(mesh, tile)` gives a mesh UVs by projecting each face onto the plane of its dominant
+normal axis (the "box" form of tri-planar mapping), splitting vertices where the
 projection changes. Every map is a pure function of `(kind, seed)` (`TEXTURE_VARIANTS` seeds
 per kind are used, so the renderer uploads each map once).
 

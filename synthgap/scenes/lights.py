@@ -58,8 +58,8 @@ class LightConfig(SceneModel):
     (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
     `shadows: true` it casts soft shadows), `environment` (a studio surrounding, bright above
     the horizon and dark below, or the photo `image`, that every surface reflects, metal
-    most: `intensity` is its radiance, ~0.3-1). Every light is shaded (up to 16 per type in one colour pass, 4 with
-    shadows; more take more passes)."""
+    most: `intensity` is its radiance, ~0.3-1). Every light is shaded (up to 16 per type in
+    one colour pass, 4 with shadows; more take more passes)."""
     intensity: NonNeg = Field(default_factory=lambda: as_dist([2.0, 5.0]))
     """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
     `area`, the whole light's, shared by its `count` lights."""

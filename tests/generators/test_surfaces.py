@@ -12,7 +12,6 @@ import trimesh
 from synthgap.generators.environment import (
     ENV_HEIGHT,
     ENV_WIDTH,
-    IRRADIANCE_LAYER,
     direction_uv,
     environment_layers,
     environment_projection,
@@ -232,8 +231,7 @@ def test_metal_reflects_the_environment_photo(rend, tmp_path):
     shots = {r: rend.render(_ball_scene(f, r), ball) for r in (0.05, 0.6)}
     polished = shots[0.05]
     mask = cv2.erode((polished.instance_mask == 1).astype(np.uint8), np.ones((3, 3))) > 0
-    ys, xs = np.nonzero(mask)
-    cx = xs.mean()
+    cx = np.nonzero(mask)[1].mean()
     rgb = polished.rgb.astype(int)
     right = mask & (np.arange(W)[None, :] > cx + 4)
     left = mask & (np.arange(W)[None, :] < cx - 4)
