@@ -16,9 +16,10 @@ pyrender's public API (scenes, nodes, meshes, lights, `OffscreenRenderer.render`
 * `install_shaders` / `use_shader_cache`: `mesh.frag` patched (`SHADER_PATCHES`,
   `ENV_PATCH`, `ENV_MAP_PATCHES`) and the renderer's `_program_cache` pointed at it;
   `normal_strength_factor`: where a normal map's strength travels to the patched shader;
-* `upload_environment` / `bind_environment`: a raw GL 2D array texture (the pre-filtered
-  environment map) on a texture unit pyrender does not use, made current through
-  `OffscreenRenderer._platform`;
+* `upload_environment` / `bind_environment`: a raw GL texture (the pre-filtered environment
+  map) on a texture unit pyrender does not use, made current through
+  `OffscreenRenderer._platform`, and a `ShaderProgramCache` subclass that points the
+  patched shader's sampler at that unit when it compiles a program;
 * `install_fast_readback` / `skip_depth`: `Renderer._read_main_framebuffer` replaced by a
   copy that can skip the depth read;
 * `focused_scene_class`, `set_spot_shadow_camera`: `Scene.centroid`/`scale` and
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import inspect
 import os
 import shutil
@@ -256,20 +258,19 @@ ENV_TEXTURE_UNIT = 15
 
 #: With an `environment` light that has an `image`, the first colour pass uses these patches
 #: instead of `ENV_PATCH`: the ambient term becomes that environment, looked up in a
-#: pre-filtered equirectangular map (`synthgap.generators.environment`; a 2D array texture
-#: bound to `ENV_TEXTURE_UNIT`: specular layers by roughness, then the irradiance layer),
+#: pre-filtered equirectangular map (`synthgap.generators.environment`; one texture of the
+#: layers stacked top to bottom, on `ENV_TEXTURE_UNIT`: specular layers by roughness, then
+#: the irradiance layer),
 #: reflected with Schlick's Fresnel as in `ENV_PATCH`, of radiance `ambient_light` x map.
 ENV_MAP_PATCHES = (
-    ("environment map", "#version 330 core\n",
-     "#version 330 core\n#extension GL_ARB_shading_language_420pack : require\n"),
     ("environment map", "void main()\n{\n", """\
-layout(binding = ENVUNIT) uniform sampler2DArray synthgap_env;
+uniform sampler2D synthgap_env;
 
 vec3 synthgap_env_at(vec3 d, float layer)
 {
-    vec2 uv = vec2(0.5 - atan(d.y, d.x) / (2.0 * PI),
-                   0.5 - asin(clamp(d.z, -1.0, 1.0)) / PI);
-    return textureLod(synthgap_env, vec3(uv, layer), 0.0).rgb;
+    float v = clamp(0.5 - asin(clamp(d.z, -1.0, 1.0)) / PI, ENVHALF, 1.0 - ENVHALF);
+    vec2 uv = vec2(0.5 - atan(d.y, d.x) / (2.0 * PI), (layer + v) / ENVLAYERS);
+    return textureLod(synthgap_env, uv, 0.0).rgb;
 }
 
 void main()
@@ -297,10 +298,11 @@ _SHADER_DIR: dict[str, str] = {}  # this process's patched shader folders, made 
 
 
 def _env_map_patches() -> tuple[tuple[str, str, str], ...]:
-    from synthgap.generators.environment import IRRADIANCE_LAYER, ROUGHNESS_LEVELS
+    from synthgap.generators.environment import ENV_HEIGHT, IRRADIANCE_LAYER, ROUGHNESS_LEVELS
 
-    values = {"ENVUNIT": str(ENV_TEXTURE_UNIT), "ENVSTEP": f"{ROUGHNESS_LEVELS[1]:.6f}",
-              "ENVLAST": f"{len(ROUGHNESS_LEVELS) - 1:.1f}", "ENVIRR": f"{IRRADIANCE_LAYER:.1f}"}
+    values = {"ENVSTEP": f"{ROUGHNESS_LEVELS[1]:.6f}",
+              "ENVLAST": f"{len(ROUGHNESS_LEVELS) - 1:.1f}", "ENVIRR": f"{IRRADIANCE_LAYER:.1f}",
+              "ENVLAYERS": f"{IRRADIANCE_LAYER + 1:.1f}", "ENVHALF": f"{0.5 / ENV_HEIGHT:.8f}"}
     out = []
     for what, old, new in ENV_MAP_PATCHES:
         for key, value in values.items():
@@ -355,10 +357,35 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
     folders = [shader_folder(pyrender, mode) for mode in SHADER_MODES]
     if any(f is None for f in folders):
         return None
-    caches = tuple(ShaderProgramCache(shader_dir=f) for f in folders)
+    env_cache = _env_program_cache_class()
+    caches = tuple((env_cache if mode == "image" else ShaderProgramCache)(shader_dir=f)
+                   for mode, f in zip(SHADER_MODES, folders, strict=True))
     inner._program_cache.clear()
     inner._program_cache = caches[0]
     return caches
+
+
+@functools.lru_cache(maxsize=1)
+def _env_program_cache_class() -> type:
+    from pyrender.shader_program import ShaderProgramCache
+
+    class EnvProgramCache(ShaderProgramCache):  # type: ignore[misc]
+        """Compiles `mesh.frag` programs itself to point their `synthgap_env` sampler at
+        `ENV_TEXTURE_UNIT` once (pyrender sets only the uniforms it knows)."""
+
+        def get_program(self, vertex_shader: str, fragment_shader: str,
+                        geometry_shader: str | None = None,
+                        defines: dict[str, Any] | None = None) -> Any:
+            program = super().get_program(vertex_shader, fragment_shader, geometry_shader,
+                                          defines)
+            if fragment_shader == "mesh.frag" and not program._in_context():
+                program._add_to_context()
+                program._bind()
+                program.set_uniform("synthgap_env", ENV_TEXTURE_UNIT)
+                program._unbind()
+            return program
+
+    return EnvProgramCache
 
 
 def use_shader_cache(offscreen: Any, caches: tuple[Any, ...] | None,
@@ -388,44 +415,34 @@ def normal_strength_factor(strength: float) -> list[float]:
 
 
 def upload_environment(offscreen: Any, layers: np.ndarray) -> int:
-    """Upload environment layers as a 2D array texture in `offscreen`'s GL context.
+    """Upload environment layers, stacked top to bottom, as one float 2D texture in
+    `offscreen`'s GL context (one sampler type with pyrender's, so a GL 3.3 program validates
+    whatever unit its unused samplers point at).
 
     Args:
-        offscreen: the pyrender `OffscreenRenderer` (after its first render).
+        offscreen: the pyrender `OffscreenRenderer` (after its context exists).
         layers: `(L, H, W, 3) float32` linear radiance
             (`synthgap.generators.environment.environment_layers`).
 
     Returns:
         The GL texture name (freed with the context).
-
-    Raises:
-        ValueError: the context lacks `GL_ARB_shading_language_420pack` (OpenGL < 4.2),
-            which the environment-map shader needs.
     """
     from OpenGL import GL
 
     offscreen._platform.make_current()
-    version = GL.glGetString(GL.GL_VERSION).decode(errors="replace")
-    major_minor = tuple(int(x) for x in version.split()[0].split(".")[:2])
-    if major_minor < (4, 2):
-        n = GL.glGetIntegerv(GL.GL_NUM_EXTENSIONS)
-        names = {GL.glGetStringi(GL.GL_EXTENSIONS, i) for i in range(int(n))}
-        if b"GL_ARB_shading_language_420pack" not in names:
-            raise ValueError(f"lights: an environment image needs OpenGL 4.2 or "
-                             f"GL_ARB_shading_language_420pack; this context is {version}")
     data = np.ascontiguousarray(layers, dtype=np.float32)
     n_layers, height, width, _ = data.shape
     tex = int(GL.glGenTextures(1))
     GL.glActiveTexture(GL.GL_TEXTURE0 + ENV_TEXTURE_UNIT)
-    GL.glBindTexture(GL.GL_TEXTURE_2D_ARRAY, tex)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
     GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 4)
-    GL.glTexImage3D(GL.GL_TEXTURE_2D_ARRAY, 0, GL.GL_RGB32F, width, height, n_layers, 0,
-                    GL.GL_RGB, GL.GL_FLOAT, data)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGB32F, width, n_layers * height, 0,
+                    GL.GL_RGB, GL.GL_FLOAT, data.reshape(n_layers * height, width, 3))
     for key, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR),
                        (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                        (GL.GL_TEXTURE_WRAP_S, GL.GL_REPEAT),
                        (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
-        GL.glTexParameteri(GL.GL_TEXTURE_2D_ARRAY, key, value)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, key, value)
     GL.glActiveTexture(GL.GL_TEXTURE0)
     return tex
 
@@ -437,7 +454,7 @@ def bind_environment(offscreen: Any, tex: int) -> None:
 
     offscreen._platform.make_current()
     GL.glActiveTexture(GL.GL_TEXTURE0 + ENV_TEXTURE_UNIT)
-    GL.glBindTexture(GL.GL_TEXTURE_2D_ARRAY, tex)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
     GL.glActiveTexture(GL.GL_TEXTURE0)
 
 

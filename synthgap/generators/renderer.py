@@ -210,6 +210,12 @@ class Renderer:
         self._graph = SceneGraph(pr, scene)
         self._graph.patched_shaders = self._shaders is not None
 
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds of one-time work done inside `render` so far, by stage: `xatlas` (UV
+        unwraps, once per mesh) and `environment prefilter` (once per environment image)."""
+        return dict(self._graph.stage_seconds) if self._graph is not None else {}
+
     # -- the frame
     def render(self, params: SampleParams,
                meshes: Mapping[str, trimesh.Trimesh]) -> RenderResult:

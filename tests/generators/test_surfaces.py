@@ -296,3 +296,18 @@ def test_scene_file_errors(tmp_path, text, match):
     (tmp_path / "s.yaml").write_text("camera: {fov_deg: 40}\n" + text)
     with pytest.raises(SceneError, match=match):
         load_scene(tmp_path / "s.yaml")
+
+
+def test_environment_photo_with_shadows_and_textures(rend, tmp_path):
+    # textures and shadow maps are other samplers in the same program as the environment's
+    f = _write(tmp_path / "sky.png", np.full((16, 32, 3), 200, np.uint8))
+    mat = MaterialParams((0.8, 0.8, 0.8), 1.0, 0.3, texture="brushed", texture_scale=0.05,
+                         texture_seed=0, normal_strength=1.0)
+    p = _plate_scene(mat)
+    sun = replace(p.lights[0], shadows=True)
+    env = LightParams("environment", (1.0, 1.0, 1.0), 1.0, as_matrix4(np.eye(4)),
+                      image=str(f), projection="equirectangular")
+    without = rend.render(replace(p, lights=(sun,)), _plate())
+    with_env = rend.render(replace(p, lights=(sun, env)), _plate())
+    part = cv2.erode((without.instance_mask == 1).astype(np.uint8), np.ones((5, 5))) > 0
+    assert with_env.rgb[part].mean() > without.rgb[part].mean() + 20  # metal reflects the sky
