@@ -35,7 +35,11 @@ the visible part of the support plane.
 Appearance: a part whose material `source` is `mesh` is drawn with its mesh's own vertex
 colours (converted from sRGB to linear: pyrender multiplies by them undecoded) or UV
 textures (sRGB, decoded by the shader), times `brightness`; hue/saturation jitter recolours
-the texture, or draws a recoloured copy of the vertex colours for that frame.
+the texture, or draws a recoloured copy of the vertex colours for that frame. A procedural
+finish (`MaterialParams.texture`) is drawn with box-projected or xatlas UVs (`uv`) and its
+normal map at `normal_strength` (0: none). An `environment` light with an `image` binds its
+pre-filtered map (made once per image, `SceneGraph.environment_map`) for the first colour
+pass, which then uses the `image` shader variant (`pyrender_compat.SHADER_MODES`).
 
 Platform: EGL (headless Mesa llvmpipe or a GPU) unless `PYOPENGL_PLATFORM` says otherwise;
 when EGL cannot make a context and the user did not choose a platform, OSMesa is tried.

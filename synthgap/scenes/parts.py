@@ -73,8 +73,8 @@ class MaterialConfig(SceneModel):
     uv: Literal["box", "xatlas"] = "box"
     """How a `texture` is mapped onto the mesh: `box` (each face projected onto the plane of
     its dominant axis; instant) or `xatlas` (a UV atlas unwrapped by xatlas: less stretch,
-    seams only where the charts meet; computed once per mesh and process, ~1 s per 10k
-    triangles)."""
+    seams only where the charts meet; computed once per mesh and process: ~0.2 s for 4,000
+    triangles, 1-10 s for 12k-46k on 2 loaded cores)."""
     normal_strength: Annotated[FloatDist, AfterValidator(Bounded(0.0, 4.0))] = Field(
         default_factory=lambda: as_dist(1.0))
     """Relief of the `texture`'s normal map (grooves, tool marks, bumps, orange peel), in
