@@ -49,6 +49,10 @@ class MaterialParams:
             maps modulate `base_color` and `roughness` (`source == "material"` only).
         texture_scale: metres of surface per texture repeat.
         texture_seed: which variant of the finish (0 <= seed < `textures.TEXTURE_VARIANTS`).
+        uv: how a `texture` is mapped onto the mesh: `box` (box projection) or `xatlas`
+            (an xatlas UV atlas).
+        normal_strength: multiplier of the tilt of the finish's normal map (0 = no normal
+            map; 1 = the finish's own relief).
     """
 
     base_color: tuple[float, float, float]
@@ -61,6 +65,8 @@ class MaterialParams:
     texture: str = "none"
     texture_scale: float = 0.03
     texture_seed: int = 0
+    uv: Literal["box", "xatlas"] = "box"
+    normal_strength: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,8 @@ class LightParams:
             `dome` (`count` directional lights over the upper hemisphere, turned about +z by
             the pose) or `area` (an `nx` x `ny` grid of spot lights filling a `width` x
             `height` m rectangle centred on the pose, aimed along its -z axis) or
-            `environment` (a studio surrounding of radiance `intensity` x `color` that
-            surfaces reflect; pose unused).
+            `environment` (a surrounding of radiance `intensity` x `color` that surfaces
+            reflect: a studio gradient, or the photo `image`; pose unused).
         color: linear RGB in [0, 1] (from the sampled colour temperature).
         intensity: pyrender units: W/m² for directional/dome, candela for
             point/spot/ring/area; for ring, dome and area the whole light's, shared equally.
@@ -145,6 +151,10 @@ class LightParams:
             for a dome, `{"width": .., "height": .., "nx": .., "ny": .., "inner_cone": ..,
             "outer_cone": ..}` for an area.
         shadows: cast shadow-mapped shadows (directional, spot, dome, area).
+        image: `environment` only: absolute path of the photo it surrounds the scene with
+            (None: the studio gradient).
+        projection: `environment` with `image`: `equirectangular` (a 360 x 180 degree
+            panorama) or `hemisphere` (an ordinary photo spread over the upper hemisphere).
     """
 
     type: Literal["directional", "point", "spot", "ring", "dome", "area", "environment"]
@@ -154,6 +164,8 @@ class LightParams:
     temperature_k: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
     shadows: bool = False
+    image: str | None = None
+    projection: Literal["equirectangular", "hemisphere"] | None = None
 
 
 @dataclass(frozen=True)

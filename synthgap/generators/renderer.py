@@ -35,7 +35,11 @@ the visible part of the support plane.
 Appearance: a part whose material `source` is `mesh` is drawn with its mesh's own vertex
 colours (converted from sRGB to linear: pyrender multiplies by them undecoded) or UV
 textures (sRGB, decoded by the shader), times `brightness`; hue/saturation jitter recolours
-the texture, or draws a recoloured copy of the vertex colours for that frame.
+the texture, or draws a recoloured copy of the vertex colours for that frame. A procedural
+finish (`MaterialParams.texture`) is drawn with box-projected or xatlas UVs (`uv`) and its
+normal map at `normal_strength` (0: none). An `environment` light with an `image` binds its
+pre-filtered map (made once per image, `SceneGraph.environment_map`) for the first colour
+pass, which then uses the `image` shader variant (`pyrender_compat.SHADER_MODES`).
 
 Platform: EGL (headless Mesa llvmpipe or a GPU) unless `PYOPENGL_PLATFORM` says otherwise;
 when EGL cannot make a context and the user did not choose a platform, OSMesa is tried.
@@ -177,7 +181,7 @@ class Renderer:
         self._offscreen: Any = None
         self._cam_node: Any = None
         self._graph: SceneGraph | None = None  # the pyrender scene and its cached nodes
-        self._shaders: tuple[Any, Any] | None = None  # patched shader caches (plain, env)
+        self._shaders: tuple[Any, ...] | None = None  # patched shader caches, per mode
         self._backgrounds = BackgroundImages()
 
     # -- lifecycle
@@ -208,6 +212,13 @@ class Renderer:
         compat.use_ordered_light_sets(scene)
         self._cam_node = scene.add(pr.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0))
         self._graph = SceneGraph(pr, scene)
+        self._graph.patched_shaders = self._shaders is not None
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds of one-time work done inside `render` so far, by stage: `xatlas` (UV
+        unwraps, once per mesh) and `environment prefilter` (once per environment image)."""
+        return dict(self._graph.stage_seconds) if self._graph is not None else {}
 
     # -- the frame
     def render(self, params: SampleParams,
@@ -329,8 +340,9 @@ class Renderer:
         used: dict[tuple[str, str, float], int] = {}
         for k, inst in enumerate(params.parts):
             m = inst.material
-            kind = "own" if m.source == "mesh" else "tex" if m.texture != "none" else "plain"
-            tile = float(m.texture_scale) if kind == "tex" else 0.0
+            kind = "own" if m.source == "mesh" else "plain" if m.texture == "none" \
+                else "atlas" if m.uv == "xatlas" else "tex"
+            tile = float(m.texture_scale) if kind in ("tex", "atlas") else 0.0
             slot = used.get((inst.part, kind, tile), 0)
             used[(inst.part, kind, tile)] = slot + 1
             node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
@@ -338,9 +350,13 @@ class Renderer:
             pose = np.asarray(inst.pose, dtype=float)
             if kind == "own":
                 node, prim = graph.own_look(inst.part, node, prim, m)
-            elif kind == "tex":
-                base, mr = graph.surface_maps(m.texture, m.texture_seed)
-                prim.material = material(pr, m, base, mr)
+            elif kind in ("tex", "atlas"):
+                if m.normal_strength > 0 and not graph.patched_shaders:
+                    raise ValueError(f"parts[{k}].material.normal_strength: normal maps need "
+                                     "synthgap's patched shaders, which do not apply to this "
+                                     "pyrender version; set normal_strength: 0")
+                base, mr, bump = graph.surface_maps(m.texture, m.texture_seed)
+                prim.material = material(pr, m, base, mr, bump)
             else:
                 prim.material = material(pr, m)
             node.mesh.is_visible = True
@@ -397,9 +413,19 @@ class Renderer:
         compat.skip_depth(self._offscreen, True)
         try:
             env = environment(params)
+            mode = "plain" if env is None else "studio"
+            image = next((light for light in params.lights
+                          if light.type == "environment" and light.image is not None), None)
+            if image is not None:
+                mode = "image"
+                if self._shaders is None:
+                    compat.use_shader_cache(self._offscreen, None, mode)  # raises
+                compat.bind_environment(self._offscreen, graph.environment_map(
+                    self._offscreen, image.image, image.projection or "auto"))
             for p, group in enumerate(passes):
                 ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
-                compat.use_shader_cache(self._offscreen, self._shaders, env is not None and p == 0)
+                compat.use_shader_cache(self._offscreen, self._shaders,
+                                        mode if p == 0 else "plain")
                 scene.ambient_light = ambient + env if env is not None and p == 0 else ambient
                 flags = graph.set_lights(group)
                 rgba, _ = self._offscreen.render(scene, flags)

@@ -127,6 +127,9 @@ class Timings:
     annotate: float = 0.0
     wait_writes: float = 0.0
     setup: float = 0.0
+    # one-time work inside `render` (also counted there): xatlas unwraps, environment maps
+    uv_unwrap: float = 0.0
+    env_prefilter: float = 0.0
 
     def add(self, other: dict[str, float]) -> None:
         for k, v in other.items():
@@ -194,6 +197,9 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
         finally:
             for fut in pending:
                 fut.cancel()
+            stages = renderer.stage_seconds
+            timings.uv_unwrap += stages.get("xatlas", 0.0)
+            timings.env_prefilter += stages.get("environment prefilter", 0.0)
         return renderer.platform
 
 

@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from synthgap.generators.appearance import MeshAppearance, jitter_colors
 from synthgap.generators.colour import temperature_to_rgb
+from synthgap.generators.environment import environment_projection
 from synthgap.generators.params import (
     BackgroundParams,
     CameraParams,
@@ -131,7 +132,7 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
     """Draw a material; `appearance` is the mesh file's own (None: it has none).
 
     Draw order (fixed distributions draw nothing): base colour, metallic, roughness,
-    brightness, hue shift, saturation.
+    brightness, hue shift, saturation, then with a `texture` its variant and normal strength.
     """
     use_mesh = cfg.appearance == "mesh" or (cfg.appearance == "auto" and appearance is not None)
     if use_mesh and appearance is None:
@@ -154,7 +155,9 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
     if cfg.texture != "none":
         texture = {"texture": cfg.texture,
                    "texture_scale": float(cfg.texture_scale),
-                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS))}
+                   "texture_seed": int(rng.integers(TEXTURE_VARIANTS)),
+                   "uv": cfg.uv,
+                   "normal_strength": sample_float(cfg.normal_strength, rng=rng)}
     if (brightness, hue_shift, saturation) != (1.0, 0.0, 1.0):
         rgb = jitter_colors(np.asarray(base, np.float32), hue_shift=hue_shift,
                             saturation=saturation) * brightness
@@ -344,9 +347,13 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
                 ny = max(1, min(cfg.count, round(math.sqrt(cfg.count * h / w))))
                 nx = max(1, round(cfg.count / ny))  # nx * ny is the closest grid to count
                 extra.update(width=float(w), height=float(h), nx=float(nx), ny=float(ny))
+        image = {}
+        if cfg.image is not None:
+            image = {"image": str(cfg.image), "projection": environment_projection(
+                cfg.image, cfg.projection)}
         out.append(LightParams(type=cfg.type, color=color, intensity=intensity,
                                pose=as_matrix4(pose), temperature_k=kelvin, extra=extra,
-                               shadows=cfg.shadows))
+                               shadows=cfg.shadows, **image))
     return tuple(out)
 
 

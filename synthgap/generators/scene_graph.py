@@ -9,7 +9,9 @@ and poses what it does; the GL upload happens on the first draw.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,11 +28,15 @@ from synthgap.generators.appearance import (
     mesh_appearance,
     vertex_arrays,
 )
+from synthgap.generators.environment import environment_layers, load_environment
 from synthgap.generators.lighting import Emitter
 from synthgap.generators.params import MaterialParams
 from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
+from synthgap.generators.uvs import Atlas, atlas_tiled, atlas_uv
 
 __all__ = ["DEFECT_FINISH", "Look", "SceneGraph", "material", "prim_from", "upload_texture"]
+
+log = logging.getLogger(__name__)
 
 #: (metallic, roughness) of each defect type's patch: scratches and dents show bare metal.
 DEFECT_FINISH = {"scratch": (0.9, 0.35), "dent": (0.9, 0.35), "stain": (0.0, 0.9),
@@ -57,6 +63,13 @@ class SceneGraph:
         # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
         self._looks: dict[str, Look] = {}
         self._plane: tuple[Any, Any, float] | None = None
+        # part name -> (mesh, its xatlas unwrap); (image, projection) -> GL texture
+        self._atlases: dict[str, tuple[trimesh.Trimesh, Atlas]] = {}
+        self._env_maps: dict[tuple[str, str], int] = {}
+        #: seconds spent unwrapping (xatlas) and pre-filtering environment maps, by stage
+        self.stage_seconds: dict[str, float] = {}
+        #: whether synthgap's patched shaders are in use (normal strength, environment)
+        self.patched_shaders = True
         self.frame_nodes: list[Any] = []  # defects, capsules, recoloured parts of a frame
         self.light_nodes: list[Any] = []  # the lights of the last pass
 
@@ -84,8 +97,8 @@ class SceneGraph:
     def part_node(self, name: str, slot: int, mesh: trimesh.Trimesh, kind: str = "plain",
                    tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
         """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
-        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat) or `plain`
-        geometry."""
+        vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat), `atlas`
+        (xatlas UVs, `tile` metres per repeat) or `plain` geometry."""
         key = (name, slot, kind, tile)
         cached = self._part_slots.get(key)
         if cached is not None and cached[2] is mesh:
@@ -101,6 +114,8 @@ class SceneGraph:
         colors, uv = (look.colors, look.uv) if look is not None else (None, None)
         if kind == "tex":
             shaded, uv = box_uv(shaded, tile)
+        elif kind == "atlas":
+            shaded, uv = atlas_tiled(shaded, self._atlas(name, mesh, shaded), tile)
         prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
                             normals=shaded.vertex_normals.astype(np.float32),
                             indices=shaded.faces.astype(np.uint32),
@@ -184,15 +199,43 @@ class SceneGraph:
         scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
         return node
 
-    def surface_maps(self, kind: str, seed: int) -> tuple[Any, Any]:
-        """Uploaded colour and metallic-roughness maps of a procedural finish (cached)."""
+    def surface_maps(self, kind: str, seed: int) -> tuple[Any, Any, Any]:
+        """Uploaded colour, metallic-roughness and normal maps of a procedural finish
+        (cached)."""
         key = (kind, int(seed))
         if key not in self._maps:
-            base, mr = surface_texture(kind, int(seed))
-            self._cache_map(key, (upload_texture(self.pr, base),
-                                  upload_texture(self.pr, mr)))
+            maps = surface_texture(kind, int(seed))
+            self._cache_map(key, tuple(upload_texture(self.pr, m) for m in maps))
         self._maps.move_to_end(key)
         return self._maps[key]
+
+    def _atlas(self, name: str, mesh: trimesh.Trimesh, shaded: trimesh.Trimesh) -> Atlas:
+        """The xatlas unwrap of `shaded` (the part's smooth-shaded mesh), once per mesh."""
+        cached = self._atlases.get(name)
+        if cached is not None and cached[0] is mesh:
+            return cached[1]
+        t0 = time.perf_counter()
+        try:
+            atlas = atlas_uv(shaded)
+        except ValueError as exc:
+            raise ValueError(f"part {name!r}: material.{exc}") from None
+        self._add_seconds("xatlas", time.perf_counter() - t0)
+        self._atlases[name] = (mesh, atlas)
+        return atlas
+
+    def environment_map(self, offscreen: Any, image: str, projection: str) -> int:
+        """The GL texture of an environment photo's pre-filtered layers (made once)."""
+        key = (image, projection)
+        if key not in self._env_maps:
+            t0 = time.perf_counter()
+            layers = environment_layers(load_environment(image, projection))
+            self._add_seconds("environment prefilter", time.perf_counter() - t0)
+            self._env_maps[key] = compat.upload_environment(offscreen, layers)
+        return self._env_maps[key]
+
+    def _add_seconds(self, stage: str, seconds: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        log.info("%s: %.3f s", stage, seconds)
 
     def _plane_map(self, texture: str, seed: int) -> Any:
         """Uploaded colour map of the plane: procedural (`wood`, ...) or an image file."""
@@ -280,10 +323,14 @@ class SceneGraph:
             factor[:3] = jitter_colors(factor[:3].astype(np.float32), hue_shift=m.hue_shift,
                                        saturation=m.saturation)
         factor[:3] *= m.brightness
+        # the file's normal map at its own strength (the patched shaders read it here)
+        emissive = compat.normal_strength_factor(1.0) \
+            if normal_tex is not None and self.patched_shaders else None
         material = pr.MetallicRoughnessMaterial(
             baseColorFactor=factor, metallicFactor=float(m.metallic),
             roughnessFactor=float(m.roughness), baseColorTexture=base_tex,
-            metallicRoughnessTexture=mr_tex, normalTexture=normal_tex)
+            metallicRoughnessTexture=mr_tex, normalTexture=normal_tex,
+            emissiveFactor=emissive)
         if jitter and look.colors is not None and a.base_color_texture is None \
                 and not np.all(look.colors == 1.0):
             node.mesh.is_visible = False
@@ -298,13 +345,18 @@ class SceneGraph:
 
 
 def material(pr: ModuleType, m: MaterialParams, base_map: Any = None,
-             mr_map: Any = None) -> Any:
-    """A pyrender metallic-roughness material of `m` (linear RGB), with optional maps."""
-    return pr.MetallicRoughnessMaterial(baseColorFactor=[*map(float, m.base_color), 1.0],
-                                        metallicFactor=float(m.metallic),
-                                        roughnessFactor=float(m.roughness),
-                                        baseColorTexture=base_map,
-                                        metallicRoughnessTexture=mr_map)
+             mr_map: Any = None, normal_map: Any = None) -> Any:
+    """A pyrender metallic-roughness material of `m` (linear RGB), with optional maps.
+
+    `normal_map` is used when `m.normal_strength` > 0, its tilt scaled by that strength (read
+    by synthgap's patched shaders: `pyrender_compat.normal_strength_factor`).
+    """
+    bump = normal_map is not None and m.normal_strength > 0
+    return pr.MetallicRoughnessMaterial(
+        baseColorFactor=[*map(float, m.base_color), 1.0], metallicFactor=float(m.metallic),
+        roughnessFactor=float(m.roughness), baseColorTexture=base_map,
+        metallicRoughnessTexture=mr_map, normalTexture=normal_map if bump else None,
+        emissiveFactor=compat.normal_strength_factor(m.normal_strength) if bump else None)
 
 
 def upload_texture(pr: ModuleType, img: np.ndarray) -> Any:

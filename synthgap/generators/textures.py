@@ -1,18 +1,24 @@
 """Procedural surface textures (parts and support plane) and box-projected UVs. Pure NumPy.
 
-`surface_texture(kind, seed)` makes the colour-modulation and roughness maps of a finish
-(`brushed`, `machined`, `cast`, `painted`) that multiply a part's sampled base colour and
-roughness; `plane_texture(kind, seed)` makes a support-plane colour map (`wood`, `belt`,
-`steel`). `box_uv(mesh, tile)` gives a mesh UVs by projecting each face onto the plane of its
-dominant normal axis (the "box" form of tri-planar mapping), splitting vertices where the
+`surface_texture(kind, seed)` makes the colour-modulation, roughness and tangent-space normal
+maps of a finish (`brushed`, `machined`, `cast`, `painted`): the first two multiply a part's
+sampled base colour and roughness, the third tilts its shading normal (brushed: fine grooves
+along x; machined: the tool marks; cast: bumps and pits; painted: orange peel);
+`plane_texture(kind, seed)` makes a support-plane colour map (`wood`, `belt`, `steel`).
+`box_uv(mesh, tile)` gives a mesh UVs by projecting each face onto the plane of its dominant
+normal axis (the "box" form of tri-planar mapping), splitting vertices where the
 projection changes. Every map is a pure function of `(kind, seed)` (`TEXTURE_VARIANTS` seeds
 per kind are used, so the renderer uploads each map once).
 
 Maps are `uint8`: colour maps sRGB-encoded (pyrender decodes them), roughness maps in the
-glTF metallic-roughness layout (G = roughness multiplier, B = metallic multiplier).
+glTF metallic-roughness layout (G = roughness multiplier, B = metallic multiplier), normal
+maps in the glTF tangent-space layout (RGB = (n + 1) / 2, +x along u, +y along v = texel rows,
++z out of the surface).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -25,7 +31,9 @@ __all__ = [
     "SURFACE_TEXTURES",
     "TEXTURE_SIZE",
     "TEXTURE_VARIANTS",
+    "SurfaceMaps",
     "box_uv",
+    "normal_map",
     "plane_texture",
     "surface_texture",
 ]
@@ -67,13 +75,47 @@ def _pack(colour: np.ndarray, rough: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(base), mr
 
 
-def surface_texture(kind: str, seed: int, size: int = TEXTURE_SIZE
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Maps of a surface finish: `(colour (size, size, 3) uint8 sRGB, metallic-roughness
-    (size, size, 3) uint8)`.
+class SurfaceMaps(NamedTuple):
+    """The maps of one procedural finish, each `(size, size, 3) uint8`.
+
+    Attributes:
+        color: sRGB grey modulation (linear 0.6-1) of the base colour.
+        metallic_roughness: G = roughness multiplier (0.3-1), B = 255 (metallic x 1).
+        normal: tangent-space normal map, RGB = (n + 1) / 2 (flat = (128, 128, 255)).
+    """
+
+    color: np.ndarray
+    metallic_roughness: np.ndarray
+    normal: np.ndarray
+
+
+def normal_map(height: np.ndarray, slope: float) -> np.ndarray:
+    """Tangent-space normal map of a tileable height field.
+
+    Args:
+        height: `(h, w) float32` height, about [-1, 1]; wraps at the edges.
+        slope: surface slope per unit of height per texel (the tilt at strength 1).
+
+    Returns:
+        `(h, w, 3) uint8`, RGB = (n + 1) / 2 with n = normalize(-slope dh/dx, -slope dh/dy, 1);
+        x along columns (u), y along rows (v).
+    """
+    h = np.asarray(height, np.float32)
+    dx = 0.5 * (np.roll(h, -1, axis=1) - np.roll(h, 1, axis=1))
+    dy = 0.5 * (np.roll(h, -1, axis=0) - np.roll(h, 1, axis=0))
+    n = np.stack([-slope * dx, -slope * dy, np.ones_like(h)], axis=2)
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    return np.ascontiguousarray(np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8))
+
+
+def surface_texture(kind: str, seed: int, size: int = TEXTURE_SIZE) -> SurfaceMaps:
+    """Maps of a surface finish (`SurfaceMaps`: colour, metallic-roughness, normal).
 
     The colour map is a grey modulation (linear values 0.6-1) multiplied by the material's
-    base colour; the roughness map's G channel (0.3-1) multiplies its roughness.
+    base colour; the roughness map's G channel (0.3-1) multiplies its roughness; the normal
+    map's relief follows the same pattern (grooves where a brushed streak is dark, the tool
+    marks, cast bumps and pits, the paint's orange peel), its tilt scaled in the shader by
+    the material's `normal_strength`.
 
     Args:
         kind: one of `SURFACE_TEXTURES`.
@@ -89,26 +131,32 @@ def surface_texture(kind: str, seed: int, size: int = TEXTURE_SIZE
         s = _streaks(rng, size, size / 3)
         grey = 0.85 + 0.12 * s + 0.03 * _noise(rng, size, 32)
         rough = 0.75 + 0.2 * np.abs(s)
+        height, slope = s, 1.5  # fine grooves along x
     elif kind == "machined":  # regular turning/milling marks with some chatter
         x = np.arange(size, dtype=np.float32)[None, :] * (2 * np.pi / (size / 24))
         wobble = 0.6 * _noise(rng, size, 48)
         marks = np.sin(x + wobble)
         grey = 0.85 + 0.1 * marks + 0.03 * _noise(rng, size, 8)
         rough = 0.6 + 0.3 * (0.5 + 0.5 * marks)
+        height, slope = marks, 0.75  # the straight tool marks (one period ~11 texels)
     elif kind == "cast":  # blotchy, pitted, rough
         blotch = 0.6 * _noise(rng, size, 40) + 0.4 * _noise(rng, size, 10)
         pits = (rng.random((size, size)) < 0.004).astype(np.float32)
         pits = cv2.GaussianBlur(pits, (0, 0), 1.2) * 8.0
         grey = 0.78 + 0.12 * blotch - 0.25 * np.clip(pits, 0, 1)
         rough = 0.9 + 0.1 * blotch
+        bumps = 0.5 * _noise(rng, size, 10) + 0.5 * _noise(rng, size, 4)
+        height, slope = bumps - 0.6 * np.clip(pits, 0, 1), 3.0  # bumps and pits
     elif kind == "painted":  # nearly uniform, a faint orange peel
         peel = _noise(rng, size, 6)
         grey = 0.96 + 0.03 * peel
         rough = 0.85 + 0.1 * peel
+        height, slope = peel, 1.0  # orange peel
     else:
         raise ValueError(f"texture: expected one of {', '.join(SURFACE_TEXTURES)}, got {kind!r}")
     grey = np.clip(grey, 0.6, 1.0)
-    return _pack(np.repeat(grey[:, :, None], 3, axis=2), np.clip(rough, 0.3, 1.0))
+    base, mr = _pack(np.repeat(grey[:, :, None], 3, axis=2), np.clip(rough, 0.3, 1.0))
+    return SurfaceMaps(base, mr, normal_map(height, slope))
 
 
 def plane_texture(kind: str, seed: int, size: int = TEXTURE_SIZE) -> np.ndarray:

@@ -159,6 +159,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         data["parts"] = [
             {**p, "mesh": _abs(p["mesh"], base)} if isinstance(p, dict) and "mesh" in p else p
             for p in parts]
+    if isinstance(data.get("lights"), list):
+        data["lights"] = _resolve_lights(data["lights"], base)
     cam = data.get("camera")
     if isinstance(cam, dict) and "calibration" in cam:
         data["camera"] = {**cam, "calibration": _abs(cam["calibration"], base)}
@@ -174,9 +176,16 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
                     v["photo"] = _abs(v["photo"], base)
                 if isinstance(v.get("background"), dict):
                     v["background"] = _resolve_background(v["background"], base)
+                if isinstance(v.get("lights"), list):
+                    v["lights"] = _resolve_lights(v["lights"], base)
             out.append(v)
         data["real_views"] = out
     return data
+
+
+def _resolve_lights(lights: list[Any], base: Path) -> list[Any]:
+    return [{**light, "image": _abs(light["image"], base)}
+            if isinstance(light, dict) and "image" in light else light for light in lights]
 
 
 def _resolve_background(bg: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -212,6 +221,9 @@ def _check_files(scene: Scene, problems: list[tuple[str, str]], *, image_given: 
             problems.append((f"parts[{i}].name", f"part name {name!r} is used by "
                                                  f"parts[{names.index(name)}] too; give each "
                                                  "entry a distinct name"))
+    _check_light_images(scene.lights, "lights", problems)
+    for i, view in enumerate(scene.real_views):
+        _check_light_images(view.lights or (), f"real_views[{i}].lights", problems)
     scene = scene.model_copy(update={
         "background": _list_background(scene.background, "background", problems)})
     if scene.camera.calibration is not None:
@@ -255,6 +267,22 @@ def _list_background(bg: BackgroundConfig, where: str,
             field = f"{where}.images" if listed else f"{where}.image_files[{j}]"
             problems.append((field, f"{bad}; replace or remove the file"))
     return bg
+
+
+def _check_light_images(lights: Any, where: str, problems: list[tuple[str, str]]) -> None:
+    """An environment light's `image` exists and is a readable image."""
+    for i, light in enumerate(lights):
+        if light.image is None:
+            continue
+        field = f"{where}[{i}].image"
+        if not light.image.is_file():
+            problems.append((field, f"file not found: {light.image}"
+                             + (" (it is a folder)" if light.image.is_dir() else "")))
+        elif light.image.suffix.lower() not in IMAGE_SUFFIXES:
+            problems.append((field, f"unsupported image format {light.image.suffix!r} "
+                                    f"(supported: {', '.join(IMAGE_SUFFIXES)})"))
+        elif bad := _unreadable_image(light.image):
+            problems.append((field, f"{bad}; replace the file"))
 
 
 def _unreadable_image(path: Path) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -36,6 +37,8 @@ _LIGHT_ONLY = {
     "count": ("dome", "area"),
     "size": ("area",),
     "shadows": ("directional", "spot", "dome", "area"),
+    "image": ("environment",),
+    "projection": ("environment",),
 }
 _LIGHT_KEYS = {
     kind: ("type", "intensity", "temperature_k", "color",
@@ -54,9 +57,9 @@ class LightConfig(SceneModel):
     spread evenly over the upper hemisphere: soft, shadow-free light from all around), `area`
     (a `size` rectangle of `count` spot lights aimed at look_at: a panel or bar light; with
     `shadows: true` it casts soft shadows), `environment` (a studio surrounding, bright above
-    the horizon and dark below, that every surface reflects, metal most: `intensity` is its
-    radiance, ~0.3-1). Every light is shaded (up to 16 per type in one colour pass, 4 with
-    shadows; more take more passes)."""
+    the horizon and dark below, or the photo `image`, that every surface reflects, metal
+    most: `intensity` is its radiance, ~0.3-1). Every light is shaded (up to 16 per type in
+    one colour pass, 4 with shadows; more take more passes)."""
     intensity: NonNeg = Field(default_factory=lambda: as_dist([2.0, 5.0]))
     """W/m² for directional, candela for point/spot (pyrender units); for `ring`, `dome` and
     `area`, the whole light's, shared by its `count` lights."""
@@ -87,6 +90,18 @@ class LightConfig(SceneModel):
     shadows: bool = False
     """Cast shadows (shadow maps; directional, spot, dome and area lights). Each shadowed
     light costs one extra depth pass per image."""
+    image: Path | None = None
+    """`environment` only: a photo of the cell or its surroundings (PNG/JPEG/..., relative to
+    the scene file) that surrounds the scene instead of the studio gradient; its sRGB colours
+    (linear 0-1) times `intensity` are the radiance. Metal reflects it, blurred with
+    roughness; it lights diffuse surfaces too. At most one environment light per scene may
+    have an image."""
+    projection: Literal["auto", "equirectangular", "hemisphere"] = "auto"
+    """How `image` wraps around the scene: `equirectangular` (a 360 x 180 degree panorama,
+    its centre column facing world +x, top row the zenith), `hemisphere` (an ordinary photo
+    spread over the upper hemisphere, its top at the zenith, its bottom at the horizon, mirrored
+    once around; below the horizon a floor of the photo's bottom rows' mean colour) or `auto`
+    (equirectangular when the image is twice as wide as high, within 2 %)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -105,6 +120,8 @@ class LightConfig(SceneModel):
 
     @model_validator(mode="after")
     def _cones(self) -> LightConfig:
+        if self.projection != "auto" and self.image is None:
+            raise ValueError("projection applies to an environment light with an image")
         if not all(math.isfinite(v) and v > 0 for v in self.size):
             raise ValueError(f"size must be two positive lengths in metres, got "
                              f"{list(self.size)}")

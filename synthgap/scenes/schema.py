@@ -95,6 +95,12 @@ class Scene(SceneModel):
         if cam.intrinsics is None and cam.fov_deg is None and cam.calibration is None:
             raise ValueError("camera needs intrinsics {fx, fy, cx, cy}, a calibration file or "
                              "fov_deg")
+        envs = [i for i, light in enumerate(self.lights) if light.type == "environment"]
+        pictured = [i for i in envs if self.lights[i].image is not None]
+        if pictured and len(envs) > 1:
+            raise ValueError(f"lights[{pictured[0]}]: an environment light with an image cannot "
+                             f"be combined with other environment lights (lights {envs}); keep "
+                             "one")
         return self
 
     @field_validator("area")

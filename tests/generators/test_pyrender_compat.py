@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -39,6 +40,19 @@ def test_check_notices_a_changed_internal(monkeypatch):
 def test_check_notices_a_changed_shader(monkeypatch):
     monkeypatch.setattr(compat, "ENV_PATCH", ("studio environment", "no such text", ""))
     assert any("studio environment" in p for p in compat.check_internals())
+    monkeypatch.setattr(compat, "ENV_MAP_PATCHES", (("environment map", "nowhere", ""),))
+    assert any("environment map" in p for p in compat.check_internals())
+
+
+def test_shader_modes_write_their_patches():
+    import pyrender
+
+    plain = (Path(compat.shader_folder(pyrender, "plain")) / "mesh.frag").read_text()
+    image = (Path(compat.shader_folder(pyrender, "image")) / "mesh.frag").read_text()
+    assert "material.emissive_factor.x" in plain and "synthgap_env" not in plain
+    assert "uniform sampler2D synthgap_env;" in image and "ENVLAYERS" not in image
+    with pytest.raises(ValueError, match="shader mode"):
+        compat.shader_folder(pyrender, "disco")
 
 
 def test_settings_are_scoped():

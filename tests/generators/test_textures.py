@@ -27,10 +27,10 @@ W, H = 96, 72
 
 @pytest.mark.parametrize("kind", SURFACE_TEXTURES)
 def test_surface_maps_are_seeded_and_in_range(kind):
-    base, mr = surface_texture(kind, 3, size=64)
+    base, mr, _ = surface_texture(kind, 3, size=64)
     assert base.shape == (64, 64, 3) and base.dtype == np.uint8 and mr.shape == (64, 64, 3)
-    again, _ = surface_texture(kind, 3, size=64)
-    other, _ = surface_texture(kind, 4, size=64)
+    again, _, _ = surface_texture(kind, 3, size=64)
+    other, _, _ = surface_texture(kind, 4, size=64)
     assert np.array_equal(base, again) and not np.array_equal(base, other)
     assert base.min() >= 200  # a modulation of at least 0.6 in linear light (sRGB >= 203)
     assert (mr[:, :, 2] == 255).all() and mr[:, :, 1].min() >= 76  # roughness x >= 0.3
