@@ -245,9 +245,9 @@ class ConvSmcae(ImageAdapter):
                            rng=rng, **split.per_image)
         self.fit_pairs(pairs, rng=rng)
         if auto:
-            self.strength = 1.0
             self.strength, self.report["strength"] = strength_report(
-                self._transform_image, split, rng=rng)
+                self._transform_image, split, rng=rng,
+                base=grey_rgb if self.channels == 1 else None)
         return self
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
@@ -255,8 +255,11 @@ class ConvSmcae(ImageAdapter):
 
         Sets `report`: the pairing (`n_pairs`, `n_distinct_targets`, `n_real_patches`) and
         each training stage's mean cost terms over its last 50 steps (`conv_smcae_train`).
+        The strength is the config's (1 for `auto`: `fit` chooses it afterwards).
         """
         import torch
+
+        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
 
         from synthgap.adapt.conv_smcae_train import init_params, train
 

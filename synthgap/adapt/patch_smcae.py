@@ -148,6 +148,7 @@ class PatchSmcae(ImageAdapter):
         self.config = config or PatchSmcaeConfig()
         self.smcae = None
         self.channels = 3
+        self.report: dict[str, Any] = {}
         #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
         self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
 
@@ -181,9 +182,9 @@ class PatchSmcae(ImageAdapter):
                        "n_distinct_targets": pairs.n_distinct_targets}
         self.fit_pairs(pairs, rng=rng)
         if auto:
-            self.strength = 1.0
             self.strength, self.report["strength"] = strength_report(
-                self._transform_image, split, rng=rng)
+                self._transform_image, split, rng=rng,
+                base=grey_rgb if self.channels == 1 else None)
         return self
 
     def _vectors(self, patches: np.ndarray) -> np.ndarray:
@@ -193,8 +194,11 @@ class PatchSmcae(ImageAdapter):
         return x.reshape(len(x), -1)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
-        """Train on ready-made patch pairs (`channels` must be set; `fit` does that)."""
+        """Train on ready-made patch pairs (`channels` must be set; `fit` does that); the
+        strength is the config's (1 for `auto`: `fit` chooses it afterwards)."""
         from synthgap.adapt.smcae import Smcae
+
+        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
 
         with torch_threads(1):  # see torch_threads: faster here than two threads
             self.smcae = Smcae(self.config.smcae_config()).fit(
@@ -235,7 +239,7 @@ class PatchSmcae(ImageAdapter):
         cfg["hidden_sizes"] = list(cfg["hidden_sizes"])
         return ({f"smcae/{k}": v for k, v in tensors.items()},
                 {"config": cfg, "channels": self.channels, "smcae": smcae_config,
-                 "strength": self.strength, "report": getattr(self, "report", {})})
+                 "strength": self.strength, "report": self.report})
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:

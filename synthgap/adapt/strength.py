@@ -2,19 +2,28 @@
 
 An adapter whose fit went wrong (pairs that collapse onto a mean colour, too few photos) can move
 renders *away* from the photos. With a strength `s` in [0, 1] the adapted image is
-`input + s·(adapted − input)` (for the residual conv SMCAE: `s` times its correction), so
-`s = 0` is the input unchanged. `choose_strength` tries each strength of a grid on held-out
-renders and keeps the one whose output looks closest to held-out photos:
+`base + s·(adapted − base)`, where `base` is the input (for a grey camera: the input in grey),
+so `s = 0` is the input as the camera would show it. `choose_strength` tries each strength of
+a grid on held-out renders and keeps one only if it brings them measurably closer to held-out
+photos:
 
-* the same random patches (`patch_size`, `per_image` each) are cut from the renders and photos
-  once, and the renders' patches are adapted at every strength;
-* closeness is the unbiased MMD² (`synthgap.gap.metric.mmd2_rbf`) between the *look* features
-  of `synthgap.gap.metric.patch_features` (per-channel mean and spread, radial power spectrum,
-  gradient energy: what an adapter that never moves geometry can change; HOG is left out since
-  held-out renders and photos show different things), standardised and with a kernel
-  bandwidth fixed from the unadapted renders and the photos, so every strength is scored
-  with the same yardstick;
-* ties (within `tie` of the spread of the scores) go to the weaker strength.
+* random patches (`patch_size`; at most `max_patches` per set) are cut from the renders and
+  the photos, `draws` times at fresh positions; in each draw the render patches are adapted
+  and blended at every strength;
+* closeness is the unbiased MMD² (`synthgap.gap.metric.mmd2_rbf`) between the *look*
+  features (`synthgap.gap.metric.look_features`: per-channel mean and spread, radial power
+  spectrum, gradient energy — what an adapter that never moves geometry can change),
+  standardised and with a kernel bandwidth fixed per draw from the unadapted renders and the
+  photos, so every strength is scored with the same yardstick;
+* a strength s > 0 is *measurably better* than the input when its score minus the input's,
+  paired per draw, is below zero by more than twice its standard error over the draws; among
+  those and 0 the lowest mean score wins, ties (within `tie` of the spread of the means)
+  going to the weaker strength. An adapter that does not help thus ends at 0.
+
+Held-out renders and photos show different things when the pairs are not aligned, so the
+colour statistics measure content too; the draws and the significance rule keep that noise
+from being taken for an improvement, at the price of sometimes keeping 0 where a weak
+improvement was real.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from synthgap.data.images import sample_patches
-from synthgap.gap.metric import mmd2_rbf, patch_features
+from synthgap.gap.metric import look_features, mmd2_rbf
 
 __all__ = ["STRENGTH_GRID", "HoldOut", "blend", "check_strength", "choose_strength",
            "hold_out", "stored_strength", "strength_report"]
@@ -61,6 +70,9 @@ def stored_strength(state_config: dict[str, Any], config_strength: float | str) 
         "strength", 1.0 if config_strength == "auto" else config_strength))
     if value == "auto":
         raise ValueError("strength: a fitted model file holds a number, got 'auto'")
+    if config_strength != "auto" and value != config_strength:
+        raise ValueError(f"strength: the file applies {value} but its config fixes "
+                         f"{config_strength}; the file was edited: refit the model")
     return float(value)
 
 
@@ -96,18 +108,26 @@ def hold_out(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray],
     """Hold every 4th photo and render out of a fit (with `aligned` pairs: the renders of the
     held-out photos) when `active` and both sets have at least 8 images.
 
+    Nothing is held out (`held_out` False; the held-out lists are the training images) when
+    aligned sets differ in length (the pairing reports that), or when with class labels
+    (`synthetic_labels`/`real_labels`) a class of the kept renders would have no kept photo.
+
     Args:
         per_image: fit arguments with one entry per image, keyed `synthetic_*` (per render)
             or `real_*` (per photo); None values pass through.
     """
     n_syn, n_real = len(synthetic), len(real)
-    ok = active and n_real >= 8 and n_syn >= 8
+    ok = active and n_real >= 8 and n_syn >= 8 and not (aligned and n_syn != n_real)
     hold_real = set(range(3, n_real, 4)) if ok else set()
     hold_syn = hold_real if aligned else set(range(3, n_syn, 4)) if ok else set()
 
     def keep(seq: Sequence[Any], held: set[int]) -> list[Any]:
         return [x for i, x in enumerate(seq) if i not in held]
 
+    syn_labels, real_labels = per_image.get("synthetic_labels"), per_image.get("real_labels")
+    if ok and syn_labels is not None and real_labels is not None and \
+            not set(keep(syn_labels, hold_syn)) <= set(keep(real_labels, hold_real)):
+        ok, hold_real, hold_syn = False, set(), set()
     args = {k: None if v is None else keep(v, hold_syn if k.startswith("synthetic")
                                           else hold_real) for k, v in per_image.items()}
     train_syn, train_real = keep(synthetic, hold_syn), keep(real, hold_real)
@@ -117,75 +137,112 @@ def hold_out(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray],
 
 
 def strength_report(adapt: Callable[[np.ndarray], np.ndarray], split: HoldOut, *,
-                    rng: np.random.Generator) -> tuple[float, dict[str, Any]]:
-    """Choose the strength on `split`'s held-out images; `(strength, report entry)`."""
+                    rng: np.random.Generator,
+                    base: Callable[[np.ndarray], np.ndarray] | None = None
+                    ) -> tuple[float, dict[str, Any]]:
+    """Choose the strength on `split`'s held-out images; `(strength, report entry)`.
+
+    Without held-out images (fewer than 8 of a set) the choice is made on the training
+    images, which favours the full change (the adapter was fitted to them); the report says
+    `held_out: false`.
+    """
     if min(len(split.held_synthetic), len(split.held_real)) < 2:
         return 1.0, {"chosen": 1.0, "held_out": False, "mmd2": {},
                      "why": "choosing needs 2 images per set; strength 1"}
-    chosen, scores = choose_strength(adapt, split.held_synthetic, split.held_real, rng=rng)
+    chosen, scores = choose_strength(adapt, split.held_synthetic, split.held_real, rng=rng,
+                                     base=base)
     return chosen, {"chosen": chosen, "held_out": split.held_out,
                     "n_renders": len(split.held_synthetic), "n_photos": len(split.held_real),
                     "mmd2": scores}
 
 
-def _look(patches: np.ndarray) -> np.ndarray:
-    n_look = 6 + _SPECTRUM_BINS + 1
-    return patch_features(patches, spectrum_bins=_SPECTRUM_BINS)[:, -n_look:].astype(np.float64)
+def _patches(images: Sequence[np.ndarray], *, patch_size: int, max_patches: int,
+             rng: np.random.Generator) -> np.ndarray:
+    """At most `max_patches` random patches spread over the images (a random image subset
+    when there are more images than that)."""
+    if len(images) > max_patches:
+        images = [images[i] for i in np.sort(rng.choice(len(images), max_patches,
+                                                        replace=False))]
+    per_image = max(1, min(32, max_patches // len(images)))
+    patches, _ = sample_patches(images, patch_size=patch_size, per_image=per_image, rng=rng)
+    return patches
 
 
 def choose_strength(adapt: Callable[[np.ndarray], np.ndarray],
                     synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
                     rng: np.random.Generator, grid: Sequence[float] = STRENGTH_GRID,
-                    patch_size: int = 32, per_image: int = 32,
+                    base: Callable[[np.ndarray], np.ndarray] | None = None,
+                    patch_size: int = 32, max_patches: int = 256, draws: int = 4,
                     tie: float = 0.02) -> tuple[float, dict[str, float]]:
-    """The strength of `grid` whose adapted renders look closest to the photos.
+    """The strength of `grid` that brings the renders measurably closest to the photos.
 
     Args:
         adapt: `adapt(patch)` -> the patch adapted at full strength, `(S, S, 3) uint8`;
-            strength s is `blend(patch, adapt(patch), s)`.
+            strength s is `blend(base(patch), adapt(patch), s)`.
         synthetic: held-out renders, `(H, W, 3) uint8`, at least 2.
         real: held-out photos, `(H, W, 3) uint8`, at least 2.
         rng: source of the patch positions.
-        grid: strengths to try, each in [0, 1].
+        grid: strengths to try, each in [0, 1]; 0 is always tried.
+        base: what strength 0 shows (default: the patch itself; `grey_rgb` for a grey
+            camera).
         patch_size: side of the compared patches, pixels (divisible by 4).
-        per_image: patches cut from each image.
-        tie: scores within `tie·(max − min)` of the best count as equal.
+        max_patches: patches per set and draw (bounds time and memory).
+        draws: independent patch draws (at least 2) the significance rule needs.
+        tie: mean scores within `tie·(max − min)` of the best count as equal.
 
     Returns:
-        `(strength, scores)`: the chosen strength and the look-MMD² of every tried one
-        (keys `f"{s:g}"`; lower is closer).
+        `(strength, scores)`: the chosen strength and the mean look-MMD² over the draws of
+        every tried one (keys `f"{s:g}"`; lower is closer).
 
     Raises:
-        ValueError: fewer than 2 images in a set, a strength outside [0, 1], or a score that
-            is not finite (the adapter output NaNs).
+        ValueError: fewer than 2 images in a set, a strength outside [0, 1], fewer than 2
+            draws, an adapter output that is not `uint8` of the patch's shape, or a score
+            that is not finite.
     """
     if len(synthetic) < 2 or len(real) < 2:
         raise ValueError(f"choose_strength needs at least 2 renders and 2 photos, got "
                          f"{len(synthetic)} and {len(real)}")
     if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
         raise ValueError(f"strength grid: expected values in [0, 1], got {list(grid)}")
-    ps, _ = sample_patches(synthetic, patch_size=patch_size, per_image=per_image, rng=rng)
-    pr, _ = sample_patches(real, patch_size=patch_size, per_image=per_image, rng=rng)
-    fr, f0 = _look(pr), _look(ps)
-    pooled = np.concatenate([f0, fr])
-    mu, sd = pooled.mean(0), pooled.std(0)
-    sd[sd == 0] = 1.0
-    zr = (fr - mu) / sd
-    z0 = (f0 - mu) / sd
-    d = np.concatenate([z0, zr])
-    sq = (d * d).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * d @ d.T, 0.0)
-    sigma = float(np.sqrt(np.median(d2[np.triu_indices(len(d), 1)]))) or 1.0
-    full = np.stack([adapt(p) for p in ps])
-    scores: dict[str, float] = {}
-    for s in grid:
-        fa = z0 if s == 0.0 else (_look(np.stack([blend(p, a, float(s)) for p, a in
-                                                  zip(ps, full, strict=True)])) - mu) / sd
-        value, _, _ = mmd2_rbf(fa, zr, permutations=0, rng=rng, sigma=sigma)
-        if not np.isfinite(value):
-            raise ValueError(f"strength {s:g}: the adapted patches give a non-finite distance "
-                             "(the adapter outputs NaN); refit it")
-        scores[f"{float(s):g}"] = round(float(value), 6)
-    lo, hi = min(scores.values()), max(scores.values())
-    chosen = min(float(k) for k, v in scores.items() if v <= lo + tie * (hi - lo))
-    return chosen, scores
+    if draws < 2:
+        raise ValueError(f"draws: expected >= 2 (the rule compares draws), got {draws}")
+    strengths = sorted({0.0, *(float(s) for s in grid)})
+    per_draw = np.zeros((draws, len(strengths)))
+    for r in range(draws):
+        ps = _patches(synthetic, patch_size=patch_size, max_patches=max_patches, rng=rng)
+        pr = _patches(real, patch_size=patch_size, max_patches=max_patches, rng=rng)
+        p0 = ps if base is None else np.stack([base(p) for p in ps])
+        full = np.stack([adapt(p) for p in ps])
+        if full.dtype != np.uint8 or full.shape != ps.shape:
+            raise ValueError(f"adapt must return uint8 patches of the input's shape "
+                             f"{ps.shape[1:]}, got {full.dtype} {full.shape[1:]}")
+        f0 = look_features(p0, spectrum_bins=_SPECTRUM_BINS).astype(np.float64)
+        fr = look_features(pr, spectrum_bins=_SPECTRUM_BINS).astype(np.float64)
+        pooled = np.concatenate([f0, fr])
+        mu, sd = pooled.mean(0), pooled.std(0)
+        sd[sd == 0] = 1.0
+        z0, zr = (f0 - mu) / sd, (fr - mu) / sd
+        d = np.concatenate([z0, zr])
+        sq = (d * d).sum(1)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * d @ d.T, 0.0)
+        sigma = float(np.sqrt(np.median(d2[np.triu_indices(len(d), 1)]))) or 1.0
+        for j, s in enumerate(strengths):
+            if s == 0.0:
+                za = z0
+            else:
+                mixed = np.stack([blend(b, a, s) for b, a in zip(p0, full, strict=True)])
+                za = (look_features(mixed, spectrum_bins=_SPECTRUM_BINS) - mu) / sd
+            value, _, _ = mmd2_rbf(za, zr, permutations=0, rng=rng, sigma=sigma)
+            if not np.isfinite(value):
+                raise ValueError(f"strength {s:g}: the adapted patches give a non-finite "
+                                 "distance (the adapter outputs NaN); refit it")
+            per_draw[r, j] = value
+    means = per_draw.mean(0)
+    diff = per_draw - per_draw[:, :1]  # paired with strength 0, draw by draw
+    se = diff.std(0, ddof=1) / np.sqrt(draws)
+    better = [j for j in range(1, len(strengths)) if diff[:, j].mean() + 2.0 * se[j] < 0]
+    candidates = [0, *better]
+    lo = min(means[j] for j in candidates)
+    spread = float(means.max() - means.min())
+    chosen = min(strengths[j] for j in candidates if means[j] <= lo + tie * spread)
+    return chosen, {f"{s:g}": round(float(m), 6) for s, m in zip(strengths, means, strict=True)}

@@ -39,8 +39,8 @@ import numpy as np
 from synthgap.data.colour import GREY_WEIGHTS
 from synthgap.data.images import as_images, channel_histograms, sample_patches
 
-__all__ = ["GapConfig", "GapReport", "measure_gap", "patch_features", "real_null",
-           "write_report"]
+__all__ = ["GapConfig", "GapReport", "look_features", "measure_gap", "patch_features",
+           "real_null", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -201,17 +201,33 @@ def patch_features(patches: np.ndarray, *, spectrum_bins: int = 16) -> np.ndarra
     from skimage.feature import hog
 
     s = patches.shape[1]
-    x = patches.astype(np.float32) / 255.0
-    grey = x @ GREY_WEIGHTS
+    grey = (patches.astype(np.float32) / 255.0) @ GREY_WEIGHTS
     cell = s // 4
     hogs = np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
                          block_norm="L2-Hys", feature_vector=True) for g in grey])
+    return np.concatenate([hogs, look_features(patches, spectrum_bins=spectrum_bins)],
+                          axis=1).astype(np.float32)
+
+
+def look_features(patches: np.ndarray, *, spectrum_bins: int = 16) -> np.ndarray:
+    """The look features of `patch_features` alone (no HOG): what a camera changes.
+
+    Args:
+        patches: `(N, S, S, 3) uint8` RGB patches.
+        spectrum_bins: radial spectrum bins.
+
+    Returns:
+        `(N, 6 + spectrum_bins + 1) float32`: per-channel mean and standard deviation, the
+        normalised log radial power spectrum and the log mean gradient energy.
+    """
+    x = patches.astype(np.float32) / 255.0
+    grey = x @ GREY_WEIGHTS
     moments = np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)
     _, power = radial_spectra(grey, spectrum_bins)
     logp = np.log10(power + 1e-8)
     gy, gx = np.gradient(grey, axis=(1, 2))
     grad = np.log10((gx ** 2 + gy ** 2).mean(axis=(1, 2)) + 1e-8)[:, None]
-    return np.concatenate([hogs, moments, logp, grad], axis=1).astype(np.float32)
+    return np.concatenate([moments, logp, grad], axis=1).astype(np.float32)
 
 
 def wasserstein_1d(p: np.ndarray, q: np.ndarray) -> float:
