@@ -1,0 +1,597 @@
+"""Geometry defects: `chip`, `missing_hole`, `extra_hole` change the part's shape (no OpenGL).
+
+Unlike the surface patches of `synthgap.generators.defects`, these edit the part's mesh with
+manifold3d booleans, in the part's object frame (metres):
+
+* `chip`: subtract an irregular convex blob of about `radius_mm` centred on a point of a sharp
+  convex edge (a piece knocked off an edge or corner);
+* `extra_hole`: subtract a cylinder of `radius_mm` reaching `depth_mm` into the part along the
+  inward surface normal (deeper than the part is thick: drilled through);
+* `missing_hole`: union a plug that fills one of the part's round holes (`find_holes`), flush
+  with the hole's ends.
+
+`apply_geometry_defects(part, defects)` returns the edited mesh with every triangle labelled
+(`DefectedMesh`): either part of the original surface (with the original triangle it lies in,
+so the renderer carries normals, colours and UVs over exactly and the untouched surface looks
+the same as without the defect) or made by defect k's cutter (drawn with that defect's id in
+the defect mask). Manifold keeps this provenance through the boolean (`run_original_id`,
+`face_id`). Results are cached by (mesh content, defect parameters).
+
+A subtraction can also open a view through the part (onto the table, another object, or the
+part's own far side): the renderer finds those pixels by comparing with a segmentation pass of
+the defect-free parts and attributes each one to the cutter that removed the surface point it
+used to show (`removed_by`).
+
+Blob shapes are pure functions of the defect's sampled parameters (seeded from its
+`direction`), like stains and cracks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from synthgap.generators.params import DefectParams
+
+__all__ = ["GEOMETRY_DEFECT_TYPES", "SUBTRACTIVE_TYPES", "DefectedMesh", "Hole",
+           "apply_geometry_defects", "chip_site", "corner_attributes", "cutter_mesh",
+           "face_correspondence", "find_holes", "geometry_defect_problem", "removed_by",
+           "see_through"]
+
+#: Defect types that edit the mesh (the others are surface patches).
+GEOMETRY_DEFECT_TYPES = ("chip", "missing_hole", "extra_hole")
+#: Geometry defects that remove material (they can open a view through the part).
+SUBTRACTIVE_TYPES = ("chip", "extra_hole")
+#: Edges whose faces meet at more than this angle (radians) are sharp: chips sit on them.
+SHARP_EDGE_RAD = np.radians(30.0)
+#: A plug is this much wider than its hole (relative), so its wall never coincides with the
+#: hole's (coincident walls give slivers); the overlap lies inside the part's material.
+PLUG_MARGIN = 2e-3
+#: A plug face this close (metres) to the original surface, facing the same way, is part of
+#: the original surface (the thin ring of the plug's caps that overlaps the hole's rim).
+ON_SURFACE_M = 1e-6
+#: Results of `apply_geometry_defects` kept (least recently used dropped).
+CACHE_SIZE = 64
+
+
+def _mesh_key(mesh: trimesh.Trimesh) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+
+
+# --------------------------------------------------------------------------- holes
+
+
+@dataclass(frozen=True)
+class Hole:
+    """A round hole of a part (object frame).
+
+    Attributes:
+        centre: (3,) metres, on the hole's axis halfway between its ends.
+        axis: (3,) unit vector along the hole.
+        radius: metres, the largest distance of the hole wall's vertices from the axis.
+        length: metres, from one end of the hole wall to the other.
+    """
+
+    centre: tuple[float, float, float]
+    axis: tuple[float, float, float]
+    radius: float
+    length: float
+
+
+_HOLES: dict[str, tuple[Hole, ...]] = {}
+
+
+def find_holes(mesh: trimesh.Trimesh) -> tuple[Hole, ...]:
+    """The round holes of `mesh` whose axis is along the object x, y or z axis or one of the
+    mesh's principal axes of inertia (cached by mesh content).
+
+    A hole is found as a circular inner ring of cross-sections of the mesh (sections across
+    each candidate axis, midway between the distinct heights of the mesh's vertices); its
+    extent is that of the wall faces around the ring's axis. Slots and other non-circular
+    openings are not holes here.
+
+    Args:
+        mesh: the part (object frame, metres), a closed volume.
+
+    Returns:
+        The holes, largest first; empty when there are none.
+    """
+    key = _mesh_key(mesh)
+    if key not in _HOLES:
+        _HOLES[key] = _find_holes(mesh)
+    return _HOLES[key]
+
+
+def _axes(mesh: trimesh.Trimesh) -> list[np.ndarray]:
+    cands = [*np.eye(3)]
+    try:
+        cands += [*np.asarray(mesh.principal_inertia_vectors, dtype=float)]
+    except Exception:  # degenerate inertia (flat meshes): the object axes will do
+        pass
+    out: list[np.ndarray] = []
+    for a in cands:
+        a = _unit(np.asarray(a, dtype=float))
+        if np.all(np.isfinite(a)) and all(abs(a @ b) < 0.999 for b in out):
+            out.append(a)
+    return out
+
+
+def _levels(heights: np.ndarray, cap: int = 12) -> np.ndarray:
+    """Section heights midway between consecutive distinct vertex heights (at most `cap`)."""
+    span = heights.max() - heights.min()
+    distinct = np.unique(np.round(heights / max(span, 1e-12), 6)) * span
+    if len(distinct) < 2:
+        return np.zeros(0)
+    mids = 0.5 * (distinct[1:] + distinct[:-1])
+    if len(mids) > cap:
+        mids = mids[np.linspace(0, len(mids) - 1, cap).round().astype(int)]
+    return mids
+
+
+def _find_holes(mesh: trimesh.Trimesh) -> tuple[Hole, ...]:
+    rings: list[tuple[np.ndarray, np.ndarray, float]] = []  # (axis, centre, radius)
+    verts = np.asarray(mesh.vertices, dtype=float)
+    for a in _axes(mesh):
+        for h in _levels(verts @ a):
+            try:
+                sec = mesh.section(plane_origin=a * h, plane_normal=a)
+                if sec is None:
+                    continue
+                planar, to_3d = sec.to_planar(check=False)
+                polygons = planar.polygons_full
+            except Exception:  # a degenerate section: no hole to see at this height
+                continue
+            for poly in polygons:
+                for interior in poly.interiors:
+                    ring = np.asarray(interior.coords, dtype=float)[:-1]
+                    if len(ring) < 6:
+                        continue
+                    # least-squares circle (Kasa): |x|^2 = 2 c.x + (r^2 - |c|^2)
+                    lsq = np.column_stack([2 * ring, np.ones(len(ring))])
+                    sol = np.linalg.lstsq(lsq, (ring ** 2).sum(axis=1), rcond=None)[0]
+                    r = np.linalg.norm(ring - sol[:2], axis=1)
+                    if r.mean() > 0 and r.std() < 0.05 * r.mean():
+                        c = trimesh.transform_points(np.array([[*sol[:2], 0.0]]), to_3d)[0]
+                        rings.append((a, c, float(r.max())))
+    holes: list[Hole] = []
+    for a, c, r in rings:
+        if any(abs(np.dot(a, h.axis)) > 0.999 and abs(h.radius - r) < 0.1 * r
+               and np.linalg.norm(np.cross(c - np.asarray(h.centre), a)) < 0.1 * r
+               for h in holes):
+            continue  # the same hole, seen in another section
+        hole = _hole_extent(mesh, a, c, r)
+        if hole is not None:
+            holes.append(hole)
+    return tuple(sorted(holes, key=lambda h: -h.radius))
+
+
+def _hole_extent(mesh: trimesh.Trimesh, a: np.ndarray, c: np.ndarray,
+                 r: float) -> Hole | None:
+    """The hole of radius `r` around the line (c, a): its wall faces give its two ends."""
+    tri = mesh.triangles
+    cen = tri.mean(axis=1)
+    off = cen - c
+    radial = np.linalg.norm(off - np.outer(off @ a, a), axis=1)
+    wall = (radial > 0.8 * r) & (radial < 1.02 * r) & (np.abs(mesh.face_normals @ a) < 0.2)
+    if not wall.any():
+        return None
+    t = (tri[wall].reshape(-1, 3) - c) @ a
+    t0, t1 = float(t.min()), float(t.max())
+    if t1 - t0 <= 1e-9:
+        return None
+    centre = c + a * 0.5 * (t0 + t1)
+    return Hole(centre=tuple(float(v) for v in centre), axis=tuple(float(v) for v in a),
+                radius=float(r), length=t1 - t0)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+_SHARP: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _sharp_edges(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """Sharp convex edges `(k, 2, 3)` and their outward bisector normals `(k, 3)`."""
+    key = _mesh_key(mesh)
+    if key not in _SHARP:
+        angles = mesh.face_adjacency_angles
+        sharp = (angles > SHARP_EDGE_RAD) & mesh.face_adjacency_convex
+        adj = mesh.face_adjacency[sharp]
+        edges = mesh.vertices[mesh.face_adjacency_edges[sharp]]
+        normals = _unit(mesh.face_normals[adj[:, 0]] + mesh.face_normals[adj[:, 1]])
+        _SHARP[key] = (np.asarray(edges, dtype=float), normals)
+    return _SHARP[key]
+
+
+def chip_site(mesh: trimesh.Trimesh, *, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """A point where a chip is knocked off: uniform along the mesh's sharp convex edges (faces
+    meeting at more than 30 degrees), else (a smooth part) uniform over its surface.
+
+    Args:
+        mesh: the part (object frame, metres).
+        rng: the generator to draw from.
+
+    Returns:
+        `(position (3,) metres, normal (3,) unit)`: on an edge the normal bisects its two faces.
+    """
+    edges, normals = _sharp_edges(mesh)
+    lengths = np.linalg.norm(edges[:, 1] - edges[:, 0], axis=1) if len(edges) else np.zeros(0)
+    if lengths.sum() <= 0:
+        p, f = trimesh.sample.sample_surface(mesh, 1, seed=int(rng.integers(2**31 - 1)))
+        return np.asarray(p[0], float), np.asarray(mesh.face_normals[f[0]], float)
+    k = int(rng.choice(len(edges), p=lengths / lengths.sum()))
+    s = float(rng.uniform())
+    return edges[k, 0] + s * (edges[k, 1] - edges[k, 0]), normals[k]
+
+
+# --------------------------------------------------------------------------- cutters
+
+
+def _size(defect: DefectParams, key: str) -> float:
+    value = defect.size.get(key)
+    if value is None or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{defect.type} defect: size[{key!r}] must be a positive number of "
+                         f"millimetres, got {value!r} (size = {defect.size})")
+    return float(value) / 1000.0
+
+
+def _axis_frame(defect: DefectParams) -> tuple[np.ndarray, np.ndarray]:
+    n = np.asarray(defect.normal, dtype=float)
+    norm = np.linalg.norm(n)
+    if not np.isfinite(norm) or norm < 1e-9:
+        raise ValueError(f"{defect.type} defect: normal must be a non-zero vector, got "
+                         f"{defect.normal}")
+    return np.asarray(defect.position, dtype=float), n / norm
+
+
+def _cylinder(p0: np.ndarray, p1: np.ndarray, radius: float) -> trimesh.Trimesh:
+    return trimesh.creation.cylinder(radius=radius, segment=np.stack([p0, p1]), sections=32)
+
+
+def cutter_mesh(defect: DefectParams) -> trimesh.Trimesh:
+    """The solid a geometry defect subtracts (`chip`, `extra_hole`) or adds (`missing_hole`).
+
+    Args:
+        defect: the sampled defect (object frame, sizes in mm).
+
+    Returns:
+        A convex watertight mesh in the part's object frame (metres).
+
+    Raises:
+        ValueError: not a geometry defect, missing or non-positive size, zero normal.
+    """
+    p, n = _axis_frame(defect)
+    if defect.type == "chip":
+        radius = _size(defect, "radius_mm")
+        raw = np.ascontiguousarray(defect.direction, dtype=np.float64).tobytes()
+        rng = np.random.default_rng(np.frombuffer(raw, dtype=np.uint32).tolist())
+        k = 24
+        i = np.arange(k) + 0.5
+        z = 1.0 - 2.0 * i / k
+        phi = np.pi * (3.0 - np.sqrt(5.0)) * i + rng.uniform(0, 2 * np.pi)
+        dirs = np.stack([np.sqrt(1 - z * z) * np.cos(phi), np.sqrt(1 - z * z) * np.sin(phi), z],
+                        axis=1)
+        dirs = _unit(dirs + rng.normal(0.0, 0.15, dirs.shape))
+        pts = p + dirs * radius * rng.uniform(0.55, 1.0, (k, 1))
+        return trimesh.convex.convex_hull(pts)
+    if defect.type == "extra_hole":
+        radius, depth = _size(defect, "radius_mm"), _size(defect, "depth_mm")
+        # from just outside the surface (so it opens cleanly) to `depth` inside it
+        return _cylinder(p + n * max(radius, 1e-4), p - n * depth, radius)
+    if defect.type == "missing_hole":
+        radius, length = _size(defect, "radius_mm"), _size(defect, "length_mm")
+        r = radius * (1.0 + PLUG_MARGIN)
+        return _cylinder(p - n * length / 2, p + n * length / 2, r)
+    raise ValueError(f"defect type {defect.type!r} is not a geometry defect; expected one of "
+                     f"{GEOMETRY_DEFECT_TYPES}")
+
+
+# --------------------------------------------------------------------------- booleans
+
+
+@dataclass(frozen=True, eq=False)
+class DefectedMesh:
+    """A part's mesh after its geometry defects, each triangle labelled.
+
+    Attributes:
+        vertices: `(V, 3) float64` metres, object frame.
+        faces: `(F, 3) int64` outward-wound triangles.
+        label: `(F,) int64`: -1 on the original surface, else the index in `defects` of the
+            defect whose cutter made the triangle.
+        source: `(F,) int64`: for original-surface triangles the index of the original
+            triangle it lies in (-1 for defect triangles).
+        defects: the geometry defects applied, in order.
+        cutters: each defect's solid (`cutter_mesh`), same order.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    label: np.ndarray
+    source: np.ndarray
+    defects: tuple[DefectParams, ...]
+    cutters: tuple[trimesh.Trimesh, ...]
+
+
+def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
+    import manifold3d
+
+    m = manifold3d.Manifold(manifold3d.Mesh64(
+        vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float64),
+        tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64)))
+    if m.status() != manifold3d.Error.NoError:
+        raise ValueError(f"{what} is not a closed, consistently wound volume (manifold3d: "
+                         f"{m.status().name}); geometry defects need one: repair the mesh "
+                         "(e.g. trimesh.repair.fill_holes / fix_normals, or export a closed "
+                         "solid from CAD) or use surface defects (scratch, dent, stain, crack)")
+    return m, int(m.to_mesh().run_original_id[0])
+
+
+_CACHE: OrderedDict[tuple, DefectedMesh] = OrderedDict()
+
+
+def _defect_key(d: DefectParams) -> tuple:
+    return (d.type, tuple(d.position), tuple(d.normal), tuple(d.direction),
+            tuple(sorted(d.size.items())))
+
+
+def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, ...] | list
+                           ) -> DefectedMesh:
+    """Apply geometry defects to a part, in order (cached by mesh content and parameters).
+
+    Args:
+        part: the part's mesh (object frame, metres): a closed volume.
+        defects: geometry defects (`chip`, `missing_hole`, `extra_hole`) of one instance.
+
+    Returns:
+        The edited mesh with each triangle's provenance (`DefectedMesh`).
+
+    Raises:
+        ValueError: the part is not a closed volume (says how to fix it), a defect is not a
+            geometry defect or has bad sizes, a defect changes nothing (its cutter misses the
+            part or the hole is already filled) or removes the whole part.
+    """
+    defects = tuple(defects)
+    key = (_mesh_key(part), tuple(_defect_key(d) for d in defects))
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    result, part_id = _manifold(part, "the part's mesh")
+    cutters, ids = [], []
+    for k, d in enumerate(defects):
+        c = cutter_mesh(d)
+        cm, cid = _manifold(c, f"defects[{k}] ({d.type}) cutter")
+        result = result - cm if d.type in SUBTRACTIVE_TYPES else result + cm
+        cutters.append(c)
+        ids.append(cid)
+    out = result.to_mesh64()
+    tri = np.asarray(out.tri_verts, dtype=np.int64).reshape(-1, 3)
+    if len(tri) == 0:
+        raise ValueError(f"the geometry defects {[d.type for d in defects]} remove the whole "
+                         f"part (sizes {[d.size for d in defects]}); use smaller sizes")
+    verts = np.asarray(out.vert_properties, dtype=np.float64)[:, :3]
+    face_id = np.asarray(out.face_id, dtype=np.int64)
+    run_index = np.asarray(out.run_index, dtype=np.int64) // 3
+    run_ids = np.asarray(out.run_original_id, dtype=np.int64)
+    label = np.full(len(tri), -2, np.int64)
+    for r, oid in enumerate(run_ids):
+        sl = slice(run_index[r], run_index[r + 1])
+        label[sl] = -1 if oid == part_id else ids.index(int(oid)) if oid in ids else -2
+    if (label == -2).any():
+        raise RuntimeError("manifold3d returned triangles of unknown origin")  # never seen
+    source = np.where(label == -1, face_id, -1)
+    label, source = _plug_rims_are_surface(part, verts, tri, label, source, defects)
+    for k, d in enumerate(defects):
+        if not (label == k).any():
+            raise ValueError(f"defects[{k}] ({d.type} at {tuple(round(v, 5) for v in d.position)}"
+                             f" m, size {d.size}) changes nothing: its cutter misses the part "
+                             "or the hole is already filled")
+    dm = DefectedMesh(vertices=verts, faces=tri, label=label, source=source,
+                      defects=defects, cutters=tuple(cutters))
+    _CACHE[key] = dm
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return dm
+
+
+def _plug_rims_are_surface(part: trimesh.Trimesh, verts: np.ndarray, tri: np.ndarray,
+                           label: np.ndarray, source: np.ndarray,
+                           defects: tuple[DefectParams, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A plug is a little wider than its hole: the rim of its caps lies on the part's own
+    surface. Those triangles look exactly like the surface did: label them so."""
+    plugs = np.isin(label, [k for k, d in enumerate(defects) if d.type == "missing_hole"])
+    if not plugs.any():
+        return label, source
+    idx = np.flatnonzero(plugs)
+    t = verts[tri[idx]]
+    cen = t.mean(axis=1)
+    fn = _unit(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]))
+    _, dist, tid = trimesh.proximity.closest_point(part, cen)
+    on = (dist < ON_SURFACE_M) & (np.einsum("ij,ij->i", fn, part.face_normals[tid]) > 0.999)
+    label, source = label.copy(), source.copy()
+    label[idx[on]] = -1
+    source[idx[on]] = tid[on]
+    return label, source
+
+
+# --------------------------------------------------------------------------- drawing help
+
+
+def corner_attributes(dm: DefectedMesh, drawn: trimesh.Trimesh, face_map: np.ndarray,
+                      attributes: list[np.ndarray | None], which: int
+                      ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+    """Per-corner arrays of the triangles of `dm` labelled `which`, to draw them.
+
+    Original-surface triangles (`which == -1`) interpolate the drawn original mesh's
+    per-vertex normals and attributes at their corners (barycentric in the original triangle
+    they lie in), so the untouched surface shades exactly as without the defect. Defect
+    triangles are flat shaded and take the attributes of the nearest drawn vertex.
+
+    Args:
+        dm: the edited mesh.
+        drawn: the original mesh as drawn (e.g. `smooth_shaded`), per-vertex `vertex_normals`.
+        face_map: `(F0,) int64`: original triangle index -> triangle of `drawn` (same corners).
+        attributes: per-vertex arrays of `drawn` (`(n, c)`, e.g. colours, UVs) or None.
+        which: -1 (the original surface) or a defect index.
+
+    Returns:
+        `(positions (3m, 3) float32, normals (3m, 3) float32, attributes (3m, c) float32 or
+        None)`, triangle i being corners 3i, 3i + 1, 3i + 2.
+    """
+    sel = np.flatnonzero(dm.label == which)
+    pos = dm.vertices[dm.faces[sel]]  # (m, 3, 3)
+    if which == -1:
+        src = drawn.faces[face_map[dm.source[sel]]]  # (m, 3) drawn vertex ids
+        a = drawn.vertices[src]
+        # barycentric coordinates of each corner in its source triangle, clipped (a corner
+        # of a re-triangulated flat face may lie just outside it)
+        bary = np.stack([trimesh.triangles.points_to_barycentric(a, pos[:, j])
+                         for j in range(3)], axis=1)  # (m, 3 corners, 3 weights)
+        bary = np.clip(np.nan_to_num(bary, nan=1 / 3), 0.0, None)
+        bary /= np.maximum(bary.sum(axis=2, keepdims=True), 1e-12)
+
+        def interp(values: np.ndarray) -> np.ndarray:
+            return np.einsum("mjk,mkc->mjc", bary, values[src]).reshape(-1, values.shape[1])
+
+        normals = _unit(interp(np.asarray(drawn.vertex_normals, dtype=float)))
+        attrs = [None if v is None else interp(np.asarray(v, dtype=float)) for v in attributes]
+    else:
+        fn = _unit(np.cross(pos[:, 1] - pos[:, 0], pos[:, 2] - pos[:, 0]))
+        normals = np.repeat(fn, 3, axis=0)
+        attrs = [None] * len(attributes)
+        if any(v is not None for v in attributes):
+            from scipy.spatial import cKDTree
+
+            _, near = cKDTree(drawn.vertices).query(pos.reshape(-1, 3))
+            attrs = [None if v is None else np.asarray(v, dtype=float)[near] for v in attributes]
+    return (pos.reshape(-1, 3).astype(np.float32), normals.astype(np.float32),
+            [None if v is None else v.astype(np.float32) for v in attrs])
+
+
+def face_correspondence(original: trimesh.Trimesh, drawn: trimesh.Trimesh) -> np.ndarray:
+    """`(F,) int64`: for each triangle of `original`, the triangle of `drawn` with the same
+    corners (`smooth_shaded` reorders faces).
+
+    Raises:
+        ValueError: `drawn` does not hold every triangle of `original`.
+    """
+    if len(drawn.faces) == len(original.faces) and np.array_equal(
+            drawn.vertices[drawn.faces], original.vertices[original.faces]):
+        return np.arange(len(original.faces))
+    from scipy.spatial import cKDTree
+
+    d, idx = cKDTree(drawn.triangles_center).query(original.triangles_center)
+    scale = max(float(original.scale), 1e-12)
+    if len(drawn.faces) != len(original.faces) or d.max() > 1e-6 * scale:
+        raise ValueError("the drawn mesh does not hold the part's triangles")
+    return idx
+
+
+def removed_by(points: np.ndarray, dm: DefectedMesh) -> np.ndarray:
+    """Which subtractive defect removed each point (object frame, metres): the index in
+    `dm.defects` of the chip/extra hole whose (convex) cutter holds it deepest, -1 when the
+    instance has none.
+
+    Args:
+        points: `(n, 3)` surface points of the defect-free part that are no longer seen.
+        dm: the edited mesh.
+
+    Returns:
+        `(n,) int64` defect indices.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    best = np.full(len(points), np.inf)
+    which = np.full(len(points), -1, np.int64)
+    for k, (d, c) in enumerate(zip(dm.defects, dm.cutters, strict=True)):
+        if d.type not in SUBTRACTIVE_TYPES:
+            continue
+        # signed distance to a convex solid's boundary, <= 0 inside (exact inside, a lower
+        # bound outside): the largest plane distance over its faces
+        planes = np.einsum("fj,fj->f", c.face_normals, c.triangles[:, 0])
+        depth = (points @ c.face_normals.T - planes).max(axis=1)
+        closer = depth < best
+        best[closer], which[closer] = depth[closer], k
+    return which
+
+
+#: A pixel whose depth grew by more than this (metres) now shows something behind the
+#: surface it showed without the defect (the same geometry gives the same depth to float
+#: rounding, ~1e-7 m at working distances).
+SEE_THROUGH_M = 1e-4
+
+
+def see_through(defect_mask: np.ndarray, iid: int, dids: list[int], dm: DefectedMesh, *,
+                inst_mask: np.ndarray, depth: np.ndarray, ref_instances: np.ndarray,
+                ref_depth: np.ndarray, K: tuple[float, float, float, float],
+                cam_pose: np.ndarray, pose: np.ndarray) -> int:
+    """Label, in place, the pixels where instance `iid` without its defects was seen and a
+    chip or hole of it now lets one see past that surface.
+
+    Such a pixel showed instance `iid` in the defect-free pass (`ref_instances`) and now
+    shows another thing or something farther away; it gets the id of the defect whose
+    cutter removed the surface point it showed (`removed_by`). Pixels already labelled (a
+    defect's own faces, patches) are kept.
+
+    Args:
+        defect_mask: `(h, w) uint16` defect ids of the drawn frame, updated in place.
+        iid: the instance id (1-based).
+        dids: defect ids of `dm.defects`, in order.
+        dm: the instance's edited mesh.
+        inst_mask, depth: `(h, w)` instance ids and depth (metres along +z, 0 = nothing) of
+            the drawn frame.
+        ref_instances, ref_depth: the same for the pass with the defect-free instance.
+        K: `(fx, fy, cx, cy)` pixels of the (undistorted) render view, OpenCV convention.
+        cam_pose: world-from-camera 4x4 (OpenCV frame).
+        pose: world-from-object 4x4 of the instance.
+
+    Returns:
+        How many pixels were labelled.
+    """
+    was = (ref_instances == iid) & (defect_mask == 0)
+    px = was & ((inst_mask != iid) | (depth - ref_depth > SEE_THROUGH_M))
+    if not px.any():
+        return 0
+    v, u = np.nonzero(px)
+    z = ref_depth[v, u].astype(np.float64)
+    fx, fy, cx, cy = K
+    cam = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z, np.ones_like(z)], axis=1)
+    obj = (np.linalg.inv(np.asarray(pose, float)) @ np.asarray(cam_pose, float) @ cam.T).T
+    k = removed_by(obj[:, :3], dm)
+    ok = k >= 0
+    ids = np.asarray(dids, dtype=np.int64)
+    defect_mask[v[ok], u[ok]] = ids[k[ok]]
+    return int(ok.sum())
+
+
+def geometry_defect_problem(mesh: trimesh.Trimesh, defect_type: str) -> str | None:
+    """Why `defect_type` cannot be applied to `mesh` (a sentence with the fix), or None.
+
+    `chip` and `extra_hole` need a closed volume; `missing_hole` also needs a round hole.
+    """
+    if defect_type not in GEOMETRY_DEFECT_TYPES:
+        return None
+    if not mesh.is_volume:
+        why = ("it has open edges (not watertight)" if not mesh.is_watertight else
+               "its faces are not consistently wound outwards")
+        return (f"{defect_type} changes the part's shape with a boolean, which needs a closed "
+                f"volume, but {why}; repair the mesh (e.g. trimesh.repair.fill_holes and "
+                "fix_normals, or export a closed solid from CAD) or use a surface defect "
+                "(scratch, dent, stain, crack)")
+    if defect_type == "missing_hole" and not find_holes(mesh):
+        return ("missing_hole fills one of the part's round holes, but this part has none "
+                "(holes along its x, y, z or principal axes are looked for); remove the "
+                "defect, use extra_hole, or use a part with holes (e.g. procedural: "
+                "flanged_washer, l_bracket or hex_nut)")
+    return None
