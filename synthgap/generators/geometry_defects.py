@@ -8,7 +8,7 @@ manifold3d booleans, in the part's object frame (metres):
 * `extra_hole`: subtract a cylinder of `radius_mm` reaching `depth_mm` into the part along the
   inward surface normal (deeper than the part is thick: drilled through);
 * `missing_hole`: union a plug that fills one of the part's round holes (`find_holes`), flush
-  with the hole's ends.
+  with the hole's ends (1 µm short of them, so its caps are exactly the hole's opening).
 
 `apply_geometry_defects(part, defects)` returns the edited mesh with every triangle labelled
 (`DefectedMesh`): either part of the original surface (with the original triangle it lies in,
@@ -51,9 +51,10 @@ SHARP_EDGE_RAD = np.radians(30.0)
 #: A plug is this much wider than its hole (relative), so its wall never coincides with the
 #: hole's (coincident walls give slivers); the overlap lies inside the part's material.
 PLUG_MARGIN = 2e-3
-#: A plug face this close (metres) to the original surface, facing the same way, is part of
-#: the original surface (the thin ring of the plug's caps that overlaps the hole's rim).
-ON_SURFACE_M = 1e-6
+#: A plug stops this far (metres) short of each end of its hole: its caps are then cut
+#: exactly along the hole's rim, never overlapping the part's own coplanar surface (which
+#: would make the defect's faces cover surface that did not change); invisible in an image.
+PLUG_RECESS_M = 1e-6
 #: Results of `apply_geometry_defects` kept (least recently used dropped).
 CACHE_SIZE = 64
 
@@ -148,7 +149,8 @@ def _find_holes(mesh: trimesh.Trimesh) -> tuple[Hole, ...]:
                 sec = mesh.section(plane_origin=a * h, plane_normal=a)
                 if sec is None:
                     continue
-                planar, to_3d = sec.to_planar(check=False)
+                to_2d = getattr(sec, "to_2D", None) or sec.to_planar  # renamed in trimesh 4.5
+                planar, to_3d = to_2d(check=False)
                 polygons = planar.polygons_full
             except Exception:  # a degenerate section: no hole to see at this height
                 continue
@@ -256,8 +258,13 @@ def _axis_frame(defect: DefectParams) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(defect.position, dtype=float), n / norm
 
 
+#: Sides of the cylinders of holes and plugs.
+CYLINDER_SECTIONS = 48
+
+
 def _cylinder(p0: np.ndarray, p1: np.ndarray, radius: float) -> trimesh.Trimesh:
-    return trimesh.creation.cylinder(radius=radius, segment=np.stack([p0, p1]), sections=32)
+    return trimesh.creation.cylinder(radius=radius, segment=np.stack([p0, p1]),
+                                     sections=CYLINDER_SECTIONS)
 
 
 def cutter_mesh(defect: DefectParams) -> trimesh.Trimesh:
@@ -292,8 +299,14 @@ def cutter_mesh(defect: DefectParams) -> trimesh.Trimesh:
         return _cylinder(p + n * max(radius, 1e-4), p - n * depth, radius)
     if defect.type == "missing_hole":
         radius, length = _size(defect, "radius_mm"), _size(defect, "length_mm")
-        r = radius * (1.0 + PLUG_MARGIN)
-        return _cylinder(p - n * length / 2, p + n * length / 2, r)
+        # wider than the hole everywhere: its polygon's sides (not only its corners) lie
+        # outside the hole's circumcircle, so no sliver of the hole stays open
+        r = radius * (1.0 + PLUG_MARGIN) / np.cos(np.pi / CYLINDER_SECTIONS)
+        half = length / 2 - PLUG_RECESS_M
+        if half <= 0:
+            raise ValueError(f"missing_hole defect: the hole is {length * 1e3:g} mm long; "
+                             "too short to fill")
+        return _cylinder(p - n * half, p + n * half, r)
     raise ValueError(f"defect type {defect.type!r} is not a geometry defect; expected one of "
                      f"{GEOMETRY_DEFECT_TYPES}")
 
@@ -392,7 +405,6 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     if (label == -2).any():
         raise RuntimeError("manifold3d returned triangles of unknown origin")  # never seen
     source = np.where(label == -1, face_id, -1)
-    label, source = _plug_rims_are_surface(part, verts, tri, label, source, defects)
     for k, d in enumerate(defects):
         if not (label == k).any():
             raise ValueError(f"defects[{k}] ({d.type} at {tuple(round(v, 5) for v in d.position)}"
@@ -404,26 +416,6 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
     return dm
-
-
-def _plug_rims_are_surface(part: trimesh.Trimesh, verts: np.ndarray, tri: np.ndarray,
-                           label: np.ndarray, source: np.ndarray,
-                           defects: tuple[DefectParams, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """A plug is a little wider than its hole: the rim of its caps lies on the part's own
-    surface. Those triangles look exactly like the surface did: label them so."""
-    plugs = np.isin(label, [k for k, d in enumerate(defects) if d.type == "missing_hole"])
-    if not plugs.any():
-        return label, source
-    idx = np.flatnonzero(plugs)
-    t = verts[tri[idx]]
-    cen = t.mean(axis=1)
-    fn = _unit(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]))
-    _, dist, tid = trimesh.proximity.closest_point(part, cen)
-    on = (dist < ON_SURFACE_M) & (np.einsum("ij,ij->i", fn, part.face_normals[tid]) > 0.999)
-    label, source = label.copy(), source.copy()
-    label[idx[on]] = -1
-    source[idx[on]] = tid[on]
-    return label, source
 
 
 # --------------------------------------------------------------------------- drawing help

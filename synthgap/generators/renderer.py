@@ -61,6 +61,7 @@ from synthgap.generators.compositing import (
     sum_passes,
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
+from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
 from synthgap.generators.geometry_defects import (
     GEOMETRY_DEFECT_TYPES,
     SUBTRACTIVE_TYPES,
@@ -68,7 +69,6 @@ from synthgap.generators.geometry_defects import (
     apply_geometry_defects,
     see_through,
 )
-from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
 from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
