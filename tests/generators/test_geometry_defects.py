@@ -13,7 +13,6 @@ import trimesh
 from synthgap.generators import geometry_defects as gd
 from synthgap.generators.geometry_defects import (
     apply_geometry_defects,
-    chip_site,
     cutter_mesh,
     find_holes,
     geometry_defect_problem,
