@@ -340,9 +340,10 @@ class DefectedMesh:
 def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
     import manifold3d
 
-    m = manifold3d.Manifold(manifold3d.Mesh64(
-        vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float64),
-        tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64)))
+    mg = manifold3d.Mesh64(vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float64),
+                           tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64))
+    mg.merge()  # join coincident vertices of split seams (keeps triangle indices)
+    m = manifold3d.Manifold(mg)
     if m.status() != manifold3d.Error.NoError:
         raise ValueError(f"{what} is not a closed, consistently wound volume (manifold3d: "
                          f"{m.status().name}); geometry defects need one: repair the mesh "
@@ -449,8 +450,9 @@ def corner_attributes(dm: DefectedMesh, drawn: trimesh.Trimesh, face_map: np.nda
         a = drawn.vertices[src]
         # barycentric coordinates of each corner in its source triangle, clipped (a corner
         # of a re-triangulated flat face may lie just outside it)
-        bary = np.stack([trimesh.triangles.points_to_barycentric(a, pos[:, j])
-                         for j in range(3)], axis=1)  # (m, 3 corners, 3 weights)
+        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate sources: NaN
+            bary = np.stack([trimesh.triangles.points_to_barycentric(a, pos[:, j])
+                             for j in range(3)], axis=1)  # (m, 3 corners, 3 weights)
         bary = np.clip(np.nan_to_num(bary, nan=1 / 3), 0.0, None)
         bary /= np.maximum(bary.sum(axis=2, keepdims=True), 1e-12)
 
@@ -574,9 +576,13 @@ def geometry_defect_problem(mesh: trimesh.Trimesh, defect_type: str) -> str | No
     """
     if defect_type not in GEOMETRY_DEFECT_TYPES:
         return None
-    if not mesh.is_volume:
+    try:
+        _manifold(mesh, "the part's mesh")
+    except ValueError:
+        # (manifold3d's own test: it tolerates the near-coincident vertices that booleans
+        # leave and trimesh's watertight test, after merging vertices, does not)
         why = ("it has open edges (not watertight)" if not mesh.is_watertight else
-               "its faces are not consistently wound outwards")
+               "its faces are not consistently wound or it intersects itself")
         return (f"{defect_type} changes the part's shape with a boolean, which needs a closed "
                 f"volume, but {why}; repair the mesh (e.g. trimesh.repair.fill_holes and "
                 "fix_normals, or export a closed solid from CAD) or use a surface defect "
