@@ -340,8 +340,12 @@ class DefectedMesh:
 def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
     import manifold3d
 
+    # face_id = the triangle's own index: each output triangle then lies inside the input
+    # triangle it names (without it manifold3d numbers coplanar groups, and a triangle may
+    # name another triangle of its plane, which breaks the carrying over of colours/UVs)
     mg = manifold3d.Mesh64(vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float64),
-                           tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64))
+                           tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64),
+                           face_id=np.arange(len(mesh.faces), dtype=np.uint64))
     mg.merge()  # join coincident vertices of split seams (keeps triangle indices)
     m = manifold3d.Manifold(mg)
     if m.status() != manifold3d.Error.NoError:

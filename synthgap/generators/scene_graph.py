@@ -150,11 +150,14 @@ class SceneGraph:
         def node(which: int, mat: Any, keep_attrs: bool) -> Any:
             pos, normals, (colors, uv) = corner_attributes(
                 dm, drawn, face_map, attrs if keep_attrs else [None, None], which)
-            if which >= 0 and keep_attrs and tile > 0:  # box-project the new faces as well
-                fn = normals[::3]
+            if keep_attrs and tile > 0:  # box projection, as `textures.box_uv` computes it
+                sel = np.flatnonzero(dm.label == which)
+                fn = (drawn.face_normals[face_map[dm.source[sel]]] if which == -1 else
+                      normals[::3])  # an untouched triangle projects like the one it lies in
                 axis = np.repeat(np.abs(fn).argmax(axis=1), 3)
                 drop = np.array([[1, 2], [0, 2], [0, 1]])[axis]
-                uv = (np.take_along_axis(pos, drop, axis=1) / tile).astype(np.float32)
+                corners = dm.vertices[dm.faces[sel]].reshape(-1, 3)
+                uv = (np.take_along_axis(corners, drop, axis=1) / tile).astype(np.float32)
             idx = np.arange(len(pos), dtype=np.uint32).reshape(-1, 3)
             p = pr.Primitive(positions=pos, normals=normals, indices=idx, color_0=colors,
                              texcoord_0=uv, material=mat)
