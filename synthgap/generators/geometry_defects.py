@@ -391,8 +391,10 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
 
     Raises:
         ValueError: the part is not a closed volume (says how to fix it), a defect is not a
-            geometry defect or has bad sizes, a defect changes nothing (its cutter misses the
-            part or the hole is already filled) or removes the whole part.
+            geometry defect or has bad sizes, a defect would not change the defect-free part
+            (its cutter misses it, or the hole is not there) or they remove the whole part.
+            A defect that would change the part but lies wholly inside another defect's
+            removed or added material is kept: it makes no faces and has no pixels.
     """
     defects = tuple(defects)
     key = (_mesh_key(part), tuple(_defect_key(d) for d in defects))
@@ -400,14 +402,16 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    result, part_id = _manifold(part, "the part's mesh")
-    cutters, ids = [], []
+    original, part_id = _manifold(part, "the part's mesh")
+    result = original
+    cutters, ids, solids = [], [], []
     for k, d in enumerate(defects):
         c = cutter_mesh(d)
         cm, cid = _manifold(c, f"defects[{k}] ({d.type}) cutter")
         result = result - cm if d.type in SUBTRACTIVE_TYPES else result + cm
         cutters.append(c)
         ids.append(cid)
+        solids.append(cm)
     out = result.to_mesh64()
     tri = np.asarray(out.tri_verts, dtype=np.int64).reshape(-1, 3)
     if len(tri) == 0:
@@ -425,7 +429,9 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
         raise RuntimeError("manifold3d returned triangles of unknown origin")  # never seen
     source = np.where(label == -1, face_id, -1)
     for k, d in enumerate(defects):
-        if not (label == k).any():
+        if not (label == k).any() and not _changes(original, solids[k], d):
+            # (one that would change the part but lies wholly inside another defect's
+            # removed or added material shows nothing, like a hidden surface defect)
             raise ValueError(f"defects[{k}] ({d.type} at {tuple(round(v, 5) for v in d.position)}"
                              f" m, size {d.size}) changes nothing: its cutter misses the part "
                              "or the hole is already filled")
@@ -435,6 +441,13 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
     return dm
+
+
+def _changes(original, solid, d: DefectParams) -> bool:
+    """Whether the defect alone would change the defect-free part (cutter and part overlap
+    for a subtraction; the plug is not already inside the part for a union)."""
+    overlap = (original ^ solid) if d.type in SUBTRACTIVE_TYPES else (solid - original)
+    return overlap.volume() > 1e-15  # m^3: 1e-6 mm^3
 
 
 # --------------------------------------------------------------------------- drawing help

@@ -361,3 +361,21 @@ def test_mask_is_where_the_image_changed_for_coloured_and_textured_parts(rend, l
     # differently by one level where the face was re-triangulated (the rasteriser's plane
     # equations of the same UVs over other triangles)
     assert diff[~grown].max() <= (0 if look == "vertex_colours" else 1)
+
+
+def test_a_defect_inside_another_ones_removed_material_is_kept_without_faces(block):
+    big = chip(radius_mm=4.0)
+    small = chip(radius_mm=0.5)  # same centre: wholly inside the big chip's blob
+    dm = apply_geometry_defects(block, [big, small])
+    assert (dm.label == 0).any() and not (dm.label == 1).any()
+    with pytest.raises(ValueError, match=r"defects\[0\] \(chip"):  # alone it must change it
+        apply_geometry_defects(block, [chip(position=(0.5, 0.0, 0.0))])
+
+
+def test_geometry_defect_mask_with_lens_distortion(rend):
+    ms = meshes()
+    base = params(cam=camera(W, H, eye=(0.0, 0.0, 0.15), distortion=(-0.25, 0.05, 0, 0, 0)))
+    clean = rend.render(base, ms)
+    res = rend.render(_with_defects(base, 0, [extra_hole(depth_mm=30.0), chip()]), ms)
+    assert set(np.unique(res.defect_mask)) == {0, 1, 2}
+    np.testing.assert_array_equal(res.defect_mask > 0, np.abs(res.depth - clean.depth) > 1e-6)
