@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from synthgap.generators.appearance import MeshAppearance, jitter_colors
 from synthgap.generators.colour import temperature_to_rgb
-from synthgap.generators.geometry_defects import chip_site, find_holes
+from synthgap.generators.features import chip_site, find_holes
 from synthgap.generators.params import (
     BackgroundParams,
     CameraParams,

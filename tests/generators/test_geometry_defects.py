@@ -11,10 +11,10 @@ import pytest
 import trimesh
 
 from synthgap.generators import geometry_defects as gd
+from synthgap.generators.features import Hole, find_holes, sharp_edges
 from synthgap.generators.geometry_defects import (
     apply_geometry_defects,
     cutter_mesh,
-    find_holes,
     geometry_defect_problem,
     removed_by,
     see_through,
@@ -42,7 +42,7 @@ def extra_hole(position=(0.0, 0.005, 0.02), radius_mm=2.0, depth_mm=5.0) -> Defe
                         {"radius_mm": radius_mm, "depth_mm": depth_mm}, None)
 
 
-def plug(hole: gd.Hole) -> DefectParams:
+def plug(hole: Hole) -> DefectParams:
     return DefectParams("missing_hole", hole.centre, hole.axis, (1.0, 0.0, 0.0),
                         {"radius_mm": hole.radius * 1e3, "length_mm": hole.length * 1e3}, None)
 
@@ -235,7 +235,7 @@ def test_sampling_places_each_defect_and_is_deterministic(tmp_path):
     ds = p.parts[0].defects
     assert [d.type for d in ds] == ["chip"] * 2 + ["missing_hole"] * 2 + ["extra_hole"]
     mesh = parts["l_bracket"].mesh
-    edges, _ = gd._sharp_edges(mesh)
+    edges, _ = sharp_edges(mesh)
     for d in ds[:2]:  # on a sharp convex edge, sized in range, drawn in the part's material
         a, b = edges[:, 0], edges[:, 1]
         t = np.clip(np.einsum("ij,ij->i", d.position - a, b - a)
