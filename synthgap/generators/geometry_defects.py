@@ -8,8 +8,8 @@ manifold3d booleans, in the part's object frame (metres):
 * `extra_hole`: subtract a cylinder of `radius_mm` reaching `depth_mm` into the part along the
   inward surface normal (deeper than the part is thick: drilled through);
 * `missing_hole`: union a plug that fills one of the part's round holes
-  (`synthgap.generators.features.find_holes`), flush
-  with the hole's ends (1 µm short of them, so its caps are exactly the hole's opening).
+  (`synthgap.generators.features.find_holes`), flush with the hole's ends (1 µm short of
+  them, so its caps are exactly the hole's opening).
 
 `apply_geometry_defects(part, defects)` returns the edited mesh with every triangle labelled
 (`DefectedMesh`): either part of the original surface (with the original triangle it lies in,
@@ -194,6 +194,19 @@ def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
 
 
 _CACHE: OrderedDict[tuple, DefectedMesh] = OrderedDict()
+_PARTS: OrderedDict[str, tuple] = OrderedDict()  # mesh key -> (Manifold, its original id)
+
+
+def _part_manifold(part: trimesh.Trimesh, key: str) -> tuple:
+    """The part as a manifold3d solid and its original id, cached (a part is converted once,
+    not per image)."""
+    hit = _PARTS.get(key)
+    if hit is None:
+        hit = _PARTS[key] = _manifold(part, "the part's mesh")
+        while len(_PARTS) > CACHE_SIZE:
+            _PARTS.popitem(last=False)
+    _PARTS.move_to_end(key)
+    return hit
 
 
 def _defect_key(d: DefectParams) -> tuple:
@@ -225,7 +238,7 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    original, part_id = _manifold(part, "the part's mesh")
+    original, part_id = _part_manifold(part, key[0])
     result = original
     cutters, ids, solids = [], [], []
     for k, d in enumerate(defects):
