@@ -379,3 +379,25 @@ def test_geometry_defect_mask_with_lens_distortion(rend):
     res = rend.render(_with_defects(base, 0, [extra_hole(depth_mm=30.0), chip()]), ms)
     assert set(np.unique(res.defect_mask)) == {0, 1, 2}
     np.testing.assert_array_equal(res.defect_mask > 0, np.abs(res.depth - clean.depth) > 1e-6)
+
+
+def test_chip_site_on_a_part_without_sharp_edges_is_on_its_surface():
+    from synthgap.generators.features import chip_site
+
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=0.01)
+    assert len(sharp_edges(ball)[0]) == 0
+    p, n = chip_site(ball, rng=np.random.default_rng(0))
+    assert np.linalg.norm(p) == pytest.approx(0.01, rel=0.02)
+    assert n @ (p / np.linalg.norm(p)) > 0.9  # outward
+    q, _ = chip_site(ball, rng=np.random.default_rng(0))
+    assert np.array_equal(p, q)
+
+
+def test_face_correspondence_maps_reordered_faces_and_rejects_other_meshes(block):
+    from synthgap.generators.geometry_defects import face_correspondence
+
+    shaded = block.smooth_shaded
+    fmap = face_correspondence(block, shaded)
+    np.testing.assert_allclose(shaded.triangles_center[fmap], block.triangles_center, atol=1e-12)
+    with pytest.raises(ValueError, match="does not hold the part's triangles"):
+        face_correspondence(block, trimesh.creation.box([0.01, 0.01, 0.01]))
