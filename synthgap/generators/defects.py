@@ -1,4 +1,5 @@
-"""Surface defect geometry (pure trimesh, no OpenGL).
+"""Surface defect geometry (pure trimesh, no OpenGL); for the defects that change the part's
+shape (`chip`, `missing_hole`, `extra_hole`) see `synthgap.generators.geometry_defects`.
 
 A defect is drawn as a thin patch that hugs the part surface, lifted `SURFACE_OFFSET_M` along
 the surface normal so the depth test puts it in front of the part without z-fighting. The
@@ -83,6 +84,9 @@ def defect_mesh(defect: DefectParams, part: trimesh.Trimesh, *,
         length = _size(defect, "length_mm") / 1000.0
         width = _size(defect, "width_mm") / 1000.0
         return _crack(defect, part, length, width, lift)
+    if defect.type in ("chip", "missing_hole", "extra_hole"):
+        raise ValueError(f"{defect.type} is a geometry defect, not a surface patch: "
+                         "synthgap.generators.geometry_defects.apply_geometry_defects draws it")
     raise ValueError(f"defect type {defect.type!r} is not known; expected one of {DEFECT_TYPES}")
 
 

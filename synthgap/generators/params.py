@@ -71,16 +71,24 @@ class MaterialParams:
 
 @dataclass(frozen=True)
 class DefectParams:
-    """One surface defect on a part instance, in the part's object frame.
+    """One defect on a part instance, in the part's object frame.
 
     Attributes:
-        type: `scratch`, `dent`, `stain` or `crack` (as in the scene file).
-        position: (3,) metres, a point on the part surface (object frame).
-        normal: (3,) unit outward surface normal at `position`.
-        direction: (3,) unit tangent along which a scratch runs (ignored for dents).
+        type: `scratch`, `dent`, `stain`, `crack` (surface patches) or `chip`,
+            `missing_hole`, `extra_hole` (geometry, `synthgap.generators.geometry_defects`),
+            as in the scene file.
+        position: (3,) metres, a point on the part surface (object frame); for a chip a
+            point on a sharp edge, for a missing hole the centre of the hole (on its axis,
+            halfway along it).
+        normal: (3,) unit outward surface normal at `position` (a chip: the bisector of the
+            edge's faces; a missing hole: the hole's axis).
+        direction: (3,) unit tangent along which a scratch or crack runs; it also seeds the
+            irregular outline of a stain, crack or chip.
         size: type-specific sizes in millimetres, e.g. `{"length_mm": 8, "width_mm": 0.3}` or
-            `{"radius_mm": 2, "depth_mm": 0.5}`.
-        color: linear RGB of the defect's surface in [0, 1] (a scratch shows bare metal).
+            `{"radius_mm": 2, "depth_mm": 0.5}`; a missing hole records the hole's
+            `radius_mm` and `length_mm`.
+        color: linear RGB of the defect's surface in [0, 1] (a scratch shows bare metal);
+            None for a geometry defect drawn in the part's own material.
     """
 
     type: str
@@ -88,7 +96,7 @@ class DefectParams:
     normal: tuple[float, float, float]
     direction: tuple[float, float, float]
     size: dict[str, float]
-    color: tuple[float, float, float]
+    color: tuple[float, float, float] | None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 
 from synthgap.generators.appearance import MeshAppearance, mesh_appearance
+from synthgap.generators.geometry_defects import geometry_defect_problem
 from synthgap.generators.procedural import make_procedural
 from synthgap.scenes.errors import SceneError
 from synthgap.scenes.schema import PartConfig, Scene
@@ -178,8 +179,10 @@ def load_parts(scene: Scene) -> dict[str, PartAsset]:
 
     Raises:
         PartError: unreadable, empty, non-finite or implausibly sized mesh, a STEP file
-            without cascadio installed, or a `select` that matches no body; the message names
-            the file and the scene field (`parts[i].mesh`).
+            without cascadio installed, a `select` that matches no body, or a geometry
+            defect the mesh cannot take (not a closed volume; `missing_hole` on a part
+            without round holes); the message names the file and the scene field
+            (`parts[i].mesh`, `parts[i].defects[j]`).
     """
     library: dict[str, PartAsset] = {}
     for i, entry in enumerate(scene.parts):
@@ -193,6 +196,10 @@ def load_parts(scene: Scene) -> dict[str, PartAsset]:
                                           "appearance: mesh, but the file has no vertex "
                                           "colours, face colours or texture; use appearance: "
                                           "material (or auto) and give base_color")])
+            for j, defect in enumerate(entry.defects):
+                if problem := geometry_defect_problem(mesh, defect.type):
+                    raise PartError(source, [(f"parts[{i}].defects[{j}]",
+                                              f"part {name!r}: {problem}")])
             library[name] = PartAsset(name=name, category=category, mesh=mesh, entry=i,
                                       source=source, appearance=look)
     return library

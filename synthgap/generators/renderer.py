@@ -66,6 +66,13 @@ from synthgap.generators.compositing import (
 )
 from synthgap.generators.defects import defect_mesh, iter_defects
 from synthgap.generators.distortion import distort_linear, distort_nearest, render_view
+from synthgap.generators.geometry_defects import (
+    GEOMETRY_DEFECT_TYPES,
+    SUBTRACTIVE_TYPES,
+    DefectedMesh,
+    apply_geometry_defects,
+    see_through,
+)
 from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
 from synthgap.generators.occlusion import (
     Bounds,
@@ -113,6 +120,29 @@ class RenderResult:
     defect_mask: np.ndarray
     unoccluded_pixels: np.ndarray
     extra_passes: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class _Edited:
+    """A part instance drawn with its geometry defects: instance id, the ids of those
+    defects, the edited mesh, world-from-object pose, the hidden defect-free node, the node
+    of the untouched surface and the node of each defect's faces."""
+
+    iid: int
+    dids: list[int]
+    dm: DefectedMesh
+    pose: np.ndarray
+    original: Any
+    surface: Any
+    made: list[Any]
+
+
+def _defect_ids(params: SampleParams) -> list[list[int]]:
+    """Defect ids (`iter_defects` numbering) of each instance's defects, in order."""
+    ids: list[list[int]] = [[] for _ in params.parts]
+    for did, iid, _ in iter_defects(params):
+        ids[iid - 1].append(did)
+    return ids
 
 
 # --------------------------------------------------------------------------- GL platform
@@ -272,9 +302,15 @@ class Renderer:
         self._offscreen.viewport_width = view.width
         self._offscreen.viewport_height = view.height
 
-        # Parts, their defects, distractors, plane.
-        objects, nodes = self._place_parts(params, meshes)
+        # Parts (geometry defects applied), their defect patches, distractors, plane.
+        objects, nodes, edited = self._place_parts(params, meshes)
         defect_nodes = self._place_defects(params, meshes, objects)
+        for e in edited:
+            defect_nodes.update({nd: (e.iid, did) for nd, did in zip(e.made, e.dids,
+                                                                      strict=True)})
+        if len(defect_nodes) > 255:
+            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
+                             "supported (defect ids are 8-bit in the segmentation pass)")
         used_prims: dict[str, int] = {}
         for j, dist in enumerate(params.distractors):
             node, box = graph.distractor_node(j, dist, used_prims)
@@ -301,6 +337,9 @@ class Renderer:
         seg, depth = self._offscreen.render(scene, pr.RenderFlags.SEG, seg_map)
         inst_mask = seg[:, :, 0].astype(np.uint16) | (seg[:, :, 1].astype(np.uint16) << 8)
         defect_mask = seg[:, :, 2].astype(np.uint16)
+        opened = [e for e in edited if any(d.type in SUBTRACTIVE_TYPES for d in e.dm.defects)]
+        if opened:  # 2b. where a chip or hole lets one see through: compare with no defects
+            self._see_through(opened, seg_map, inst_mask, depth, defect_mask, view, cam_pose)
 
         # 3. unoccluded pixel counts
         n = len(params.parts)
@@ -329,15 +368,45 @@ class Renderer:
             extra_passes=len(groups),
         )
 
+    def _see_through(self, opened: list[_Edited], seg_map: dict[Any, tuple[int, int, int]],
+                     inst_mask: np.ndarray, depth: np.ndarray, defect_mask: np.ndarray,
+                     view: Any, cam_pose: np.ndarray) -> None:
+        """Add to `defect_mask` (in place) the pixels where the defect-free instance was seen
+        and a chip or hole now lets one see past it: one segmentation pass with the
+        original meshes of `opened`, everything else as drawn."""
+        pr = self._pr
+        assert pr is not None
+        ref_map = dict(seg_map)
+        for e in opened:
+            for nd in (e.surface, *e.made):
+                ref_map.pop(nd, None)
+            e.original.mesh.is_visible = True
+            ref_map[e.original] = (e.iid & 255, e.iid >> 8, 0)
+        try:
+            ref, ref_depth = self._offscreen.render(self._graph.scene, pr.RenderFlags.SEG,
+                                                    ref_map)
+        finally:
+            for e in opened:
+                e.original.mesh.is_visible = False
+        ref_inst = ref[:, :, 0].astype(np.uint16) | (ref[:, :, 1].astype(np.uint16) << 8)
+        K = (view.fx, view.fy, view.cx, view.cy)
+        for e in opened:
+            see_through(defect_mask, e.iid, e.dids, e.dm, inst_mask=inst_mask, depth=depth,
+                        ref_instances=ref_inst, ref_depth=ref_depth, K=K, cam_pose=cam_pose,
+                        pose=e.pose)
+
     def _place_parts(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
-                     ) -> tuple[list[Bounds], list[Any]]:
-        """Pose and dress the part instances; their bounds (ids k + 1) and nodes, in order."""
+                     ) -> tuple[list[Bounds], list[Any], list[_Edited]]:
+        """Pose and dress the part instances; their bounds (ids k + 1) and nodes, in order,
+        and the instances whose geometry defects edit their mesh."""
         pr, graph = self._pr, self._graph
         assert pr is not None and graph is not None
         scene = graph.scene
         objects: list[Bounds] = []  # everything drawn but the plane, for the occlusion test
         nodes: list[Any] = []  # their nodes, in the same order
         used: dict[tuple[str, str, float], int] = {}
+        edited: list[_Edited] = []
+        dids = _defect_ids(params)
         for k, inst in enumerate(params.parts):
             m = inst.material
             kind = "own" if m.source == "mesh" else "plain" if m.texture == "none" \
@@ -359,12 +428,40 @@ class Renderer:
                 prim.material = material(pr, m, base, mr, bump)
             else:
                 prim.material = material(pr, m)
-            node.mesh.is_visible = True
-            scene.set_pose(node, pose)
+            geo = [(dids[k][j], d) for j, d in enumerate(inst.defects)
+                   if d.type in GEOMETRY_DEFECT_TYPES]
+            if geo:
+                scene.set_pose(node, pose)  # the defect-free look, for `_see_through`
+                node = self._edit_part(k, inst, meshes[inst.part], node, prim,
+                                       (inst.part, kind, tile), pose, geo, edited)
+            else:
+                node.mesh.is_visible = True
+                scene.set_pose(node, pose)
             objects.append(Bounds(k + 1, transform_points(corners, pose)))
             nodes.append(node)
 
-        return objects, nodes
+        return objects, nodes, edited
+
+    def _edit_part(self, k: int, inst: Any, mesh: trimesh.Trimesh, node: Any, prim: Any,
+                   look: tuple[str, str, float], pose: np.ndarray,
+                   geo: list[tuple[int, Any]], edited: list[_Edited]) -> Any:
+        """Draw instance k with its geometry defects applied (instead of its cached node,
+        which stays hidden); returns the node of its untouched surface."""
+        pr, graph = self._pr, self._graph
+        assert pr is not None and graph is not None
+        node.mesh.is_visible = False  # shown only in the defect-free comparison pass
+        original = node
+        try:
+            dm = apply_geometry_defects(mesh, [d for _, d in geo])
+        except ValueError as exc:
+            raise ValueError(f"parts[{k}] ({inst.part}): {exc}") from exc
+        m = inst.material
+        mats = [None if d.color is None else material(pr, MaterialParams(
+            tuple(d.color), m.metallic, m.roughness)) for _, d in geo]
+        surface, made = graph.defected_part(look, dm, mesh, prim, pose, mats)
+        edited.append(_Edited(iid=k + 1, dids=[did for did, _ in geo], dm=dm, pose=pose,
+                              original=original, surface=surface, made=made))
+        return surface
 
     def _place_defects(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
                        objects: list[Bounds]) -> dict[Any, tuple[int, int]]:
@@ -375,6 +472,8 @@ class Renderer:
         defect_nodes: dict[Any, tuple[int, int]] = {}
         layers: dict[int, int] = {}
         for did, iid, d in iter_defects(params):
+            if d.type in GEOMETRY_DEFECT_TYPES:
+                continue  # drawn by `_edit_part`
             inst = params.parts[iid - 1]
             layers[iid] = layer = layers.get(iid, -1) + 1  # later defects lie on top
             dm = defect_mesh(d, meshes[inst.part], layer=layer)
@@ -387,9 +486,6 @@ class Renderer:
             node = graph.add_frame_mesh(prim, pose)
             defect_nodes[node] = (iid, did)
             objects[iid - 1].extra.append(transform_points(dm.vertices, pose))
-        if len(defect_nodes) > 255:
-            raise ValueError(f"{len(defect_nodes)} defects in one image; at most 255 are "
-                             "supported (defect ids are 8-bit in the segmentation pass)")
         if len(params.parts) > 65535:
             raise ValueError(f"{len(params.parts)} part instances; at most 65535 per image")
 

@@ -20,6 +20,7 @@ from scipy.spatial.transform import Rotation
 from synthgap.generators.appearance import MeshAppearance, jitter_colors
 from synthgap.generators.colour import temperature_to_rgb
 from synthgap.generators.environment import environment_projection
+from synthgap.generators.features import chip_site, find_holes
 from synthgap.generators.params import (
     BackgroundParams,
     CameraParams,
@@ -38,6 +39,7 @@ from synthgap.scenes.distributions import FloatDist, sample_color, sample_float,
 from synthgap.scenes.schema import (
     MATERIAL_METALLIC,
     MATERIAL_ROUGHNESS,
+    DefectConfig,
     MaterialConfig,
     Scene,
 )
@@ -229,20 +231,51 @@ def _sample_defects(asset: PartAsset, scene: Scene, rng: np.random.Generator
         if not hit:
             continue
         n = sample_int(d.count, rng=rng)
+        if d.type in ("chip", "missing_hole"):
+            out.extend(_geometry_sites(asset, d, n, rng))
+            continue
         points, faces = trimesh.sample.sample_surface(asset.mesh, n,
                                                       seed=int(rng.integers(2**31 - 1)))
         for p, f in zip(points, faces, strict=True):
             normal = np.asarray(asset.mesh.face_normals[f], float)
-            a = rng.normal(size=3)
-            t = a - np.dot(a, normal) * normal
-            t /= max(np.linalg.norm(t), 1e-12)
-            sizes = {k: sample_float(dist, rng=rng) for k, dist in d.sizes().items()}
-            assert d.color is not None  # every defect type has a default colour
-            out.append(DefectParams(type=d.type, position=tuple(float(v) for v in p),
-                                    normal=tuple(float(v) for v in normal),
-                                    direction=tuple(float(v) for v in t), size=sizes,
-                                    color=sample_color(d.color, rng=rng)))
+            out.append(_defect_at(d, p, normal, rng))
     return tuple(out)
+
+
+def _defect_at(d: DefectConfig, p: np.ndarray, normal: np.ndarray, rng: np.random.Generator,
+               sizes: dict[str, float] | None = None) -> DefectParams:
+    """A defect of entry `d` at surface point `p`: a random tangent direction, its sizes and
+    colour drawn (geometry defects without `color` are drawn in the part's material)."""
+    a = rng.normal(size=3)
+    t = a - np.dot(a, normal) * normal
+    t /= max(np.linalg.norm(t), 1e-12)
+    if sizes is None:
+        sizes = {k: sample_float(dist, rng=rng) for k, dist in d.sizes().items()}
+    color = sample_color(d.color, rng=rng) if d.color is not None else None
+    return DefectParams(type=d.type, position=tuple(float(v) for v in p),
+                        normal=tuple(float(v) for v in normal),
+                        direction=tuple(float(v) for v in t), size=sizes, color=color)
+
+
+def _geometry_sites(asset: PartAsset, d: DefectConfig, n: int, rng: np.random.Generator
+                    ) -> list[DefectParams]:
+    """`n` chips on sharp edges, or `n` distinct holes to fill (at most as many as the part
+    has)."""
+    if d.type == "chip":
+        out = []
+        for _ in range(n):
+            p, normal = chip_site(asset.mesh, rng=rng)
+            out.append(_defect_at(d, p, normal, rng))
+        return out
+    holes = find_holes(asset.mesh)
+    if not holes:
+        raise ValueError(f"part {asset.name!r} ({asset.source}): missing_hole needs a round "
+                         "hole to fill and the part has none; remove the defect or use "
+                         "extra_hole")
+    picks = rng.choice(len(holes), size=min(n, len(holes)), replace=False)
+    return [_defect_at(d, np.asarray(holes[k].centre), np.asarray(holes[k].axis), rng,
+                       sizes={"radius_mm": holes[k].radius * 1e3,
+                              "length_mm": holes[k].length * 1e3}) for k in picks]
 
 
 def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,

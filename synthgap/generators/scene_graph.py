@@ -29,6 +29,11 @@ from synthgap.generators.appearance import (
     vertex_arrays,
 )
 from synthgap.generators.environment import environment_layers, load_environment
+from synthgap.generators.geometry_defects import (
+    DefectedMesh,
+    corner_attributes,
+    face_correspondence,
+)
 from synthgap.generators.lighting import Emitter
 from synthgap.generators.params import MaterialParams
 from synthgap.generators.textures import PLANE_TEXTURES, box_uv, plane_texture, surface_texture
@@ -62,6 +67,9 @@ class SceneGraph:
         self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
         # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
         self._looks: dict[str, Look] = {}
+        # (part, look kind, tile) -> (part mesh, the mesh drawn, part -> drawn faces)
+        self._face_maps: dict[tuple[str, str, float],
+                              tuple[trimesh.Trimesh, trimesh.Trimesh, np.ndarray]] = {}
         self._plane: tuple[Any, Any, float] | None = None
         # part name -> (mesh, its xatlas unwrap); (image, projection) -> GL texture
         self._atlases: dict[str, tuple[trimesh.Trimesh, Atlas]] = {}
@@ -129,6 +137,66 @@ class SceneGraph:
             corners = np.asarray(mesh.vertices, dtype=float)
         self._part_slots[key] = (node, prim, mesh, corners)
         return node, prim, corners
+
+    def defected_part(self, look: tuple[str, str, float], dm: DefectedMesh,
+                      mesh: trimesh.Trimesh, prim: Any, pose: np.ndarray,
+                      defect_materials: list[Any]) -> tuple[Any, list[Any]]:
+        """One-frame nodes of a part edited by geometry defects, dressed like `prim`.
+
+        Args:
+            look: `(part name, look kind, texture tile)` of `prim` (as for `part_node`); a
+                tile > 0 box-projects UVs onto the defect's faces as well.
+            dm: the edited mesh (`apply_geometry_defects`).
+            mesh: the part's original mesh (object frame, metres).
+            prim: the part's dressed primitive (its normals, colours, UVs and material are
+                carried over to the untouched surface).
+            pose: world-from-object.
+            defect_materials: per defect in `dm.defects`, the material of the faces it made
+                (None: `prim`'s material, with colours/UVs of the nearest original vertex).
+
+        Returns:
+            `(surface node, [node of each defect's faces])`.
+        """
+        pr = self.pr
+        tile = look[2]
+        drawn, face_map = self._drawn(look, mesh, prim)
+        attrs = [prim.color_0, prim.texcoord_0]
+
+        def node(which: int, mat: Any, keep_attrs: bool) -> Any:
+            pos, normals, (colors, uv) = corner_attributes(
+                dm, drawn, face_map, attrs if keep_attrs else [None, None], which)
+            if keep_attrs and tile > 0:  # box projection, as `textures.box_uv` computes it
+                sel = np.flatnonzero(dm.label == which)
+                fn = (drawn.face_normals[face_map[dm.source[sel]]] if which == -1 else
+                      normals[::3])  # an untouched triangle projects like the one it lies in
+                axis = np.repeat(np.abs(fn).argmax(axis=1), 3)
+                drop = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+                corners = dm.vertices[dm.faces[sel]].reshape(-1, 3)
+                uv = (np.take_along_axis(corners, drop, axis=1) / tile).astype(np.float32)
+            idx = np.arange(len(pos), dtype=np.uint32).reshape(-1, 3)
+            p = pr.Primitive(positions=pos, normals=normals, indices=idx, color_0=colors,
+                             texcoord_0=uv, material=mat)
+            return self.add_frame_mesh(p, pose)
+
+        surface = node(-1, prim.material, True)
+        made = [node(k, prim.material if m is None else m, m is None)
+                for k, m in enumerate(defect_materials)]
+        return surface, made
+
+    def _drawn(self, look: tuple[str, str, float], mesh: trimesh.Trimesh, prim: Any
+               ) -> tuple[trimesh.Trimesh, np.ndarray]:
+        """The mesh a part primitive draws and the map from `mesh`'s faces to its faces
+        (cached per look of the part: every slot's primitive draws the same mesh)."""
+        hit = self._face_maps.get(look)
+        if hit is not None and hit[0] is mesh and len(hit[1].vertices) == len(prim.positions):
+            return hit[1], hit[2]
+        drawn = trimesh.Trimesh(np.asarray(prim.positions, dtype=np.float64),
+                                np.asarray(prim.indices, dtype=np.int64).reshape(-1, 3),
+                                vertex_normals=np.asarray(prim.normals, dtype=np.float64),
+                                process=False)
+        face_map = face_correspondence(mesh, drawn)
+        self._face_maps[look] = (mesh, drawn, face_map)
+        return drawn, face_map
 
     def distractor_node(self, j: int, dist: Any,
                          used: dict[str, int]) -> tuple[Any, np.ndarray]:

@@ -98,17 +98,23 @@ _DEFECT_SIZES = {
     "dent": {"radius_mm": [1.0, 3.0], "depth_mm": [0.2, 0.8]},
     "stain": {"radius_mm": [1.0, 4.0]},
     "crack": {"length_mm": [2.0, 8.0], "width_mm": [0.05, 0.15]},
+    "chip": {"radius_mm": [0.8, 2.0]},
+    "extra_hole": {"radius_mm": [0.5, 1.5], "depth_mm": [1.0, 4.0]},
+    "missing_hole": {},  # the plug takes the size of the hole it fills
 }
 _DEFECT_COLORS = {"scratch": [0.9, 0.9, 0.9], "dent": [0.3, 0.3, 0.3],
                   "stain": [0.28, 0.09, 0.03], "crack": [0.02, 0.02, 0.02]}
 
 
 class DefectConfig(SceneModel):
-    """A kind of surface defect a part instance may carry (an instance with one is NG)."""
+    """A kind of defect a part instance may carry (an instance with one is NG)."""
 
-    type: Literal["scratch", "dent", "stain", "crack"]
-    """`scratch` (a thin bright line), `dent` (a small round depression), `stain` (an
-    irregular matt blob: rust, oil, paint) or `crack` (a thin dark branching line)."""
+    type: Literal["scratch", "dent", "stain", "crack", "chip", "missing_hole", "extra_hole"]
+    """Surface patches: `scratch` (a thin bright line), `dent` (a small round depression),
+    `stain` (an irregular matt blob: rust, oil, paint) or `crack` (a thin dark branching
+    line). Geometry (boolean edits of the mesh, which must be a closed volume): `chip` (a
+    piece knocked off a sharp edge), `missing_hole` (one of the part's round holes filled)
+    or `extra_hole` (a hole drilled where none should be)."""
     probability: Probability = 0.5
     """Chance that an instance carries defects of this entry, in [0, 1]."""
     count: Annotated[IntDist, AfterValidator(Bounded(1, 50))] = Field(
@@ -119,12 +125,15 @@ class DefectConfig(SceneModel):
     width_mm: Positive | None = None
     """Scratch or crack width, millimetres (default [0.1, 0.4] scratch, [0.05, 0.15] crack)."""
     radius_mm: Positive | None = None
-    """Dent or stain radius, millimetres (default [1, 3] dent, [1, 4] stain)."""
+    """Dent, stain, chip or extra_hole radius, millimetres (default [1, 3] dent, [1, 4]
+    stain, [0.8, 2] chip: the size of the blob knocked off, [0.5, 1.5] extra_hole)."""
     depth_mm: Positive | None = None
-    """Dent depth, millimetres (dent only; default [0.2, 0.8])."""
+    """Dent or extra_hole depth, millimetres (default [0.2, 0.8] dent, [1, 4] extra_hole: a
+    hole deeper than the part is thick goes through)."""
     color: ColorDist | None = None
     """Colour of the defect's surface (default: scratch bright metal, dent dark grey, stain
-    rust brown, crack near black)."""
+    rust brown, crack near black; chip, missing_hole and extra_hole: the part's own material,
+    else this colour on the faces the defect made)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -132,15 +141,18 @@ class DefectConfig(SceneModel):
         if not isinstance(data, dict) or data.get("type") not in _DEFECT_SIZES:
             return data
         own = _DEFECT_SIZES[data["type"]]
+        takes = (f"a {data['type']} takes {', '.join(own)}" if own else
+                 "a missing_hole takes no size: its plug is the size of the hole it fills")
         for other, sizes in _DEFECT_SIZES.items():
             if other == data["type"]:
                 continue
             for key in sizes:
                 if data.get(key) is not None and key not in own:
                     raise ValueError(f"{key} applies to {other} defects, not {data['type']} "
-                                     f"(a {data['type']} takes {', '.join(own)})")
+                                     f"({takes})")
         out = {**{k: v for k, v in own.items()}, **{k: v for k, v in data.items() if v is not None}}
-        out.setdefault("color", _DEFECT_COLORS[data["type"]])
+        if data["type"] in _DEFECT_COLORS:
+            out.setdefault("color", _DEFECT_COLORS[data["type"]])
         return out
 
     def sizes(self) -> dict[str, FloatDist]:

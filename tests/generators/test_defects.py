@@ -62,7 +62,9 @@ def test_iter_defects_numbers_in_instance_order():
 
 
 @pytest.mark.parametrize("defect, match", [
-    (DefectParams("chip", (0, 0, 0.02), (0, 0, 1), (1, 0, 0), {}, (1, 1, 1)), "not known"),
+    (DefectParams("gouge", (0, 0, 0.02), (0, 0, 1), (1, 0, 0), {}, (1, 1, 1)), "not known"),
+    (DefectParams("chip", (0, 0, 0.02), (0, 0, 1), (1, 0, 0), {"radius_mm": 1.0}, None),
+     "geometry defect"),
     (DefectParams("scratch", (0, 0, 0.02), (0, 0, 1), (1, 0, 0), {"length_mm": 3.0},
                   (1, 1, 1)), "width_mm"),
     (DefectParams("dent", (0, 0, 0.02), (0, 0, 1), (1, 0, 0),
