@@ -48,6 +48,7 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -244,10 +245,18 @@ class Renderer:
         self._graph = SceneGraph(pr, scene)
         self._graph.patched_shaders = self._shaders is not None
 
+    def _add_stage(self, stage: str, seconds: float) -> None:
+        """Accumulate a per-image pass's time into `stage_seconds` (no log line per image)."""
+        if self._graph is not None:
+            times = self._graph.stage_seconds
+            times[stage] = times.get(stage, 0.0) + seconds
+
     @property
     def stage_seconds(self) -> dict[str, float]:
-        """Seconds of one-time work done inside `render` so far, by stage: `xatlas` (UV
-        unwraps, once per mesh) and `environment prefilter` (once per environment image)."""
+        """Seconds of work done inside `render` so far, by stage: `xatlas` (UV unwraps, once
+        per mesh), `environment prefilter` (once per environment image), and per image with
+        geometry defects `geometry_defects` (the booleans) and `see_through` (the
+        defect-free comparison pass)."""
         return dict(self._graph.stage_seconds) if self._graph is not None else {}
 
     # -- the frame
@@ -339,7 +348,9 @@ class Renderer:
         defect_mask = seg[:, :, 2].astype(np.uint16)
         opened = [e for e in edited if any(d.type in SUBTRACTIVE_TYPES for d in e.dm.defects)]
         if opened:  # 2b. where a chip or hole lets one see through: compare with no defects
+            t0 = time.perf_counter()
             self._see_through(opened, seg_map, inst_mask, depth, defect_mask, view, cam_pose)
+            self._add_stage("see_through", time.perf_counter() - t0)
 
         # 3. unoccluded pixel counts
         n = len(params.parts)
@@ -451,10 +462,12 @@ class Renderer:
         assert pr is not None and graph is not None
         node.mesh.is_visible = False  # shown only in the defect-free comparison pass
         original = node
+        t0 = time.perf_counter()
         try:
             dm = apply_geometry_defects(mesh, [d for _, d in geo])
         except ValueError as exc:
             raise ValueError(f"parts[{k}] ({inst.part}): {exc}") from exc
+        self._add_stage("geometry_defects", time.perf_counter() - t0)
         m = inst.material
         mats = [None if d.color is None else material(pr, MaterialParams(
             tuple(d.color), m.metallic, m.roughness)) for _, d in geo]

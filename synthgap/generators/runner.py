@@ -127,9 +127,12 @@ class Timings:
     annotate: float = 0.0
     wait_writes: float = 0.0
     setup: float = 0.0
-    # one-time work inside `render` (also counted there): xatlas unwraps, environment maps
+    # work inside `render` (also counted there): xatlas unwraps, environment maps (once);
+    # geometry-defect booleans and their see-through pass (per image that has them)
     uv_unwrap: float = 0.0
     env_prefilter: float = 0.0
+    geometry_defects: float = 0.0
+    see_through: float = 0.0
 
     def add(self, other: dict[str, float]) -> None:
         for k, v in other.items():
@@ -200,6 +203,8 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
             stages = renderer.stage_seconds
             timings.uv_unwrap += stages.get("xatlas", 0.0)
             timings.env_prefilter += stages.get("environment prefilter", 0.0)
+            timings.geometry_defects += stages.get("geometry_defects", 0.0)
+            timings.see_through += stages.get("see_through", 0.0)
         return renderer.platform
 
 

@@ -401,3 +401,17 @@ def test_face_correspondence_maps_reordered_faces_and_rejects_other_meshes(block
     np.testing.assert_allclose(shaded.triangles_center[fmap], block.triangles_center, atol=1e-12)
     with pytest.raises(ValueError, match="does not hold the part's triangles"):
         face_correspondence(block, trimesh.creation.box([0.01, 0.01, 0.01]))
+
+
+def test_geometry_defect_passes_are_timed(rend):
+    """The booleans and the see-through pass are reported per stage (run.json timings)."""
+    ms = meshes()
+    base = params(cam=camera(W, H, eye=(0.0, 0.0, 0.15)))
+    before = rend.stage_seconds
+    rend.render(base, ms)
+    plain = rend.stage_seconds
+    assert plain.get("geometry_defects", 0.0) == before.get("geometry_defects", 0.0)
+    rend.render(_with_defects(base, 0, [extra_hole(depth_mm=30.0)]), ms)
+    after = rend.stage_seconds
+    assert after["geometry_defects"] > plain.get("geometry_defects", 0.0)
+    assert after["see_through"] > plain.get("see_through", 0.0)
