@@ -144,8 +144,10 @@ class SceneGraph:
         """One-frame nodes of a part edited by geometry defects, dressed like `prim`.
 
         Args:
-            look: `(part name, look kind, texture tile)` of `prim` (as for `part_node`); a
-                tile > 0 box-projects UVs onto the defect's faces as well.
+            look: `(part name, look kind, texture tile)` of `prim` (as for `part_node`); with
+                box-projected UVs (`tex`) and a tile > 0 the UVs are projected onto the
+                defect's faces as well; xatlas UVs (`atlas`) are carried over (a defect's
+                new faces take those of the nearest original vertex).
             dm: the edited mesh (`apply_geometry_defects`).
             mesh: the part's original mesh (object frame, metres).
             prim: the part's dressed primitive (its normals, colours, UVs and material are
@@ -165,7 +167,8 @@ class SceneGraph:
         def node(which: int, mat: Any, keep_attrs: bool) -> Any:
             pos, normals, (colors, uv) = corner_attributes(
                 dm, drawn, face_map, attrs if keep_attrs else [None, None], which)
-            if keep_attrs and tile > 0:  # box projection, as `textures.box_uv` computes it
+            if keep_attrs and tile > 0 and look[1] == "tex":
+                # box projection, as `textures.box_uv` computes it (xatlas UVs are carried)
                 sel = np.flatnonzero(dm.label == which)
                 fn = (drawn.face_normals[face_map[dm.source[sel]]] if which == -1 else
                       normals[::3])  # an untouched triangle projects like the one it lies in

@@ -330,7 +330,7 @@ def test_several_geometry_defects_and_patches_keep_their_own_ids(rend):
         np.testing.assert_array_equal(a.defect_mask == did, changed, err_msg=d.type)
 
 
-@pytest.mark.parametrize("look", ["vertex_colours", "texture"])
+@pytest.mark.parametrize("look", ["vertex_colours", "texture", "xatlas"])
 def test_mask_is_where_the_image_changed_for_coloured_and_textured_parts(rend, look):
     """The untouched surface carries the drawn look over exactly (vertex colours, box UVs),
     so even a part with a colour gradient or a procedural finish changes only at the defect
@@ -346,7 +346,8 @@ def test_mask_is_where_the_image_changed_for_coloured_and_textured_parts(rend, l
         mat = MaterialParams((1.0, 1.0, 1.0), 0.0, 0.6, source="mesh")
     else:
         mat = MaterialParams((0.7, 0.7, 0.72), 0.8, 0.4, texture="brushed",
-                             texture_scale=0.01, texture_seed=2)
+                             texture_scale=0.01, texture_seed=2,
+                             uv="xatlas" if look == "xatlas" else "box")
     ms = {**ms, "block": block}
     base = params(cam=camera(W, H, eye=(0.0, 0.0, 0.15)))
     base = replace(base, parts=(replace(base.parts[0], material=mat), base.parts[1]))
