@@ -55,7 +55,8 @@ def check_strength(value: Any) -> float | str:
         return "auto"
     if (isinstance(value, bool) or not isinstance(value, int | float)
             or not 0.0 <= float(value) <= 1.0):
-        raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {value!r}")
+        raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {value!r} "
+                         "(a model file holding this was edited: refit it)")
     return float(value)
 
 

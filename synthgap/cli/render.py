@@ -107,6 +107,7 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
 
     from tqdm import tqdm
 
+    from synthgap.generators.geometry_defects import GeometryDefectError
     from synthgap.generators.ray_backend import RayAddressError, RayBackendError
     from synthgap.generators.renderer import GLUnavailableError
     from synthgap.generators.runner import render_dataset, reuse_freed_memory
@@ -134,7 +135,9 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
         raise click.BadParameter(str(exc), param_hint="-o/--out") from None
     except RayAddressError as exc:
         raise click.BadParameter(str(exc), param_hint="--address") from None
-    except (GLUnavailableError, SceneError, RayBackendError) as exc:
+    except (SceneError, GeometryDefectError) as exc:  # the scene's fault, found while rendering
+        raise click.UsageError(str(exc)) from None
+    except (GLUnavailableError, RayBackendError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         bar.close()

@@ -89,6 +89,10 @@ def _read_linear(path: Path) -> np.ndarray:
     if img is None:
         raise ValueError(f"lights[].image {str(path)!r}: missing or not a readable image; "
                          "replace the file")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"lights[].image {str(path)!r}: {img.dtype} pixels; an environment "
+                         "photo must be an 8- or 16-bit image (save it as an 8/16-bit PNG "
+                         "or TIFF)")
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)

@@ -38,7 +38,7 @@ import trimesh
 from synthgap.generators.features import find_holes, mesh_key
 from synthgap.generators.params import DefectParams
 
-__all__ = ["GEOMETRY_DEFECT_TYPES", "SUBTRACTIVE_TYPES", "DefectedMesh",
+__all__ = ["GEOMETRY_DEFECT_TYPES", "SUBTRACTIVE_TYPES", "DefectedMesh", "GeometryDefectError",
            "apply_geometry_defects", "corner_attributes", "cutter_mesh", "face_correspondence",
            "geometry_defect_problem", "removed_by", "see_through"]
 
@@ -64,11 +64,19 @@ def _unit(v: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- cutters
 
 
+#: The smallest size (radius, depth) of a geometry defect's cutter, millimetres.
+MIN_SIZE_MM = 0.01
+
+
 def _size(defect: DefectParams, key: str) -> float:
     value = defect.size.get(key)
     if value is None or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{defect.type} defect: size[{key!r}] must be a positive number of "
                          f"millimetres, got {value!r} (size = {defect.size})")
+    if value < MIN_SIZE_MM:
+        raise ValueError(f"{defect.type} defect: the sampled {key} {value:g} mm is too small "
+                         f"to cut a solid (below {MIN_SIZE_MM} mm); raise the lower end of "
+                         f"its range (or narrow a normal distribution)")
     return float(value) / 1000.0
 
 
@@ -185,12 +193,22 @@ def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
                            face_id=np.arange(len(mesh.faces), dtype=np.uint64))
     mg.merge()  # join coincident vertices of split seams (keeps triangle indices)
     m = manifold3d.Manifold(mg)
+    if m.status() != manifold3d.Error.NoError and what.endswith("cutter"):
+        raise ValueError(f"{what} is degenerate (manifold3d: {m.status().name}): its sampled "
+                         "size is too small to cut a solid; raise the lower end of its "
+                         "radius_mm/depth_mm range (or narrow a normal distribution)")
     if m.status() != manifold3d.Error.NoError:
         raise ValueError(f"{what} is not a closed, consistently wound volume (manifold3d: "
                          f"{m.status().name}); geometry defects need one: repair the mesh "
                          "(e.g. trimesh.repair.fill_holes / fix_normals, or export a closed "
                          "solid from CAD) or use surface defects (scratch, dent, stain, crack)")
     return m, int(m.to_mesh().run_original_id[0])
+
+
+class GeometryDefectError(ValueError):
+    """A part's sampled geometry defects cannot be made (they remove the whole part, miss
+    it, or a sampled size is degenerate): a problem of the scene's defect sizes, found while
+    rendering (the message names the part and the fix)."""
 
 
 _CACHE: OrderedDict[tuple, DefectedMesh] = OrderedDict()

@@ -71,6 +71,7 @@ from synthgap.generators.geometry_defects import (
     GEOMETRY_DEFECT_TYPES,
     SUBTRACTIVE_TYPES,
     DefectedMesh,
+    GeometryDefectError,
     apply_geometry_defects,
     see_through,
 )
@@ -466,7 +467,9 @@ class Renderer:
         try:
             dm = apply_geometry_defects(mesh, [d for _, d in geo])
         except ValueError as exc:
-            raise ValueError(f"parts[{k}] ({inst.part}): {exc}") from exc
+            raise GeometryDefectError(
+                f"part '{inst.part}' (instance {k + 1}): its sampled geometry defects cannot "
+                f"be made: {exc} (scene field: that part's `defects`)") from exc
         self._add_stage("geometry_defects", time.perf_counter() - t0)
         m = inst.material
         mats = [None if d.color is None else material(pr, MaterialParams(

@@ -97,9 +97,17 @@ class RunIdentity:
 
 
 def scene_inputs_sha256(scene: Any) -> str:
-    """SHA-256 over the names and bytes of the mesh and background image files of `scene`."""
+    """SHA-256 over the names and bytes of the files `scene` reads: meshes, background
+    images and texture, environment images and the camera calibration file."""
     files = [p.mesh for p in scene.parts if p.mesh is not None]
     files += list(scene.background.image_files)
+    files += [t for t in [getattr(scene.background, "texture_image", None)] if t is not None]
+    lights = list(getattr(scene, "lights", []))
+    for view in getattr(scene, "real_views", None) or []:
+        lights += list(getattr(view, "lights", None) or [])
+    files += [lt.image for lt in lights if getattr(lt, "image", None) is not None]
+    calibration = getattr(getattr(scene, "camera", None), "calibration", None)
+    files += [calibration] if calibration is not None else []
     h = hashlib.sha256()
     for path in files:
         h.update(str(path).encode("utf-8", errors="replace") + b"\0")

@@ -283,6 +283,18 @@ def _check_light_images(lights: Any, where: str, problems: list[tuple[str, str]]
                                     f"(supported: {', '.join(IMAGE_SUFFIXES)})"))
         elif bad := _unreadable_image(light.image):
             problems.append((field, f"{bad}; replace the file"))
+        elif (mode := _image_mode(light.image)) in ("F", "I", "I;32", "I;32B", "I;32L"):
+            problems.append((field, f"{light.image}: {mode!r} pixels (float or 32-bit); an "
+                                    "environment photo must be an 8- or 16-bit image: save it "
+                                    "as an 8/16-bit PNG or TIFF"))
+
+
+def _image_mode(path: Path) -> str:
+    """PIL's pixel mode of a readable image (`RGB`, `I;16`, `F`, ...)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return str(im.mode)
 
 
 def _unreadable_image(path: Path) -> str | None:

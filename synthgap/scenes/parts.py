@@ -143,13 +143,11 @@ class DefectConfig(SceneModel):
         own = _DEFECT_SIZES[data["type"]]
         takes = (f"a {data['type']} takes {', '.join(own)}" if own else
                  "a missing_hole takes no size: its plug is the size of the hole it fills")
-        for other, sizes in _DEFECT_SIZES.items():
-            if other == data["type"]:
-                continue
-            for key in sizes:
-                if data.get(key) is not None and key not in own:
-                    raise ValueError(f"{key} applies to {other} defects, not {data['type']} "
-                                     f"({takes})")
+        for key in sorted({k for sizes in _DEFECT_SIZES.values() for k in sizes}):
+            if data.get(key) is not None and key not in own:
+                users = [t for t, sizes in _DEFECT_SIZES.items() if key in sizes]
+                raise ValueError(f"{key} applies to {', '.join(users)} defects, not "
+                                 f"{data['type']} ({takes})")
         out = {**{k: v for k, v in own.items()}, **{k: v for k, v in data.items() if v is not None}}
         if data["type"] in _DEFECT_COLORS:
             out.setdefault("color", _DEFECT_COLORS[data["type"]])

@@ -416,3 +416,25 @@ def test_geometry_defect_passes_are_timed(rend):
     after = rend.stage_seconds
     assert after["geometry_defects"] > plain.get("geometry_defects", 0.0)
     assert after["see_through"] > plain.get("see_through", 0.0)
+
+
+@pytest.mark.parametrize("defect, match", [
+    ("{type: chip, probability: 1.0, radius_mm: 1000}", "remove the whole"),
+    ("{type: chip, probability: 1.0, radius_mm: 0.00001}", "too small"),
+])
+def test_render_refuses_impossible_geometry_defects_with_exit_2(tmp_path, defect, match):
+    """Found only while rendering (sizes are sampled): a usage error naming the part and the
+    fix, exit 2, not a traceback."""
+    from click.testing import CliRunner
+
+    from synthgap.cli import main
+
+    (tmp_path / "s.yaml").write_text(
+        "image: {width: 96, height: 72}\n"
+        "camera: {intrinsics: {fx: 300, fy: 300, cx: 48, cy: 36},\n"
+        "         pose: {look_at: [0, 0, 0], distance: 0.2, elevation: 90}}\n"
+        "parts: [{procedural: flanged_washer, defects: [" + defect + "]}]\n")
+    res = CliRunner().invoke(main, ["render", str(tmp_path / "s.yaml"), "-n", "1", "-o",
+                                    str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert "flanged_washer" in res.output and match in res.output

@@ -311,3 +311,35 @@ def test_environment_photo_with_shadows_and_textures(rend, tmp_path):
     with_env = rend.render(replace(p, lights=(sun, env)), _plate())
     part = cv2.erode((without.instance_mask == 1).astype(np.uint8), np.ones((5, 5))) > 0
     assert with_env.rgb[part].mean() > without.rgb[part].mean() + 20  # metal reflects the sky
+
+
+def test_float_environment_image_is_refused(tmp_path):
+    """A float TIFF (e.g. with NaN) would black out every image: refused, naming the fix."""
+    path = tmp_path / "env.tif"
+    img = np.full((16, 32), 0.5, np.float32)  # one channel: PIL reads it as mode F
+    img[3, 4] = np.nan
+    assert cv2.imwrite(str(path), img)
+    with pytest.raises(ValueError, match="8- or 16-bit"):
+        load_environment(path)
+    (tmp_path / "s.yaml").write_text(
+        "image: {width: 64, height: 48}\n"
+        "camera: {intrinsics: {fx: 60, fy: 60, cx: 32, cy: 24}}\n"
+        "parts: [{procedural: hex_nut}]\n"
+        "lights: [{type: environment, intensity: 0.5, image: env.tif}]\n")
+    with pytest.raises(SceneError, match=r"lights\[0\]\.image.*8- or 16-bit"):
+        load_scene(tmp_path / "s.yaml")
+
+
+def test_resume_hash_covers_the_environment_image(tmp_path):
+    from synthgap.generators.writer import scene_inputs_sha256
+
+    env = tmp_path / "env.png"
+    cv2.imwrite(str(env), np.full((16, 32, 3), 120, np.uint8))
+    (tmp_path / "s.yaml").write_text(
+        "image: {width: 64, height: 48}\n"
+        "camera: {intrinsics: {fx: 60, fy: 60, cx: 32, cy: 24}}\n"
+        "parts: [{procedural: hex_nut}]\n"
+        "lights: [{type: environment, intensity: 0.5, image: env.png}]\n")
+    before = scene_inputs_sha256(load_scene(tmp_path / "s.yaml"))
+    cv2.imwrite(str(env), np.full((16, 32, 3), 200, np.uint8))
+    assert scene_inputs_sha256(load_scene(tmp_path / "s.yaml")) != before

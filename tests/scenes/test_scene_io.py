@@ -96,17 +96,19 @@ def test_scene_is_frozen():
     ("distractors.primitives", ["cube"], "distractors.primitives[0]",
      r"expected one of box, cylinder, sphere, capsule, got 'cube'"),
     ("parts[0].defects", [{"type": "scratch", "radius_mm": 2}], "parts[0].defects[0]",
-     r"radius_mm applies to dent defects, not scratch"),
+     r"radius_mm applies to dent, stain, chip, extra_hole defects, not scratch"),
     ("parts[0].defects", [{"type": "gouge"}], "parts[0].defects[0].type",
      r"expected one of scratch, dent, stain, crack, chip, missing_hole, extra_hole, got "
      r"'gouge'"),
     ("parts[0].defects", [{"type": "missing_hole", "radius_mm": 2}], "parts[0].defects[0]",
-     r"radius_mm applies to dent defects, not missing_hole \(a missing_hole takes no size: "
+     r"radius_mm applies to dent, stain, chip, extra_hole defects, not missing_hole \(a "
+     r"missing_hole takes no size: "
      r"its plug is the size of the hole it fills\)"),
     ("parts[0].defects", [{"type": "chip", "depth_mm": 2}], "parts[0].defects[0]",
-     r"depth_mm applies to dent defects, not chip \(a chip takes radius_mm\)"),
+     r"depth_mm applies to dent, extra_hole defects, not chip \(a chip takes radius_mm\)"),
     ("parts[0].defects", [{"type": "extra_hole", "length_mm": 2}], "parts[0].defects[0]",
-     r"length_mm applies to scratch defects, not extra_hole \(a extra_hole takes radius_mm, "
+     r"length_mm applies to scratch, crack defects, not extra_hole \(a extra_hole takes "
+     r"radius_mm, "
      r"depth_mm\)"),
     ("parts[0].defects", [{"type": "dent", "probability": 2}], "parts[0].defects[0].probability",
      r"less than or equal to 1"),
