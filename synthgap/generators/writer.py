@@ -231,9 +231,17 @@ class DatasetWriter:
             diffs = [f"{k}: folder has {old.get(k)!r}, this run {v!r}" for k, v in want.items()
                      if old.get(k) != v]
             if any(k == "inputs_sha256" for k, v in want.items() if old.get(k) != v):
-                diffs = ["a mesh or background image file changed since (or a background "
-                         "photo was added or removed)"] + [d for d in diffs
-                                                          if not d.startswith("inputs_sha256")]
+                diffs = ["a mesh, background, texture or environment image file changed "
+                         "since (or a background photo was added or removed)"] + [
+                    d for d in diffs if not d.startswith("inputs_sha256")]
+            if diffs and old.get("status") != "complete" and not self._finished_indices() \
+                    and not any(
+                    (self.root / name).is_dir() and any((self.root / name).iterdir())
+                    for name in _LAYER_DIRS):
+                # a run that stopped before its first image (e.g. on a scene error): nothing
+                # of it is worth keeping; its own run.json/scene.yaml/records are replaced
+                self._remove_own_files()
+                return
             if diffs:
                 raise DatasetConflictError(
                     f"{self.root} holds a dataset made with another scene, seed or size ("

@@ -438,3 +438,28 @@ def test_render_refuses_impossible_geometry_defects_with_exit_2(tmp_path, defect
                                     str(tmp_path / "out")])
     assert res.exit_code == 2, res.output
     assert "flanged_washer" in res.output and match in res.output
+
+
+def test_fixed_scene_renders_where_a_failed_run_stopped_before_its_first_image(tmp_path):
+    """The failed run leaves only its own run.json/scene.yaml/empty records: the fixed scene
+    renders into the same folder without --overwrite, and a user's file there stays."""
+    from click.testing import CliRunner
+
+    from synthgap.cli import main
+
+    head = ("image: {width: 96, height: 72}\n"
+            "camera: {intrinsics: {fx: 300, fy: 300, cx: 48, cy: 36},\n"
+            "         pose: {look_at: [0, 0, 0], distance: 0.2, elevation: 90}}\n")
+    (tmp_path / "bad.yaml").write_text(
+        head + "parts: [{procedural: flanged_washer, defects: "
+               "[{type: chip, probability: 1.0, radius_mm: 1000}]}]\n")
+    (tmp_path / "good.yaml").write_text(head + "parts: [{procedural: flanged_washer}]\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["render", str(tmp_path / "bad.yaml"), "-n", "1", "-o",
+                                    str(out)])
+    assert res.exit_code == 2
+    (out / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(main, ["render", str(tmp_path / "good.yaml"), "-n", "1", "-o",
+                                    str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "images" / "000000.png").is_file() and (out / "notes.txt").read_text() == "mine"

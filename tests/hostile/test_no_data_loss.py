@@ -143,7 +143,8 @@ def test_resuming_after_a_mesh_edit_is_refused(tmp_path):
     w.close({"status": "complete"})
     b = RunIdentity(scene_yaml="x", seed=0, width=8, height=8, defects_layer=False,
                     inputs_sha256="b" * 64)
-    with pytest.raises(DatasetConflictError, match="a mesh or background image file changed"):
+    with pytest.raises(DatasetConflictError, match="a mesh, background, texture or environment "
+                                                   "image file changed"):
         DatasetWriter(tmp_path, b).open()
 
 
