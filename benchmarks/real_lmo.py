@@ -513,7 +513,12 @@ def main() -> None:
                                  for i in range(len(renders))), renders, gap_index)
         timings[variant] = {"fit_s": round(t_fit, 1),
                             "apply_ms": round(1000 * (time.perf_counter() - t) / len(renders), 1)}
-        log(f"{variant}: fit {t_fit:.0f} s, apply {timings[variant]['apply_ms']:.0f} ms/img")
+        strengths = [float(st.strength) for st in getattr(adapter, "steps", [adapter])
+                     if hasattr(st, "strength")]
+        if strengths:  # the SMCAE step's strength (`strength: auto` chose it)
+            timings[variant]["strength"] = strengths[-1]
+        log(f"{variant}: fit {t_fit:.0f} s, apply {timings[variant]['apply_ms']:.0f} ms/img"
+            + (f", strength {strengths[-1]:g}" if strengths else ""))
     synth_names = list(sets)
 
     # 4. recognition
@@ -726,7 +731,8 @@ def write_figure(path: Path, rows: list[str], recognition: dict, gap: dict, rho:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
     means = [recognition[r]["mean"] for r in rows]
     stds = [recognition[r]["std"] for r in rows]
-    colours = ["#888" if r in ("real-only", "upper") else "#4a7" if r.endswith("+real")
+    colours = ["#888" if r in ("real-only", "real-only x2", "upper") else "#4a7"
+               if r.endswith("+real")
                else "#47a" for r in rows]
     a1.bar(range(len(rows)), means, yerr=stds, color=colours, capsize=2)
     a1.axhline(recognition["real-only"]["mean"], color="#888", ls="--", lw=1)
