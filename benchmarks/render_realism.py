@@ -145,6 +145,7 @@ def main() -> None:
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    args.data = args.data.resolve()  # scenes are written to a temporary folder
     tmp = Path(tempfile.mkdtemp(prefix="synthgap-realism-"))
     load0 = os.getloadavg()[0]
     rows = []
