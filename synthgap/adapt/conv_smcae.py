@@ -36,15 +36,9 @@ from synthgap.adapt.image_base import (
     require_tensors,
     torch_threads,
 )
-from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
+from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.photos import as_images, is_grey
-from synthgap.adapt.strength import (
-    blend,
-    check_strength,
-    hold_out,
-    stored_strength,
-    strength_report,
-)
+from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
 from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
@@ -235,19 +229,9 @@ class ConvSmcae(ImageAdapter):
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
-        per_image = {"synthetic_labels": synthetic_labels, "real_labels": real_labels,
-                     "synthetic_masks": synthetic_masks, "real_masks": real_masks}
-        auto = self.config.strength == "auto"
-        split = hold_out(synthetic, real, per_image, aligned=self.config.pairing == "aligned",
-                         active=auto)
-        pairs = make_pairs(self.config.pairing, split.synthetic, split.real,
-                           patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, **split.per_image)
-        self.fit_pairs(pairs, rng=rng)
-        if auto:
-            self.strength, self.report["strength"] = strength_report(
-                self._transform_image, split, rng=rng,
-                base=grey_rgb if self.channels == 1 else None)
+        fit_with_strength(self, synthetic, real, {
+            "synthetic_labels": synthetic_labels, "real_labels": real_labels,
+            "synthetic_masks": synthetic_masks, "real_masks": real_masks}, rng=rng)
         return self
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:

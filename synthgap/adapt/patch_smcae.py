@@ -22,16 +22,10 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, torch_threads
-from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs, make_pairs
+from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
-from synthgap.adapt.strength import (
-    blend,
-    check_strength,
-    hold_out,
-    stored_strength,
-    strength_report,
-)
+from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
 from synthgap.data.colour import GREY_WEIGHTS
 
 __all__ = ["PatchSmcae", "PatchSmcaeConfig", "blend_window", "overlap_add", "window_starts"]
@@ -170,21 +164,9 @@ class PatchSmcae(ImageAdapter):
         synthetic = as_images(synthetic, name="synthetic")
         real = as_images(real, name="real")
         self.channels = 1 if all(is_grey(r) for r in real) else 3
-        per_image = {"synthetic_labels": synthetic_labels, "real_labels": real_labels,
-                     "synthetic_masks": synthetic_masks, "real_masks": real_masks}
-        auto = self.config.strength == "auto"
-        split = hold_out(synthetic, real, per_image, aligned=self.config.pairing == "aligned",
-                         active=auto)
-        pairs = make_pairs(self.config.pairing, split.synthetic, split.real,
-                           patch_size=self.config.patch_size, n_pairs=self.config.n_pairs,
-                           rng=rng, **split.per_image)
-        self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
-                       "n_distinct_targets": pairs.n_distinct_targets}
-        self.fit_pairs(pairs, rng=rng)
-        if auto:
-            self.strength, self.report["strength"] = strength_report(
-                self._transform_image, split, rng=rng,
-                base=grey_rgb if self.channels == 1 else None)
+        fit_with_strength(self, synthetic, real, {
+            "synthetic_labels": synthetic_labels, "real_labels": real_labels,
+            "synthetic_masks": synthetic_masks, "real_masks": real_masks}, rng=rng)
         return self
 
     def _vectors(self, patches: np.ndarray) -> np.ndarray:
@@ -194,12 +176,14 @@ class PatchSmcae(ImageAdapter):
         return x.reshape(len(x), -1)
 
     def fit_pairs(self, pairs: PatchPairs, *, rng: np.random.Generator) -> Self:
-        """Train on ready-made patch pairs (`channels` must be set; `fit` does that); the
-        strength is the config's (1 for `auto`: `fit` chooses it afterwards)."""
+        """Train on ready-made patch pairs (`channels` must be set; `fit` does that); sets
+        `report` (the pairing); the strength is the config's (1 for `auto`: `fit` chooses it
+        afterwards)."""
         from synthgap.adapt.smcae import Smcae
 
         self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
-
+        self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
+                       "n_distinct_targets": pairs.n_distinct_targets}
         with torch_threads(1):  # see torch_threads: faster here than two threads
             self.smcae = Smcae(self.config.smcae_config()).fit(
                 self._vectors(pairs.synthetic), self._vectors(pairs.target), rng=rng)

@@ -38,7 +38,7 @@ from synthgap.data.images import sample_patches
 from synthgap.gap.metric import look_features, mmd2_rbf
 
 __all__ = ["STRENGTH_GRID", "HoldOut", "blend", "check_strength", "choose_strength",
-           "hold_out", "stored_strength", "strength_report"]
+           "fit_with_strength", "hold_out", "stored_strength", "strength_report"]
 
 #: Strengths `strength: auto` chooses among (0 = the input unchanged).
 STRENGTH_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -155,6 +155,34 @@ def strength_report(adapt: Callable[[np.ndarray], np.ndarray], split: HoldOut, *
     return chosen, {"chosen": chosen, "held_out": split.held_out,
                     "n_renders": len(split.held_synthetic), "n_photos": len(split.held_real),
                     "mmd2": scores}
+
+
+def fit_with_strength(adapter: Any, synthetic: list[np.ndarray], real: list[np.ndarray],
+                      per_image: dict[str, Sequence[Any] | None], *,
+                      rng: np.random.Generator) -> None:
+    """The fit of an SMCAE image adapter (`conv-smcae`, `patch-smcae`): hold images out
+    (`strength: auto` only), pair patches (`adapter.config.pairing`), `adapter.fit_pairs`,
+    then choose `adapter.strength` on the held-out images (into `adapter.report`).
+
+    Args:
+        adapter: has `config` (`pairing`, `patch_size`, `n_pairs`, `strength`), `channels`
+            (set), `fit_pairs(pairs, rng=)`, `transform(image)`, `strength`, `report`.
+        per_image: the per-image fit arguments (`synthetic_labels`, `real_labels`,
+            `synthetic_masks`, `real_masks`; None when not given).
+    """
+    from synthgap.adapt.image_base import grey_rgb
+    from synthgap.adapt.image_pairing import make_pairs
+
+    cfg = adapter.config
+    auto = cfg.strength == "auto"
+    split = hold_out(synthetic, real, per_image, aligned=cfg.pairing == "aligned", active=auto)
+    pairs = make_pairs(cfg.pairing, split.synthetic, split.real, patch_size=cfg.patch_size,
+                       n_pairs=cfg.n_pairs, rng=rng, **split.per_image)
+    adapter.fit_pairs(pairs, rng=rng)
+    if auto:
+        adapter.strength, adapter.report["strength"] = strength_report(
+            adapter.transform, split, rng=rng,
+            base=grey_rgb if adapter.channels == 1 else None)
 
 
 def _patches(images: Sequence[np.ndarray], *, patch_size: int, max_patches: int,
