@@ -28,6 +28,7 @@ the short form the user wrote. Sampling is a pure function of the distribution a
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 import numpy as np
@@ -58,8 +59,13 @@ def _is_number(x: Any) -> bool:
 
 
 def _bad(expected: str, got: Any) -> PydanticCustomError:
-    return PydanticCustomError("distribution", "expected {expected}, got {got}",
-                               {"expected": expected, "got": _show(got)})
+    hint = ""
+    if isinstance(got, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", got.strip()):
+        mant, _, exp = got.strip().lower().partition("e")
+        fixed = f"{mant if '.' in mant else mant + '.0'}e{exp if exp[0] in '+-' else '+' + exp}"
+        hint = f" (YAML reads {got} as text: write {fixed}, with a dot and a sign)"
+    return PydanticCustomError("distribution", "expected {expected}, got {got}{hint}",
+                               {"expected": expected, "got": _show(got), "hint": hint})
 
 
 def _show(x: Any) -> str:
