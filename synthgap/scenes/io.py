@@ -279,8 +279,10 @@ def _check_light_images(lights: Any, where: str, problems: list[tuple[str, str]]
             problems.append((field, f"file not found: {light.image}"
                              + (" (it is a folder)" if light.image.is_dir() else "")))
         elif light.image.suffix.lower() not in IMAGE_SUFFIXES:
-            problems.append((field, f"unsupported image format {light.image.suffix!r} "
-                                    f"(supported: {', '.join(IMAGE_SUFFIXES)})"))
+            problems.append((field, f"{light.image}: unsupported image format "
+                                    f"{light.image.suffix!r} (supported: "
+                                    f"{', '.join(IMAGE_SUFFIXES)}; a link is followed to "
+                                    "its target)"))
         elif bad := _unreadable_image(light.image):
             problems.append((field, f"{bad}; replace the file"))
         elif (mode := _image_mode(light.image)) in ("F", "I", "I;32", "I;32B", "I;32L"):
