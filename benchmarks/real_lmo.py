@@ -239,10 +239,15 @@ def ablated_scene(scene_path: Path, name: str) -> Path:
 def render(scene_path: Path, out: Path, count: int, seed: int) -> Path:
     from synthgap.cli.render import prepare_render
     from synthgap.generators.runner import render_dataset
+    from synthgap.generators.writer import DatasetConflictError
 
     source, identity = prepare_render(str(scene_path), seed=seed)
     t = time.perf_counter()
-    summary = render_dataset(source, out, identity=identity, count=count, overwrite=True)
+    try:  # resume the cache: renders of the same scene, seed and input files are kept
+        summary = render_dataset(source, out, identity=identity, count=count)
+    except DatasetConflictError as exc:  # another scene or seed: this folder is ours to redo
+        log(f"renders: cache of another scene ({str(exc)[:120]}...): rendering again")
+        summary = render_dataset(source, out, identity=identity, count=count, overwrite=True)
     log(f"renders: {summary.rendered} rendered, {summary.skipped} resumed "
         f"({time.perf_counter() - t:.0f} s) in {out}")
     return out

@@ -55,8 +55,7 @@ def check_strength(value: Any) -> float | str:
         return "auto"
     if (isinstance(value, bool) or not isinstance(value, int | float)
             or not 0.0 <= float(value) <= 1.0):
-        raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {value!r} "
-                         "(a model file holding this was edited: refit it)")
+        raise ValueError(f"strength: expected a number in [0, 1] or 'auto', got {value!r}")
     return float(value)
 
 
@@ -67,8 +66,11 @@ def stored_strength(state_config: dict[str, Any], config_strength: float | str) 
     Raises:
         ValueError: not a number in [0, 1].
     """
-    value = check_strength(state_config.get(
-        "strength", 1.0 if config_strength == "auto" else config_strength))
+    try:
+        value = check_strength(state_config.get(
+            "strength", 1.0 if config_strength == "auto" else config_strength))
+    except ValueError as exc:
+        raise ValueError(f"{exc}: the model file was edited; refit the model") from None
     if value == "auto":
         raise ValueError("strength: a fitted model file holds a number, got 'auto'")
     if config_strength != "auto" and value != config_strength:

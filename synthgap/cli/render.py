@@ -135,8 +135,10 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
         raise click.BadParameter(str(exc), param_hint="-o/--out") from None
     except RayAddressError as exc:
         raise click.BadParameter(str(exc), param_hint="--address") from None
-    except (SceneError, GeometryDefectError) as exc:  # the scene's fault, found while rendering
+    except SceneError as exc:  # the scene's fault, found while rendering (names the file)
         raise click.UsageError(str(exc)) from None
+    except GeometryDefectError as exc:
+        raise click.UsageError(f"{scene}: {exc}") from None
     except (GLUnavailableError, RayBackendError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -438,6 +438,7 @@ def test_render_refuses_impossible_geometry_defects_with_exit_2(tmp_path, defect
                                     str(tmp_path / "out")])
     assert res.exit_code == 2, res.output
     assert "flanged_washer" in res.output and match in res.output
+    assert "s.yaml" in res.output  # the file, the part and the fix
 
 
 def test_fixed_scene_renders_where_a_failed_run_stopped_before_its_first_image(tmp_path):
