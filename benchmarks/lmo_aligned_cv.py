@@ -1,0 +1,170 @@
+"""Choose how aligned SMCAE fits are made, on the `fit` photos only (2-fold CV).
+
+`lmo_look_gap.py` shows that an aligned `camera+conv-smcae` closes half of the look gap on
+renders made like the ones it was fitted on (the `fit` photos' own views, lights and sensor at
+their midpoints), yet in `real_lmo.py` the same fit, applied to renders whose lights and sensor
+are *drawn* from the scene's ranges, trains no better than the raw renders. One suspect: the
+adapter never saw renders lit like the ones it is applied to. A real view's `appearance:
+sample` draws its lights, materials and sensor from the scene's distributions (`draws` times
+per photo: each photo paired with several renders of its view under different draws).
+
+This script decides such settings without the `test` photos: 2-fold over the 20 `fit` photos,
+each aligned adapter is fitted on one half's views and applied to `real_lmo.py`'s 400 renders
+(cached under --out); a classifier is trained on those adapted renders alone and tested on the
+real crops of the *other* half. Rows, side by side with the same seeds: `raw`, `histogram`
+(unpaired, on 32 renders + the half's photos), and `METHOD:aligned[APPEARANCE]` for each
+`--methods` entry and each of `midpoint`, `sampleK` (`--draws K`).
+
+Usage (after a `real_lmo.py` run has cached the renders and the real ground truth):
+
+    PYOPENGL_PLATFORM=egl python benchmarks/lmo_aligned_cv.py [--data ../shared/data/lmo]
+        [--methods camera+conv-smcae,conv-smcae] [--draws 4] [--seeds 3] [--json]
+
+Caveat (as in `lmo_fit_cv.py`): the renders' backgrounds are the 20 `fit` photos, so a render
+may show a held-out photo behind its parts; no label of those photos is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_lmo as rl
+
+
+def aligned_data(data: Path, ids: list[int], names: dict[int, str], scene_path: Path,
+                 appearance: str, draws: int):
+    """Renders of photos `ids` at their true poses (each over its own photo) with masks;
+    `sample`: `draws` renders per photo with lights/materials/sensor drawn per render."""
+    from synthgap.adapt.fitting import FitData, scene_fit_data
+    from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
+
+    spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
+    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=ids)
+    extra = {"lights": spec["lights"], "sensor": spec.get("sensor", {}),
+             "background": {"ambient": spec["background"].get("ambient", [0.05] * 3)}}
+    scene = bop_scene_to_scene(bop, names=names, extra=extra, photo_background=True)
+    if appearance == "midpoint":
+        return scene_fit_data(scene, seed=0, class_masks=True)
+    scene = scene.model_copy(update={"real_views": tuple(
+        v.model_copy(update={"appearance": "sample"}) for v in scene.real_views)})
+    syn, real, masks = [], [], []
+    for d in range(draws):
+        fd = scene_fit_data(scene, seed=d, class_masks=True)
+        syn += fd.synthetic
+        real += fd.real
+        masks += fd.synthetic_masks
+    return FitData(syn, real, synthetic_masks=masks, real_masks=masks, source="scene")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=rl.REPO.parent / "shared" / "data" / "lmo")
+    ap.add_argument("--out", type=Path, default=rl.REPO / "bench_out" / "real_lmo",
+                    help="real_lmo.py's cache folder (renders, real ground truth)")
+    ap.add_argument("--scene", type=Path, default=rl.REPO / "examples" / "lmo_like.yaml")
+    ap.add_argument("--renders", type=int, default=400)
+    ap.add_argument("--fit-renders", type=int, default=32)
+    ap.add_argument("--methods", default="camera+conv-smcae,conv-smcae",
+                    help="comma-separated aligned adapters (each tried at every appearance)")
+    ap.add_argument("--draws", type=int, default=4, help="renders per photo with `sample`")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+
+    from synthgap.adapt.image_base import make_image_adapter
+    from synthgap.data.layout import read_image
+    from synthgap.scenes.bop import read_bop_scene
+
+    data = args.data.resolve()
+    splits = json.loads((data / "splits.json").read_text())
+    fit_ids = [int(i) for i in splits["fit"]]
+    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=fit_ids)
+    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop.obj_ids}
+    classes = sorted(names.values())
+    out = args.out.resolve()
+    truth = rl.real_truth(data, out, classes, names)
+    scene_path = rl.render_scene_file(data, out, args.scene, fit_ids, names)
+    renders = rl.RenderSet(rl.render(scene_path, out / "renders", args.renders, 1), classes)
+    images = [renders.image(i) for i in range(len(renders))]
+    raw = rl.derived(images, renders, set())
+    folds = [fit_ids[0::2], fit_ids[1::2]]
+    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    methods = [m for m in args.methods.split(",") if m]
+    appearances = ["midpoint", f"sample{args.draws}"]
+
+    jobs, fits = [], {}
+    for f, train_ids in enumerate(folds):
+        te = np.isin(truth["crop_img"], folds[1 - f])
+        test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
+        fold_sets = {"raw": raw}
+        hist = make_image_adapter("histogram")
+        hist.fit(images[:args.fit_renders], [read_image(bop.image(i).rgb) for i in train_ids],
+                 rng=np.random.default_rng(0))
+        fold_sets["histogram"] = rl.derived((hist.transform(im) for im in images), renders,
+                                            set())
+        for app in appearances:
+            fd = aligned_data(data, train_ids, names, scene_path,
+                              "midpoint" if app == "midpoint" else "sample", args.draws)
+            for m in methods:
+                t = time.perf_counter()
+                smcae = any(s.endswith("smcae") for s in m.split("+"))
+                adapter = make_image_adapter(m, pairing="aligned" if smcae else None)
+                kwargs = {"synthetic_masks": fd.synthetic_masks, "real_masks": fd.real_masks}
+                adapter.fit(fd.synthetic, fd.real, rng=np.random.default_rng(0),
+                            **rl.accepted(adapter, kwargs))
+                strengths = [float(st.strength) for st in getattr(adapter, "steps", [adapter])
+                             if hasattr(st, "strength")]
+                row = f"{m}:aligned[{app}]"
+                fits.setdefault(row, []).append({"fold": f, "pairs": len(fd.synthetic),
+                                                 "strength": strengths[-1] if strengths else None,
+                                                 "fit_s": round(time.perf_counter() - t, 1)})
+                fold_sets[row] = rl.derived((adapter.transform(im) for im in images), renders,
+                                            set())
+                rl.log(f"fold {f}: {row} fitted on {len(fd.synthetic)} pairs, strength "
+                       f"{fits[row][-1]['strength']}")
+        for seed in range(args.seeds):
+            for name, s in fold_sets.items():
+                jobs.append((name, seed, [(s["crops"], s["labels"])], test_x, test_y,
+                             len(classes), budget, None))
+    rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
+    results = rl.run_jobs(rl._recognition_job, jobs, args.jobs)
+
+    acc: dict[str, dict[int, list[int]]] = {}
+    for row, seed, correct, total in results:
+        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
+        a[0] += correct
+        a[1] += total
+    table = {}
+    for row, by_seed in acc.items():
+        v = np.array([c / n for c, n in by_seed.values()])
+        if not np.isfinite(v).all():
+            sys.exit(f"lmo_aligned_cv: {row}: non-finite accuracy")
+        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
+                      "seeds": [round(float(x), 4) for x in v]}
+    print(f"\nfit-split 2-fold CV ({len(fit_ids)} fit photos, {args.seeds} seeds), recognition "
+          "of the held-out half's real crops by a classifier trained on renders alone:")
+    print("| training set | recognition | strength (fold 0, 1) |\n|---|---|---|")
+    for row, r in table.items():
+        st = ", ".join(f"{x['strength']:g}" for x in fits.get(row, []) if x["strength"] is not None)
+        print(f"| {row} | {r['mean']:.3f} ± {r['std']:.3f} | {st} |")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.json:
+        print(json.dumps({"benchmark": "lmo_aligned_cv", "recognition": table, "fits": fits,
+                          "seeds": args.seeds, "draws": args.draws,
+                          "folds": [len(f) for f in folds],
+                          "seconds": round(time.perf_counter() - t0, 1)}))
+
+
+if __name__ == "__main__":
+    main()
