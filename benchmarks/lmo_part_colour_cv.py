@@ -37,7 +37,7 @@ from lmo_aligned_cv import aligned_data
 
 
 def _linear(rgb: np.ndarray) -> np.ndarray:
-    from synthgap.data.colour import srgb_to_linear
+    from synthgap.generators.appearance import srgb_to_linear
 
     return srgb_to_linear(rgb.astype(np.float32) / 255.0)
 
@@ -109,11 +109,16 @@ def main() -> None:
         test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
         fd = aligned_data(data, train_ids, names, scene_path, "midpoint", 1)
         spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
-        corr = part_corrections(fd, len(spec["parts"]))
-        corrections[f] = {spec["parts"][c - 1]["class"]: v for c, v in sorted(corr.items())}
+        # the aligned scene's parts: the objects seen in these photos, sorted by id
+        used = sorted({o.obj_id for im in read_bop_scene(rl.find_scene_dir(data),
+                                                         image_ids=train_ids).images
+                       for o in im.objects})
+        corr = part_corrections(fd, len(used))
+        corrections[f] = {names[used[c - 1]]: v for c, v in sorted(corr.items())}
         rl.log(f"fold {f}: corrections {corrections[f]}")
-        for c, v in corr.items():
-            spec["parts"][c - 1]["material"] = {"appearance": "mesh", **v}
+        for part in spec["parts"]:
+            if part["class"] in corrections[f]:
+                part["material"] = {"appearance": "mesh", **corrections[f][part["class"]]}
         path = out / f"scene_partcolour{f}.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         rs = rl.RenderSet(rl.render(path, out / f"renders_partcolour{f}", args.renders, 1),
