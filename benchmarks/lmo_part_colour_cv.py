@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--scene", type=Path, default=rl.REPO / "examples" / "lmo_like.yaml")
     ap.add_argument("--renders", type=int, default=400)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--terms", default="brightness,hue_shift,saturation",
+                    help="which corrections to apply (the others stay at their identity)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -114,14 +116,17 @@ def main() -> None:
                                                          image_ids=train_ids).images
                        for o in im.objects})
         corr = part_corrections(fd, len(used))
-        corrections[f] = {names[used[c - 1]]: v for c, v in sorted(corr.items())}
+        terms = set(args.terms.split(","))
+        corrections[f] = {names[used[c - 1]]: {k: x for k, x in v.items() if k in terms}
+                          for c, v in sorted(corr.items())}
         rl.log(f"fold {f}: corrections {corrections[f]}")
         for part in spec["parts"]:
             if part["class"] in corrections[f]:
                 part["material"] = {"appearance": "mesh", **corrections[f][part["class"]]}
-        path = out / f"scene_partcolour{f}.yaml"
+        tag = "" if len(terms) == 3 else "_" + "-".join(sorted(terms))
+        path = out / f"scene_partcolour{f}{tag}.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-        rs = rl.RenderSet(rl.render(path, out / f"renders_partcolour{f}", args.renders, 1),
+        rs = rl.RenderSet(rl.render(path, out / f"renders_partcolour{f}{tag}", args.renders, 1),
                           classes)
         pc = rl.derived((rs.image(i) for i in range(len(rs))), rs, set())
         for seed in range(args.seeds):
