@@ -19,7 +19,10 @@ same small CNN and budget as `real-only` (several seeds, mean ± std). `real −
 look gap: what a perfect pixel adapter could win at most on this content; an adapter's
 `closed` share is `(adapted − rendered) / (real − rendered)`. Also per set, on the parts'
 pixels of every (held-out) render vs its photo: mean absolute error (0-255) and SSIM of the
-grey images (`skimage.metrics.structural_similarity`) averaged over the part pixels.
+grey images (`skimage.metrics.structural_similarity`) averaged over the part pixels; and the
+gap metric (`synthgap.gap.measure_gap`, domain-classifier accuracy, 0.5 = indistinguishable)
+of each set's crops against 600 `test` crops and of its 20 images against 90 `test` photos,
+with its Spearman rank correlation with recognition over the sets.
 
 Usage:
 
@@ -44,6 +47,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("PYGLET_HEADLESS", "1")
 
 import numpy as np
+from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -204,6 +208,7 @@ def main() -> None:
         "real": crops_of(fit.real, boxes), "rendered": crops_of(fit.synthetic, boxes)}
     look = {"rendered": part_look(fit.synthetic, fit.real, masks)}
     adapters: dict[str, Any] = {}
+    adapted_images: dict[str, list[np.ndarray]] = {}
     failed: dict[str, str] = {}
     methods = [] if args.methods == "none" else [m for m in args.methods.split(",") if m]
     for variant in methods:
@@ -214,11 +219,36 @@ def main() -> None:
             log(f"{variant}: FAILED: {failed[variant]}")
             continue
         sets[variant] = crops_of(adapted, boxes)
+        adapted_images[variant] = adapted
         look[variant] = part_look(adapted, fit.real, masks)
         adapters[variant] = info
         log(f"{variant}: fit {info['fit_s']:.0f} s (2 folds)"
             + (f", strengths {info['strength']}" if info["strength"] else "")
             + f", part MAE {look[variant]['mae']}, SSIM {look[variant]['ssim']}")
+
+    from synthgap.data.layout import read_image as _read
+    from synthgap.gap.metric import GapConfig, measure_gap
+
+    crop_cfg = GapConfig(patch_size=64, patches_per_image=1, max_images=1500,
+                         mmd_permutations=0)
+    img_cfg = GapConfig(mmd_permutations=0)
+    pick = np.random.default_rng(2).choice(len(test_x), size=min(600, len(test_x)),
+                                           replace=False)
+    gap_ids = sorted(np.random.default_rng(0).choice(test_ids, size=min(90, len(test_ids)),
+                                                     replace=False).tolist())
+    bop_test = read_bop_scene(find_scene_dir(data), image_ids=gap_ids)
+    test_photos = [_read(im.rgb) for im in bop_test.images]
+    images_of = {"real": fit.real, "rendered": fit.synthetic, **adapted_images}
+    gap_metric = {}
+    for name, (crops, _) in sets.items():
+        gap_metric[name] = {
+            "crops": round(measure_gap(list(crops), list(test_x[np.sort(pick)]),
+                                       rng=np.random.default_rng(0),
+                                       config=crop_cfg).domain_accuracy, 4),
+            "images": round(measure_gap(list(images_of[name]), test_photos,
+                                        rng=np.random.default_rng(0),
+                                        config=img_cfg).domain_accuracy, 4)}
+    log(f"gap metric: {gap_metric}")
 
     budget = (args.steps, 48, 3e-3)
     jobs = [(name, seed, [s], test_x, test_y, len(classes), budget, None)
@@ -238,23 +268,31 @@ def main() -> None:
     print(f"\nSame content, rendered vs real look: {len(sets['real'][1])} crops of the "
           f"{len(fit.real)} `fit` photos; recognition of {len(test_y)} `test` crops "
           f"({args.seeds} seeds, {args.steps} steps)\n")
-    print("| training crops | recognition | closed | part MAE | part SSIM | strength |")
-    print("|---|---|---|---|---|---|")
+    print("| training crops | recognition | closed | part MAE | part SSIM | gap: crops | "
+          "gap: images | strength |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in sets:
         r = rec[name]
         closed = ("" if name in ("real", "rendered") or abs(gap) < 1e-9 else
                   f"{(r['mean'] - rec['rendered']['mean']) / gap:+.0%}")
         lk = look.get(name, {"mae": 0.0, "ssim": 1.0})
         st = ",".join(f"{s:g}" for s in adapters.get(name, {}).get("strength", []))
+        gm = gap_metric[name]
         print(f"| {name} | {r['mean']:.3f} ± {r['std']:.3f} | {closed} | {lk['mae']:.1f} | "
-              f"{lk['ssim']:.3f} | {st} |")
-    print(f"\nlook gap (real − rendered): {gap:+.3f}")
+              f"{lk['ssim']:.3f} | {gm['crops']:.3f} | {gm['images']:.3f} | {st} |")
+    order = list(sets)
+    rho = {k: round(float(spearmanr([-gap_metric[n][k] for n in order],
+                                    [rec[n]["mean"] for n in order]).statistic), 3)
+           for k in ("crops", "images")}
+    print(f"\nlook gap (real − rendered): {gap:+.3f}; gap metric vs recognition, Spearman: "
+          f"crops {rho['crops']}, images {rho['images']}")
     for k, v in failed.items():
         print(f"FAILED {k}: {v}")
     result = {"benchmark": "lmo_look_gap", "n_train_crops": len(sets["real"][1]),
               "n_test_crops": len(test_y), "seeds": args.seeds, "steps": args.steps,
               "recognition": rec, "look_gap": round(gap, 4), "part_look": look,
-              "adapters": adapters, "failed": failed,
+              "adapters": adapters, "failed": failed, "gap_metric": gap_metric,
+              "spearman": rho,
               "seconds": round(time.perf_counter() - t_start, 1)}
     if args.json:
         print(json.dumps(result))
