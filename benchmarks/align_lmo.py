@@ -74,6 +74,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many instances")
     ap.add_argument("--skip", type=int, default=0,
                     help="skip the first N instances (resume a run; seeds stay per instance)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also score the true pose on align's own cost: a failure (IoU < 0.8) "
+                    "is a search failure when the truth is cheaper than the estimate, a cost "
+                    "failure otherwise")
     ap.add_argument("--json", action="store_true", help="print one JSON line last")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override an AlignConfig field (repeatable), e.g. --set views=150")
@@ -169,12 +173,16 @@ def main() -> None:
                     hm, _ = project_mask(full, Kmat, dist, mesh, hint.pose, part=name)
                     start = float(np.logical_and(hm, true_mask).sum()
                                   / max(np.logical_or(hm, true_mask).sum(), 1))
+                true_cost = aligner.last_cost(pose) if args.diagnose else None
+                est_cost = aligner.last_cost(res.pose) if args.diagnose else None
                 rows[h].append({"image": im.image_id, "part": name, "iou": iou, "add": add,
-                                "start_iou": start,
+                                "start_iou": start, "true_cost": true_cost, "est_cost": est_cost,
                                 "cost": res.cost, "seconds": res.seconds,
                                 "renders": res.renders})
                 log(f"[{ci + 1}/{len(cases)}] {im.image_id:4d} {name:12s} {h:4s} IoU {iou:.3f} "
-                    f"ADD {add:.3f}d cost {res.cost:.3f} {res.seconds:.1f}s")
+                    f"ADD {add:.3f}d cost {res.cost:.3f} {res.seconds:.1f}s"
+                    + (f" full cost: estimate {est_cost:.3f} truth {true_cost:.3f}"
+                       if true_cost is not None else ""))
     full.close()
     total = time.perf_counter() - t_start
 
@@ -204,6 +212,12 @@ def main() -> None:
         per_part: dict[str, list[float]] = {}
         for r in rs:
             per_part.setdefault(r["part"], []).append(r["iou"] >= 0.8)
+        if args.diagnose:
+            fail = [r for r in rs if r["iou"] < 0.8]
+            search = sum(r["true_cost"] < r["est_cost"] for r in fail)
+            s["search_failures"], s["cost_failures"] = search, len(fail) - search
+            print(f"        failures (IoU < 0.8): {len(fail)}: search (truth cheaper) "
+                  f"{search}, cost (estimate cheaper) {len(fail) - search}")
         print("        per part: " + ", ".join(f"{p} {np.mean(v):.0%} ({len(v)})"
                                                for p, v in sorted(per_part.items())))
     print(f"total {total:.0f} s")

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -54,12 +54,14 @@ from synthgap.adapt.align_features import (
     PhotoFeatures,
     Roi,
     edge_term,
+    mesh_colours,
     photo_features,
     pose_cost,
     sample_edges,
     silhouette_points,
     square_roi,
     with_grabcut,
+    with_mesh_colours,
 )
 from synthgap.adapt.align_geometry import (
     centre_diameter,
@@ -125,6 +127,17 @@ class AlignConfig:
         w_box: weight of the box-hint term (1 - IoU of the render's box with the hint box).
         w_prior: weight of the pose-hint prior (squared distance from the hint in units of
             `local_rot_deg` and `local_shift`).
+        mesh_colours: when the mesh file has colours (vertex/face colours or a texture), the
+            region term also uses the per-pixel probability that the photo shows them
+            (`align_features.with_mesh_colours`), averaged with GrabCut's cut (or alone when
+            GrabCut finds none). Plain meshes: GrabCut only.
+        edge_trim: share of the rendered edge points the edge term counts, the
+            best-matching ones (`align_features.edge_term`; 1 = all, the plain chamfer).
+        inner_edges: also match the render's inner depth discontinuities (not only the
+            silhouette contour) with photo edges.
+        coarse_region: the box-hint coarse search also scores each placement's region
+            overlap (template mask points against the mesh-colour probability; only with
+            mesh colours).
     """
 
     roi_size: int = 128
@@ -146,6 +159,10 @@ class AlignConfig:
     w_box: float = 1.0
     edge_percentile: float = 70.0
     w_prior: float = 0.3
+    mesh_colours: bool = True
+    edge_trim: float = 1.0
+    inner_edges: bool = True
+    coarse_region: bool = True
 
     def __post_init__(self) -> None:
         checks = [("roi_size", 32 <= self.roi_size <= 512, "32..512"),
@@ -166,7 +183,8 @@ class AlignConfig:
                   ("depth_samples", self.depth_samples >= 1, ">= 1"),
                   ("w_box", self.w_box >= 0, ">= 0"),
                   ("edge_percentile", 1 <= self.edge_percentile <= 99.9, "1..99.9"),
-                  ("w_prior", self.w_prior >= 0, ">= 0")]
+                  ("w_prior", self.w_prior >= 0, ">= 0"),
+                  ("edge_trim", 0 < self.edge_trim <= 1, "0 < edge_trim <= 1")]
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"AlignConfig.{name}: expected {rule}, got "
@@ -292,6 +310,9 @@ class Aligner:
         self._template_geoms: dict[tuple[str, int], tuple[float, float]] = {}
         self._renders = 0
         self._decimated: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh]] = {}
+        self._colours: dict[int, tuple[trimesh.Trimesh,
+                                       tuple[np.ndarray, np.ndarray] | None]] = {}
+        self._last_cost: Callable[[np.ndarray], float] | None = None
 
     def __enter__(self) -> Aligner:
         return self
@@ -304,6 +325,17 @@ class Aligner:
         if self._own and self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+    def last_cost(self, pose: np.ndarray) -> float:
+        """The cost the last `align` call minimised, at another camera-from-object `pose`
+        `(4, 4)` metres (a diagnostic: is the true pose cheaper than the estimate?).
+
+        Raises:
+            RuntimeError: before any `align` call.
+        """
+        if self._last_cost is None:
+            raise RuntimeError("Aligner.last_cost: call align first")
+        return float(self._last_cost(np.asarray(pose, float)))
 
     # ------------------------------------------------------------------ rendering
     def _render(self, K: np.ndarray, distortion: Sequence[float], mesh: trimesh.Trimesh,
@@ -319,6 +351,15 @@ class Aligner:
                              f"{s}, {s})")
         self._renders += 1
         return project_mask(self._renderer, K, distortion, mesh, pose, part=part)
+
+    def _colours_for(self, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray] | None:
+        """The mesh file's own colours and their areas (`mesh_colours`, cached), or None."""
+        cached = self._colours.get(id(mesh))
+        if cached is not None and cached[0] is mesh:
+            return cached[1]
+        out = mesh_colours(mesh)
+        self._colours[id(mesh)] = (mesh, out)
+        return out
 
     def _mesh_for(self, mesh: trimesh.Trimesh) -> trimesh.Trimesh:
         """The mesh decimated to about `max_faces` faces (cached; the mesh itself when small
@@ -358,7 +399,8 @@ class Aligner:
             R = look_rotation(d)
             pose = pose_from_centre(R, np.array([0.0, 0.0, z0]), centre)
             mask, depth = self._render(K, _NO_DISTORTION, mesh, pose, part)
-            pts, ang = silhouette_points(mask, depth, depth_step=0.05 * diameter)
+            pts, ang = silhouette_points(mask, depth if cfg.inner_edges else None,
+                                         depth_step=0.05 * diameter)
             if len(pts) == 0:
                 continue
             ys, xs = np.nonzero(mask)
@@ -417,11 +459,13 @@ class Aligner:
         def score(pose: np.ndarray, feats: PhotoFeatures, Kr: np.ndarray
                   ) -> tuple[float, np.ndarray]:
             mask, dep = self._render(Kr, dist, work, pose, part)
-            pts, ang = silhouette_points(mask, dep, depth_step=0.05 * diameter)
+            pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
+                                         depth_step=0.05 * diameter)
             cost = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge, w_region=cfg.w_region,
-                             w_orient=cfg.w_orient)[0]
+                             w_orient=cfg.w_orient, trim=cfg.edge_trim)[0]
             return cost + self._hint_cost(pose, mask, hint, feats.roi, centre, diameter), mask
 
+        colours = self._colours_for(mesh) if cfg.w_region > 0 and cfg.mesh_colours else None
         if isinstance(hint, PoseHint):
             pose0 = np.asarray(hint.pose, float)
             roi = self._pose_roi(K, work, pose0, diameter)
@@ -437,6 +481,11 @@ class Aligner:
             for box in boxes:
                 roi = square_roi(box, margin=cfg.margin, size=cfg.roi_size)  # type: ignore[arg-type]
                 feats = photo_features(photo, roi, tau=cfg.tau, edge_percentile=cfg.edge_percentile)
+                if colours is not None:  # the part's colours: known before any pose
+                    s = roi.scale
+                    feats = with_mesh_colours(feats, *colours, ~_rect_mask(
+                        ((box[0] - roi.x0) * s, (box[1] - roi.y0) * s, box[2] * s, box[3] * s),
+                        cfg.roi_size))
                 rois[id(roi)] = feats
                 for cost, pose in self._coarse(feats, K, box, work, part):  # type: ignore[arg-type]
                     found.append((cost, pose, roi))
@@ -451,11 +500,24 @@ class Aligner:
             prior = None
             if isinstance(hint, PoseHint):
                 prior, _ = self._render(Kr, dist, work, hint.pose, part)
-            band = cfg.local_shift * diameter * Kr[0, 0] / float(candidates[0][2, 3])
-            feats = with_grabcut(feats, self._region_rect(roi, hint, K, work, diameter,
-                                                           candidates),
-                                 prior=prior, band=max(2, round(band)),
-                                 cv_seed=int(rng.integers(2**31 - 1)))
+            band = max(2, round(cfg.local_shift * diameter * Kr[0, 0]
+                                / float(candidates[0][2, 3])))
+            rect = self._region_rect(roi, hint, K, work, diameter, candidates)
+            cut = with_grabcut(replace(feats, fg_prob=None), rect, prior=prior, band=band,
+                               cv_seed=int(rng.integers(2**31 - 1)))
+            if colours is None:
+                feats = cut
+            else:
+                if isinstance(hint, PoseHint) and prior is not None:
+                    k = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+                    outside = cv2.dilate(prior.astype(np.uint8), k) == 0
+                    feats = with_mesh_colours(feats, *colours, outside)
+                feats = with_mesh_colours(feats, *colours, ~_rect_mask(rect, cfg.roi_size),
+                                          grabcut=cut) if feats.fg_prob is None else (
+                    replace(feats, fg_prob=0.5 * (feats.fg_prob + cut.fg_prob))
+                    if cut.fg_prob is not None else feats)
+        self._last_cost = lambda q: score(q, feats, Kr)[0]
+        self._last_feats = (feats, Kr, work, dist, diameter)
         scored = []
         for pose in candidates:
             c, _ = score(pose, feats, Kr)
@@ -467,9 +529,11 @@ class Aligner:
         cost, pose = self._refine(refined[0][1], lambda q: score(q, feats, Kr)[0], centre, Kr,
                                   scale=0.3)
         mask, dep = self._render(Kr, dist, work, pose, part)
-        pts, ang = silhouette_points(mask, dep, depth_step=0.05 * diameter)
+        pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
+                                     depth_step=0.05 * diameter)
         cost, edge, iou = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge,
-                                    w_region=cfg.w_region, w_orient=cfg.w_orient)
+                                    w_region=cfg.w_region, w_orient=cfg.w_orient,
+                                    trim=cfg.edge_trim)
         return AlignResult(pose=pose, cost=cost, edge=edge, region_iou=iou, roi=roi,
                            renders=self._renders, seconds=time.perf_counter() - t0)
 
@@ -570,6 +634,8 @@ class Aligner:
         cosa, sina = np.cos(angles)[:, None], np.sin(angles)[:, None]
         centre, _ = centre_diameter(mesh)
         costs = np.empty((len(templates), A))
+        region = feats.fg_prob if cfg.coarse_region and cfg.w_region > 0 else None
+        p_total = float(region.sum()) if region is not None else 0.0
         place = np.empty((len(templates), A, 3))
         for ti, t in enumerate(templates):
             ext = t.extent  # (A, 4): xmin, xmax, ymin, ymax
@@ -582,8 +648,16 @@ class Aligner:
             px = scale[:, None] * (cosa * cx - sina * cy) + ox[:, None]
             py = scale[:, None] * (sina * cx + cosa * cy) + oy[:, None]
             d, a = sample_edges(feats, px, py)
-            costs[ti] = edge_term(d, a, t.angles[None] + angles[:, None], feats.tau,
-                                  cfg.w_orient)
+            costs[ti] = cfg.w_edge * edge_term(d, a, t.angles[None] + angles[:, None],
+                                               feats.tau, cfg.w_orient, cfg.edge_trim)
+            if region is not None:  # soft IoU of the placed mask with the colour probability
+                ix, iy = t.inner[:, 0][None], t.inner[:, 1][None]
+                p_in = _sample(region, scale[:, None] * (cosa * ix - sina * iy) + ox[:, None],
+                               scale[:, None] * (sina * ix + cosa * iy) + oy[:, None]).mean(1)
+                area = t.area * scale ** 2
+                inter = p_in * area
+                costs[ti] += cfg.w_region * (1.0 - inter / np.maximum(area + p_total - inter,
+                                                                      1e-9))
             place[ti] = np.stack([scale, ox, oy], axis=1)
         order = np.argsort(costs, axis=None, kind="stable")
         picked: list[tuple[float, np.ndarray]] = []
@@ -631,6 +705,23 @@ class Aligner:
         if res.fun < c0:
             return float(res.fun), pose_of(res.x)
         return c0, pose0
+
+
+def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`img` at the nearest pixel of `x`, `y` (equal shapes); 0 outside it."""
+    h, w = img.shape
+    xi, yi = np.rint(x).astype(np.int64), np.rint(y).astype(np.int64)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    return np.where(inside, img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], 0.0)
+
+
+def _rect_mask(rect: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """`(size, size) bool`: True inside `rect` `(x, y, w, h)` (ROI pixels)."""
+    x, y, w, h = rect
+    m = np.zeros((size, size), bool)
+    m[max(0, int(np.floor(y))):max(0, int(np.ceil(y + h))),
+      max(0, int(np.floor(x))):max(0, int(np.ceil(x + w)))] = True
+    return m
 
 
 def _check_inputs(photo: np.ndarray, K: np.ndarray, mesh: trimesh.Trimesh,

@@ -30,13 +30,16 @@ import numpy as np
 __all__ = [
     "PhotoFeatures",
     "Roi",
+    "colour_bins",
     "edge_term",
+    "mesh_colours",
     "photo_features",
     "pose_cost",
     "sample_edges",
     "silhouette_points",
     "square_roi",
     "with_grabcut",
+    "with_mesh_colours",
     "with_region_model",
 ]
 
@@ -117,6 +120,114 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
     s = np.minimum(hsv[:, 1] * _BINS[1] // 256, _BINS[1] - 1)
     v = np.minimum(hsv[:, 2] * _BINS[2] // 256, _BINS[2] - 1)
     return (h * _BINS[1] + s) * _BINS[2] + v
+
+
+#: colour bins of the mesh-colour model: 1 black, 3 grey levels, 16 hues x 3 saturations.
+_N_COLOUR_BINS = 1 + 3 + 16 * 3
+
+
+def colour_bins(rgb: np.ndarray) -> np.ndarray:
+    """Lighting-robust colour bin of each RGB uint8 pixel (any leading shape, flattened).
+
+    Dark pixels (HSV value < 40) share one bin; unsaturated ones (saturation < 40) fall in one
+    of 3 grey levels by value; the rest are binned by hue (16) and saturation (3) only, so a
+    brighter or dimmer light keeps a coloured pixel in its bin.
+
+    Returns:
+        `(n,) int64` bin indices in `[0, 52)`.
+    """
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8).reshape(-1, 1, 3),
+                       cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.int64)
+    h, sat, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    grey = 1 + np.minimum((v - 40) * 3 // 216, 2)
+    coloured = 4 + np.minimum(h * 16 // 180, 15) * 3 + np.minimum((sat - 40) * 3 // 216, 2)
+    return np.where(v < 40, 0, np.where(sat < 40, grey, coloured))
+
+
+def _smooth_hist(hist: np.ndarray) -> np.ndarray:
+    """Spread each bin a little to its neighbours (hue is circular), so a slightly different
+    camera or light still lands on the part's colours."""
+    out = hist.astype(np.float64).copy()
+    grey = hist[:4].astype(np.float64)
+    out[:4] = 0.6 * grey + 0.2 * np.roll(grey, 1) + 0.2 * np.roll(grey, -1)
+    col = hist[4:].reshape(16, 3).astype(np.float64)
+    col = 0.5 * col + 0.25 * np.roll(col, 1, axis=0) + 0.25 * np.roll(col, -1, axis=0)
+    sm = col.copy()
+    sm[:, 1:] += 0.25 * col[:, :-1]
+    sm[:, :-1] += 0.25 * col[:, 1:]
+    out[4:] = sm.ravel()
+    return out
+
+
+def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """The colours a mesh file carries (vertex colours, face colours or a texture sampled at
+    the vertices), with the surface area each stands for.
+
+    Args:
+        mesh: a `trimesh.Trimesh`.
+
+    Returns:
+        `(colours (n, 3) uint8 RGB, weights (n,) float64 m^2)`, or None for a plain CAD mesh
+        (no colours, or one uniform default colour).
+    """
+    visual = getattr(mesh, "visual", None)
+    kind = getattr(visual, "kind", None)
+    if kind is None:
+        return None
+    try:
+        if kind == "texture":
+            visual = visual.to_color()
+        if kind == "face" or getattr(visual, "kind", None) == "face":
+            cols = np.asarray(visual.face_colors)[:, :3]
+            w = np.asarray(mesh.area_faces, float)  # type: ignore[attr-defined]
+        else:
+            cols = np.asarray(visual.vertex_colors)[:, :3]
+            faces = np.asarray(mesh.faces)  # type: ignore[attr-defined]
+            w = np.zeros(len(cols))
+            np.add.at(w, faces.ravel(), np.repeat(np.asarray(mesh.area_faces, float) / 3.0,
+                                                   3))  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, IndexError):
+        return None
+    if len(cols) == 0 or len(np.unique(cols, axis=0)) < 2 or w.sum() <= 0:
+        return None
+    return cols.astype(np.uint8), w
+
+
+def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.ndarray,
+                      background: np.ndarray, *, grabcut: PhotoFeatures | None = None
+                      ) -> PhotoFeatures:
+    """The features plus a per-pixel probability that a pixel shows the part, from the mesh's
+    own colours against the window's background colours.
+
+    The part's colour histogram (`colour_bins`, area-weighted) comes from the mesh file; the
+    background's from the window pixels in `background` (outside the hint); a pixel's
+    probability is the part histogram's share of its bin (both smoothed). Robust to the
+    light's brightness (coloured pixels are binned by hue and saturation only); a part
+    coloured like its background gives probabilities near 0.5 there, i.e. little evidence.
+
+    Args:
+        feats: from `photo_features`.
+        colours, weights: `mesh_colours(mesh)`.
+        background: `(size, size) bool` window pixels that are (mostly) not the part.
+        grabcut: the same features with a GrabCut `fg_prob` (`with_grabcut`), or None: where
+            GrabCut found a cut, the two probabilities are averaged.
+
+    Returns:
+        A copy with `fg_prob`; unchanged when `background` has fewer than 20 pixels.
+    """
+    if background.sum() < 20:
+        return feats
+    n = _N_COLOUR_BINS
+    fg = _smooth_hist(np.bincount(colour_bins(colours), weights=weights, minlength=n))
+    bins = colour_bins(feats.crop).reshape(feats.crop.shape[:2])
+    bg = _smooth_hist(np.bincount(bins[background], minlength=n))
+    fg = (fg + 1e-3 * fg.sum() / n) / fg.sum()
+    bg = (bg + 1e-3 * bg.sum() / n) / bg.sum()
+    prob = (fg / (fg + bg))[bins].astype(np.float32)
+    prob = cv2.GaussianBlur(prob, (0, 0), 1.0)
+    if grabcut is not None and grabcut.fg_prob is not None:
+        prob = 0.5 * (prob + grabcut.fg_prob)
+    return replace(feats, fg_prob=prob)
 
 
 def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
@@ -301,7 +412,7 @@ def sample_edges(feats: PhotoFeatures, x: np.ndarray, y: np.ndarray
 
 
 def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: float,
-              w_orient: float) -> np.ndarray:
+              w_orient: float, trim: float = 1.0) -> np.ndarray:
     """Oriented truncated chamfer per hypothesis (mean over points, last axis), in [0, 1].
 
     Args:
@@ -310,15 +421,23 @@ def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: f
         angles: `(..., n)` the rendered edge's gradient direction, radians.
         tau: truncation distance. w_orient: weight of the orientation term (|sin| of the
             angle between the two directions; 1 where no edge is within `tau`).
+        trim: share of the points that count, in (0, 1]: the mean is taken over the
+            best-matching `trim` of them (a trimmed chamfer: a partly occluded part is not
+            pushed off its visible outline by the hidden one).
     """
     far = dist >= tau
     orient = np.where(far, 1.0, np.abs(np.sin(angle_at - angles)))
-    return ((dist / tau + w_orient * orient) / (1.0 + w_orient)).mean(axis=-1)
+    per = (dist / tau + w_orient * orient) / (1.0 + w_orient)
+    n = per.shape[-1]
+    keep = max(1, int(np.ceil(trim * n)))
+    if keep < n:
+        per = np.partition(per, keep - 1, axis=-1)[..., :keep]
+    return per.mean(axis=-1)
 
 
 def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: PhotoFeatures,
-              *, w_edge: float = 1.0, w_region: float = 1.0, w_orient: float = 1.0
-              ) -> tuple[float, float, float]:
+              *, w_edge: float = 1.0, w_region: float = 1.0, w_orient: float = 1.0,
+              trim: float = 1.0) -> tuple[float, float, float]:
     """Cost of one rendered hypothesis in the ROI.
 
     Args:
@@ -328,6 +447,7 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
         feats: the photo's features in the same ROI.
         w_edge, w_region, w_orient: term weights (the region term is 0 without a colour
             model).
+        trim: share of the edge points that count (`edge_term`).
 
     Returns:
         `(cost, edge term in [0, 1], soft IoU in [0, 1])`; an empty render costs
@@ -336,7 +456,7 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
     if len(points) == 0 or not mask.any():
         return float(w_edge + w_region), 1.0, 0.0
     d, a = sample_edges(feats, points[:, 0], points[:, 1])
-    edge = float(edge_term(d, a, angles, feats.tau, w_orient))
+    edge = float(edge_term(d, a, angles, feats.tau, w_orient, trim))
     if feats.fg_prob is None or w_region == 0:
         return w_edge * edge, edge, 0.0
     p = feats.fg_prob
