@@ -133,7 +133,13 @@ def main() -> None:
         if key not in fields:
             sys.exit(f"align_lmo: --set {item}: unknown AlignConfig field (fields: "
                      f"{', '.join(fields)})")
-        overrides[key] = type(getattr(AlignConfig(), key))(value)
+        kind = type(getattr(AlignConfig(), key))
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                sys.exit(f"align_lmo: --set {item}: expected true or false")
+            overrides[key] = value.lower() in ("true", "1")
+        else:
+            overrides[key] = kind(value)
     cfg = AlignConfig(**overrides)
     full = Renderer(scene.image.width, scene.image.height)
     rows: dict[str, list[dict]] = {h: [] for h in hints}
@@ -157,7 +163,7 @@ def main() -> None:
             true_mask, _ = project_mask(full, Kmat, dist, mesh, pose, part=name)
             pts = np.asarray(mesh.vertices)
             for h in hints:
-                rng = np.random.default_rng([args.seed, ci, hints.index(h)])
+                rng = np.random.default_rng([args.seed, ci, ("box", "pose").index(h)])
                 hint = BoxHint(box) if h == "box" else PoseHint(perturb(pose, rng))
                 res = aligner.align(photo, Kmat, mesh, hint=hint, rng=rng, distortion=dist,
                                     part=name)

@@ -53,6 +53,7 @@ from scipy.spatial.transform import Rotation
 from synthgap.adapt.align_features import (
     PhotoFeatures,
     Roi,
+    appearance_term,
     edge_term,
     mesh_colours,
     photo_features,
@@ -131,6 +132,13 @@ class AlignConfig:
             region term also uses the per-pixel probability that the photo shows them
             (`align_features.with_mesh_colours`), averaged with GrabCut's cut (or alone when
             GrabCut finds none). Plain meshes: GrabCut only.
+        w_appearance: weight of the appearance term when the mesh file has colours: the
+            part drawn unlit in its own colours against the photo inside the rendered mask
+            (`align_features.appearance_term`); costs a second (colour) render per
+            evaluation. 0 = off; plain meshes never use it.
+        region_outside: weight in [0, 1] of rendered pixels that the photo does not show
+            as the part, in the region term's soft IoU (1 = plain soft IoU; lower forgives
+            the occluded share of a true silhouette).
         edge_trim: share of the rendered edge points the edge term counts, the
             best-matching ones (`align_features.edge_term`; 1 = all, the plain chamfer).
         inner_edges: also match the render's inner depth discontinuities (not only the
@@ -161,6 +169,8 @@ class AlignConfig:
     w_prior: float = 0.3
     mesh_colours: bool = True
     edge_trim: float = 1.0
+    w_appearance: float = 1.0
+    region_outside: float = 1.0
     inner_edges: bool = True
     coarse_region: bool = True
 
@@ -184,6 +194,8 @@ class AlignConfig:
                   ("w_box", self.w_box >= 0, ">= 0"),
                   ("edge_percentile", 1 <= self.edge_percentile <= 99.9, "1..99.9"),
                   ("w_prior", self.w_prior >= 0, ">= 0"),
+                  ("w_appearance", self.w_appearance >= 0, ">= 0"),
+                  ("region_outside", 0 <= self.region_outside <= 1, "0..1"),
                   ("edge_trim", 0 < self.edge_trim <= 1, "0 < edge_trim <= 1")]
         for name, ok, rule in checks:
             if not ok:
@@ -253,6 +265,18 @@ def _params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float], p
                         background=BackgroundParams(color=(0.0, 0.0, 0.0), plane=False))
 
 
+_ALBEDO = MaterialParams((1.0, 1.0, 1.0), 0.0, 1.0, source="mesh")
+
+
+def _colour_params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float],
+                   pose: np.ndarray, part: str, zfar: float) -> SampleParams:
+    """`_params` with the part drawn unlit in its own colours (ambient light 1, no lights)."""
+    p = _params(K, size, distortion, pose, part, zfar)
+    inst = replace(p.parts[0], material=_ALBEDO)
+    return replace(p, parts=(inst,), background=BackgroundParams(
+        color=(0.0, 0.0, 0.0), plane=False, ambient=(1.0, 1.0, 1.0)))
+
+
 def project_mask(renderer: Renderer, K: np.ndarray, distortion: Sequence[float],
                  mesh: trimesh.Trimesh, pose: np.ndarray, *, part: str = "part"
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -312,6 +336,7 @@ class Aligner:
         self._decimated: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh]] = {}
         self._colours: dict[int, tuple[trimesh.Trimesh,
                                        tuple[np.ndarray, np.ndarray] | None]] = {}
+        self._coloured: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh | None]] = {}
         self._last_cost: Callable[[np.ndarray], float] | None = None
 
     def __enter__(self) -> Aligner:
@@ -359,6 +384,46 @@ class Aligner:
             return cached[1]
         out = mesh_colours(mesh)
         self._colours[id(mesh)] = (mesh, out)
+        return out
+
+    def _render_colour(self, K: np.ndarray, distortion: Sequence[float],
+                       mesh: trimesh.Trimesh, pose: np.ndarray, part: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_render` plus the part drawn unlit in its own colours `(size, size, 3) uint8`."""
+        if self._renderer is None or self._renders == 0:
+            self._render(K, distortion, mesh, pose, part)  # checks and makes the renderer
+        assert self._renderer is not None
+        self._renders += 1
+        zfar = max(10.0, float(pose[2, 3]) + 2.0 * float(np.ptp(mesh.bounds, axis=0).max())
+                   + 1.0)
+        s = self.config.roi_size
+        res = self._renderer.render(_colour_params(K, (s, s), distortion, pose, part, zfar),
+                                    {part: mesh})
+        return res.instance_mask == 1, res.depth, res.rgb
+
+    def _coloured_work(self, mesh: trimesh.Trimesh, work: trimesh.Trimesh
+                       ) -> trimesh.Trimesh | None:
+        """The alignment mesh with the file's vertex colours (carried over from the nearest
+        original vertex when decimated; cached), or None for a mesh without colours."""
+        cached = self._coloured.get(id(mesh))
+        if cached is not None and cached[0] is mesh:
+            return cached[1]
+        out = None
+        src = mesh_colours(mesh)
+        if src is not None and len(src[0]) == len(mesh.vertices):
+            from scipy.spatial import cKDTree
+
+            if work is mesh:
+                cols = src[0]
+            else:
+                _, idx = cKDTree(np.asarray(mesh.vertices)).query(np.asarray(work.vertices))
+                cols = src[0][idx]
+            out = trimesh.Trimesh(vertices=np.asarray(work.vertices),
+                                  faces=np.asarray(work.faces), process=False)
+            out.visual = trimesh.visual.ColorVisuals(
+                out, vertex_colors=np.concatenate([cols, np.full((len(cols), 1), 255,
+                                                                 np.uint8)], axis=1))
+        self._coloured[id(mesh)] = (mesh, out)
         return out
 
     def _mesh_for(self, mesh: trimesh.Trimesh) -> trimesh.Trimesh:
@@ -456,13 +521,21 @@ class Aligner:
         h, w = photo.shape[:2]
         dist = tuple(float(v) for v in distortion)
 
+        painted = self._coloured_work(mesh, work) if cfg.w_appearance > 0 else None
+
         def score(pose: np.ndarray, feats: PhotoFeatures, Kr: np.ndarray
                   ) -> tuple[float, np.ndarray]:
-            mask, dep = self._render(Kr, dist, work, pose, part)
+            if painted is not None:
+                mask, dep, rgb = self._render_colour(Kr, dist, painted, pose, part)
+            else:
+                mask, dep = self._render(Kr, dist, work, pose, part)
             pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
                                          depth_step=0.05 * diameter)
             cost = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge, w_region=cfg.w_region,
-                             w_orient=cfg.w_orient, trim=cfg.edge_trim)[0]
+                             w_orient=cfg.w_orient, trim=cfg.edge_trim,
+                             outside=cfg.region_outside)[0]
+            if painted is not None:
+                cost += cfg.w_appearance * appearance_term(rgb, mask, feats.crop)
             return cost + self._hint_cost(pose, mask, hint, feats.roi, centre, diameter), mask
 
         colours = self._colours_for(mesh) if cfg.w_region > 0 and cfg.mesh_colours else None
@@ -533,7 +606,7 @@ class Aligner:
                                      depth_step=0.05 * diameter)
         cost, edge, iou = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge,
                                     w_region=cfg.w_region, w_orient=cfg.w_orient,
-                                    trim=cfg.edge_trim)
+                                    trim=cfg.edge_trim, outside=cfg.region_outside)
         return AlignResult(pose=pose, cost=cost, edge=edge, region_iou=iou, roi=roi,
                            renders=self._renders, seconds=time.perf_counter() - t0)
 
@@ -656,8 +729,8 @@ class Aligner:
                                scale[:, None] * (sina * ix + cosa * iy) + oy[:, None]).mean(1)
                 area = t.area * scale ** 2
                 inter = p_in * area
-                costs[ti] += cfg.w_region * (1.0 - inter / np.maximum(area + p_total - inter,
-                                                                      1e-9))
+                union = cfg.region_outside * (area - inter) + p_total
+                costs[ti] += cfg.w_region * (1.0 - inter / np.maximum(union, 1e-9))
             place[ti] = np.stack([scale, ox, oy], axis=1)
         order = np.argsort(costs, axis=None, kind="stable")
         picked: list[tuple[float, np.ndarray]] = []

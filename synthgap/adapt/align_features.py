@@ -30,6 +30,7 @@ import numpy as np
 __all__ = [
     "PhotoFeatures",
     "Roi",
+    "appearance_term",
     "colour_bins",
     "edge_term",
     "mesh_colours",
@@ -228,6 +229,34 @@ def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.nda
     if grabcut is not None and grabcut.fg_prob is not None:
         prob = 0.5 * (prob + grabcut.fg_prob)
     return replace(feats, fg_prob=prob)
+
+
+def appearance_term(render: np.ndarray, mask: np.ndarray, crop: np.ndarray) -> float:
+    """How unlike the photo a render in the mesh's own colours looks, in [0, 1].
+
+    1 minus the zero-mean normalised cross-correlation of the two images over the rendered
+    mask (RGB, each channel's mean removed, both blurred by 1 pixel), halved: 0 = the photo
+    varies exactly like the part's colours there, 0.5 = unrelated, 1 = inverted. A global
+    change of brightness, contrast or colour cast of the light does not change it.
+
+    Args:
+        render: `(size, size, 3) uint8` the part drawn unlit in its own colours.
+        mask: `(size, size) bool` its pixels.
+        crop: `(size, size, 3) uint8` the photo window (`PhotoFeatures.crop`).
+
+    Returns:
+        The term; 1.0 when the mask has fewer than 20 pixels or either side is uniform.
+    """
+    if mask.sum() < 20:
+        return 1.0
+    a = cv2.GaussianBlur(render, (0, 0), 1.0)[mask].astype(np.float64)
+    b = cv2.GaussianBlur(crop, (0, 0), 1.0)[mask].astype(np.float64)
+    a -= a.mean(axis=0)
+    b -= b.mean(axis=0)
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    if den < 1e-6:
+        return 1.0
+    return float(0.5 * (1.0 - (a * b).sum() / den))
 
 
 def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
@@ -437,7 +466,7 @@ def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: f
 
 def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: PhotoFeatures,
               *, w_edge: float = 1.0, w_region: float = 1.0, w_orient: float = 1.0,
-              trim: float = 1.0) -> tuple[float, float, float]:
+              trim: float = 1.0, outside: float = 1.0) -> tuple[float, float, float]:
     """Cost of one rendered hypothesis in the ROI.
 
     Args:
@@ -448,6 +477,9 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
         w_edge, w_region, w_orient: term weights (the region term is 0 without a colour
             model).
         trim: share of the edge points that count (`edge_term`).
+        outside: weight in [0, 1] of rendered pixels the colour model says are not the
+            part, in the soft IoU's union (1 = the plain soft IoU; lower forgives the
+            occluded part of a true silhouette).
 
     Returns:
         `(cost, edge term in [0, 1], soft IoU in [0, 1])`; an empty render costs
@@ -461,5 +493,5 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
         return w_edge * edge, edge, 0.0
     p = feats.fg_prob
     inter = float(p[mask].sum())
-    iou = inter / max(float(mask.sum()) + float(p.sum()) - inter, 1e-9)
+    iou = inter / max(outside * (float(mask.sum()) - inter) + float(p.sum()), 1e-9)
     return w_edge * edge + w_region * (1.0 - iou), edge, iou
