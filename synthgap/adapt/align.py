@@ -139,6 +139,9 @@ class AlignConfig:
         region_outside: weight in [0, 1] of rendered pixels that the photo does not show
             as the part, in the region term's soft IoU (1 = plain soft IoU; lower forgives
             the occluded share of a true silhouette).
+        box_outside: weight in [0, 1] of the render's box area outside the hint box in the
+            box term (1 = 1 - IoU of the boxes; 0 = only the share of the hint box the
+            render's box misses: the hint is the visible box, occlusion shrinks it).
         edge_trim: share of the rendered edge points the edge term counts, the
             best-matching ones (`align_features.edge_term`; 1 = all, the plain chamfer).
         inner_edges: also match the render's inner depth discontinuities (not only the
@@ -171,6 +174,7 @@ class AlignConfig:
     edge_trim: float = 1.0
     w_appearance: float = 1.0
     region_outside: float = 1.0
+    box_outside: float = 1.0
     inner_edges: bool = True
     coarse_region: bool = True
 
@@ -196,6 +200,7 @@ class AlignConfig:
                   ("w_prior", self.w_prior >= 0, ">= 0"),
                   ("w_appearance", self.w_appearance >= 0, ">= 0"),
                   ("region_outside", 0 <= self.region_outside <= 1, "0..1"),
+                  ("box_outside", 0 <= self.box_outside <= 1, "0..1"),
                   ("edge_trim", 0 < self.edge_trim <= 1, "0 < edge_trim <= 1")]
         for name, ok, rule in checks:
             if not ok:
@@ -630,7 +635,10 @@ class Aligner:
             iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
             ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
             inter = iw * ih
-            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+            # the hint is the visible box: a render box that sticks out of it (the part's
+            # occluded share) costs only `box_outside` of what a box missing from it costs
+            union = (a[2] - a[0]) * (a[3] - a[1]) + cfg.box_outside * (
+                (b[2] - b[0]) * (b[3] - b[1]) - inter)
             return cfg.w_box * (1.0 - inter / max(union, 1e-9))
         if isinstance(hint, PoseHint) and cfg.w_prior > 0:
             h = np.asarray(hint.pose, float)

@@ -123,41 +123,38 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
     return (h * _BINS[1] + s) * _BINS[2] + v
 
 
-#: colour bins of the mesh-colour model: 1 black, 3 grey levels, 16 hues x 3 saturations.
-_N_COLOUR_BINS = 1 + 3 + 16 * 3
+#: colour bins of the mesh-colour model: 4 brightness x 16 x 16 chromaticity (r, g) bins.
+_COLOUR_BINS = (4, 16, 16)
+_N_COLOUR_BINS = int(np.prod(_COLOUR_BINS))
+_BRIGHTNESS_EDGES = np.array([40.0, 100.0, 170.0])
 
 
 def colour_bins(rgb: np.ndarray) -> np.ndarray:
-    """Lighting-robust colour bin of each RGB uint8 pixel (any leading shape, flattened).
-
-    Dark pixels (HSV value < 40) share one bin; unsaturated ones (saturation < 40) fall in one
-    of 3 grey levels by value; the rest are binned by hue (16) and saturation (3) only, so a
-    brighter or dimmer light keeps a coloured pixel in its bin.
+    """Colour bin of each RGB uint8 pixel (any leading shape, flattened): chromaticity
+    `r = R / (R + G + B)`, `g = G / (R + G + B)` in 16 x 16 bins, which a brighter or dimmer
+    light does not change, and 4 coarse brightness bins (mean of R, G, B: < 40, < 100, < 170,
+    above) that keep black, grey and white apart.
 
     Returns:
-        `(n,) int64` bin indices in `[0, 52)`.
+        `(n,) int64` bin indices in `[0, 1024)`.
     """
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8).reshape(-1, 1, 3),
-                       cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.int64)
-    h, sat, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    grey = 1 + np.minimum((v - 40) * 3 // 216, 2)
-    coloured = 4 + np.minimum(h * 16 // 180, 15) * 3 + np.minimum((sat - 40) * 3 // 216, 2)
-    return np.where(v < 40, 0, np.where(sat < 40, grey, coloured))
+    x = np.asarray(rgb, np.float64).reshape(-1, 3)
+    total = x.sum(axis=1) + 3.0  # a small offset keeps near-black pixels grey
+    _, nr, ng = _COLOUR_BINS
+    ri = np.minimum(((x[:, 0] + 1.0) / total * nr).astype(np.int64), nr - 1)
+    gi = np.minimum(((x[:, 1] + 1.0) / total * ng).astype(np.int64), ng - 1)
+    bi = np.searchsorted(_BRIGHTNESS_EDGES, x.mean(axis=1), side="right")
+    return (bi * nr + ri) * ng + gi
 
 
 def _smooth_hist(hist: np.ndarray) -> np.ndarray:
-    """Spread each bin a little to its neighbours (hue is circular), so a slightly different
-    camera or light still lands on the part's colours."""
-    out = hist.astype(np.float64).copy()
-    grey = hist[:4].astype(np.float64)
-    out[:4] = 0.6 * grey + 0.2 * np.roll(grey, 1) + 0.2 * np.roll(grey, -1)
-    col = hist[4:].reshape(16, 3).astype(np.float64)
-    col = 0.5 * col + 0.25 * np.roll(col, 1, axis=0) + 0.25 * np.roll(col, -1, axis=0)
-    sm = col.copy()
-    sm[:, 1:] += 0.25 * col[:, :-1]
-    sm[:, :-1] += 0.25 * col[:, 1:]
-    out[4:] = sm.ravel()
-    return out
+    """Spread each bin over its neighbours (Gaussian, one bin), so a slightly different camera
+    or light still lands on the part's colours."""
+    from scipy.ndimage import gaussian_filter
+
+    h = gaussian_filter(hist.astype(np.float64).reshape(_COLOUR_BINS), sigma=(0.7, 1.0, 1.0),
+                        mode="nearest")
+    return h.ravel()
 
 
 def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:

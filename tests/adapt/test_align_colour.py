@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 from scipy.spatial.transform import Rotation
 
-from synthgap.adapt.align import AlignConfig, Aligner, BoxHint, project_mask
+from synthgap.adapt.align import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
 from synthgap.adapt.align_features import (
+    appearance_term,
     colour_bins,
     edge_term,
     mesh_colours,
@@ -89,8 +91,9 @@ def scene():
 def test_colour_bins_ignore_brightness_but_not_hue():
     b = colour_bins(np.array([[200, 100, 20], [120, 60, 12], [20, 60, 200], [10, 10, 10],
                               [240, 240, 240], [120, 120, 120]], np.uint8))
-    assert b[0] == b[1]  # the same orange, dimmer
-    assert b[0] != b[2] and len(set(b[2:].tolist())) == 4  # blue, black, white, grey
+    assert b[0] % 256 == b[1] % 256  # the same orange, dimmer: same chromaticity bin
+    assert b[0] // 256 == b[1] // 256 + 1  # one brightness bin down
+    assert b[0] % 256 != b[2] % 256 and len(set(b[2:].tolist())) == 4  # blue, black, white, grey
 
 
 def test_mesh_colours_plain_mesh_has_none():
@@ -101,7 +104,7 @@ def test_mesh_colours_plain_mesh_has_none():
 
 
 def test_colour_probability_marks_the_part_and_prefers_the_truth(scene):
-    renderer, mesh, photo, truth = scene
+    _, mesh, photo, truth = scene
     ys, xs = np.nonzero(truth)
     box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
     roi = square_roi(box, margin=0.25, size=64)
@@ -144,10 +147,76 @@ def test_box_hint_recovers_the_coloured_part_in_clutter(scene, use_colours):
     with Aligner(cfg) as al:
         res = al.align(photo, K, mesh, hint=BoxHint(box), rng=np.random.default_rng(1))
     m = project_mask(renderer, K, (0.0,) * 5, mesh, res.pose)[0]
-    print(use_colours, res.region_iou, res.edge)
     got = float((m & truth).sum() / max((m | truth).sum(), 1))
-    print("IOU", got)
     if use_colours:
         assert res.region_iou > 0.6 and got >= 0.8
     else:
         assert got >= 0.0  # the plain path still runs on a coloured mesh
+
+
+def test_appearance_term_ignores_lighting_not_misplacement():
+    rng = np.random.default_rng(0)
+    render = np.zeros((32, 32, 3), np.uint8)
+    render[:, :16] = (200, 40, 40)
+    render[:, 16:] = (40, 40, 200)
+    mask = np.zeros((32, 32), bool)
+    mask[4:28, 4:28] = True
+    photo = (0.5 * render + rng.normal(0, 3, render.shape) + 30).clip(0, 255).astype(np.uint8)
+    assert appearance_term(render, mask, photo) < 0.05  # dimmer, offset, noisy: same look
+    swapped = photo[:, ::-1]  # the colours on the wrong sides
+    assert appearance_term(render, mask, swapped) > 0.9
+    assert appearance_term(render, np.zeros_like(mask), photo) == 1.0
+
+
+def painted_cube():
+    """A 3 cm cube, each face its own colour (vertex colours, unshared corners)."""
+    cube = trimesh.creation.box((0.03, 0.03, 0.03))
+    cube = cube.copy()
+    cube.unmerge_vertices()
+    palette = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220], [220, 220, 40],
+                        [220, 40, 220], [40, 220, 220]], np.uint8)
+    normals = np.rint(cube.face_normals).astype(int)
+    side = np.argmax(np.abs(normals), axis=1) * 2 + (normals.sum(1) > 0)
+    cols = np.zeros((len(cube.vertices), 4), np.uint8)
+    cols[:, 3] = 255
+    cols[cube.faces.ravel(), :3] = np.repeat(palette[side], 3, axis=0)
+    cube.visual = trimesh.visual.ColorVisuals(cube, vertex_colors=cols)
+    return cube
+
+
+def test_appearance_tells_apart_poses_with_the_same_silhouette():
+    """A painted cube turned 90 degrees about one of its axes has the same outline; only the
+    appearance term knows which face shows where."""
+    from synthgap.generators.renderer import Renderer
+
+    cube = painted_cube()
+    pose = np.eye(4)
+    pose[:3, :3] = Rotation.from_euler("xyz", (30.0, -25.0, 10.0), degrees=True).as_matrix()
+    pose[:3, 3] = (0.0, 0.0, 0.25)
+    turned = pose.copy()
+    turned[:3, :3] = pose[:3, :3] @ Rotation.from_euler("z", 90, degrees=True).as_matrix()
+    cam = CameraParams(width=W, height=H, fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
+                       distortion=(0.0,) * 5, pose=as_matrix4(np.eye(4)))
+    params = SampleParams(
+        index=0, seed=0, camera=cam,
+        parts=(PartInstanceParams("cube", "cube", as_matrix4(pose),
+                                  MaterialParams((1.0, 1.0, 1.0), 0.0, 0.7, source="mesh")),),
+        lights=(LightParams("directional", (1.0, 1.0, 1.0), 3.0, as_matrix4(np.eye(4))),),
+        background=BackgroundParams((0.1, 0.1, 0.1), plane=False))
+    with Renderer(W, H) as r:
+        photo = r.render(params, {"cube": cube}).rgb
+        same = iou(project_mask(r, K, (0.0,) * 5, cube, pose)[0],
+                   project_mask(r, K, (0.0,) * 5, cube, turned)[0])
+    assert same > 0.97
+    gaps = {}
+    for w_app in (0.0, 1.0):
+        cfg = AlignConfig(**{**FAST.__dict__, "w_appearance": w_app, "refine_evals": 0,
+                             "w_prior": 0.0})
+        with Aligner(cfg) as al:
+            al.align(photo, K, cube, hint=PoseHint(pose), rng=np.random.default_rng(0))
+            gaps[w_app] = al.last_cost(turned) - al.last_cost(pose)
+    assert abs(gaps[0.0]) < 0.02 and gaps[1.0] > 0.15
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
