@@ -135,13 +135,18 @@ class AlignConfig:
         w_appearance: weight of the appearance term when the mesh file has colours: the
             part drawn unlit in its own colours against the photo inside the rendered mask
             (`align_features.appearance_term`); costs a second (colour) render per
-            evaluation. 0 = off; plain meshes never use it.
+            evaluation. 0 = off (the default: it did not help on LM-O, docs/align.md);
+            plain meshes never use it.
         region_outside: weight in [0, 1] of rendered pixels that the photo does not show
             as the part, in the region term's soft IoU (1 = plain soft IoU; lower forgives
             the occluded share of a true silhouette).
         box_outside: weight in [0, 1] of the render's box area outside the hint box in the
             box term (1 = 1 - IoU of the boxes; 0 = only the share of the hint box the
             render's box misses: the hint is the visible box, occlusion shrinks it).
+        colour_grabcut: with mesh colours, GrabCut starts from the colour probability
+            (pixels of the hint box at >= 0.5 "probably part") instead of the whole box.
+        colour_share: with mesh colours, the part probability is this share of the colour
+            probability plus the rest of GrabCut's cut (where GrabCut finds one).
         edge_trim: share of the rendered edge points the edge term counts, the
             best-matching ones (`align_features.edge_term`; 1 = all, the plain chamfer).
         inner_edges: also match the render's inner depth discontinuities (not only the
@@ -172,9 +177,11 @@ class AlignConfig:
     w_prior: float = 0.3
     mesh_colours: bool = True
     edge_trim: float = 1.0
-    w_appearance: float = 1.0
+    w_appearance: float = 0.0
     region_outside: float = 1.0
     box_outside: float = 1.0
+    colour_grabcut: bool = True
+    colour_share: float = 0.5
     inner_edges: bool = True
     coarse_region: bool = True
 
@@ -201,6 +208,7 @@ class AlignConfig:
                   ("w_appearance", self.w_appearance >= 0, ">= 0"),
                   ("region_outside", 0 <= self.region_outside <= 1, "0..1"),
                   ("box_outside", 0 <= self.box_outside <= 1, "0..1"),
+                  ("colour_share", 0 <= self.colour_share <= 1, "0..1"),
                   ("edge_trim", 0 < self.edge_trim <= 1, "0 < edge_trim <= 1")]
         for name, ok, rule in checks:
             if not ok:
@@ -581,19 +589,22 @@ class Aligner:
             band = max(2, round(cfg.local_shift * diameter * Kr[0, 0]
                                 / float(candidates[0][2, 3])))
             rect = self._region_rect(roi, hint, K, work, diameter, candidates)
+            cv_seed = int(rng.integers(2**31 - 1))
+            if colours is not None and isinstance(hint, PoseHint) and prior is not None:
+                k = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+                outside = cv2.dilate(prior.astype(np.uint8), k) == 0
+                feats = with_mesh_colours(feats, *colours, outside)
+            if colours is not None and feats.fg_prob is None:
+                feats = with_mesh_colours(feats, *colours, ~_rect_mask(rect, cfg.roi_size))
+            colour_prob = feats.fg_prob if colours is not None else None
             cut = with_grabcut(replace(feats, fg_prob=None), rect, prior=prior, band=band,
-                               cv_seed=int(rng.integers(2**31 - 1)))
-            if colours is None:
-                feats = cut
+                               cv_seed=cv_seed,
+                               seed_prob=colour_prob if cfg.colour_grabcut else None)
+            if colour_prob is None or cut.fg_prob is None:
+                feats = cut if colour_prob is None else feats
             else:
-                if isinstance(hint, PoseHint) and prior is not None:
-                    k = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
-                    outside = cv2.dilate(prior.astype(np.uint8), k) == 0
-                    feats = with_mesh_colours(feats, *colours, outside)
-                feats = with_mesh_colours(feats, *colours, ~_rect_mask(rect, cfg.roi_size),
-                                          grabcut=cut) if feats.fg_prob is None else (
-                    replace(feats, fg_prob=0.5 * (feats.fg_prob + cut.fg_prob))
-                    if cut.fg_prob is not None else feats)
+                feats = replace(feats, fg_prob=(1.0 - cfg.colour_share) * cut.fg_prob
+                                + cfg.colour_share * colour_prob)
         self._last_cost = lambda q: score(q, feats, Kr)[0]
         self._last_feats = (feats, Kr, work, dist, diameter)
         scored = []

@@ -192,8 +192,7 @@ def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.ndarray,
-                      background: np.ndarray, *, grabcut: PhotoFeatures | None = None
-                      ) -> PhotoFeatures:
+                      background: np.ndarray) -> PhotoFeatures:
     """The features plus a per-pixel probability that a pixel shows the part, from the mesh's
     own colours against the window's background colours.
 
@@ -207,8 +206,6 @@ def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.nda
         feats: from `photo_features`.
         colours, weights: `mesh_colours(mesh)`.
         background: `(size, size) bool` window pixels that are (mostly) not the part.
-        grabcut: the same features with a GrabCut `fg_prob` (`with_grabcut`), or None: where
-            GrabCut found a cut, the two probabilities are averaged.
 
     Returns:
         A copy with `fg_prob`; unchanged when `background` has fewer than 20 pixels.
@@ -223,8 +220,6 @@ def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.nda
     bg = (bg + 1e-3 * bg.sum() / n) / bg.sum()
     prob = (fg / (fg + bg))[bins].astype(np.float32)
     prob = cv2.GaussianBlur(prob, (0, 0), 1.0)
-    if grabcut is not None and grabcut.fg_prob is not None:
-        prob = 0.5 * (prob + grabcut.fg_prob)
     return replace(feats, fg_prob=prob)
 
 
@@ -303,7 +298,8 @@ def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
 
 def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], *,
                  prior: np.ndarray | None = None, band: int = 8,
-                 iterations: int = 4, cv_seed: int = 0) -> PhotoFeatures:
+                 iterations: int = 4, cv_seed: int = 0,
+                 seed_prob: np.ndarray | None = None) -> PhotoFeatures:
     """The features plus a segmentation of the part by GrabCut.
 
     GrabCut (Rother et al. 2004, OpenCV) fits colour mixtures to the part and background
@@ -322,6 +318,9 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
         band: width of the uncertain band around `prior`, ROI pixels.
         iterations: GrabCut iterations.
         cv_seed: seed for OpenCV's generator (draw it from the caller's `rng`).
+        seed_prob: `(size, size) float32` a part probability (e.g. `with_mesh_colours`'s)
+            that splits the start: inside `rect` (or the `prior` band), pixels at >= 0.5
+            start as "probably part", the others as "probably background".
 
     Returns:
         A copy with `fg_prob`; unchanged when the start is degenerate or the cut is empty.
@@ -335,6 +334,10 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
         mask = np.full((size, size), cv2.GC_BGD, np.uint8)
         mask[near] = cv2.GC_PR_BGD
         mask[prior] = cv2.GC_PR_FGD
+        if seed_prob is not None:
+            likely = near & (seed_prob >= 0.5)
+            if 20 <= likely.sum() < near.sum() - 20:
+                mask[near] = np.where(likely[near], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
         cv2.setRNGSeed(int(cv_seed))
         cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     else:
@@ -346,8 +349,16 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
             return feats
         mask = np.zeros((size, size), np.uint8)
         cv2.setRNGSeed(int(cv_seed))
-        cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_RECT)
+        inside = np.zeros((size, size), bool)
+        inside[y0:y1, x0:x1] = True
+        likely = inside & (seed_prob >= 0.5) if seed_prob is not None else None
+        if likely is not None and 20 <= likely.sum() < inside.sum() - 20:
+            mask[inside] = cv2.GC_PR_BGD
+            mask[likely] = cv2.GC_PR_FGD
+            cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        else:
+            cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
+                        cv2.GC_INIT_WITH_RECT)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
     if fg.sum() < 10:
         return feats
