@@ -220,3 +220,57 @@ def test_appearance_tells_apart_poses_with_the_same_silhouette():
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_region_outside_forgives_rendered_pixels_the_photo_hides():
+    feats = photo_features(np.zeros((32, 32, 3), np.uint8), square_roi((0, 0, 32, 32),
+                                                                       margin=0.0, size=32),
+                           tau=10.0)
+    p = np.zeros((32, 32), np.float32)
+    p[8:24, 8:16] = 1.0  # the visible half of the part
+    from dataclasses import replace
+
+    f = replace(feats, fg_prob=p)
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True  # the whole part: its right half is hidden by an occluder
+    pts, ang = silhouette_points(mask)
+    plain = pose_cost(pts, ang, mask, f, w_edge=0.0)
+    tolerant = pose_cost(pts, ang, mask, f, w_edge=0.0, outside=0.0)
+    assert plain[2] == pytest.approx(0.5) and tolerant[2] == pytest.approx(1.0)
+
+
+def test_box_outside_does_not_charge_the_occluded_share_of_the_box(scene):
+    renderer, mesh, photo, truth = scene
+    ys, xs = np.nonzero(truth)
+    top = (ys.min() + ys.max()) // 2  # the hint: only the upper half is visible
+    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, top - ys.min() + 1)
+    costs = {}
+    for outside in (1.0, 0.0):
+        cfg = AlignConfig(**{**FAST.__dict__, "box_outside": outside, "refine_evals": 0})
+        with Aligner(cfg) as al:
+            al.align(photo, K, mesh, hint=BoxHint(box), rng=np.random.default_rng(0))
+            costs[outside] = al.last_cost(true_pose())
+    # the true render's box is about twice the visible box: 1 - IoU ~ 0.5 with the plain term
+    assert 0.3 < costs[1.0] - costs[0.0] < 0.7
+
+
+def test_grabcut_seeded_by_the_mesh_colours_finds_the_part(scene):
+    from synthgap.adapt.align_features import with_grabcut
+
+    _, mesh, photo, truth = scene
+    ys, xs = np.nonzero(truth)
+    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    roi = square_roi(box, margin=0.25, size=64)
+    feats = photo_features(photo, roi, tau=10.0)
+    s = roi.scale
+    rect = ((box[0] - roi.x0) * s, (box[1] - roi.y0) * s, box[2] * s, box[3] * s)
+    outside = np.ones((64, 64), bool)
+    outside[int(rect[1]):int(rect[1] + rect[3]) + 1, int(rect[0]):int(rect[0] + rect[2]) + 1] = 0
+    colour = with_mesh_colours(feats, *mesh_colours(mesh), outside).fg_prob
+    cut = with_grabcut(feats, rect, seed_prob=colour).fg_prob
+    import cv2
+
+    t = cv2.warpAffine(truth.astype(np.uint8), roi.affine(), (64, 64),
+                       flags=cv2.INTER_NEAREST) > 0
+    assert cut is not None
+    assert iou(cut > 0.5, t) > 0.7
