@@ -240,7 +240,7 @@ def test_region_outside_forgives_rendered_pixels_the_photo_hides():
 
 
 def test_box_outside_does_not_charge_the_occluded_share_of_the_box(scene):
-    renderer, mesh, photo, truth = scene
+    _, mesh, photo, truth = scene
     ys, xs = np.nonzero(truth)
     top = (ys.min() + ys.max()) // 2  # the hint: only the upper half is visible
     box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, top - ys.min() + 1)
