@@ -153,7 +153,7 @@ class AlignConfig:
             silhouette contour) with photo edges.
         coarse_region: the box-hint coarse search also scores each placement's region
             overlap (template mask points against the mesh-colour probability; only with
-            mesh colours).
+            mesh colours; off by default: it added search failures on LM-O).
     """
 
     roi_size: int = 128
@@ -183,7 +183,7 @@ class AlignConfig:
     colour_grabcut: bool = True
     colour_share: float = 0.5
     inner_edges: bool = True
-    coarse_region: bool = True
+    coarse_region: bool = False
 
     def __post_init__(self) -> None:
         checks = [("roi_size", 32 <= self.roi_size <= 512, "32..512"),
