@@ -376,8 +376,8 @@ class Aligner:
         return float(self._last_cost(np.asarray(pose, float)))
 
     # ------------------------------------------------------------------ rendering
-    def _render(self, K: np.ndarray, distortion: Sequence[float], mesh: trimesh.Trimesh,
-                pose: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    def _renderer_now(self) -> Renderer:
+        """The renderer of `roi_size`, made on first use; counts one render."""
         s = self.config.roi_size
         if self._renderer is None:
             from synthgap.generators.renderer import Renderer
@@ -388,7 +388,11 @@ class Aligner:
                              f"{self._renderer.height} but roi_size is {s}; pass a Renderer("
                              f"{s}, {s})")
         self._renders += 1
-        return project_mask(self._renderer, K, distortion, mesh, pose, part=part)
+        return self._renderer
+
+    def _render(self, K: np.ndarray, distortion: Sequence[float], mesh: trimesh.Trimesh,
+                pose: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+        return project_mask(self._renderer_now(), K, distortion, mesh, pose, part=part)
 
     def _colours_for(self, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray] | None:
         """The mesh file's own colours and their areas (`mesh_colours`, cached), or None."""
@@ -403,15 +407,12 @@ class Aligner:
                        mesh: trimesh.Trimesh, pose: np.ndarray, part: str
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`_render` plus the part drawn unlit in its own colours `(size, size, 3) uint8`."""
-        if self._renderer is None or self._renders == 0:
-            self._render(K, distortion, mesh, pose, part)  # checks and makes the renderer
-        assert self._renderer is not None
-        self._renders += 1
+        renderer = self._renderer_now()
         zfar = max(10.0, float(pose[2, 3]) + 2.0 * float(np.ptp(mesh.bounds, axis=0).max())
                    + 1.0)
         s = self.config.roi_size
-        res = self._renderer.render(_colour_params(K, (s, s), distortion, pose, part, zfar),
-                                    {part: mesh})
+        res = renderer.render(_colour_params(K, (s, s), distortion, pose, part, zfar),
+                              {part: mesh})
         return res.instance_mask == 1, res.depth, res.rgb
 
     def _coloured_work(self, mesh: trimesh.Trimesh, work: trimesh.Trimesh
