@@ -607,7 +607,6 @@ class Aligner:
                 feats = replace(feats, fg_prob=(1.0 - cfg.colour_share) * cut.fg_prob
                                 + cfg.colour_share * colour_prob)
         self._last_cost = lambda q: score(q, feats, Kr)[0]
-        self._last_feats = (feats, Kr, work, dist, diameter)
         scored = []
         for pose in candidates:
             c, _ = score(pose, feats, Kr)
