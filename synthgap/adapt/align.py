@@ -18,8 +18,12 @@ frame) by matching renders of the part to the photo:
    without rendering; the best `rescore` distinct ones are kept. Pose hint: the hint and
    `local_samples` seeded rotations and translations around it.
 3. **Rescoring.** The candidates are rendered and scored on the full cost: oriented chamfer +
-   (1 - soft IoU with a GrabCut segmentation of the window, started from the hint) + the hint
-   term (box: 1 - IoU of the render's box with the hint box; pose: a prior around the hint).
+   (1 - soft IoU with the part probability of the window) + the hint term (box: 1 - IoU of
+   the render's box with the hint box; pose: a prior around the hint). The part probability
+   is a GrabCut segmentation started from the hint and, when the mesh file has colours, the
+   probability that a pixel has the mesh's colours rather than the window background's
+   (`align_features.with_mesh_colours`; it also seeds GrabCut). Optional: an appearance term
+   (`w_appearance`: the part drawn unlit in its own colours against the photo).
 4. **Refinement.** The `top_k` best are refined on 6 DoF by Nelder-Mead on that cost
    (rotation about the part's centre, image-plane shift, log depth), then once more from the
    best with a smaller simplex; the lowest cost wins.

@@ -14,8 +14,11 @@ The cost of a pose hypothesis (lower is better, in [0, w_edge + w_region]):
   normal and the nearest photo edge's gradient (an oriented chamfer), so a contour does not
   settle on texture or clutter edges that cross it;
 - region term: 1 - soft IoU of the rendered mask with the photo's per-pixel probability of
-  belonging to the part, from hue/saturation/value histograms learnt from the photo inside
-  and outside a good hypothesis (`with_region_model`).
+  belonging to the part: a GrabCut cut (`with_grabcut`), the mesh file's own colours against
+  the window background's (`with_mesh_colours`), or histograms learnt from the photo inside
+  and outside a good hypothesis (`with_region_model`);
+- appearance (optional): the part drawn unlit in its own colours, correlated with the photo
+  inside the rendered mask (`appearance_term`).
 
 Pixel convention: OpenCV (pixel centres at integer coordinates).
 """
