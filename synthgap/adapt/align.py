@@ -123,7 +123,7 @@ class AlignConfig:
         rescore: coarse placements rendered and rescored before refinement (>= top_k).
         tau: edge-distance truncation, ROI pixels (> 0).
         w_edge, w_region, w_orient: weights of the edge, colour-region and edge-orientation
-            terms (>= 0).
+            terms (>= 0; `w_region` 2 since the mesh-colour probability: docs/align.md).
         max_faces: meshes are decimated to about this many faces for alignment (silhouettes
             barely change; renders get much cheaper). 0 = never.
         depth_samples: depths tried by the sliding search (no hint).
@@ -172,7 +172,7 @@ class AlignConfig:
     rescore: int = 12
     tau: float = 10.0
     w_edge: float = 1.0
-    w_region: float = 1.0
+    w_region: float = 2.0
     w_orient: float = 1.0
     max_faces: int = 3000
     depth_samples: int = 3
