@@ -21,9 +21,14 @@ ADD <= 0.1 d (BOP's usual threshold), the medians, and seconds per instance.
 Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/align_lmo.py [--data ../shared/data/lmo]
-        [--quick] [--hints box,pose] [--seed 0] [--json]
+        [--quick] [--limit N] [--hints box,pose] [--seed 0] [--set FIELD=VALUE]
+        [--diagnose] [--json]
 
-`--quick`: every 4th instance. Prints a table and one JSON line last.
+`--quick`: every 4th instance. Prints a table and one JSON line last. `--diagnose` also
+scores the true pose on align's own final cost (`Aligner.last_cost`): a failure is a *search*
+failure when the truth is cheaper than the estimate, a *cost* failure otherwise. `--hints
+truth` starts from the true pose itself (how far align's cost moves it: the objective's own
+error).
 """
 
 from __future__ import annotations
@@ -69,11 +74,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo")
     ap.add_argument("--quick", action="store_true", help="every 4th instance")
-    ap.add_argument("--hints", default="box,pose", help="comma list of box, pose")
+    ap.add_argument("--hints", default="box,pose",
+                    help="comma list of box, pose, truth (a diagnostic: start from the true "
+                    "pose itself; how far does align's own cost move it?)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="at most this many instances")
     ap.add_argument("--skip", type=int, default=0,
                     help="skip the first N instances (resume a run; seeds stay per instance)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also score the true pose on align's own cost: a failure (IoU < 0.8) "
+                    "is a search failure when the truth is cheaper than the estimate, a cost "
+                    "failure otherwise")
     ap.add_argument("--json", action="store_true", help="print one JSON line last")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override an AlignConfig field (repeatable), e.g. --set views=150")
@@ -113,12 +124,16 @@ def main() -> None:
             pose = np.asarray(view.parts[k].pose, float)
             pose[:3, 3] *= 1e-3  # the view's units are mm
             cases.append((im, view.parts[k].part, pose, tuple(int(v) for v in
-                                                               lab.boxes_visib[k])))
+                                                               lab.boxes_visib[k]),
+                          float(lab.visib_fract[k])))
     if args.quick:
         cases = cases[::4]
     if args.limit is not None:
         cases = cases[:args.limit]
     hints = [h.strip() for h in args.hints.split(",") if h.strip()]
+    for h in hints:
+        if h not in ("box", "pose", "truth"):
+            sys.exit(f"align_lmo: --hints {args.hints}: unknown hint {h!r} (box, pose, truth)")
     log(f"align_lmo: {len(cases)} instances (visible fraction >= {MIN_VISIB}) in "
         f"{len(fit_ids)} fit photos; hints {hints}")
 
@@ -129,14 +144,20 @@ def main() -> None:
         if key not in fields:
             sys.exit(f"align_lmo: --set {item}: unknown AlignConfig field (fields: "
                      f"{', '.join(fields)})")
-        overrides[key] = type(getattr(AlignConfig(), key))(value)
+        kind = type(getattr(AlignConfig(), key))
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                sys.exit(f"align_lmo: --set {item}: expected true or false")
+            overrides[key] = value.lower() in ("true", "1")
+        else:
+            overrides[key] = kind(value)
     cfg = AlignConfig(**overrides)
     full = Renderer(scene.image.width, scene.image.height)
     rows: dict[str, list[dict]] = {h: [] for h in hints}
     t_start = time.perf_counter()
     photos: dict[int, np.ndarray] = {}
     with Aligner(cfg) as aligner:
-        for ci, (im, name, pose, box) in enumerate(cases):
+        for ci, (im, name, pose, box, visib) in enumerate(cases):
             if ci < args.skip:
                 continue
             if min(box[2], box[3]) < MIN_BOX_PX:
@@ -153,8 +174,9 @@ def main() -> None:
             true_mask, _ = project_mask(full, Kmat, dist, mesh, pose, part=name)
             pts = np.asarray(mesh.vertices)
             for h in hints:
-                rng = np.random.default_rng([args.seed, ci, hints.index(h)])
-                hint = BoxHint(box) if h == "box" else PoseHint(perturb(pose, rng))
+                rng = np.random.default_rng([args.seed, ci, ("box", "pose", "truth").index(h)])
+                hint = BoxHint(box) if h == "box" else PoseHint(
+                    perturb(pose, rng) if h == "pose" else pose)
                 res = aligner.align(photo, Kmat, mesh, hint=hint, rng=rng, distortion=dist,
                                     part=name)
                 est_mask, _ = project_mask(full, Kmat, dist, mesh, res.pose, part=name)
@@ -169,12 +191,17 @@ def main() -> None:
                     hm, _ = project_mask(full, Kmat, dist, mesh, hint.pose, part=name)
                     start = float(np.logical_and(hm, true_mask).sum()
                                   / max(np.logical_or(hm, true_mask).sum(), 1))
-                rows[h].append({"image": im.image_id, "part": name, "iou": iou, "add": add,
-                                "start_iou": start,
+                true_cost = aligner.last_cost(pose) if args.diagnose else None
+                est_cost = aligner.last_cost(res.pose) if args.diagnose else None
+                rows[h].append({"image": im.image_id, "part": name, "visib": visib,
+                                "iou": iou, "add": add,
+                                "start_iou": start, "true_cost": true_cost, "est_cost": est_cost,
                                 "cost": res.cost, "seconds": res.seconds,
                                 "renders": res.renders})
                 log(f"[{ci + 1}/{len(cases)}] {im.image_id:4d} {name:12s} {h:4s} IoU {iou:.3f} "
-                    f"ADD {add:.3f}d cost {res.cost:.3f} {res.seconds:.1f}s")
+                    f"ADD {add:.3f}d cost {res.cost:.3f} {res.seconds:.1f}s"
+                    + (f" full cost: estimate {est_cost:.3f} truth {true_cost:.3f}"
+                       if true_cost is not None else ""))
     full.close()
     total = time.perf_counter() - t_start
 
@@ -204,6 +231,12 @@ def main() -> None:
         per_part: dict[str, list[float]] = {}
         for r in rs:
             per_part.setdefault(r["part"], []).append(r["iou"] >= 0.8)
+        if args.diagnose:
+            fail = [r for r in rs if r["iou"] < 0.8]
+            search = sum(r["true_cost"] < r["est_cost"] for r in fail)
+            s["search_failures"], s["cost_failures"] = search, len(fail) - search
+            print(f"        failures (IoU < 0.8): {len(fail)}: search (truth cheaper) "
+                  f"{search}, cost (estimate cheaper) {len(fail) - search}")
         print("        per part: " + ", ".join(f"{p} {np.mean(v):.0%} ({len(v)})"
                                                for p, v in sorted(per_part.items())))
     print(f"total {total:.0f} s")

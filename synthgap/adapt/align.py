@@ -18,8 +18,12 @@ frame) by matching renders of the part to the photo:
    without rendering; the best `rescore` distinct ones are kept. Pose hint: the hint and
    `local_samples` seeded rotations and translations around it.
 3. **Rescoring.** The candidates are rendered and scored on the full cost: oriented chamfer +
-   (1 - soft IoU with a GrabCut segmentation of the window, started from the hint) + the hint
-   term (box: 1 - IoU of the render's box with the hint box; pose: a prior around the hint).
+   (1 - soft IoU with the part probability of the window) + the hint term (box: 1 - IoU of
+   the render's box with the hint box; pose: a prior around the hint). The part probability
+   is a GrabCut segmentation started from the hint and, when the mesh file has colours, the
+   probability that a pixel has the mesh's colours rather than the window background's
+   (`align_features.with_mesh_colours`; it also seeds GrabCut). Optional: an appearance term
+   (`w_appearance`: the part drawn unlit in its own colours against the photo).
 4. **Refinement.** The `top_k` best are refined on 6 DoF by Nelder-Mead on that cost
    (rotation about the part's centre, image-plane shift, log depth), then once more from the
    best with a smaller simplex; the lowest cost wins.
@@ -41,7 +45,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -53,13 +57,16 @@ from scipy.spatial.transform import Rotation
 from synthgap.adapt.align_features import (
     PhotoFeatures,
     Roi,
+    appearance_term,
     edge_term,
+    mesh_colours,
     photo_features,
     pose_cost,
     sample_edges,
     silhouette_points,
     square_roi,
     with_grabcut,
+    with_mesh_colours,
 )
 from synthgap.adapt.align_geometry import (
     centre_diameter,
@@ -116,7 +123,7 @@ class AlignConfig:
         rescore: coarse placements rendered and rescored before refinement (>= top_k).
         tau: edge-distance truncation, ROI pixels (> 0).
         w_edge, w_region, w_orient: weights of the edge, colour-region and edge-orientation
-            terms (>= 0).
+            terms (>= 0; `w_region` 2 since the mesh-colour probability: docs/align.md).
         max_faces: meshes are decimated to about this many faces for alignment (silhouettes
             barely change; renders get much cheaper). 0 = never.
         depth_samples: depths tried by the sliding search (no hint).
@@ -125,6 +132,32 @@ class AlignConfig:
         w_box: weight of the box-hint term (1 - IoU of the render's box with the hint box).
         w_prior: weight of the pose-hint prior (squared distance from the hint in units of
             `local_rot_deg` and `local_shift`).
+        mesh_colours: when the mesh file has colours (vertex/face colours or a texture), the
+            region term also uses the per-pixel probability that the photo shows them
+            (`align_features.with_mesh_colours`), averaged with GrabCut's cut (or alone when
+            GrabCut finds none). Plain meshes: GrabCut only.
+        w_appearance: weight of the appearance term when the mesh file has colours: the
+            part drawn unlit in its own colours against the photo inside the rendered mask
+            (`align_features.appearance_term`); costs a second (colour) render per
+            evaluation. 0 = off (the default: it did not help on LM-O, docs/align.md);
+            plain meshes never use it.
+        region_outside: weight in [0, 1] of rendered pixels that the photo does not show
+            as the part, in the region term's soft IoU (1 = plain soft IoU; lower forgives
+            the occluded share of a true silhouette).
+        box_outside: weight in [0, 1] of the render's box area outside the hint box in the
+            box term (1 = 1 - IoU of the boxes; 0 = only the share of the hint box the
+            render's box misses: the hint is the visible box, occlusion shrinks it).
+        colour_grabcut: with mesh colours, GrabCut starts from the colour probability
+            (pixels of the hint box at >= 0.5 "probably part") instead of the whole box.
+        colour_share: with mesh colours, the part probability is this share of the colour
+            probability plus the rest of GrabCut's cut (where GrabCut finds one).
+        edge_trim: share of the rendered edge points the edge term counts, the
+            best-matching ones (`align_features.edge_term`; 1 = all, the plain chamfer).
+        inner_edges: also match the render's inner depth discontinuities (not only the
+            silhouette contour) with photo edges.
+        coarse_region: the box-hint coarse search also scores each placement's region
+            overlap (template mask points against the mesh-colour probability; only with
+            mesh colours; off by default: it added search failures on LM-O).
     """
 
     roi_size: int = 128
@@ -139,13 +172,22 @@ class AlignConfig:
     rescore: int = 12
     tau: float = 10.0
     w_edge: float = 1.0
-    w_region: float = 1.0
+    w_region: float = 2.0
     w_orient: float = 1.0
     max_faces: int = 3000
     depth_samples: int = 3
     w_box: float = 1.0
     edge_percentile: float = 70.0
     w_prior: float = 0.3
+    mesh_colours: bool = True
+    edge_trim: float = 1.0
+    w_appearance: float = 0.0
+    region_outside: float = 1.0
+    box_outside: float = 1.0
+    colour_grabcut: bool = True
+    colour_share: float = 0.5
+    inner_edges: bool = True
+    coarse_region: bool = False
 
     def __post_init__(self) -> None:
         checks = [("roi_size", 32 <= self.roi_size <= 512, "32..512"),
@@ -166,7 +208,12 @@ class AlignConfig:
                   ("depth_samples", self.depth_samples >= 1, ">= 1"),
                   ("w_box", self.w_box >= 0, ">= 0"),
                   ("edge_percentile", 1 <= self.edge_percentile <= 99.9, "1..99.9"),
-                  ("w_prior", self.w_prior >= 0, ">= 0")]
+                  ("w_prior", self.w_prior >= 0, ">= 0"),
+                  ("w_appearance", self.w_appearance >= 0, ">= 0"),
+                  ("region_outside", 0 <= self.region_outside <= 1, "0..1"),
+                  ("box_outside", 0 <= self.box_outside <= 1, "0..1"),
+                  ("colour_share", 0 <= self.colour_share <= 1, "0..1"),
+                  ("edge_trim", 0 < self.edge_trim <= 1, "0 < edge_trim <= 1")]
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"AlignConfig.{name}: expected {rule}, got "
@@ -235,6 +282,18 @@ def _params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float], p
                         background=BackgroundParams(color=(0.0, 0.0, 0.0), plane=False))
 
 
+_ALBEDO = MaterialParams((1.0, 1.0, 1.0), 0.0, 1.0, source="mesh")
+
+
+def _colour_params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float],
+                   pose: np.ndarray, part: str, zfar: float) -> SampleParams:
+    """`_params` with the part drawn unlit in its own colours (ambient light 1, no lights)."""
+    p = _params(K, size, distortion, pose, part, zfar)
+    inst = replace(p.parts[0], material=_ALBEDO)
+    return replace(p, parts=(inst,), background=BackgroundParams(
+        color=(0.0, 0.0, 0.0), plane=False, ambient=(1.0, 1.0, 1.0)))
+
+
 def project_mask(renderer: Renderer, K: np.ndarray, distortion: Sequence[float],
                  mesh: trimesh.Trimesh, pose: np.ndarray, *, part: str = "part"
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +351,10 @@ class Aligner:
         self._template_geoms: dict[tuple[str, int], tuple[float, float]] = {}
         self._renders = 0
         self._decimated: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh]] = {}
+        self._colours: dict[int, tuple[trimesh.Trimesh,
+                                       tuple[np.ndarray, np.ndarray] | None]] = {}
+        self._coloured: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh | None]] = {}
+        self._last_cost: Callable[[np.ndarray], float] | None = None
 
     def __enter__(self) -> Aligner:
         return self
@@ -305,9 +368,20 @@ class Aligner:
             self._renderer.close()
             self._renderer = None
 
+    def last_cost(self, pose: np.ndarray) -> float:
+        """The cost the last `align` call minimised, at another camera-from-object `pose`
+        `(4, 4)` metres (a diagnostic: is the true pose cheaper than the estimate?).
+
+        Raises:
+            RuntimeError: before any `align` call.
+        """
+        if self._last_cost is None:
+            raise RuntimeError("Aligner.last_cost: call align first")
+        return float(self._last_cost(np.asarray(pose, float)))
+
     # ------------------------------------------------------------------ rendering
-    def _render(self, K: np.ndarray, distortion: Sequence[float], mesh: trimesh.Trimesh,
-                pose: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    def _renderer_now(self) -> Renderer:
+        """The renderer of `roi_size`, made on first use; counts one render."""
         s = self.config.roi_size
         if self._renderer is None:
             from synthgap.generators.renderer import Renderer
@@ -318,7 +392,57 @@ class Aligner:
                              f"{self._renderer.height} but roi_size is {s}; pass a Renderer("
                              f"{s}, {s})")
         self._renders += 1
-        return project_mask(self._renderer, K, distortion, mesh, pose, part=part)
+        return self._renderer
+
+    def _render(self, K: np.ndarray, distortion: Sequence[float], mesh: trimesh.Trimesh,
+                pose: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+        return project_mask(self._renderer_now(), K, distortion, mesh, pose, part=part)
+
+    def _colours_for(self, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray] | None:
+        """The mesh file's own colours and their areas (`mesh_colours`, cached), or None."""
+        cached = self._colours.get(id(mesh))
+        if cached is not None and cached[0] is mesh:
+            return cached[1]
+        out = mesh_colours(mesh)
+        self._colours[id(mesh)] = (mesh, out)
+        return out
+
+    def _render_colour(self, K: np.ndarray, distortion: Sequence[float],
+                       mesh: trimesh.Trimesh, pose: np.ndarray, part: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_render` plus the part drawn unlit in its own colours `(size, size, 3) uint8`."""
+        renderer = self._renderer_now()
+        zfar = max(10.0, float(pose[2, 3]) + 2.0 * float(np.ptp(mesh.bounds, axis=0).max())
+                   + 1.0)
+        s = self.config.roi_size
+        res = renderer.render(_colour_params(K, (s, s), distortion, pose, part, zfar),
+                              {part: mesh})
+        return res.instance_mask == 1, res.depth, res.rgb
+
+    def _coloured_work(self, mesh: trimesh.Trimesh, work: trimesh.Trimesh
+                       ) -> trimesh.Trimesh | None:
+        """The alignment mesh with the file's vertex colours (carried over from the nearest
+        original vertex when decimated; cached), or None for a mesh without colours."""
+        cached = self._coloured.get(id(mesh))
+        if cached is not None and cached[0] is mesh:
+            return cached[1]
+        out = None
+        src = mesh_colours(mesh)
+        if src is not None and len(src[0]) == len(mesh.vertices):
+            from scipy.spatial import cKDTree
+
+            if work is mesh:
+                cols = src[0]
+            else:
+                _, idx = cKDTree(np.asarray(mesh.vertices)).query(np.asarray(work.vertices))
+                cols = src[0][idx]
+            out = trimesh.Trimesh(vertices=np.asarray(work.vertices),
+                                  faces=np.asarray(work.faces), process=False)
+            out.visual = trimesh.visual.ColorVisuals(
+                out, vertex_colors=np.concatenate([cols, np.full((len(cols), 1), 255,
+                                                                 np.uint8)], axis=1))
+        self._coloured[id(mesh)] = (mesh, out)
+        return out
 
     def _mesh_for(self, mesh: trimesh.Trimesh) -> trimesh.Trimesh:
         """The mesh decimated to about `max_faces` faces (cached; the mesh itself when small
@@ -358,7 +482,8 @@ class Aligner:
             R = look_rotation(d)
             pose = pose_from_centre(R, np.array([0.0, 0.0, z0]), centre)
             mask, depth = self._render(K, _NO_DISTORTION, mesh, pose, part)
-            pts, ang = silhouette_points(mask, depth, depth_step=0.05 * diameter)
+            pts, ang = silhouette_points(mask, depth if cfg.inner_edges else None,
+                                         depth_step=0.05 * diameter)
             if len(pts) == 0:
                 continue
             ys, xs = np.nonzero(mask)
@@ -414,14 +539,24 @@ class Aligner:
         h, w = photo.shape[:2]
         dist = tuple(float(v) for v in distortion)
 
+        painted = self._coloured_work(mesh, work) if cfg.w_appearance > 0 else None
+
         def score(pose: np.ndarray, feats: PhotoFeatures, Kr: np.ndarray
                   ) -> tuple[float, np.ndarray]:
-            mask, dep = self._render(Kr, dist, work, pose, part)
-            pts, ang = silhouette_points(mask, dep, depth_step=0.05 * diameter)
+            if painted is not None:
+                mask, dep, rgb = self._render_colour(Kr, dist, painted, pose, part)
+            else:
+                mask, dep = self._render(Kr, dist, work, pose, part)
+            pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
+                                         depth_step=0.05 * diameter)
             cost = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge, w_region=cfg.w_region,
-                             w_orient=cfg.w_orient)[0]
+                             w_orient=cfg.w_orient, trim=cfg.edge_trim,
+                             outside=cfg.region_outside)[0]
+            if painted is not None:
+                cost += cfg.w_appearance * appearance_term(rgb, mask, feats.crop)
             return cost + self._hint_cost(pose, mask, hint, feats.roi, centre, diameter), mask
 
+        colours = self._colours_for(mesh) if cfg.w_region > 0 and cfg.mesh_colours else None
         if isinstance(hint, PoseHint):
             pose0 = np.asarray(hint.pose, float)
             roi = self._pose_roi(K, work, pose0, diameter)
@@ -437,6 +572,11 @@ class Aligner:
             for box in boxes:
                 roi = square_roi(box, margin=cfg.margin, size=cfg.roi_size)  # type: ignore[arg-type]
                 feats = photo_features(photo, roi, tau=cfg.tau, edge_percentile=cfg.edge_percentile)
+                if colours is not None:  # the part's colours: known before any pose
+                    s = roi.scale
+                    feats = with_mesh_colours(feats, *colours, ~_rect_mask(
+                        ((box[0] - roi.x0) * s, (box[1] - roi.y0) * s, box[2] * s, box[3] * s),
+                        cfg.roi_size))
                 rois[id(roi)] = feats
                 for cost, pose in self._coarse(feats, K, box, work, part):  # type: ignore[arg-type]
                     found.append((cost, pose, roi))
@@ -451,11 +591,26 @@ class Aligner:
             prior = None
             if isinstance(hint, PoseHint):
                 prior, _ = self._render(Kr, dist, work, hint.pose, part)
-            band = cfg.local_shift * diameter * Kr[0, 0] / float(candidates[0][2, 3])
-            feats = with_grabcut(feats, self._region_rect(roi, hint, K, work, diameter,
-                                                           candidates),
-                                 prior=prior, band=max(2, round(band)),
-                                 cv_seed=int(rng.integers(2**31 - 1)))
+            band = max(2, round(cfg.local_shift * diameter * Kr[0, 0]
+                                / float(candidates[0][2, 3])))
+            rect = self._region_rect(roi, hint, K, work, diameter, candidates)
+            cv_seed = int(rng.integers(2**31 - 1))
+            if colours is not None and isinstance(hint, PoseHint) and prior is not None:
+                k = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+                outside = cv2.dilate(prior.astype(np.uint8), k) == 0
+                feats = with_mesh_colours(feats, *colours, outside)
+            if colours is not None and feats.fg_prob is None:
+                feats = with_mesh_colours(feats, *colours, ~_rect_mask(rect, cfg.roi_size))
+            colour_prob = feats.fg_prob if colours is not None else None
+            cut = with_grabcut(replace(feats, fg_prob=None), rect, prior=prior, band=band,
+                               cv_seed=cv_seed,
+                               seed_prob=colour_prob if cfg.colour_grabcut else None)
+            if colour_prob is None or cut.fg_prob is None:
+                feats = cut if colour_prob is None else feats
+            else:
+                feats = replace(feats, fg_prob=(1.0 - cfg.colour_share) * cut.fg_prob
+                                + cfg.colour_share * colour_prob)
+        self._last_cost = lambda q: score(q, feats, Kr)[0]
         scored = []
         for pose in candidates:
             c, _ = score(pose, feats, Kr)
@@ -467,9 +622,11 @@ class Aligner:
         cost, pose = self._refine(refined[0][1], lambda q: score(q, feats, Kr)[0], centre, Kr,
                                   scale=0.3)
         mask, dep = self._render(Kr, dist, work, pose, part)
-        pts, ang = silhouette_points(mask, dep, depth_step=0.05 * diameter)
+        pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
+                                     depth_step=0.05 * diameter)
         cost, edge, iou = pose_cost(pts, ang, mask, feats, w_edge=cfg.w_edge,
-                                    w_region=cfg.w_region, w_orient=cfg.w_orient)
+                                    w_region=cfg.w_region, w_orient=cfg.w_orient,
+                                    trim=cfg.edge_trim, outside=cfg.region_outside)
         return AlignResult(pose=pose, cost=cost, edge=edge, region_iou=iou, roi=roi,
                            renders=self._renders, seconds=time.perf_counter() - t0)
 
@@ -493,7 +650,10 @@ class Aligner:
             iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
             ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
             inter = iw * ih
-            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+            # the hint is the visible box: a render box that sticks out of it (the part's
+            # occluded share) costs only `box_outside` of what a box missing from it costs
+            union = (a[2] - a[0]) * (a[3] - a[1]) + cfg.box_outside * (
+                (b[2] - b[0]) * (b[3] - b[1]) - inter)
             return cfg.w_box * (1.0 - inter / max(union, 1e-9))
         if isinstance(hint, PoseHint) and cfg.w_prior > 0:
             h = np.asarray(hint.pose, float)
@@ -570,6 +730,8 @@ class Aligner:
         cosa, sina = np.cos(angles)[:, None], np.sin(angles)[:, None]
         centre, _ = centre_diameter(mesh)
         costs = np.empty((len(templates), A))
+        region = feats.fg_prob if cfg.coarse_region and cfg.w_region > 0 else None
+        p_total = float(region.sum()) if region is not None else 0.0
         place = np.empty((len(templates), A, 3))
         for ti, t in enumerate(templates):
             ext = t.extent  # (A, 4): xmin, xmax, ymin, ymax
@@ -582,8 +744,16 @@ class Aligner:
             px = scale[:, None] * (cosa * cx - sina * cy) + ox[:, None]
             py = scale[:, None] * (sina * cx + cosa * cy) + oy[:, None]
             d, a = sample_edges(feats, px, py)
-            costs[ti] = edge_term(d, a, t.angles[None] + angles[:, None], feats.tau,
-                                  cfg.w_orient)
+            costs[ti] = cfg.w_edge * edge_term(d, a, t.angles[None] + angles[:, None],
+                                               feats.tau, cfg.w_orient, cfg.edge_trim)
+            if region is not None:  # soft IoU of the placed mask with the colour probability
+                ix, iy = t.inner[:, 0][None], t.inner[:, 1][None]
+                p_in = _sample(region, scale[:, None] * (cosa * ix - sina * iy) + ox[:, None],
+                               scale[:, None] * (sina * ix + cosa * iy) + oy[:, None]).mean(1)
+                area = t.area * scale ** 2
+                inter = p_in * area
+                union = cfg.region_outside * (area - inter) + p_total
+                costs[ti] += cfg.w_region * (1.0 - inter / np.maximum(union, 1e-9))
             place[ti] = np.stack([scale, ox, oy], axis=1)
         order = np.argsort(costs, axis=None, kind="stable")
         picked: list[tuple[float, np.ndarray]] = []
@@ -631,6 +801,23 @@ class Aligner:
         if res.fun < c0:
             return float(res.fun), pose_of(res.x)
         return c0, pose0
+
+
+def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`img` at the nearest pixel of `x`, `y` (equal shapes); 0 outside it."""
+    h, w = img.shape
+    xi, yi = np.rint(x).astype(np.int64), np.rint(y).astype(np.int64)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    return np.where(inside, img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], 0.0)
+
+
+def _rect_mask(rect: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """`(size, size) bool`: True inside `rect` `(x, y, w, h)` (ROI pixels)."""
+    x, y, w, h = rect
+    m = np.zeros((size, size), bool)
+    m[max(0, int(np.floor(y))):max(0, int(np.ceil(y + h))),
+      max(0, int(np.floor(x))):max(0, int(np.ceil(x + w)))] = True
+    return m
 
 
 def _check_inputs(photo: np.ndarray, K: np.ndarray, mesh: trimesh.Trimesh,

@@ -14,8 +14,11 @@ The cost of a pose hypothesis (lower is better, in [0, w_edge + w_region]):
   normal and the nearest photo edge's gradient (an oriented chamfer), so a contour does not
   settle on texture or clutter edges that cross it;
 - region term: 1 - soft IoU of the rendered mask with the photo's per-pixel probability of
-  belonging to the part, from hue/saturation/value histograms learnt from the photo inside
-  and outside a good hypothesis (`with_region_model`).
+  belonging to the part: a GrabCut cut (`with_grabcut`), the mesh file's own colours against
+  the window background's (`with_mesh_colours`), or histograms learnt from the photo inside
+  and outside a good hypothesis (`with_region_model`);
+- appearance (optional): the part drawn unlit in its own colours, correlated with the photo
+  inside the rendered mask (`appearance_term`).
 
 Pixel convention: OpenCV (pixel centres at integer coordinates).
 """
@@ -30,13 +33,17 @@ import numpy as np
 __all__ = [
     "PhotoFeatures",
     "Roi",
+    "appearance_term",
+    "colour_bins",
     "edge_term",
+    "mesh_colours",
     "photo_features",
     "pose_cost",
     "sample_edges",
     "silhouette_points",
     "square_roi",
     "with_grabcut",
+    "with_mesh_colours",
     "with_region_model",
 ]
 
@@ -119,6 +126,134 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
     return (h * _BINS[1] + s) * _BINS[2] + v
 
 
+#: colour bins of the mesh-colour model: 4 brightness x 16 x 16 chromaticity (r, g) bins.
+_COLOUR_BINS = (4, 16, 16)
+_N_COLOUR_BINS = int(np.prod(_COLOUR_BINS))
+_BRIGHTNESS_EDGES = np.array([40.0, 100.0, 170.0])
+
+
+def colour_bins(rgb: np.ndarray) -> np.ndarray:
+    """Colour bin of each RGB uint8 pixel (any leading shape, flattened): chromaticity
+    `r = R / (R + G + B)`, `g = G / (R + G + B)` in 16 x 16 bins, which a brighter or dimmer
+    light does not change, and 4 coarse brightness bins (mean of R, G, B: < 40, < 100, < 170,
+    above) that keep black, grey and white apart.
+
+    Returns:
+        `(n,) int64` bin indices in `[0, 1024)`.
+    """
+    x = np.asarray(rgb, np.float64).reshape(-1, 3)
+    total = x.sum(axis=1) + 3.0  # a small offset keeps near-black pixels grey
+    _, nr, ng = _COLOUR_BINS
+    ri = np.minimum(((x[:, 0] + 1.0) / total * nr).astype(np.int64), nr - 1)
+    gi = np.minimum(((x[:, 1] + 1.0) / total * ng).astype(np.int64), ng - 1)
+    bi = np.searchsorted(_BRIGHTNESS_EDGES, x.mean(axis=1), side="right")
+    return (bi * nr + ri) * ng + gi
+
+
+def _smooth_hist(hist: np.ndarray) -> np.ndarray:
+    """Spread each bin over its neighbours (Gaussian, one bin), so a slightly different camera
+    or light still lands on the part's colours."""
+    from scipy.ndimage import gaussian_filter
+
+    h = gaussian_filter(hist.astype(np.float64).reshape(_COLOUR_BINS), sigma=(0.7, 1.0, 1.0),
+                        mode="nearest")
+    return h.ravel()
+
+
+def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """The colours a mesh file carries (vertex colours, face colours or a texture sampled at
+    the vertices), with the surface area each stands for.
+
+    Args:
+        mesh: a `trimesh.Trimesh`.
+
+    Returns:
+        `(colours (n, 3) uint8 RGB, weights (n,) float64 m^2)`, or None for a plain CAD mesh
+        (no colours, or one uniform default colour).
+    """
+    visual = getattr(mesh, "visual", None)
+    kind = getattr(visual, "kind", None)
+    if kind is None:
+        return None
+    try:
+        if kind == "texture":
+            visual = visual.to_color()
+        if kind == "face" or getattr(visual, "kind", None) == "face":
+            cols = np.asarray(visual.face_colors)[:, :3]
+            w = np.asarray(mesh.area_faces, float)  # type: ignore[attr-defined]
+        else:
+            cols = np.asarray(visual.vertex_colors)[:, :3]
+            faces = np.asarray(mesh.faces)  # type: ignore[attr-defined]
+            w = np.zeros(len(cols))
+            np.add.at(w, faces.ravel(), np.repeat(np.asarray(mesh.area_faces, float) / 3.0,
+                                                   3))  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, IndexError):
+        return None
+    if len(cols) == 0 or len(np.unique(cols, axis=0)) < 2 or w.sum() <= 0:
+        return None
+    return cols.astype(np.uint8), w
+
+
+def with_mesh_colours(feats: PhotoFeatures, colours: np.ndarray, weights: np.ndarray,
+                      background: np.ndarray) -> PhotoFeatures:
+    """The features plus a per-pixel probability that a pixel shows the part, from the mesh's
+    own colours against the window's background colours.
+
+    The part's colour histogram (`colour_bins`, area-weighted) comes from the mesh file; the
+    background's from the window pixels in `background` (outside the hint); a pixel's
+    probability is the part histogram's share of its bin (both smoothed). Robust to the
+    light's brightness (coloured pixels are binned by hue and saturation only); a part
+    coloured like its background gives probabilities near 0.5 there, i.e. little evidence.
+
+    Args:
+        feats: from `photo_features`.
+        colours, weights: `mesh_colours(mesh)`.
+        background: `(size, size) bool` window pixels that are (mostly) not the part.
+
+    Returns:
+        A copy with `fg_prob`; unchanged when `background` has fewer than 20 pixels.
+    """
+    if background.sum() < 20:
+        return feats
+    n = _N_COLOUR_BINS
+    fg = _smooth_hist(np.bincount(colour_bins(colours), weights=weights, minlength=n))
+    bins = colour_bins(feats.crop).reshape(feats.crop.shape[:2])
+    bg = _smooth_hist(np.bincount(bins[background], minlength=n))
+    fg = (fg + 1e-3 * fg.sum() / n) / fg.sum()
+    bg = (bg + 1e-3 * bg.sum() / n) / bg.sum()
+    prob = (fg / (fg + bg))[bins].astype(np.float32)
+    prob = cv2.GaussianBlur(prob, (0, 0), 1.0)
+    return replace(feats, fg_prob=prob)
+
+
+def appearance_term(render: np.ndarray, mask: np.ndarray, crop: np.ndarray) -> float:
+    """How unlike the photo a render in the mesh's own colours looks, in [0, 1].
+
+    1 minus the zero-mean normalised cross-correlation of the two images over the rendered
+    mask (RGB, each channel's mean removed, both blurred by 1 pixel), halved: 0 = the photo
+    varies exactly like the part's colours there, 0.5 = unrelated, 1 = inverted. A global
+    change of brightness, contrast or colour cast of the light does not change it.
+
+    Args:
+        render: `(size, size, 3) uint8` the part drawn unlit in its own colours.
+        mask: `(size, size) bool` its pixels.
+        crop: `(size, size, 3) uint8` the photo window (`PhotoFeatures.crop`).
+
+    Returns:
+        The term; 1.0 when the mask has fewer than 20 pixels or either side is uniform.
+    """
+    if mask.sum() < 20:
+        return 1.0
+    a = cv2.GaussianBlur(render, (0, 0), 1.0)[mask].astype(np.float64)
+    b = cv2.GaussianBlur(crop, (0, 0), 1.0)[mask].astype(np.float64)
+    a -= a.mean(axis=0)
+    b -= b.mean(axis=0)
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    if den < 1e-6:
+        return 1.0
+    return float(0.5 * (1.0 - (a * b).sum() / den))
+
+
 def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
                    edge_percentile: float = 70.0) -> PhotoFeatures:
     """Resample the photo's ROI and compute its edge distance map (no colour model yet).
@@ -166,7 +301,8 @@ def photo_features(photo: np.ndarray, roi: Roi, *, tau: float,
 
 def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], *,
                  prior: np.ndarray | None = None, band: int = 8,
-                 iterations: int = 4, cv_seed: int = 0) -> PhotoFeatures:
+                 iterations: int = 4, cv_seed: int = 0,
+                 seed_prob: np.ndarray | None = None) -> PhotoFeatures:
     """The features plus a segmentation of the part by GrabCut.
 
     GrabCut (Rother et al. 2004, OpenCV) fits colour mixtures to the part and background
@@ -185,6 +321,9 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
         band: width of the uncertain band around `prior`, ROI pixels.
         iterations: GrabCut iterations.
         cv_seed: seed for OpenCV's generator (draw it from the caller's `rng`).
+        seed_prob: `(size, size) float32` a part probability (e.g. `with_mesh_colours`'s)
+            that splits the start: inside `rect` (or the `prior` band), pixels at >= 0.5
+            start as "probably part", the others as "probably background".
 
     Returns:
         A copy with `fg_prob`; unchanged when the start is degenerate or the cut is empty.
@@ -198,6 +337,10 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
         mask = np.full((size, size), cv2.GC_BGD, np.uint8)
         mask[near] = cv2.GC_PR_BGD
         mask[prior] = cv2.GC_PR_FGD
+        if seed_prob is not None:
+            likely = near & (seed_prob >= 0.5)
+            if 20 <= likely.sum() < near.sum() - 20:
+                mask[near] = np.where(likely[near], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
         cv2.setRNGSeed(int(cv_seed))
         cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     else:
@@ -209,8 +352,16 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
             return feats
         mask = np.zeros((size, size), np.uint8)
         cv2.setRNGSeed(int(cv_seed))
-        cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_RECT)
+        inside = np.zeros((size, size), bool)
+        inside[y0:y1, x0:x1] = True
+        likely = inside & (seed_prob >= 0.5) if seed_prob is not None else None
+        if likely is not None and 20 <= likely.sum() < inside.sum() - 20:
+            mask[inside] = cv2.GC_PR_BGD
+            mask[likely] = cv2.GC_PR_FGD
+            cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        else:
+            cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
+                        cv2.GC_INIT_WITH_RECT)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
     if fg.sum() < 10:
         return feats
@@ -301,7 +452,7 @@ def sample_edges(feats: PhotoFeatures, x: np.ndarray, y: np.ndarray
 
 
 def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: float,
-              w_orient: float) -> np.ndarray:
+              w_orient: float, trim: float = 1.0) -> np.ndarray:
     """Oriented truncated chamfer per hypothesis (mean over points, last axis), in [0, 1].
 
     Args:
@@ -310,15 +461,23 @@ def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: f
         angles: `(..., n)` the rendered edge's gradient direction, radians.
         tau: truncation distance. w_orient: weight of the orientation term (|sin| of the
             angle between the two directions; 1 where no edge is within `tau`).
+        trim: share of the points that count, in (0, 1]: the mean is taken over the
+            best-matching `trim` of them (a trimmed chamfer: a partly occluded part is not
+            pushed off its visible outline by the hidden one).
     """
     far = dist >= tau
     orient = np.where(far, 1.0, np.abs(np.sin(angle_at - angles)))
-    return ((dist / tau + w_orient * orient) / (1.0 + w_orient)).mean(axis=-1)
+    per = (dist / tau + w_orient * orient) / (1.0 + w_orient)
+    n = per.shape[-1]
+    keep = max(1, int(np.ceil(trim * n)))
+    if keep < n:
+        per = np.partition(per, keep - 1, axis=-1)[..., :keep]
+    return per.mean(axis=-1)
 
 
 def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: PhotoFeatures,
-              *, w_edge: float = 1.0, w_region: float = 1.0, w_orient: float = 1.0
-              ) -> tuple[float, float, float]:
+              *, w_edge: float = 1.0, w_region: float = 1.0, w_orient: float = 1.0,
+              trim: float = 1.0, outside: float = 1.0) -> tuple[float, float, float]:
     """Cost of one rendered hypothesis in the ROI.
 
     Args:
@@ -328,6 +487,10 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
         feats: the photo's features in the same ROI.
         w_edge, w_region, w_orient: term weights (the region term is 0 without a colour
             model).
+        trim: share of the edge points that count (`edge_term`).
+        outside: weight in [0, 1] of rendered pixels the colour model says are not the
+            part, in the soft IoU's union (1 = the plain soft IoU; lower forgives the
+            occluded part of a true silhouette).
 
     Returns:
         `(cost, edge term in [0, 1], soft IoU in [0, 1])`; an empty render costs
@@ -336,10 +499,10 @@ def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: P
     if len(points) == 0 or not mask.any():
         return float(w_edge + w_region), 1.0, 0.0
     d, a = sample_edges(feats, points[:, 0], points[:, 1])
-    edge = float(edge_term(d, a, angles, feats.tau, w_orient))
+    edge = float(edge_term(d, a, angles, feats.tau, w_orient, trim))
     if feats.fg_prob is None or w_region == 0:
         return w_edge * edge, edge, 0.0
     p = feats.fg_prob
     inter = float(p[mask].sum())
-    iou = inter / max(float(mask.sum()) + float(p.sum()) - inter, 1e-9)
+    iou = inter / max(outside * (float(mask.sum()) - inter) + float(p.sum()), 1e-9)
     return w_edge * edge + w_region * (1.0 - iou), edge, iou

@@ -1,5 +1,5 @@
 """`synthgap align SCENE PHOTO... --part NAME [--hint-box x,y,w,h | --hint-pose FILE]
-[--depth NEAR,FAR] -o views.yaml [--preview DIR] [--seed 0]`."""
+[--depth NEAR,FAR] -o views.yaml [--preview DIR] [--seed 0] [--no-colours]`."""
 
 from __future__ import annotations
 
@@ -44,9 +44,13 @@ def _numbers(value: str, n: int, name: str) -> tuple[float, ...]:
               help="Viewpoints of the coarse search (box hint, no hint).")
 @click.option("--refine-evals", default=150, show_default=True, type=click.IntRange(0, 5000),
               help="Renders per local refinement.")
+@click.option("--colours/--no-colours", default=True, show_default=True,
+              help="Use the mesh file's own colours (vertex colours or texture), when it has "
+                   "them, for the region and appearance terms; --no-colours: edges and "
+                   "GrabCut only.")
 def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: tuple[str, ...],
           hint_pose: Path | None, depth: str | None, out: Path, preview: Path | None,
-          seed: int, views: int, refine_evals: int) -> None:
+          seed: int, views: int, refine_evals: int, colours: bool) -> None:
     """Estimate the pose of each --part in each PHOTO and write SCENE's real_views.
 
     Renders of the part are matched to the photo's edges and colours (coarse search over
@@ -76,7 +80,8 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     try:
         loaded = load_scene(scene)
         hints = read_pose_hints(hint_pose) if hint_pose is not None else None
-        config = AlignConfig(views=views, refine_evals=refine_evals)
+        config = AlignConfig(views=views, refine_evals=refine_evals, mesh_colours=colours,
+                             **({} if colours else {"w_appearance": 0.0}))
         base = Path(scene).resolve().parent if not scene.startswith("preset:") else None
         result, aligned = align_views(
             loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,  # type: ignore[arg-type]

@@ -120,3 +120,23 @@ def test_align_pose_hint_file_errors(cell, tmp_path):
     res = CliRunner().invoke(main, ["align", str(scene_file), str(photo), "--part", "l_bracket",
                                     "--hint-pose", str(hints), "-o", str(tmp_path / "v.yaml")])
     assert res.exit_code != 0 and "real_views[0]" in res.output
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-colours"], False)])
+def test_align_colours_flag_reaches_the_config(cell, tmp_path, monkeypatch, flag, expected):
+    import synthgap.adapt.align_views as av
+
+    seen = {}
+
+    def fake_align_views(*args, config, **kwargs):
+        seen["config"] = config
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(av, "align_views", fake_align_views)
+    scene_file, photo, _ = cell
+    res = CliRunner().invoke(main, ["align", str(scene_file), str(photo), "--part", "l_bracket",
+                                    "--hint-box", "1,1,20,20", *flag, "-o",
+                                    str(tmp_path / "v.yaml")])
+    assert res.exit_code != 0 and "stop here" in res.output
+    assert seen["config"].mesh_colours is expected
+    assert (seen["config"].w_appearance == 0.0) or expected
