@@ -81,7 +81,7 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
         loaded = load_scene(scene)
         hints = read_pose_hints(hint_pose) if hint_pose is not None else None
         config = AlignConfig(views=views, refine_evals=refine_evals, mesh_colours=colours,
-                             **({} if colours else {"w_appearance": 0.0}))
+                             w_appearance=AlignConfig.w_appearance if colours else 0.0)
         base = Path(scene).resolve().parent if not scene.startswith("preset:") else None
         result, aligned = align_views(
             loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,  # type: ignore[arg-type]
