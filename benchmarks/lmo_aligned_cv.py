@@ -84,29 +84,19 @@ def main() -> None:
 
     from synthgap.adapt.image_base import make_image_adapter
     from synthgap.data.layout import read_image
-    from synthgap.scenes.bop import read_bop_scene
 
-    data = args.data.resolve()
-    splits = json.loads((data / "splits.json").read_text())
-    fit_ids = [int(i) for i in splits["fit"]]
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=fit_ids)
-    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop.obj_ids}
-    classes = sorted(names.values())
-    out = args.out.resolve()
-    truth = rl.real_truth(data, out, classes, names)
-    scene_path = rl.render_scene_file(data, out, args.scene, fit_ids, names)
-    renders = rl.RenderSet(rl.render(scene_path, out / "renders", args.renders, 1), classes)
+    fs = rl.FitSplit(args.data, args.out, args.scene, args.renders)
+    data, bop, names, classes, renders = fs.data, fs.bop, fs.names, fs.classes, fs.renders
+    scene_path, folds = fs.scene_path, fs.folds
     images = [renders.image(i) for i in range(len(renders))]
     raw = rl.derived(images, renders, set())
-    folds = [fit_ids[0::2], fit_ids[1::2]]
     budget = (200, 48, 3e-3)  # real_lmo.py's full budget
     methods = [m for m in args.methods.split(",") if m]
     appearances = ["midpoint", f"sample{args.draws}"]
 
     jobs, fits = [], {}
     for f, train_ids in enumerate(folds):
-        te = np.isin(truth["crop_img"], folds[1 - f])
-        test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
+        test_x, test_y = fs.held_out(f)
         fold_sets = {"raw": raw}
         hist = make_image_adapter("histogram")
         hist.fit(images[:args.fit_renders], [read_image(bop.image(i).rgb) for i in train_ids],
@@ -140,19 +130,8 @@ def main() -> None:
     rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
     results = rl.run_jobs(rl._recognition_job, jobs, args.jobs)
 
-    acc: dict[str, dict[int, list[int]]] = {}
-    for row, seed, correct, total in results:
-        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
-        a[0] += correct
-        a[1] += total
-    table = {}
-    for row, by_seed in acc.items():
-        v = np.array([c / n for c, n in by_seed.values()])
-        if not np.isfinite(v).all():
-            sys.exit(f"lmo_aligned_cv: {row}: non-finite accuracy")
-        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
-                      "seeds": [round(float(x), 4) for x in v]}
-    print(f"\nfit-split 2-fold CV ({len(fit_ids)} fit photos, {args.seeds} seeds), recognition "
+    table = rl.accuracy_table(results, "lmo_aligned_cv")
+    print(f"\nfit-split 2-fold CV ({len(fs.fit_ids)} fit photos, {args.seeds} seeds), recognition "
           "of the held-out half's real crops by a classifier trained on renders alone:")
     print("| training set | recognition | strength (fold 0, 1) |\n|---|---|---|")
     for row, r in table.items():

@@ -70,30 +70,19 @@ def main() -> None:
 
     from synthgap.adapt.image_base import make_image_adapter
     from synthgap.data.layout import read_image
-    from synthgap.scenes.bop import read_bop_scene
 
-    data = args.data.resolve()
-    splits = json.loads((data / "splits.json").read_text())
-    fit_ids = [int(i) for i in splits["fit"]]
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=fit_ids)
-    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop.obj_ids}
-    classes = sorted(names.values())
-    out = args.out.resolve()
-    truth = rl.real_truth(data, out, classes, names)
-    scene_path = rl.render_scene_file(data, out, args.scene, fit_ids, names)
-    renders = rl.RenderSet(rl.render(scene_path, out / "renders", args.renders, 1), classes)
+    fs = rl.FitSplit(args.data, args.out, args.scene, args.renders)
+    bop, classes, renders, truth, folds = fs.bop, fs.classes, fs.renders, fs.truth, fs.folds
+    fit_ids = fs.fit_ids
     sets = {"raw": rl.derived((renders.image(i) for i in range(len(renders))), renders, set())}
-    folds = [fit_ids[0::2], fit_ids[1::2]]
     budget = (200, 48, 3e-3)  # real_lmo.py's full budget
     methods = [m for m in args.methods.split(",") if m]
 
     jobs = []
     for f, train_ids in enumerate(folds):
-        test_ids = folds[1 - f]
         tr = np.isin(truth["crop_img"], train_ids)
-        te = np.isin(truth["crop_img"], test_ids)
         real = (truth["crops"][tr], truth["crop_cls"][tr])
-        test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
+        test_x, test_y = fs.held_out(f)
         fold_sets = dict(sets)
         for m in methods:  # adapters see the training fold's photos only
             adapter = make_image_adapter(m)
@@ -115,15 +104,7 @@ def main() -> None:
     rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
     results = rl.run_jobs(_job, jobs, args.jobs)
 
-    acc: dict[str, dict[int, list[int]]] = {}
-    for row, _fold, seed, correct, total in results:
-        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
-        a[0] += correct
-        a[1] += total
-    table = {}
-    for row, by_seed in acc.items():
-        v = np.array([c / n for c, n in by_seed.values()])
-        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4)}
+    table = rl.accuracy_table(results, "lmo_fit_cv")
     print(f"\nfit-split 2-fold CV ({len(fit_ids)} fit photos, {args.seeds} seeds), recognition:")
     for row, r in table.items():
         print(f"  {row:<32} {r['mean']:.3f} ± {r['std']:.3f}")

@@ -92,23 +92,14 @@ def main() -> None:
 
     from synthgap.scenes.bop import read_bop_scene
 
-    data = args.data.resolve()
-    splits = json.loads((data / "splits.json").read_text())
-    fit_ids = [int(i) for i in splits["fit"]]
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=fit_ids)
-    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop.obj_ids}
-    classes = sorted(names.values())
-    out = args.out.resolve()
-    truth = rl.real_truth(data, out, classes, names)
-    scene_path = rl.render_scene_file(data, out, args.scene, fit_ids, names)
-    raw_set = rl.RenderSet(rl.render(scene_path, out / "renders", args.renders, 1), classes)
-    raw = rl.derived((raw_set.image(i) for i in range(len(raw_set))), raw_set, set())
-    folds = [fit_ids[0::2], fit_ids[1::2]]
+    fs = rl.FitSplit(args.data, args.out, args.scene, args.renders)
+    data, names, classes, out, scene_path = fs.data, fs.names, fs.classes, fs.out, fs.scene_path
+    raw = rl.derived((fs.renders.image(i) for i in range(len(fs.renders))), fs.renders, set())
+    folds = fs.folds
     budget = (200, 48, 3e-3)
     jobs, corrections = [], {}
     for f, train_ids in enumerate(folds):
-        te = np.isin(truth["crop_img"], folds[1 - f])
-        test_x, test_y = truth["crops"][te], truth["crop_cls"][te]
+        test_x, test_y = fs.held_out(f)
         fd = aligned_data(data, train_ids, names, scene_path, "midpoint", 1)
         spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
         # the aligned scene's parts: the objects seen in these photos, sorted by id
@@ -135,16 +126,7 @@ def main() -> None:
                              len(classes), budget, None))
     rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
     results = rl.run_jobs(rl._recognition_job, jobs, args.jobs)
-    acc: dict[str, dict[int, list[int]]] = {}
-    for row, seed, correct, total in results:
-        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
-        a[0] += correct
-        a[1] += total
-    table = {}
-    for row, by_seed in acc.items():
-        v = np.array([c / n for c, n in by_seed.values()])
-        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
-                      "seeds": [round(float(x), 4) for x in v]}
+    table = rl.accuracy_table(results, "lmo_part_colour_cv")
     print("\n| renders (fit-split 2-fold CV) | recognition |\n|---|---|")
     for row, r in table.items():
         print(f"| {row} | {r['mean']:.3f} ± {r['std']:.3f} |")

@@ -372,6 +372,53 @@ def run_jobs(fn, jobs: list[tuple], workers: int) -> list:
         return list(pool.map(fn, jobs))
 
 
+class FitSplit:
+    """What the `fit`-split CV scripts share: the data set's `fit` photos and classes, the real
+    ground truth, the render scene and `real_lmo.py`'s cached renders."""
+
+    def __init__(self, data: Path, out: Path, scene: Path, n_renders: int) -> None:
+        from synthgap.scenes.bop import read_bop_scene
+
+        self.data, self.out = data.resolve(), out.resolve()
+        splits = json.loads((self.data / "splits.json").read_text())
+        self.fit_ids = [int(i) for i in splits["fit"]]
+        self.bop = read_bop_scene(find_scene_dir(self.data), image_ids=self.fit_ids)
+        self.names = {i: LMO_NAMES.get(i, f"obj_{i:06d}") for i in self.bop.obj_ids}
+        self.classes = sorted(self.names.values())
+        self.truth = real_truth(self.data, self.out, self.classes, self.names)
+        self.scene_path = render_scene_file(self.data, self.out, scene, self.fit_ids,
+                                            self.names)
+        self.renders = RenderSet(render(self.scene_path, self.out / "renders", n_renders, 1),
+                                 self.classes)
+        self.folds = [self.fit_ids[0::2], self.fit_ids[1::2]]
+
+    def held_out(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """The real crops and labels of the photos *not* in fold `fold`."""
+        te = np.isin(self.truth["crop_img"], self.folds[1 - fold])
+        return self.truth["crops"][te], self.truth["crop_cls"][te]
+
+
+def accuracy_table(results: list[tuple], script: str) -> dict[str, dict[str, Any]]:
+    """Per row: mean and std over seeds of the pooled accuracy (folds summed per seed).
+
+    `results` holds `(row, ..., seed, correct, total)` tuples; a non-finite accuracy exits.
+    """
+    acc: dict[str, dict[int, list[int]]] = {}
+    for r in results:
+        row, (seed, correct, total) = r[0], r[-3:]
+        a = acc.setdefault(row, {}).setdefault(seed, [0, 0])
+        a[0] += correct
+        a[1] += total
+    table = {}
+    for row, by_seed in acc.items():
+        v = np.array([c / n if n else float("nan") for c, n in by_seed.values()])
+        if not np.isfinite(v).all():
+            sys.exit(f"{script}: {row}: non-finite accuracy")
+        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
+                      "seeds": [round(float(x), 4) for x in v]}
+    return table
+
+
 def _num(x: float) -> float | None:
     """A JSON-safe rounded number (None for NaN: too few sets to rank)."""
     return None if not np.isfinite(x) else round(float(x), 3)
