@@ -53,16 +53,9 @@ def _job(args: tuple) -> tuple[str, int, int, int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=rl.REPO.parent / "shared" / "data" / "lmo")
-    ap.add_argument("--out", type=Path, default=rl.REPO / "bench_out" / "real_lmo",
-                    help="real_lmo.py's cache folder (renders, real ground truth)")
-    ap.add_argument("--scene", type=Path, default=rl.REPO / "examples" / "lmo_like.yaml")
-    ap.add_argument("--renders", type=int, default=400)
+    rl.FitSplit.add_arguments(ap)
     ap.add_argument("--fit-renders", type=int, default=32)
     ap.add_argument("--methods", default="", help="comma-separated adapters besides raw")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
 

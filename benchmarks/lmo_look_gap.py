@@ -226,7 +226,6 @@ def main() -> None:
             + (f", strengths {info['strength']}" if info["strength"] else "")
             + f", part MAE {look[variant]['mae']}, SSIM {look[variant]['ssim']}")
 
-    from synthgap.data.layout import read_image as _read
     from synthgap.gap.metric import GapConfig, measure_gap
 
     crop_cfg = GapConfig(patch_size=64, patches_per_image=1, max_images=1500,
@@ -237,7 +236,7 @@ def main() -> None:
     gap_ids = sorted(np.random.default_rng(0).choice(test_ids, size=min(90, len(test_ids)),
                                                      replace=False).tolist())
     bop_test = read_bop_scene(find_scene_dir(data), image_ids=gap_ids)
-    test_photos = [_read(im.rgb) for im in bop_test.images]
+    test_photos = [read_image(im.rgb) for im in bop_test.images]
     images_of = {"real": fit.real, "rendered": fit.synthetic, **adapted_images}
     gap_metric = {}
     for name, (crops, _) in sets.items():

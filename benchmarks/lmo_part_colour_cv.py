@@ -77,16 +77,9 @@ def part_corrections(fit, n_parts: int) -> dict[int, dict[str, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=rl.REPO.parent / "shared" / "data" / "lmo")
-    ap.add_argument("--out", type=Path, default=rl.REPO / "bench_out" / "real_lmo",
-                    help="real_lmo.py's cache folder (renders, real ground truth)")
-    ap.add_argument("--scene", type=Path, default=rl.REPO / "examples" / "lmo_like.yaml")
-    ap.add_argument("--renders", type=int, default=400)
-    ap.add_argument("--seeds", type=int, default=3)
+    rl.FitSplit.add_arguments(ap)
     ap.add_argument("--terms", default="brightness,hue_shift,saturation",
                     help="which corrections to apply (the others stay at their identity)")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
 

@@ -392,6 +392,20 @@ class FitSplit:
                                  self.classes)
         self.folds = [self.fit_ids[0::2], self.fit_ids[1::2]]
 
+    @staticmethod
+    def add_arguments(ap: argparse.ArgumentParser) -> None:
+        """The options every fit-split CV script takes (data, cache, scene, seeds, ...)."""
+        ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
+                        help="BOP data set folder with splits.json (default ../shared/data/lmo)")
+        ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "real_lmo",
+                        help="real_lmo.py's cache folder (renders, real ground truth)")
+        ap.add_argument("--scene", type=Path, default=REPO / "examples" / "lmo_like.yaml",
+                        help="render scene template (as real_lmo.py)")
+        ap.add_argument("--renders", type=int, default=400, help="renders (real_lmo's cache)")
+        ap.add_argument("--seeds", type=int, default=3, help="training seeds")
+        ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
+        ap.add_argument("--json", action="store_true", help="print one JSON object last")
+
     def held_out(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
         """The real crops and labels of the photos *not* in fold `fold`."""
         te = np.isin(self.truth["crop_img"], self.folds[1 - fold])

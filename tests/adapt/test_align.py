@@ -22,54 +22,19 @@ from synthgap.adapt.align_features import (
     silhouette_points,
     square_roi,
 )
-from synthgap.generators.params import (
-    BackgroundParams,
-    CameraParams,
-    LightParams,
-    MaterialParams,
-    PartInstanceParams,
-    SampleParams,
-    as_matrix4,
-)
+from synthgap.generators.params import MaterialParams
 from synthgap.generators.procedural import l_bracket
-
-W, H = 160, 120
-K = np.array([[260.0, 0.0, 79.5], [0.0, 260.0, 59.5], [0.0, 0.0, 1.0]])
-FAST = AlignConfig(roi_size=64, views=80, inplane_steps=16, top_k=2, rescore=6,
-                   refine_evals=60, local_samples=12)
-
-
-def true_pose() -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_euler("xyz", (-50.0, 20.0, 35.0), degrees=True).as_matrix()
-    T[:3, 3] = (0.01, -0.005, 0.30)
-    return T
+from tests.adapt.align_scene import FAST, H, K, W, iou, render_part, true_pose
 
 
 @pytest.fixture(scope="module")
 def scene_photo():
     """(renderer at photo size, mesh, true pose, photo, true mask)."""
-    from synthgap.generators.renderer import Renderer
-
     mesh = l_bracket()
-    pose = true_pose()
-    cam = CameraParams(width=W, height=H, fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
-                       distortion=(0.0,) * 5, pose=as_matrix4(np.eye(4)))
-    light = np.eye(4)
-    params = SampleParams(
-        index=0, seed=0, camera=cam,
-        parts=(PartInstanceParams("bracket", "bracket", as_matrix4(pose),
-                                  MaterialParams((0.75, 0.6, 0.3), 0.2, 0.5)),),
-        lights=(LightParams("directional", (1.0, 1.0, 1.0), 4.0, as_matrix4(light)),),
-        background=BackgroundParams((0.15, 0.2, 0.25), plane=False))
-    renderer = Renderer(W, H)
-    res = renderer.render(params, {"bracket": mesh})
-    yield renderer, mesh, pose, res.rgb, res.instance_mask == 1
+    renderer, res = render_part(mesh, MaterialParams((0.75, 0.6, 0.3), 0.2, 0.5),
+                                (0.15, 0.2, 0.25))
+    yield renderer, mesh, true_pose(), res.rgb, res.instance_mask == 1
     renderer.close()
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def test_features_shapes_and_hand_checked_values():

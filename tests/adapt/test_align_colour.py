@@ -21,21 +21,10 @@ from synthgap.adapt.align_features import (
     square_roi,
     with_mesh_colours,
 )
-from synthgap.generators.params import (
-    BackgroundParams,
-    CameraParams,
-    LightParams,
-    MaterialParams,
-    PartInstanceParams,
-    SampleParams,
-    as_matrix4,
-)
+from synthgap.generators.params import MaterialParams
 from synthgap.generators.procedural import l_bracket
+from tests.adapt.align_scene import FAST, H, K, W, iou, render_part, true_pose
 
-W, H = 160, 120
-K = np.array([[260.0, 0.0, 79.5], [0.0, 260.0, 59.5], [0.0, 0.0, 1.0]])
-FAST = AlignConfig(roi_size=64, views=80, inplane_steps=16, top_k=2, rescore=6,
-                   refine_evals=60, local_samples=12)
 ORANGE = (230, 120, 30)  # the part's vertex colour (sRGB)
 
 
@@ -45,13 +34,6 @@ def coloured(mesh):
     cols[::7, :3] = (200, 100, 20)  # a little variation, as a scanned mesh has
     out.visual.vertex_colors = cols
     return out
-
-
-def true_pose() -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_euler("xyz", (-50.0, 20.0, 35.0), degrees=True).as_matrix()
-    T[:3, 3] = (0.01, -0.005, 0.30)
-    return T
 
 
 def clutter(rng: np.random.Generator) -> np.ndarray:
@@ -65,22 +47,26 @@ def clutter(rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The box `(x, y, w, h)` of a boolean mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+            int(ys.max() - ys.min() + 1))
+
+
+def truth_window(photo: np.ndarray, truth: np.ndarray):
+    """`(box, roi, features)`: the true mask's box, its 64-px window (25 % margin) and the
+    photo's features there."""
+    box = mask_box(truth)
+    roi = square_roi(box, margin=0.25, size=64)
+    return box, roi, photo_features(photo, roi, tau=10.0)
+
+
 @pytest.fixture(scope="module")
 def scene():
     """(renderer at photo size, coloured mesh, photo with clutter, true mask)."""
-    from synthgap.generators.renderer import Renderer
-
     mesh = coloured(l_bracket())
-    cam = CameraParams(width=W, height=H, fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
-                       distortion=(0.0,) * 5, pose=as_matrix4(np.eye(4)))
-    params = SampleParams(
-        index=0, seed=0, camera=cam,
-        parts=(PartInstanceParams("bracket", "bracket", as_matrix4(true_pose()),
-                                  MaterialParams((0.8, 0.2, 0.02), 0.0, 0.6)),),
-        lights=(LightParams("directional", (1.0, 1.0, 1.0), 4.0, as_matrix4(np.eye(4))),),
-        background=BackgroundParams((0.0, 0.0, 0.0), plane=False))
-    renderer = Renderer(W, H)
-    res = renderer.render(params, {"bracket": mesh})
+    renderer, res = render_part(mesh, MaterialParams((0.8, 0.2, 0.02), 0.0, 0.6), (0.0, 0.0, 0.0))
     truth = res.instance_mask == 1
     photo = clutter(np.random.default_rng(5))
     photo[truth] = res.rgb[truth]
@@ -105,10 +91,7 @@ def test_mesh_colours_plain_mesh_has_none():
 
 def test_colour_probability_marks_the_part_and_prefers_the_truth(scene):
     _, mesh, photo, truth = scene
-    ys, xs = np.nonzero(truth)
-    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-    roi = square_roi(box, margin=0.25, size=64)
-    feats = photo_features(photo, roi, tau=10.0)
+    box, roi, feats = truth_window(photo, truth)
     s = roi.scale
     inside = np.zeros((64, 64), bool)
     x0, y0 = int((box[0] - roi.x0) * s), int((box[1] - roi.y0) * s)
@@ -141,8 +124,7 @@ def test_trimmed_chamfer_forgives_the_hidden_part_of_the_contour():
 @pytest.mark.parametrize("use_colours", [True, False])
 def test_box_hint_recovers_the_coloured_part_in_clutter(scene, use_colours):
     renderer, mesh, photo, truth = scene
-    ys, xs = np.nonzero(truth)
-    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    box = mask_box(truth)
     cfg = AlignConfig(**{**FAST.__dict__, "mesh_colours": use_colours})
     with Aligner(cfg) as al:
         res = al.align(photo, K, mesh, hint=BoxHint(box), rng=np.random.default_rng(1))
@@ -187,24 +169,16 @@ def painted_cube():
 def test_appearance_tells_apart_poses_with_the_same_silhouette():
     """A painted cube turned 90 degrees about one of its axes has the same outline; only the
     appearance term knows which face shows where."""
-    from synthgap.generators.renderer import Renderer
-
     cube = painted_cube()
     pose = np.eye(4)
     pose[:3, :3] = Rotation.from_euler("xyz", (30.0, -25.0, 10.0), degrees=True).as_matrix()
     pose[:3, 3] = (0.0, 0.0, 0.25)
     turned = pose.copy()
     turned[:3, :3] = pose[:3, :3] @ Rotation.from_euler("z", 90, degrees=True).as_matrix()
-    cam = CameraParams(width=W, height=H, fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
-                       distortion=(0.0,) * 5, pose=as_matrix4(np.eye(4)))
-    params = SampleParams(
-        index=0, seed=0, camera=cam,
-        parts=(PartInstanceParams("cube", "cube", as_matrix4(pose),
-                                  MaterialParams((1.0, 1.0, 1.0), 0.0, 0.7, source="mesh")),),
-        lights=(LightParams("directional", (1.0, 1.0, 1.0), 3.0, as_matrix4(np.eye(4))),),
-        background=BackgroundParams((0.1, 0.1, 0.1), plane=False))
-    with Renderer(W, H) as r:
-        photo = r.render(params, {"cube": cube}).rgb
+    renderer, res = render_part(cube, MaterialParams((1.0, 1.0, 1.0), 0.0, 0.7, source="mesh"),
+                                (0.1, 0.1, 0.1), pose=pose, intensity=3.0)
+    with renderer as r:
+        photo = res.rgb
         same = iou(project_mask(r, K, (0.0,) * 5, cube, pose)[0],
                    project_mask(r, K, (0.0,) * 5, cube, turned)[0])
     assert same > 0.97
@@ -216,10 +190,6 @@ def test_appearance_tells_apart_poses_with_the_same_silhouette():
             al.align(photo, K, cube, hint=PoseHint(pose), rng=np.random.default_rng(0))
             gaps[w_app] = al.last_cost(turned) - al.last_cost(pose)
     assert abs(gaps[0.0]) < 0.02 and gaps[1.0] > 0.15
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def test_region_outside_forgives_rendered_pixels_the_photo_hides():
@@ -258,10 +228,7 @@ def test_grabcut_seeded_by_the_mesh_colours_finds_the_part(scene):
     from synthgap.adapt.align_features import with_grabcut
 
     _, mesh, photo, truth = scene
-    ys, xs = np.nonzero(truth)
-    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-    roi = square_roi(box, margin=0.25, size=64)
-    feats = photo_features(photo, roi, tau=10.0)
+    box, roi, feats = truth_window(photo, truth)
     s = roi.scale
     rect = ((box[0] - roi.x0) * s, (box[1] - roi.y0) * s, box[2] * s, box[3] * s)
     outside = np.ones((64, 64), bool)
