@@ -85,6 +85,8 @@ from synthgap.generators.params import (
     PartInstanceParams,
     SampleParams,
     as_matrix4,
+    vec4,
+    vec5,
 )
 
 if TYPE_CHECKING:
@@ -275,7 +277,7 @@ def _params(K: np.ndarray, size: tuple[int, int], distortion: Sequence[float], p
     lights: only the silhouette and depth are used)."""
     cam = CameraParams(width=size[0], height=size[1], fx=float(K[0, 0]), fy=float(K[1, 1]),
                        cx=float(K[0, 2]), cy=float(K[1, 2]),
-                       distortion=tuple(float(d) for d in distortion),  # type: ignore[arg-type]
+                       distortion=vec5(distortion),
                        pose=as_matrix4(np.eye(4)), znear=0.01, zfar=float(zfar))
     inst = PartInstanceParams(part=part, category=part, pose=as_matrix4(pose), material=_GREY)
     return SampleParams(index=0, seed=0, camera=cam, parts=(inst,), lights=(),
@@ -564,13 +566,14 @@ class Aligner:
             candidates = self._local_hypotheses(pose0, centre, diameter, rng)
         else:
             if hint is None:
-                boxes = sliding_boxes(K, mesh, depth, (w, h), cfg.depth_samples)  # type: ignore[arg-type]
+                assert depth is not None  # _check_inputs: no hint needs a depth range
+                boxes = sliding_boxes(K, mesh, depth, (w, h), cfg.depth_samples)
             else:
-                boxes = [tuple(float(v) for v in hint.box)]
+                boxes = [vec4(hint.box)]
             found: list[tuple[float, np.ndarray, Roi]] = []
             rois: dict[int, PhotoFeatures] = {}
             for box in boxes:
-                roi = square_roi(box, margin=cfg.margin, size=cfg.roi_size)  # type: ignore[arg-type]
+                roi = square_roi(box, margin=cfg.margin, size=cfg.roi_size)
                 feats = photo_features(photo, roi, tau=cfg.tau, edge_percentile=cfg.edge_percentile)
                 if colours is not None:  # the part's colours: known before any pose
                     s = roi.scale
@@ -578,7 +581,7 @@ class Aligner:
                         ((box[0] - roi.x0) * s, (box[1] - roi.y0) * s, box[2] * s, box[3] * s),
                         cfg.roi_size))
                 rois[id(roi)] = feats
-                for cost, pose in self._coarse(feats, K, box, work, part):  # type: ignore[arg-type]
+                for cost, pose in self._coarse(feats, K, box, work, part):
                     found.append((cost, pose, roi))
             found.sort(key=lambda t: t[0])
             roi = found[0][2]
@@ -654,7 +657,7 @@ class Aligner:
             # occluded share) costs only `box_outside` of what a box missing from it costs
             union = (a[2] - a[0]) * (a[3] - a[1]) + cfg.box_outside * (
                 (b[2] - b[0]) * (b[3] - b[1]) - inter)
-            return cfg.w_box * (1.0 - inter / max(union, 1e-9))
+            return float(cfg.w_box * (1.0 - inter / max(union, 1e-9)))
         if isinstance(hint, PoseHint) and cfg.w_prior > 0:
             h = np.asarray(hint.pose, float)
             rot = rotation_angle(pose[:3, :3], h[:3, :3]) / max(np.deg2rad(cfg.local_rot_deg), 1e-6)
@@ -759,17 +762,17 @@ class Aligner:
         picked: list[tuple[float, np.ndarray]] = []
         f_roi = 0.5 * (Kr[0, 0] + Kr[1, 1])
         for flat in order:
-            ti, a = divmod(int(flat), A)
-            sc, ox, oy = place[ti, a]
+            ti, ai = divmod(int(flat), A)
+            sc, cx0, cy0 = place[ti, ai]
             # template points are relative to the projection of the part's centre, so the
-            # similarity puts that centre at (ox, oy); the scale gives its distance
-            ray = np.linalg.solve(Kr, [ox, oy, 1.0])
+            # similarity puts that centre at (cx0, cy0); the scale gives its distance
+            ray = np.linalg.solve(Kr, [cx0, cy0, 1.0])
             ray /= np.linalg.norm(ray)
-            R = ray_rotation(ray) @ rot_z(angles[a]) @ templates[ti].rotation
+            R = ray_rotation(ray) @ rot_z(angles[ai]) @ templates[ti].rotation
             pose = pose_from_centre(R, z0 * f_roi / (sc * f_t) * ray, centre)
             if any(rotation_angle(pose[:3, :3], q[:3, :3]) < np.deg2rad(15) for _, q in picked):
                 continue  # keep the candidates diverse
-            picked.append((float(costs[ti, a]), pose))
+            picked.append((float(costs[ti, ai]), pose))
             if len(picked) >= cfg.rescore:
                 break
         return picked

@@ -50,7 +50,8 @@ def ray_rotation(d: np.ndarray) -> np.ndarray:
     s = np.linalg.norm(axis)
     if s < 1e-12:
         return np.eye(3)
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, d[2])).as_matrix()
+    rot: np.ndarray = Rotation.from_rotvec(axis / s * np.arctan2(s, d[2])).as_matrix()
+    return rot
 
 
 def rot_z(theta: float) -> np.ndarray:

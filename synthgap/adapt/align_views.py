@@ -233,5 +233,6 @@ def views_yaml(views: list[dict[str, Any]]) -> str:
     """The `real_views:` YAML block to paste into (or merge with) the scene file."""
     head = ("# real_views estimated by `synthgap align` (silhouette/edge matching); check the\n"
             "# --preview overlays before using them. Poses: world-from-object, metres.\n")
-    return head + yaml.safe_dump({"real_views": views}, sort_keys=False,
-                                 default_flow_style=None, width=100)
+    body: str = yaml.safe_dump({"real_views": views}, sort_keys=False, default_flow_style=None,
+                               width=100)
+    return head + body

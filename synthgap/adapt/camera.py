@@ -31,9 +31,11 @@ from typing import Any, ClassVar, Self
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from synthgap.adapt import camera_estimate as est
 from synthgap.adapt.image_base import ImageAdapter, fit_images, grey_rgb, register, require_tensors
+from synthgap.generators.sensor import jpeg_round_trip
 
 __all__ = ["CameraModel", "apply_camera", "sensor_block", "sensor_yaml"]
 
@@ -76,7 +78,7 @@ def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | Non
     if vignetting > 0:
         img *= vignetting_gain(img.shape[0], img.shape[1], float(vignetting))[:, :, None]
     if blur_sigma > 0:
-        img = cv2.GaussianBlur(img, (0, 0), float(blur_sigma))
+        img = np.asarray(cv2.GaussianBlur(img, (0, 0), float(blur_sigma)), np.float32)
     if noise_a > 0 or noise_b > 0:
         level = np.clip(img / 255.0, 0.0, 1.0)
         std = np.sqrt(noise_a + noise_b * level) * 255.0
@@ -84,12 +86,9 @@ def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | Non
     if not np.isfinite(img).all():
         raise ValueError("camera model: produced non-finite pixels; the model file is corrupt "
                          "(refit it)")
-    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if jpeg_quality is not None:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        if not ok:  # pragma: no cover - OpenCV's encoder does not fail on valid uint8
-            raise RuntimeError("camera model: OpenCV's JPEG encoder failed")
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        out = jpeg_round_trip(out, int(jpeg_quality))
     return out
 
 
@@ -142,21 +141,23 @@ class CameraModel(ImageAdapter):
                 camera); vignetting needs parts at 3 or more radii, else it is 0.
         """
         syn, real, self.grey = fit_images(synthetic, real)
-        if (synthetic_masks is None) != (real_masks is None):
+        if synthetic_masks is None or real_masks is None:
             synthetic_masks = real_masks = None  # one side only: compare whole images
-        if synthetic_masks is not None:
+        else:
             from synthgap.adapt.image_pairing import check_masks
 
             synthetic_masks = check_masks(synthetic_masks, syn, "synthetic_masks")
             real_masks = check_masks(real_masks, real, "real_masks")
-        masks = {"synthetic_masks": synthetic_masks, "real_masks": real_masks}
+        sm, rm = synthetic_masks, real_masks
         f = self.flags
-        gains = est.white_balance_gains(syn, real, **masks) \
+        gains = est.white_balance_gains(syn, real, synthetic_masks=sm, real_masks=rm) \
             if f["white_balance"] and not self.grey else np.ones(3)
         syn_wb = [self._apply(s, gains=gains, tone=None) for s in syn]
-        tone = est.tone_lut(syn_wb, real, **masks) if f["tone"] else None
+        tone = est.tone_lut(syn_wb, real, synthetic_masks=sm, real_masks=rm) \
+            if f["tone"] else None
         syn_t = [self._apply(s, gains=gains, tone=tone) for s in syn]
-        vig = est.vignetting_strength(syn_t, real, **masks) if f["vignetting"] else 0.0
+        vig = est.vignetting_strength(syn_t, real, synthetic_masks=sm, real_masks=rm) \
+            if f["vignetting"] else 0.0
         syn_v = [self._apply(s, gains=gains, tone=tone, vignetting=vig) for s in syn]
         q = est.jpeg_quality_estimate(real) if f["jpeg"] else None
         a, b, sigma, levels, sigmas = self._fit_noise_blur(syn_v, real, q)
@@ -238,15 +239,14 @@ class CameraModel(ImageAdapter):
         if self.grey:
             image = grey_rgb(image)
         v = self.values
-        out = apply_camera(image, gains=self.gains, tone=self.tone_curve,
+        out = apply_camera(image, gains=self._fitted_value(self.gains), tone=self.tone_curve,
                            vignetting=v["vignetting"], blur_sigma=v["blur_sigma"],
                            noise_a=v["noise_a"], noise_b=v["noise_b"],
                            jpeg_quality=v["jpeg_quality"], seed=_content_seed(image, self.seed))
         return grey_rgb(out) if self.grey else out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        tensors = {"gains": self.gains.astype(np.float32)}
+        tensors = {"gains": self._fitted_value(self.gains).astype(np.float32)}
         if self.tone_curve is not None:
             tensors["tone"] = self.tone_curve.astype(np.float32)
         return tensors, {"flags": dict(self.flags), "seed": self.seed, "grey": self.grey,
@@ -332,4 +332,5 @@ def sensor_yaml(adapter: ImageAdapter) -> str:
         f"# noise std = sqrt({v['noise_a']:.3g} + {v['noise_b']:.3g} * I); measured at I = "
         f"{v['noise_levels']}: {v['noise_sigmas']}",
     ]
-    return "\n".join(lines) + "\n" + yaml.safe_dump({"sensor": block}, sort_keys=False)
+    text: str = yaml.safe_dump({"sensor": block}, sort_keys=False)
+    return "\n".join(lines) + "\n" + text

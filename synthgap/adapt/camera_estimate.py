@@ -26,12 +26,13 @@ they are only as good as the renders' content is representative. With pixel-alig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from synthgap.data.colour import GREY_WEIGHTS
+from synthgap.generators.sensor import jpeg_round_trip
 
 __all__ = [
     "LUMA",
@@ -82,7 +83,8 @@ def white_balance_gains(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarr
     Returns:
         `(3,) float64` gains for R, G, B, each in [0.25, 4].
     """
-    def mean_rgb(images: Sequence[np.ndarray], masks) -> np.ndarray:
+    def mean_rgb(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None
+                 ) -> np.ndarray:
         sums, n = np.zeros(3), 0
         for i, im in enumerate(images):
             y = luma(im)
@@ -272,7 +274,8 @@ def edge_sharpness(images: Sequence[np.ndarray], *, edge_quantile: float = 0.95)
 
 
 def blur_sigma_match(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
-                     degrade=None, sigmas: Sequence[float] | None = None) -> float:
+                     degrade: Callable[[Sequence[np.ndarray], float], list[np.ndarray]]
+                     | None = None, sigmas: Sequence[float] | None = None) -> float:
     """The Gaussian blur sigma (px) that brings the renders' edge sharpness to the photos'.
 
     Args:
@@ -313,13 +316,6 @@ def blockiness(image: np.ndarray) -> float:
     return float(at / max(inside, 1e-6))
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover - OpenCV's encoder does not fail on valid uint8
-        raise RuntimeError("OpenCV's JPEG encoder failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-
-
 def jpeg_quality_estimate(real: Sequence[np.ndarray], *, threshold: float = 1.06,
                           qualities: Sequence[int] = tuple(range(30, 101, 5))) -> int | None:
     """The JPEG quality the photos were saved at, or None when they show no JPEG block grid.
@@ -336,7 +332,8 @@ def jpeg_quality_estimate(real: Sequence[np.ndarray], *, threshold: float = 1.06
     err = np.zeros(len(qs))
     for im in blocky:
         f = im.astype(np.float32)
-        err += [float(np.abs(_jpeg(im, int(q)).astype(np.float32) - f).mean()) for q in qs]
+        err += [float(np.abs(jpeg_round_trip(im, int(q)).astype(np.float32) - f).mean())
+                for q in qs]
     err /= len(blocky)
     # the original quality is where the error curve stops falling steeply: the largest drop
     # from the previous candidate, relative to the error left

@@ -100,7 +100,8 @@ def import_pyrender(platform: str) -> ModuleType:
         os.environ["PYOPENGL_PLATFORM"] = platform
     import pyrender
 
-    return pyrender
+    module: ModuleType = pyrender
+    return module
 
 
 @contextlib.contextmanager
@@ -135,7 +136,7 @@ def pyrender_settings(*, max_lights: int, shadow_map_size: int) -> Iterator[None
 # --------------------------------------------------------------------------- scene, context
 
 
-class OrderedNodeSet(dict):  # type: ignore[type-arg]
+class OrderedNodeSet(dict[Any, None]):
     """The subset of `set` that pyrender uses on light nodes, in insertion order."""
 
     def add(self, node: Any) -> None:
@@ -147,7 +148,8 @@ class OrderedNodeSet(dict):  # type: ignore[type-arg]
     def discard(self, node: Any) -> None:
         self.pop(node, None)
 
-    def __or__(self, other: Any) -> OrderedNodeSet:
+    # pyrender unions a light set with a plain `set` of nodes, not with a dict
+    def __or__(self, other: Any) -> OrderedNodeSet:  # type: ignore[override]
         out = OrderedNodeSet(self)
         for node in other:
             out[node] = None
@@ -182,7 +184,7 @@ def keep_egl_display(offscreen: Any) -> None:
     other renderers in this process would stop working. A no-op on other platforms.
     """
     platform = getattr(offscreen, "_platform", None)
-    if hasattr(platform, "_egl_context"):
+    if platform is not None and hasattr(platform, "_egl_context"):
         platform.delete_context = types.MethodType(_egl_destroy_context_only, platform)
 
 
@@ -311,15 +313,24 @@ def _env_map_patches() -> tuple[tuple[str, str, str], ...]:
     return tuple(out)
 
 
+def _shader_mode(environment: bool | str) -> str:
+    """A shader mode name: False is `plain`, True `studio`, a string is itself."""
+    if isinstance(environment, bool):
+        return "studio" if environment else "plain"
+    return environment
+
+
 def shader_folder(pr: ModuleType, environment: bool | str) -> str | None:
     """The folder of pyrender's shaders with `SHADER_PATCHES` (and `ENV_PATCH` for mode
     `studio` or True, `ENV_MAP_PATCHES` for `image`), written once per process to a temporary
     folder removed at exit; None when pyrender's `mesh.frag` is not the text the patches
     expect."""
-    mode = {True: "studio", False: "plain"}.get(environment, environment)  # type: ignore[call-overload]
+    mode = _shader_mode(environment)
     if mode not in SHADER_MODES:
         raise ValueError(f"shader mode: expected one of {SHADER_MODES}, got {environment!r}")
     if mode not in _SHADER_DIR:
+        if pr.__file__ is None:  # not pyrender as installed from a wheel
+            return None
         src = Path(pr.__file__).parent / "shaders"
         try:
             text = (src / "mesh.frag").read_text()
@@ -369,7 +380,7 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
 def _env_program_cache_class() -> type:
     from pyrender.shader_program import ShaderProgramCache
 
-    class EnvProgramCache(ShaderProgramCache):  # type: ignore[misc]
+    class EnvProgramCache(ShaderProgramCache):
         """Compiles `mesh.frag` programs itself to point their `synthgap_env` sampler at
         `ENV_TEXTURE_UNIT` once (pyrender sets only the uniforms it knows)."""
 
@@ -396,7 +407,7 @@ def use_shader_cache(offscreen: Any, caches: tuple[Any, ...] | None,
     Raises:
         ValueError: an environment asked for but the patched shaders are not installed.
     """
-    mode = {True: "studio", False: "plain"}.get(environment, environment)  # type: ignore[call-overload]
+    mode = _shader_mode(environment)
     inner = _inner(offscreen)
     if caches is not None and inner is not None:
         inner._program_cache = caches[SHADER_MODES.index(mode)]
@@ -483,12 +494,16 @@ def skip_depth(offscreen: Any, skip: bool) -> None:
         inner._synthgap_skip_depth = skip
 
 
-def read_main_framebuffer(self: Any, scene: Any, flags: int) -> tuple[np.ndarray, Any]:
+def read_main_framebuffer(self: Any, scene: Any, flags: int
+                          ) -> tuple[np.ndarray, np.ndarray | None] | np.ndarray:
     """pyrender's `Renderer._read_main_framebuffer` (pyrender-maintained 1.0), minus work.
 
     Same GL calls and the same float32 depth arithmetic in the same order (so the same bits),
     but the depth buffer is neither resolved nor read when `_synthgap_skip_depth` is set, and
     the conversion runs in place instead of through boolean-mask copies.
+
+    Returns:
+        `(colour, depth or None)`, or the depth alone with `RenderFlags.DEPTH_ONLY` (as pyrender).
     """
     from OpenGL import GL
     from pyrender.constants import RenderFlags
@@ -534,7 +549,7 @@ def focused_scene_class(pr: ModuleType) -> type:
     pinned to the region that matters (`focus`), instead of every node's bounds: a 2 m
     support plane would spread a shadow map's 2048 texels over 5.7 m (2.8 mm each)."""
 
-    class FocusedScene(pr.Scene):  # type: ignore[name-defined, misc]
+    class FocusedScene(pr.Scene):  # type: ignore[name-defined]  # pr: a module object
         focus: tuple[np.ndarray, float] | None = None
 
         @property
