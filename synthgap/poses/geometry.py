@@ -1,4 +1,4 @@
-"""Geometry of `synthgap.adapt.align`: viewpoints, rotations, poses from a part's centre,
+"""Geometry of `synthgap.poses.aligner`: viewpoints, rotations, poses from a part's centre,
 candidate boxes of the sliding search (plain numpy, no OpenGL).
 
 Frames: OpenCV camera frame (+x right, +y down, +z forward), metres; poses are

@@ -1,4 +1,4 @@
-"""Photo features and the silhouette cost that `synthgap.adapt.align` minimises (no OpenGL).
+"""Photo features and the silhouette cost that `synthgap.poses.aligner` minimises (no OpenGL).
 
 Everything here works in a square region of interest (ROI) of the photo resampled to
 `size x size` pixels: the ROI is the hint box enlarged by a margin, and a crop + scale of the

@@ -1,6 +1,6 @@
 """From photos and hints to a scene's `real_views`: what `synthgap align` does, without click.
 
-`align_views` runs `synthgap.adapt.align.Aligner` on each (photo, part) and returns one
+`align_views` runs `synthgap.poses.aligner.Aligner` on each (photo, part) and returns one
 `real_views` entry per photo (`synthgap.scenes.schema.RealViewConfig` fields, plain data), so
 the adaptation can render each photo's exact view and pair it pixel for pixel.
 
@@ -19,15 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthgap.adapt.align import (
-    AlignConfig,
-    Aligner,
-    AlignResult,
-    BoxHint,
-    PoseHint,
-    contour_overlay,
-    project_mask,
-)
+from synthgap.poses.aligner import Aligner
+from synthgap.poses.config import AlignConfig, AlignResult, BoxHint, PoseHint
+from synthgap.poses.render import contour_overlay, project_mask
 from synthgap.scenes.schema import RealViewConfig, Scene
 
 __all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
