@@ -182,14 +182,15 @@ class CameraModel(ImageAdapter):
             real_masks = check_masks(real_masks, real, "real_masks")
         f = self.flags
         n_blur = _BLUR_EVALS * (1 + f["noise"]) if f["blur"] else 0
-        total = 4 + 2 * f["noise"] + n_blur + (len(_JPEG_NOISE_GRID) if f["jpeg"] else 0)
-        with tqdm(total=total, desc="camera fit", unit="step", file=sys.stderr,
+        with tqdm(total=4 + 2 * f["noise"] + n_blur, desc="camera fit", unit="step", file=sys.stderr,
                   disable=None, leave=False) as bar:
             gains, tone, vig = self._fit_colour(syn, real, synthetic_masks, real_masks, bar)
             local = [self._apply(s, gains=gains, tone=tone, vignetting=vig)
                      for s in spread(syn, LOCAL_IMAGES)]
             real_local = spread(real, LOCAL_IMAGES)
             q = est.jpeg_quality_estimate(real_local) if f["jpeg"] else None
+            if q is not None and f["noise"]:  # the noise curve is calibrated through JPEG
+                bar.total += len(_JPEG_NOISE_GRID)
             bar.update()
             a, b, sigma, levels, sigmas = self._fit_noise_blur(local, real_local, q, bar)
             bar.update(bar.total - bar.n)
