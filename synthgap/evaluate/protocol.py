@@ -21,7 +21,7 @@ Every row keeps `correct[seed, photo]`, the photo-by-photo counts the paired boo
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,7 @@ from synthgap.evaluate.crops import CropSet
 from synthgap.evaluate.folds import Fold
 from synthgap.evaluate.stats import paired_bootstrap, seed_summary
 
-__all__ = ["EvalConfig", "RowCounts", "TrainingSet", "run_recognition", "summarise"]
+__all__ = ["EvalConfig", "RowCounts", "TrainingSet", "compare", "run_recognition", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -228,16 +228,16 @@ def _run(jobs: list[tuple[Any, ...]], workers: int,
     return out
 
 
-def summarise(rows: dict[str, RowCounts], *, reference: str | None, n_boot: int = 2000,
-              seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Per row: `mean`, `std` (ddof 1), `seeds`, `n_seeds` and, against `reference`, the
-    paired bootstrap `diff`, `ci95` `[lo, hi]` and `significant`.
+def summarise(rows: dict[str, RowCounts], *, references: Mapping[str, str] | None = None,
+              n_boot: int = 2000, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per row: `mean`, `std` (ddof 1), `seeds`, `n_seeds` and, against its reference row
+    (`references[row]`, when present), `vs`, the paired bootstrap `diff`, `ci95` `[lo, hi]` and
+    `significant` (the interval excludes 0).
 
     Raises:
         ValueError: a non-finite accuracy (never reported as a number).
     """
     out: dict[str, dict[str, Any]] = {}
-    ref = rows.get(reference) if reference is not None else None
     for i, (name, r) in enumerate(rows.items()):
         s = seed_summary(r.correct, r.total)
         entry: dict[str, Any] = {"mean": round(s.mean, 4),
@@ -246,11 +246,21 @@ def summarise(rows: dict[str, RowCounts], *, reference: str | None, n_boot: int 
                                  "n_seeds": len(s.seeds)}
         if r.photos is not None:
             entry["photos"] = r.photos
-        if ref is not None and name != reference:
-            keep = (r.total > 0) & (ref.total > 0)
-            d = paired_bootstrap(r.correct[:, keep], ref.correct[:, keep], r.total[keep],
-                                 rng=np.random.default_rng([seed, i]), n_boot=n_boot)
-            entry.update(diff=round(d.diff, 4), ci95=[round(d.lo, 4), round(d.hi, 4)],
-                         significant=d.significant)
+        ref_name = (references or {}).get(name)
+        if ref_name is not None and ref_name in rows and ref_name != name:
+            entry.update(compare(r, rows[ref_name], n_boot=n_boot, seed=(seed, i)))
+            entry["vs"] = ref_name
         out[name] = entry
     return out
+
+
+def compare(a: RowCounts, b: RowCounts, *, n_boot: int = 2000,
+            seed: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """`{"diff", "ci95", "significant"}` of row a − row b on the photos both test."""
+    keep = (a.total > 0) & (b.total > 0)
+    if not keep.any():
+        raise ValueError("the two rows share no tested photo")
+    d = paired_bootstrap(a.correct[:, keep], b.correct[:, keep], a.total[keep],
+                         rng=np.random.default_rng(list(seed)), n_boot=n_boot)
+    return {"diff": round(d.diff, 4), "ci95": [round(d.lo, 4), round(d.hi, 4)],
+            "significant": d.significant}
