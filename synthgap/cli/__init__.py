@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "run": "synthgap.cli.run:run",
     "demo": "synthgap.cli.demo:demo",
     "render": "synthgap.cli.render:render",
+    "scene": "synthgap.cli.scene:scene",
     "validate": "synthgap.cli.validate:validate",
 }
 
