@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,15 @@ def _rests(geoms: Sequence[PhotoGeometry]) -> tuple[dict[str, np.ndarray],
     return means, rots, labels
 
 
+def _euler(R: np.ndarray) -> tuple[float, float, float]:
+    """Extrinsic xyz Euler angles (degrees) of `R`; at gimbal lock (a part on its side) the
+    angles are not unique but still give `R`, so scipy's warning is not news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
+        a = Rotation.from_matrix(R).as_euler("xyz", degrees=True)
+    return (round(float(a[0]), 2), round(float(a[1]), 2), round(float(a[2]), 2))
+
+
 def _radius(shape: PartShape, rotation: np.ndarray) -> float:
     v = (shape.hull @ rotation.T)[:, :2]
     c = 0.5 * (v.min(axis=0) + v.max(axis=0))
@@ -236,9 +246,7 @@ def fit_layout(observations: Sequence[PhotoObservation], shapes: Mapping[str, Pa
             continue
         counts = [sum(p.part == name for p in g.parts) for g in geoms]
         weights = np.bincount(labels[name], minlength=len(rots[name]))
-        rest = tuple((tuple(round(float(a), 2) for a in
-                            Rotation.from_matrix(R).as_euler("xyz", degrees=True)), int(w))
-                     for R, w in zip(rots[name], weights, strict=True))
+        rest = tuple((_euler(R), int(w)) for R, w in zip(rots[name], weights, strict=True))
         parts[name] = PartFit(name=name, rest_poses=rest,
                               yaw=circular_range(yaws[name], widen=widen, pad=10.0),
                               count=count_dist(counts), seen_in=len(seen[name]),

@@ -23,7 +23,7 @@ __all__ = ["Plane", "fit_support_plane", "part_gaps"]
 #: Parts within this distance (metres) of the plane touch it.
 TOUCH_TOL = 0.01
 #: Hull vertices within this height (metres) of a part's lowest point are its contact points.
-CONTACT_BAND = 0.004
+CONTACT_BAND = 0.0015
 
 
 @dataclass(frozen=True, eq=False)
