@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "synthgap.cli.demo:demo",
     "evaluate": "synthgap.cli.evaluate:evaluate",
     "render": "synthgap.cli.render:render",
+    "scene": "synthgap.cli.scene:scene",
     "validate": "synthgap.cli.validate:validate",
 }
 
