@@ -1,8 +1,9 @@
 """The import graph of docs/architecture.md, checked from the source with `ast`.
 
-Layers, lowest first: data -> scenes -> generators -> poses -> adapt / export / gap -> pipeline
--> cli (the list of folders read as the data flow: poses from photos need renders; adaptation
-needs poses for aligned pairs).
+Layers, lowest first: data -> scenes -> generators -> poses -> adapt / export / gap -> scenefit
+-> evaluate -> pipeline -> cli (the list of folders read as the data flow: poses from photos
+need renders; adaptation needs poses for aligned pairs; a scene fit uses the camera fit; the
+evaluation may use a scene fit's plates).
 A module may import its own package and any lower layer. An import of a higher layer fails;
 an import of another package of the same layer fails unless `SIDEWAYS` declares that edge
 with its reason. Lazy imports inside functions count as much as top-level ones: they couple
@@ -20,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synthgap"
 
 #: package (first name under `synthgap.`) -> layer, lowest first
 LAYERS = {"data": 0, "scenes": 1, "generators": 2, "poses": 3, "adapt": 4, "export": 4,
-          "gap": 4, "pipeline": 5, "cli": 6, "__main__": 7}
+          "gap": 4, "scenefit": 5, "evaluate": 6, "pipeline": 7, "cli": 8, "__main__": 9}
 
 #: Declared imports between packages of the same layer: (importer, imported) -> why.
 SIDEWAYS = {

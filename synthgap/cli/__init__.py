@@ -21,7 +21,9 @@ COMMANDS: dict[str, str] = {
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",
     "demo": "synthgap.cli.demo:demo",
+    "evaluate": "synthgap.cli.evaluate:evaluate",
     "render": "synthgap.cli.render:render",
+    "scene": "synthgap.cli.scene:scene",
     "validate": "synthgap.cli.validate:validate",
 }
 

@@ -44,6 +44,7 @@ from synthgap.scenes.schema import (
     MATERIAL_ROUGHNESS,
     DefectConfig,
     MaterialConfig,
+    PartConfig,
     Scene,
 )
 
@@ -213,15 +214,17 @@ def _rot_z(angle: float) -> np.ndarray:
 class _Placer:
     """Draws xy positions in the area, rejecting overlap of xy bounding circles."""
 
-    def __init__(self, centre: np.ndarray, area: tuple[float, float]):
+    def __init__(self, centre: np.ndarray, area: tuple[float, float], overlap: float = 0.0):
         self.centre = centre
         self.half = np.array(area) / 2
+        self.keep = 1.0 - overlap  # centres stay at least keep * (r1 + r2) apart
         self.circles: list[tuple[float, float, float]] = []
 
     def place(self, radius: float, rng: np.random.Generator) -> tuple[float, float] | None:
         for _ in range(PLACEMENT_TRIES):
             x, y = self.centre + rng.uniform(-self.half, self.half)
-            if all(math.hypot(x - cx, y - cy) >= radius + r for cx, cy, r in self.circles):
+            if all(math.hypot(x - cx, y - cy) >= self.keep * (radius + r)
+                   for cx, cy, r in self.circles):
                 self.circles.append((float(x), float(y), radius))
                 return float(x), float(y)
         return None
@@ -305,6 +308,24 @@ def _geometry_sites(asset: PartAsset, d: DefectConfig, n: int, rng: np.random.Ge
                               "length_mm": holes[k].length * 1e3}) for k in picks]
 
 
+def _rest_pose(entry: PartConfig, asset: PartAsset, rng: np.random.Generator) -> np.ndarray:
+    """`(4, 4)` resting pose of one instance (before yaw and position), lowest point at z = 0."""
+    if entry.placement == "stable":
+        k = int(rng.choice(len(asset.stable_probs), p=asset.stable_probs))
+        return np.array(asset.stable_poses[k])
+    rest = np.eye(4)
+    if entry.placement == "observed":
+        w = np.array([r.weight for r in entry.rest_poses])
+        k = int(rng.choice(len(w), p=w / w.sum()))
+        rest[:3, :3] = Rotation.from_euler("xyz", entry.rest_poses[k].rotation_deg,
+                                           degrees=True).as_matrix()
+    else:  # random orientation
+        rest[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+    zmin = trimesh.transform_points(asset.mesh.convex_hull.vertices, rest)[:, 2]
+    rest[2, 3] -= zmin.min()
+    return rest
+
+
 def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                   rng: np.random.Generator) -> tuple[PartInstanceParams, ...]:
     out: list[PartInstanceParams] = []
@@ -323,15 +344,9 @@ def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                 c, r = _hull_xy(asset.mesh, T)
                 placer.circles.append((float(c[0]), float(c[1]), r))
             else:
-                if entry.placement == "stable":
-                    k = int(rng.choice(len(asset.stable_probs), p=asset.stable_probs))
-                    rest = np.array(asset.stable_poses[k])
-                else:  # random orientation, lowest point on the plane
-                    rest = np.eye(4)
-                    rest[:3, :3] = Rotation.random(random_state=rng).as_matrix()
-                    zmin = trimesh.transform_points(asset.mesh.convex_hull.vertices, rest)[:, 2]
-                    rest[2, 3] -= zmin.min()
-                yaw = rng.uniform(0.0, 2 * math.pi)
+                rest = _rest_pose(entry, asset, rng)
+                yaw = (rng.uniform(0.0, 2 * math.pi) if "yaw_deg" not in entry.model_fields_set
+                       else math.radians(sample_float(entry.yaw_deg, rng=rng)))
                 c, r = _hull_xy(asset.mesh, rest)
                 xy = placer.place(r, rng)
                 if xy is None:
@@ -469,7 +484,7 @@ def sample(scene: Scene, parts: dict[str, PartAsset], *, index: int, seed: int) 
     rng = np.random.default_rng([seed, index])
     camera = _sample_camera(scene, rng)
     centre = np.asarray(scene.camera.pose.look_at[:2], float)
-    placer = _Placer(centre, placement_area(scene))
+    placer = _Placer(centre, placement_area(scene), scene.overlap)
     instances = _sample_parts(scene, parts, placer, rng)
     distractors = _sample_distractors(scene, placer, rng)
     lights = _sample_lights(scene, camera, rng)
