@@ -182,8 +182,8 @@ class CameraModel(ImageAdapter):
             real_masks = check_masks(real_masks, real, "real_masks")
         f = self.flags
         n_blur = _BLUR_EVALS * (1 + f["noise"]) if f["blur"] else 0
-        with tqdm(total=4 + 2 * f["noise"] + n_blur, desc="camera fit", unit="step", file=sys.stderr,
-                  disable=None, leave=False) as bar:
+        with tqdm(total=4 + 2 * f["noise"] + n_blur, desc="camera fit", unit="step",
+                  file=sys.stderr, disable=None, leave=False) as bar:
             gains, tone, vig = self._fit_colour(syn, real, synthetic_masks, real_masks, bar)
             local = [self._apply(s, gains=gains, tone=tone, vignetting=vig)
                      for s in spread(syn, LOCAL_IMAGES)]
