@@ -24,9 +24,10 @@ the paper"): the paper's third layer is a *decoding* MCAE with a hidden layer of
 only the two kept 3×3 decoders, on the frozen top codes, towards image targets.
 
 The balance term `(γ/2)(J_syn − J_real)²` scales with the square of the costs, which are small
-here (per-pixel mean squared errors, ~10⁻²): measured on the LM-O fit photos it is a few tenths
-of a percent to a few percent of J_syn + J_real at γ = 1 (the exact share depends on how far
-apart the two costs end; `report[stage]["balance_over_costs"]` gives it for each fit).
+here (per-pixel mean squared errors, ~10⁻²): on the 20 LM-O fit photos (aligned pairs, γ = 1,
+600 steps) it was 0.1–0.7 % of J_syn + J_real per stage as written (`balance="raw"`) and
+0.8–25 % normalised (docs/adaptation.md); every fit reports its own share as
+`report[stage]["balance_over_costs"]`.
 `balance="normalised"` divides it by the (constant, detached) mean cost
 `J̄ = (J_syn + J_real)/2`, so its gradient is γ·(J_syn − J_real)/J̄ times that of the costs:
 γ weighs the *relative* imbalance, whatever the cost scale. `balance="raw"` is the paper's term
