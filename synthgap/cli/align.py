@@ -84,8 +84,8 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
                              w_appearance=AlignConfig.w_appearance if colours else 0.0)
         base = Path(scene).resolve().parent if not scene.startswith("preset:") else None
         result, aligned = align_views(
-            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,  # type: ignore[arg-type]
-            depth=depth_range, config=config, seed=seed, preview_dir=preview,  # type: ignore[arg-type]
+            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,
+            depth=depth_range, config=config, seed=seed, preview_dir=preview,
             base_dir=base)
     except (SceneError, DatasetFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
