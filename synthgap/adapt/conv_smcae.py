@@ -41,7 +41,13 @@ from synthgap.adapt.image_base import (
 )
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.photos import as_images, is_grey
-from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
+from synthgap.adapt.strength import (
+    blend,
+    check_strength,
+    fit_with_strength,
+    initial_strength,
+    stored_strength,
+)
 from synthgap.data.colour import GREY_WEIGHTS
 
 if TYPE_CHECKING:
@@ -211,7 +217,7 @@ class ConvSmcae(ImageAdapter):
         self.history: list[tuple[float, float]] = []
         self.report: dict[str, Any] = {}
         #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
-        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
+        self.strength = initial_strength(self.config.strength)
 
     @property
     def fitted(self) -> bool:
@@ -257,7 +263,7 @@ class ConvSmcae(ImageAdapter):
         """
         import torch
 
-        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
+        self.strength = initial_strength(self.config.strength)
 
         from synthgap.adapt.conv_smcae_train import init_params, train
 

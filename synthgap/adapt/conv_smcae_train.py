@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from synthgap.adapt.conv_smcae import ConvSmcaeConfig
 
-__all__ = ["CostParts", "balance_term", "decode", "encode", "init_params", "syn_output", "train"]
+__all__ = ["CostParts", "decode", "encode", "init_params", "syn_output", "train"]
 
 #: Named weight and bias tensors (`enc{i}.w/b`, `dec_syn.w/b`, `dec_real.w/b`).
 Params = dict[str, "torch.Tensor"]
@@ -142,16 +142,6 @@ def moment_term(y_syn: torch.Tensor, real_centre: torch.Tensor, a_syn: torch.Ten
     return ((ms - mr) ** 2).sum() + ((cs - cr) ** 2).sum() + hid
 
 
-def balance_term(j_syn: torch.Tensor, j_real: torch.Tensor, gamma: float,
-                 mode: str) -> torch.Tensor:
-    """`(γ/2)(J_syn − J_real)²`, divided by the detached mean cost J̄ when `mode` is
-    `normalised` (then its gradient w.r.t. J_syn is γ·(J_syn − J_real)/J̄)."""
-    diff2 = (j_syn - j_real) ** 2
-    if mode == "normalised":
-        return 0.5 * gamma * diff2 / (0.5 * (j_syn + j_real)).detach().clamp_min(1e-12)
-    return 0.5 * gamma * diff2
-
-
 @dataclass
 class CostParts:
     """One step's cost terms (floats), for the report."""
@@ -185,14 +175,16 @@ def _cost(config: ConvSmcaeConfig, out: _Outputs, *, enc_w: Sequence[torch.Tenso
         beta: sparsity weight (0 turns it off).
         moment: add `config.moment_weight` × the distribution term (image stages only).
     """
-    from synthgap.adapt.smcae_functional import mcae_cost
+    from synthgap.adapt.smcae_functional import balance_term, mcae_cost
 
     c = mcae_cost(y_syn=_pixels(out.y_s), target_syn=_pixels(out.t_s), y_real=_pixels(out.y_r),
                   target_real=_pixels(out.t_r), a_syn=out.a_s, a_real=out.a_r,
                   encoder_weights=enc_w, decoder_syn_weights=[dec["dec_syn.w"]],
                   decoder_real_weights=[dec["dec_real.w"]], rho=config.rho, beta=beta,
                   lam=config.lam, gamma=0.0, feature_dim=1)
-    balance = balance_term(c.j_syn, c.j_real, config.gamma, config.balance)
+    # γ = 0 above and the term added here, so the report can show it on its own
+    balance = balance_term(c.j_syn, c.j_real, config.gamma,
+                           normalised=config.balance == "normalised")
     total = c.total + balance
     moment_value = 0.0
     if moment and config.moment_weight > 0:

@@ -25,7 +25,13 @@ from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, torch_th
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
-from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
+from synthgap.adapt.strength import (
+    blend,
+    check_strength,
+    fit_with_strength,
+    initial_strength,
+    stored_strength,
+)
 from synthgap.data.colour import GREY_WEIGHTS
 
 if TYPE_CHECKING:
@@ -148,7 +154,7 @@ class PatchSmcae(ImageAdapter):
         self.channels = 3
         self.report: dict[str, Any] = {}
         #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
-        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
+        self.strength = initial_strength(self.config.strength)
 
     @property
     def fitted(self) -> bool:
@@ -185,7 +191,7 @@ class PatchSmcae(ImageAdapter):
         afterwards)."""
         from synthgap.adapt.smcae import Smcae
 
-        self.strength = 1.0 if self.config.strength == "auto" else float(self.config.strength)
+        self.strength = initial_strength(self.config.strength)
         self.report = {"pairing": pairs.strategy, "n_pairs": len(pairs.synthetic),
                        "n_distinct_targets": pairs.n_distinct_targets}
         with torch_threads(1):  # see torch_threads: faster here than two threads

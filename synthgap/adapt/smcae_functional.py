@@ -100,9 +100,25 @@ def weight_decay(weights: Sequence[torch.Tensor], lam: float) -> torch.Tensor:
     return 0.5 * lam * total
 
 
-def balance_term(j_syn: torch.Tensor, j_real: torch.Tensor, gamma: float) -> torch.Tensor:
-    """`(γ/2) (J_syn − J_real)²`: penalises fitting one channel much better than the other."""
-    return 0.5 * gamma * (j_syn - j_real) ** 2
+def balance_term(j_syn: torch.Tensor, j_real: torch.Tensor, gamma: float, *,
+                 normalised: bool = False) -> torch.Tensor:
+    """`(γ/2) (J_syn − J_real)²`: penalises fitting one channel much better than the other.
+
+    Args:
+        j_syn, j_real: the two channel costs (scalar tensors).
+        gamma: the balance weight γ.
+        normalised: divide by the detached mean cost J̄ = (J_syn + J_real)/2 (clamped at
+            1e-12), so γ weighs the *relative* imbalance and the gradient w.r.t. J_syn is
+            γ·(J_syn − J_real)/J̄. This is a deviation from the paper (the default, False, is
+            its term); the convolutional SMCAE uses it (`ConvSmcaeConfig.balance`).
+
+    Returns:
+        The scalar term.
+    """
+    term = 0.5 * gamma * (j_syn - j_real) ** 2
+    if normalised:
+        return term / (0.5 * (j_syn + j_real)).detach().clamp_min(1e-12)
+    return term
 
 
 def channel_cost(y: torch.Tensor, target: torch.Tensor, *, kl: torch.Tensor | None, beta: float,

@@ -37,8 +37,9 @@ import numpy as np
 from synthgap.data.images import sample_patches
 from synthgap.gap.metric import look_features, mmd2_rbf
 
-__all__ = ["STRENGTH_GRID", "HoldOut", "blend", "check_strength", "choose_strength",
-           "fit_with_strength", "hold_out", "stored_strength", "strength_report"]
+__all__ = ["STRENGTH_GRID", "HoldOut", "applied_strengths", "blend", "check_strength",
+           "choose_strength", "fit_with_strength", "hold_out", "initial_strength",
+           "stored_strength", "strength_report", "strength_steps"]
 
 #: Strengths `strength: auto` chooses among (0 = the input unchanged).
 STRENGTH_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -59,6 +60,24 @@ def check_strength(value: Any) -> float | str:
     return float(value)
 
 
+def initial_strength(config_strength: float | str) -> float:
+    """The strength an adapter applies before `strength: auto` has chosen one: the config's
+    number, or 1 (the full learned change) for `"auto"`."""
+    return 1.0 if config_strength == "auto" else float(config_strength)
+
+
+def strength_steps(adapter: Any) -> list[Any]:
+    """The steps of an adapter (the adapter itself, or a chain's `steps`) that apply a
+    strength (have a `strength` attribute), in order."""
+    return [step for step in getattr(adapter, "steps", [adapter]) if hasattr(step, "strength")]
+
+
+def applied_strengths(adapter: Any) -> list[float]:
+    """The strength each step of `adapter` applies (`strength_steps`; empty when none does),
+    e.g. what `strength: auto` chose, for a report."""
+    return [float(step.strength) for step in strength_steps(adapter)]
+
+
 def stored_strength(state_config: dict[str, Any], config_strength: float | str) -> float:
     """The strength a model file records (`state_config["strength"]`; files written before
     the field existed applied the full change: 1, or their fixed config value).
@@ -67,8 +86,7 @@ def stored_strength(state_config: dict[str, Any], config_strength: float | str) 
         ValueError: not a number in [0, 1].
     """
     try:
-        value = check_strength(state_config.get(
-            "strength", 1.0 if config_strength == "auto" else config_strength))
+        value = check_strength(state_config.get("strength", initial_strength(config_strength)))
     except ValueError as exc:
         raise ValueError(f"{exc}: the model file was edited; refit the model") from None
     if value == "auto":

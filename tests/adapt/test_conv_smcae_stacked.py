@@ -45,13 +45,13 @@ def test_stacked_schedule_trains_every_layer_then_fine_tunes():
 def test_balance_term_by_hand_and_reported():
     import torch
 
-    from synthgap.adapt.conv_smcae_train import balance_term
+    from synthgap.adapt.smcae_functional import balance_term
 
     js = torch.tensor(0.02, requires_grad=True)
     jr = torch.tensor(0.01)
-    raw = balance_term(js, jr, 10.0, "raw")
+    raw = balance_term(js, jr, 10.0)
     assert float(raw.detach()) == pytest.approx(0.5 * 10 * 1e-4)  # 1.7 % of the costs
-    norm = balance_term(js, jr, 1.0, "normalised")
+    norm = balance_term(js, jr, 1.0, normalised=True)
     assert float(norm.detach()) == pytest.approx(0.5 * 1e-4 / 0.015)
     norm.backward()
     assert float(js.grad) == pytest.approx(0.01 / 0.015)  # γ·(J_syn − J_real)/J̄

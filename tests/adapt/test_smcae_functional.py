@@ -21,6 +21,9 @@ def test_terms_by_hand():
     assert reconstruction_cost(y, t).item() == pytest.approx(1.5)
     assert weight_decay([torch.tensor([[1.0, 2.0]]), torch.tensor([3.0])], 0.1).item() == pytest.approx(0.05 * 14)
     assert balance_term(torch.tensor(3.0), torch.tensor(1.0), 4.0).item() == pytest.approx(8.0)
+    # normalised: divided by the mean cost (3 + 1) / 2 = 2
+    assert balance_term(torch.tensor(3.0), torch.tensor(1.0), 4.0,
+                        normalised=True).item() == pytest.approx(4.0)
     rho_hat = torch.tensor([0.5])
     want = 0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(0.9 / 0.5)
     assert kl_sparsity(0.1, rho_hat).item() == pytest.approx(want)

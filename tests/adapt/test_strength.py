@@ -10,7 +10,15 @@ from synthgap.adapt.conv_smcae import ConvSmcae, ConvSmcaeConfig
 from synthgap.adapt.image_base import grey_rgb, load_image_adapter
 from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.patch_smcae import PatchSmcae, PatchSmcaeConfig
-from synthgap.adapt.strength import blend, choose_strength, hold_out, stored_strength
+from synthgap.adapt.strength import (
+    applied_strengths,
+    blend,
+    choose_strength,
+    hold_out,
+    initial_strength,
+    stored_strength,
+    strength_steps,
+)
 
 IMG = data.astronaut()
 
@@ -168,3 +176,16 @@ def test_tampered_model_file_strength_is_a_model_file_error(tmp_path, stored):
     save_file(load_file(str(path)), str(path), metadata={key: json.dumps(config)})
     with pytest.raises(ModelFileError, match="strength.*refit the model"):
         load_image_adapter(path)
+
+
+def test_initial_and_applied_strengths_of_an_adapter_and_a_chain():
+    from types import SimpleNamespace
+
+    assert initial_strength("auto") == 1.0 and initial_strength(0.25) == 0.25
+    single = PatchSmcae(PatchSmcaeConfig(strength=0.5))
+    assert single.strength == 0.5 and applied_strengths(single) == [0.5]
+    camera, smcae = SimpleNamespace(gains=1.0), SimpleNamespace(strength=0)
+    chain = SimpleNamespace(steps=[camera, smcae, SimpleNamespace(strength=0.75)])
+    assert strength_steps(chain)[0] is smcae
+    assert applied_strengths(chain) == [0.0, 0.75]
+    assert applied_strengths(camera) == []
