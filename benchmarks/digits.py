@@ -43,6 +43,7 @@ from _font_digits import render_digits
 from synthgap.adapt.pairing import class_pairs, take_pairs
 from synthgap.adapt.smcae import Smcae, SmcaeConfig
 from synthgap.adapt.vector_baselines import Coral, CoralConfig
+from synthgap.evaluate.stats import SeedSummary, seed_summary
 
 METHODS = ("real only", "+ raw synth", "+ CORAL synth", "+ SMCAE synth")
 CLASSIFIERS = ("logreg", "1-NN")
@@ -140,18 +141,30 @@ def run_seed(k: int, seed: int, real_x, real_y, n_syn: int, grid, smcae_cfg: Smc
     order = fold_of(yr, folds)
     per_fold = [adapters_for(xs, ys, xr[order != f], yr[order != f], smcae_cfg, coral_eps,
                              fit_per_class, rng) if k > 1 else synth for f in range(folds)]
-    out: dict = {"smcae_fit_s": t_fit}
+    out: dict = {"smcae_fit_s": t_fit, "n_test": len(yte)}
     for name in CLASSIFIERS:
-        acc = (fit_predict(name, xr, yr, xte) == yte).mean()
-        out[(name, "real only")] = (float(acc), 0)
+        out[(name, "real only")] = (_correct(fit_predict(name, xr, yr, xte), yte), 0)
         for method, x_syn in synth.items():
             count, _ = choose_count(name, xr, yr, [pf[method] for pf in per_fold], ys, grid,
                                     folds)
             xt, yt = mix(xr, yr, x_syn, ys, count)
-            out[(name, method)] = (float((fit_predict(name, xt, yt, xte) == yte).mean()), count)
+            out[(name, method)] = (_correct(fit_predict(name, xt, yt, xte), yte), count)
             out[(name, "synth only " + method[2:])] = (
-                float((fit_predict(name, x_syn, ys, xte) == yte).mean()), -1)
+                _correct(fit_predict(name, x_syn, ys, xte), yte), -1)
     return out
+
+
+def _correct(predicted: np.ndarray, truth: np.ndarray) -> int:
+    """How many test digits are classified right."""
+    return int((predicted == truth).sum())
+
+
+def row_summary(runs: list[dict], classifier: str, method: str) -> SeedSummary:
+    """Accuracy of one (classifier, training set) over the seeds' runs: mean and sample std
+    (ddof 1; NaN with one seed) by `synthgap.evaluate.stats.seed_summary` (every seed of one K
+    has the same number of test digits)."""
+    correct = np.array([[r[(classifier, method)][0]] for r in runs])
+    return seed_summary(correct, np.array([runs[0]["n_test"]]))
 
 
 @click.command()
@@ -203,16 +216,15 @@ def main(shots: str, seeds: int, n_syn: int, fit_per_class: int, iterations: int
         for m in rows:
             cells = []
             for c in CLASSIFIERS:
-                accs = np.array([r[(c, m)][0] for r in runs])
+                acc = row_summary(runs, c, m)
                 counts = [r[(c, m)][1] for r in runs]
                 chosen = "" if m == "real only" or m.startswith("synth only") else \
                     f" n/cls {int(np.median(counts))}"
-                cells.append(f"{accs.mean():.3f} ± {accs.std():.3f}{chosen}")
+                cells.append(f"{acc.mean:.3f} ± {acc.std:.3f}{chosen}")
             print(f"{m:<22}" + "".join(f"{x:>28}" for x in cells))
         for c in CLASSIFIERS:
-            base = np.mean([r[(c, 'real only')][0] for r in runs])
-            best = np.mean([r[(c, '+ SMCAE synth')][0] for r in runs])
-            raw = np.mean([r[(c, '+ raw synth')][0] for r in runs])
+            base, best, raw = (row_summary(runs, c, m).mean
+                               for m in ("real only", "+ SMCAE synth", "+ raw synth"))
             verdict = ["beats" if best > x else "does NOT beat" for x in (base, raw)]
             print(f"  {c}: real + SMCAE synth {verdict[0]} real only ({best:.3f} vs {base:.3f}) "
                   f"and {verdict[1]} real + raw synth ({raw:.3f})")
@@ -222,15 +234,19 @@ def main(shots: str, seeds: int, n_syn: int, fit_per_class: int, iterations: int
     if as_json:
         summary = {
             f"K={k}": {
-                c: {m: {"mean": float(np.mean([r[(c, m)][0] for r in runs])),
-                        "std": float(np.std([r[(c, m)][0] for r in runs])),
-                        "chosen_per_class": [int(r[(c, m)][1]) for r in runs]}
+                c: {m: _json_row(row_summary(runs, c, m), [int(r[(c, m)][1]) for r in runs])
                     for m in (*METHODS, "synth only raw synth", "synth only CORAL synth",
                               "synth only SMCAE synth")}
                 for c in CLASSIFIERS}
             for k, runs in results.items()}
         summary["seconds"] = elapsed
         print(json.dumps(summary))
+
+
+def _json_row(acc: SeedSummary, chosen: list[int]) -> dict:
+    """One row of the JSON line (std null with one seed)."""
+    return {"mean": acc.mean, "std": None if np.isnan(acc.std) else acc.std,
+            "seeds": list(acc.seeds), "chosen_per_class": chosen}
 
 
 def set_threads(n: int) -> None:
