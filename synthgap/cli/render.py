@@ -6,11 +6,16 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from synthgap.cli.options import progress_option
 from synthgap.scenes import SceneError, load_scene
+
+if TYPE_CHECKING:
+    from synthgap.generators.runner import RenderSummary, SceneSource
+    from synthgap.generators.writer import RunIdentity
 
 
 def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None = None,
@@ -63,15 +68,32 @@ def _positive(name: str, value: int | None, lo: int = 1) -> None:
               "(default: 4 per CPU slot of the cluster).")
 @click.option("--task-cpus", type=float, default=1.0, show_default=True,
               help="CPUs each Ray task reserves.")
+@progress_option
 def render(scene: str, count: int, out: Path, seed: int | None, width: int | None,
            height: int | None, overwrite: bool, workers: int, backend: str,
-           address: str | None, tasks: int | None, task_cpus: float) -> None:
+           address: str | None, tasks: int | None, task_cpus: float, progress: bool) -> None:
     """Render N labelled images of SCENE (a YAML file or preset:NAME) into OUT.
 
     Writes images/, depth/ (uint16 mm), masks/ (uint16 instance ids), defects/, records.jsonl,
     scene.yaml and run.json. Re-running the same command resumes; the same scene and seed give
     byte-identical files for any --workers. Progress on stderr, a JSON summary on stdout.
     """
+    _check_options(count=count, seed=seed, width=width, height=height, workers=workers,
+                   backend=backend, address=address, tasks=tasks, task_cpus=task_cpus)
+    try:
+        source, identity = prepare_render(scene, seed=seed, width=width, height=height)
+    except SceneError as exc:
+        raise click.BadParameter(str(exc), param_hint="SCENE") from None
+    summary = _render(scene, source, identity, out, count=count, overwrite=overwrite,
+                      progress=progress, workers=workers, backend=backend, address=address,
+                      tasks=tasks, task_cpus=task_cpus)
+    click.echo(json.dumps(asdict(summary)))
+
+
+def _check_options(*, count: int, seed: int | None, width: int | None, height: int | None,
+                   workers: int, backend: str, address: str | None, tasks: int | None,
+                   task_cpus: float) -> None:
+    """Refuse option values out of range or not used together (click.BadParameter)."""
     from synthgap.scenes.limits import MAX_IMAGES
 
     _positive("-n/--count", count)
@@ -105,6 +127,11 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
         raise click.BadParameter(f"at most 256 render processes, got {workers}",
                                  param_hint="--workers")
 
+
+def _render(scene: str, source: SceneSource, identity: RunIdentity, out: Path, *, count: int,
+            overwrite: bool, progress: bool, **backend: Any) -> RenderSummary:
+    """`render_dataset` with a progress bar (hidden without `progress`), its errors turned
+    into click errors; returns its summary."""
     from tqdm import tqdm
 
     from synthgap.generators.geometry_defects import GeometryDefectError
@@ -113,24 +140,20 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
     from synthgap.generators.runner import render_dataset, reuse_freed_memory
     from synthgap.generators.writer import DatasetConflictError
 
-    try:
-        source, identity = prepare_render(scene, seed=seed, width=width, height=height)
-    except SceneError as exc:
-        raise click.BadParameter(str(exc), param_hint="SCENE") from None
     # This process exists to render: keep freed image-sized blocks (process-wide, permanent).
     reuse_freed_memory()
-    bar = tqdm(total=0, unit="img", file=sys.stderr, desc="render", dynamic_ncols=True)
+    bar = tqdm(total=0, unit="img", file=sys.stderr, desc="render", dynamic_ncols=True,
+               disable=not progress)
 
     def on_start(todo: int, done: int) -> None:
         bar.reset(total=todo)
         if done:
-            bar.write(f"resuming: {done} of {count} images already in {out}", file=sys.stderr)
+            click.echo(f"resuming: {done} of {count} images already in {out}", err=True)
 
     try:
-        summary = render_dataset(source, out, identity=identity, count=count, workers=workers,
-                                 overwrite=overwrite, progress=bar.update, on_start=on_start,
-                                 backend=backend, address=address, tasks=tasks,
-                                 task_cpus=task_cpus)
+        return render_dataset(source, out, identity=identity, count=count,
+                              overwrite=overwrite, progress=bar.update, on_start=on_start,
+                              **backend)
     except DatasetConflictError as exc:
         raise click.BadParameter(str(exc), param_hint="-o/--out") from None
     except RayAddressError as exc:
@@ -143,4 +166,3 @@ def render(scene: str, count: int, out: Path, seed: int | None, width: int | Non
         raise click.ClickException(str(exc)) from None
     finally:
         bar.close()
-    click.echo(json.dumps(asdict(summary)))

@@ -78,3 +78,15 @@ def test_render_command_tunes_its_own_allocator(tmp_path, monkeypatch):
     res = _run(str(EXAMPLE), "-n", "1", "-o", str(tmp_path / "o"), "--width", "64", "--height", "48")
     assert res.exit_code == 0, res.output
     assert calls == [1]
+
+
+def test_no_progress_hides_the_bar_but_not_the_resume_note(tmp_path):
+    args = [str(EXAMPLE), "-n", "1", "-o", str(tmp_path / "o"), "--width", "64", "--height", "48"]
+    shown = _run(*args)
+    assert shown.exit_code == 0, shown.output
+    assert "img" in shown.stderr and "render" in shown.stderr  # the tqdm bar
+    hidden = _run(*args[:2], "2", *args[3:], "--no-progress")
+    assert hidden.exit_code == 0, hidden.output
+    assert "img" not in hidden.stderr
+    assert "resuming: 1 of 2 images" in hidden.stderr
+    assert json.loads(hidden.stdout.strip().splitlines()[-1])["rendered"] == 1
