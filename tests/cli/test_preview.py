@@ -44,3 +44,35 @@ def test_cli_preview_compare_refuses_a_directory_not_adapted_from_dataset(fake_d
                                   "--compare", str(other)])
     assert r.exit_code == 1 and "no adapt.json, so it is not an adapted dataset" in r.output
     assert "Traceback" not in r.output
+
+
+def test_cli_preview_compare_real_shows_a_different_photo_on_every_row(fake_dataset, tmp_path):
+    """4 rows, 4 photos: each photo once (picked without replacement), for several seeds."""
+    import shutil
+
+    import numpy as np
+
+    from synthgap.data import DatasetLayout, read_records, write_image_atomic
+
+    adapted = tmp_path / "adapted"
+    (adapted / "images").mkdir(parents=True)
+    shutil.copy(fake_dataset / "records.jsonl", adapted)
+    for r in read_records(fake_dataset):
+        write_image_atomic(DatasetLayout(adapted).image(r.index),
+                           read_image(DatasetLayout(fake_dataset).image(r.index)))
+    (adapted / "adapt.json").write_text(json.dumps({"source": str(fake_dataset.resolve())}))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    greys = (40, 90, 140, 190)
+    for g in greys:
+        write_image_atomic(photos / f"p{g}.png", np.full((48, 64, 3), g, np.uint8))
+    for seed in range(3):
+        out = tmp_path / f"c{seed}.png"
+        r = CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(out), "--compare",
+                                      str(adapted), "--real", str(photos), "--n", "4",
+                                      "--tile-width", "64", "--seed", str(seed)])
+        assert r.exit_code == 0, r.output
+        sheet = read_image(out)
+        # rows: a 24 px title, then 18 px header + 48 px tile + 4 px gap each; third column
+        shown = [int(sheet[24 + 4 + k * 70 + 18 + 10, 2 * 68 + 4 + 10, 0]) for k in range(4)]
+        assert sorted(shown) == list(greys)
