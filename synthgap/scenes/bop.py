@@ -206,6 +206,36 @@ def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = Non
     if not scene_dir.is_dir():
         raise BopFormatError(scene_dir, "", "not a folder; give a BOP scene folder such as "
                                             "lmo/test/000002")
+    models_path = _find_models_dir(scene_dir, models_dir)
+    files = _SceneFiles.load(scene_dir)
+    wanted = {_image_key(k, files.gt_path): k for k in files.gts}
+    if image_ids is not None:
+        ids = [int(i) for i in image_ids]
+        missing = [i for i in ids if i not in wanted]
+        if missing:
+            raise BopFormatError(files.gt_path, "",
+                                 f"image ids {missing[:10]} are not in this scene")
+        wanted = {i: wanted[i] for i in ids}
+
+    models: dict[int, Path] = {}
+    images = [_read_image(files, image_id, wanted[image_id], models_path, models)
+              for image_id in sorted(wanted)]
+    if not images:
+        raise BopFormatError(files.gt_path, "", "no images")
+    from synthgap.scenes.io import photo_size
+
+    sizes = {photo_size(im.rgb) for im in (images[0], images[-1])}
+    if len(sizes) != 1:
+        raise BopFormatError(scene_dir / "rgb", "", f"photos of different sizes {sorted(sizes)}; "
+                                                    "read one size at a time")
+    width, height = sizes.pop()
+    return BopScene(scene_dir=scene_dir, models_dir=models_path, images=tuple(images),
+                    models=models, width=width, height=height)
+
+
+def _find_models_dir(scene_dir: Path, models_dir: str | Path | None) -> Path:
+    """`models_dir` (absolute), or the first `models/` beside the scene or up to two levels
+    above it."""
     if models_dir is None:
         for cand in (scene_dir / "models", scene_dir.parent / "models",
                      scene_dir.parent.parent / "models"):
@@ -215,89 +245,93 @@ def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = Non
         else:
             raise BopFormatError(scene_dir, "", "no models/ folder beside the scene or up to two "
                                                 "levels above it; pass models_dir")
-    models_dir = Path(models_dir).expanduser().resolve()
+    return Path(models_dir).expanduser().resolve()
 
-    cam_path = scene_dir / "scene_camera.json"
-    gt_path = scene_dir / "scene_gt.json"
-    info_path = scene_dir / "scene_gt_info.json"
-    cams, gts = _load_json(cam_path), _load_json(gt_path)
-    infos = _load_json(info_path) if info_path.is_file() else None
-    for data, path in ((cams, cam_path), (gts, gt_path), (infos, info_path)):
-        if data is not None and not isinstance(data, dict):
-            raise BopFormatError(path, "", "expected an object keyed by image id")
 
-    wanted = {_image_key(k, gt_path): k for k in gts}
-    if image_ids is not None:
-        ids = [int(i) for i in image_ids]
-        missing = [i for i in ids if i not in wanted]
-        if missing:
-            raise BopFormatError(gt_path, "", f"image ids {missing[:10]} are not in this scene")
-        wanted = {i: wanted[i] for i in ids}
+@dataclass(frozen=True)
+class _SceneFiles:
+    """The three json files of a scene folder, their paths and their contents (checked to be
+    objects keyed by image id; `infos` None without `scene_gt_info.json`)."""
 
-    images: list[BopImage] = []
-    models: dict[int, Path] = {}
-    for image_id in sorted(wanted):
-        key = wanted[image_id]
-        cam = cams.get(key)
-        if not isinstance(cam, dict) or "cam_K" not in cam:
-            raise BopFormatError(cam_path, key, "missing this image's cam_K")
-        K = _numbers(cam["cam_K"], 9, cam_path, f"{key}.cam_K").reshape(3, 3)
-        if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise BopFormatError(cam_path, f"{key}.cam_K", "focal lengths must be > 0")
-        entries = gts[key]
-        if not isinstance(entries, list):
-            raise BopFormatError(gt_path, key, "expected a list of object poses")
-        info = infos.get(key) if infos is not None else None
-        if info is not None and (not isinstance(info, list) or len(info) != len(entries)):
-            raise BopFormatError(info_path, key, f"expected a list of {len(entries)} entries "
-                                                 "(one per scene_gt.json entry)")
-        objects = []
-        for j, e in enumerate(entries):
-            where = f"{key}[{j}]"
-            if not isinstance(e, dict):
-                raise BopFormatError(gt_path, where, "expected an object")
-            obj_id = e.get("obj_id")
-            if not isinstance(obj_id, int) or isinstance(obj_id, bool) or obj_id < 0:
-                raise BopFormatError(gt_path, f"{where}.obj_id",
-                                     f"expected an integer >= 0, got {obj_id!r}")
-            R = _numbers(e.get("cam_R_m2c"), 9, gt_path, f"{where}.cam_R_m2c").reshape(3, 3)
-            # Published BOP poses are rotations to about 1e-2 (rounded, re-estimated); they
-            # are re-orthonormalised when pinned. Anything further off is not a rotation.
-            if abs(np.linalg.det(R) - 1.0) > 0.05 or not np.allclose(R @ R.T, np.eye(3),
-                                                                   atol=0.05):
-                raise BopFormatError(gt_path, f"{where}.cam_R_m2c", "not a rotation matrix "
-                                     "(R Rᵀ must be the identity and det R = 1)")
-            t = _numbers(e.get("cam_t_m2c"), 3, gt_path, f"{where}.cam_t_m2c")
-            pose = np.eye(4)
-            pose[:3, :3], pose[:3, 3] = R, t
-            extra: dict[str, Any] = {}
-            if info is not None:
-                inf = info[j]
-                if not isinstance(inf, dict):
-                    raise BopFormatError(info_path, where, "expected an object")
-                if "bbox_visib" in inf:
-                    bb = _numbers(inf["bbox_visib"], 4, info_path, f"{where}.bbox_visib")
-                    extra["bbox_visib"] = tuple(int(v) for v in bb)
-                if "px_count_visib" in inf:
-                    extra["px_count_visib"] = int(inf["px_count_visib"])
-                if "visib_fract" in inf:
-                    extra["visib_fract"] = float(inf["visib_fract"])
-            if obj_id not in models:
-                models[obj_id] = _model_file(models_dir, obj_id, gt_path, f"{where}.obj_id")
-            objects.append(BopObject(obj_id=obj_id, pose=pose, **extra))
-        images.append(BopImage(image_id=image_id, rgb=_photo(scene_dir, image_id, gt_path),
-                               K=K, objects=tuple(objects)))
-    if not images:
-        raise BopFormatError(gt_path, "", "no images")
-    from synthgap.scenes.io import photo_size
+    scene_dir: Path
+    cam_path: Path
+    gt_path: Path
+    info_path: Path
+    cams: dict[str, Any]
+    gts: dict[str, Any]
+    infos: dict[str, Any] | None
 
-    sizes = {photo_size(im.rgb) for im in (images[0], images[-1])}
-    if len(sizes) != 1:
-        raise BopFormatError(scene_dir / "rgb", "", f"photos of different sizes {sorted(sizes)}; "
-                                                    "read one size at a time")
-    width, height = sizes.pop()
-    return BopScene(scene_dir=scene_dir, models_dir=models_dir, images=tuple(images),
-                    models=models, width=width, height=height)
+    @classmethod
+    def load(cls, scene_dir: Path) -> _SceneFiles:
+        cam_path = scene_dir / "scene_camera.json"
+        gt_path = scene_dir / "scene_gt.json"
+        info_path = scene_dir / "scene_gt_info.json"
+        cams, gts = _load_json(cam_path), _load_json(gt_path)
+        infos = _load_json(info_path) if info_path.is_file() else None
+        for data, path in ((cams, cam_path), (gts, gt_path), (infos, info_path)):
+            if data is not None and not isinstance(data, dict):
+                raise BopFormatError(path, "", "expected an object keyed by image id")
+        return cls(scene_dir, cam_path, gt_path, info_path, cams, gts, infos)
+
+
+def _read_image(files: _SceneFiles, image_id: int, key: str, models_dir: Path,
+                models: dict[int, Path]) -> BopImage:
+    """One photo's intrinsics and annotated objects (`key`: its id as the files spell it);
+    adds the model file of every object id not yet in `models`."""
+    cam = files.cams.get(key)
+    if not isinstance(cam, dict) or "cam_K" not in cam:
+        raise BopFormatError(files.cam_path, key, "missing this image's cam_K")
+    K = _numbers(cam["cam_K"], 9, files.cam_path, f"{key}.cam_K").reshape(3, 3)
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise BopFormatError(files.cam_path, f"{key}.cam_K", "focal lengths must be > 0")
+    entries = files.gts[key]
+    if not isinstance(entries, list):
+        raise BopFormatError(files.gt_path, key, "expected a list of object poses")
+    info = files.infos.get(key) if files.infos is not None else None
+    if info is not None and (not isinstance(info, list) or len(info) != len(entries)):
+        raise BopFormatError(files.info_path, key, f"expected a list of {len(entries)} entries "
+                                                   "(one per scene_gt.json entry)")
+    objects = []
+    for j, entry in enumerate(entries):
+        obj = _read_object(files, entry, None if info is None else info[j], f"{key}[{j}]")
+        if obj.obj_id not in models:
+            models[obj.obj_id] = _model_file(models_dir, obj.obj_id, files.gt_path,
+                                             f"{key}[{j}].obj_id")
+        objects.append(obj)
+    return BopImage(image_id=image_id, rgb=_photo(files.scene_dir, image_id, files.gt_path),
+                    K=K, objects=tuple(objects))
+
+
+def _read_object(files: _SceneFiles, entry: Any, info: Any, where: str) -> BopObject:
+    """One `scene_gt.json` entry (and its `scene_gt_info.json` entry, None without that file)
+    at `where` (`"KEY[j]"`), checked."""
+    if not isinstance(entry, dict):
+        raise BopFormatError(files.gt_path, where, "expected an object")
+    obj_id = entry.get("obj_id")
+    if not isinstance(obj_id, int) or isinstance(obj_id, bool) or obj_id < 0:
+        raise BopFormatError(files.gt_path, f"{where}.obj_id",
+                             f"expected an integer >= 0, got {obj_id!r}")
+    R = _numbers(entry.get("cam_R_m2c"), 9, files.gt_path, f"{where}.cam_R_m2c").reshape(3, 3)
+    # Published BOP poses are rotations to about 1e-2 (rounded, re-estimated); they are
+    # re-orthonormalised when pinned. Anything further off is not a rotation.
+    if abs(np.linalg.det(R) - 1.0) > 0.05 or not np.allclose(R @ R.T, np.eye(3), atol=0.05):
+        raise BopFormatError(files.gt_path, f"{where}.cam_R_m2c", "not a rotation matrix "
+                             "(R Rᵀ must be the identity and det R = 1)")
+    t = _numbers(entry.get("cam_t_m2c"), 3, files.gt_path, f"{where}.cam_t_m2c")
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = R, t
+    extra: dict[str, Any] = {}
+    if info is not None:
+        if not isinstance(info, dict):
+            raise BopFormatError(files.info_path, where, "expected an object")
+        if "bbox_visib" in info:
+            bb = _numbers(info["bbox_visib"], 4, files.info_path, f"{where}.bbox_visib")
+            extra["bbox_visib"] = tuple(int(v) for v in bb)
+        if "px_count_visib" in info:
+            extra["px_count_visib"] = int(info["px_count_visib"])
+        if "visib_fract" in info:
+            extra["visib_fract"] = float(info["visib_fract"])
+    return BopObject(obj_id=obj_id, pose=pose, **extra)
 
 
 def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
