@@ -92,6 +92,26 @@ def write_fake_dataset(root: Path, n: int = 6, *, width: int = 64, height: int =
     return Path(root)
 
 
+def write_adapted_copy(dataset: Path, adapted: Path, *, invert: bool = False,
+                       source: Path | None = None) -> Path:
+    """An "adapted" directory made from `dataset` as `adapt apply` lays it out: its records,
+    each image copied (or inverted, `255 - image`) and `adapt.json` naming `source` (default:
+    `dataset`) as the source."""
+    import shutil
+
+    from synthgap.data import read_image, read_records
+
+    (adapted / "images").mkdir(parents=True)
+    shutil.copy(dataset / "records.jsonl", adapted)
+    for r in read_records(dataset):
+        image = read_image(DatasetLayout(dataset).image(r.index))
+        write_image_atomic(DatasetLayout(adapted).image(r.index), 255 - image if invert else image)
+    if source is None:
+        source = dataset.resolve()
+    (adapted / "adapt.json").write_text(json.dumps({"source": str(source)}))
+    return adapted
+
+
 @pytest.fixture
 def fake_dataset(tmp_path: Path) -> Path:
     """A 6-image raw dataset directory with masks, depth and defects (no rendering involved)."""

@@ -4,7 +4,7 @@ from click.testing import CliRunner
 
 from synthgap.cli import main
 from synthgap.data import read_image
-from tests.conftest import write_fake_dataset
+from tests.conftest import write_adapted_copy, write_fake_dataset
 
 
 def test_cli_preview_writes_the_png(fake_dataset, tmp_path):
@@ -48,19 +48,11 @@ def test_cli_preview_compare_refuses_a_directory_not_adapted_from_dataset(fake_d
 
 def test_cli_preview_compare_real_shows_a_different_photo_on_every_row(fake_dataset, tmp_path):
     """4 rows, 4 photos: each photo once (picked without replacement), for several seeds."""
-    import shutil
-
     import numpy as np
 
-    from synthgap.data import DatasetLayout, read_records, write_image_atomic
+    from synthgap.data import write_image_atomic
 
-    adapted = tmp_path / "adapted"
-    (adapted / "images").mkdir(parents=True)
-    shutil.copy(fake_dataset / "records.jsonl", adapted)
-    for r in read_records(fake_dataset):
-        write_image_atomic(DatasetLayout(adapted).image(r.index),
-                           read_image(DatasetLayout(fake_dataset).image(r.index)))
-    (adapted / "adapt.json").write_text(json.dumps({"source": str(fake_dataset.resolve())}))
+    adapted = write_adapted_copy(fake_dataset, tmp_path / "adapted")
     photos = tmp_path / "photos"
     photos.mkdir()
     greys = (40, 90, 140, 190)

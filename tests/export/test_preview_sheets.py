@@ -1,10 +1,10 @@
 import json
-import shutil
 
 import numpy as np
 import pytest
+from conftest import write_adapted_copy
 
-from synthgap.data import DatasetLayout, read_image, read_records, write_image_atomic
+from synthgap.data import write_image_atomic
 from synthgap.export import export_dataset
 from synthgap.export.base import ExportError
 from synthgap.export.preview import (
@@ -63,13 +63,7 @@ def test_preview_of_an_export_reads_the_export(fake_dataset, tmp_path):
 
 
 def test_compare_sheet_puts_render_adapted_and_real_side_by_side(fake_dataset, tmp_path):
-    adapted = tmp_path / "adapted"
-    (adapted / "images").mkdir(parents=True)
-    shutil.copy(fake_dataset / "records.jsonl", adapted)
-    for r in read_records(fake_dataset):
-        write_image_atomic(DatasetLayout(adapted).image(r.index),
-                           255 - read_image(DatasetLayout(fake_dataset).image(r.index)))
-    (adapted / "adapt.json").write_text(json.dumps({"source": str(fake_dataset.resolve())}))
+    adapted = write_adapted_copy(fake_dataset, tmp_path / "adapted", invert=True)
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image_atomic(photos / "a.png", np.full((30, 100, 3), 200, np.uint8))
@@ -82,12 +76,8 @@ def test_compare_sheet_puts_render_adapted_and_real_side_by_side(fake_dataset, t
 
 
 def test_compare_sheet_refuses_a_directory_not_adapted_from_the_dataset(fake_dataset, tmp_path):
-    adapted = tmp_path / "adapted"
-    (adapted / "images").mkdir(parents=True)
-    shutil.copy(fake_dataset / "records.jsonl", adapted)
-    for r in read_records(fake_dataset):
-        write_image_atomic(DatasetLayout(adapted).image(r.index),
-                           read_image(DatasetLayout(fake_dataset).image(r.index)))
+    adapted = write_adapted_copy(fake_dataset, tmp_path / "adapted")
+    (adapted / "adapt.json").unlink()
     with pytest.raises(ExportError, match="no adapt.json.*adapt apply"):
         compare_sheet(fake_dataset, adapted, n=2)
     (adapted / "adapt.json").write_text(json.dumps({"source": str(tmp_path / "other")}))
