@@ -40,7 +40,6 @@ from synthgap.adapt.image_base import (
     torch_threads,
 )
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
-from synthgap.adapt.photos import as_images, is_grey
 from synthgap.adapt.strength import (
     blend,
     check_strength,
@@ -246,9 +245,6 @@ class ConvSmcae(ImageAdapter):
         photos (`synthgap.adapt.strength.choose_strength`) is kept (ties: the weaker one).
         With fewer images the choice is made on the training images (said in `report`).
         """
-        synthetic = as_images(synthetic, name="synthetic")
-        real = as_images(real, name="real")
-        self.channels = 1 if all(is_grey(r) for r in real) else 3
         fit_with_strength(self, synthetic, real, {
             "synthetic_labels": synthetic_labels, "real_labels": real_labels,
             "synthetic_masks": synthetic_masks, "real_masks": real_masks}, rng=rng)

@@ -24,7 +24,6 @@ import numpy as np
 from synthgap.adapt.image_base import ImageAdapter, grey_rgb, register, torch_threads
 from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.modelfile import ModelFileError
-from synthgap.adapt.photos import as_images, is_grey
 from synthgap.adapt.strength import (
     blend,
     check_strength,
@@ -171,9 +170,6 @@ class PatchSmcae(ImageAdapter):
             synthetic_masks, real_masks: label maps for `aligned`/`region` pairing (see
                 `synthgap.adapt.image_pairing`).
         """
-        synthetic = as_images(synthetic, name="synthetic")
-        real = as_images(real, name="real")
-        self.channels = 1 if all(is_grey(r) for r in real) else 3
         fit_with_strength(self, synthetic, real, {
             "synthetic_labels": synthetic_labels, "real_labels": real_labels,
             "synthetic_masks": synthetic_masks, "real_masks": real_masks}, rng=rng)

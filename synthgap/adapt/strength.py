@@ -177,22 +177,29 @@ def strength_report(adapt: Callable[[np.ndarray], np.ndarray], split: HoldOut, *
                     "mmd2": scores}
 
 
-def fit_with_strength(adapter: Any, synthetic: list[np.ndarray], real: list[np.ndarray],
-                      per_image: dict[str, Sequence[Any] | None], *,
+def fit_with_strength(adapter: Any, synthetic: Sequence[np.ndarray],
+                      real: Sequence[np.ndarray], per_image: dict[str, Sequence[Any] | None], *,
                       rng: np.random.Generator) -> None:
-    """The fit of an SMCAE image adapter (`conv-smcae`, `patch-smcae`): hold images out
-    (`strength: auto` only), pair patches (`adapter.config.pairing`), `adapter.fit_pairs`,
-    then choose `adapter.strength` on the held-out images (into `adapter.report`).
+    """The fit of an SMCAE image adapter (`conv-smcae`, `patch-smcae`): check the images, set
+    `adapter.channels` (1 when every photo is grey, else 3), hold images out (`strength: auto`
+    only), pair patches (`adapter.config.pairing`), `adapter.fit_pairs`, then choose
+    `adapter.strength` on the held-out images (into `adapter.report`).
 
     Args:
-        adapter: has `config` (`pairing`, `patch_size`, `n_pairs`, `strength`), `channels`
-            (set), `fit_pairs(pairs, rng=)`, `transform(image)`, `strength`, `report`.
+        adapter: has `config` (`pairing`, `patch_size`, `n_pairs`, `strength`), `channels`,
+            `fit_pairs(pairs, rng=)`, `transform(image)`, `strength`, `report`.
+        synthetic, real: the renders and photos, `(H, W, 3) uint8` each (checked by
+            `synthgap.adapt.photos.as_images`).
         per_image: the per-image fit arguments (`synthetic_labels`, `real_labels`,
             `synthetic_masks`, `real_masks`; None when not given).
     """
     from synthgap.adapt.image_base import grey_rgb
     from synthgap.adapt.image_pairing import make_pairs
+    from synthgap.adapt.photos import as_images, is_grey
 
+    synthetic = as_images(synthetic, name="synthetic")
+    real = as_images(real, name="real")
+    adapter.channels = 1 if all(is_grey(r) for r in real) else 3
     cfg = adapter.config
     auto = cfg.strength == "auto"
     split = hold_out(synthetic, real, per_image, aligned=cfg.pairing == "aligned", active=auto)
