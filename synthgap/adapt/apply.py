@@ -22,14 +22,14 @@ from pathlib import Path
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
-from synthgap.data.paths import contained, folder_lock, resolve_folder
+from synthgap.data.paths import FolderBusyError, check_output_folder, contained, folder_lock
 from synthgap.data.records import drop_torn_tail
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
            "apply_adapter", "file_sha256", "fit_from_folders"]
 
 
-class AdaptedDatasetError(ValueError):
+class AdaptedDatasetError(DatasetFileError):
     """The output directory holds another adaptation, or the input is not a dataset directory."""
 
 
@@ -103,11 +103,30 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         raise AdaptedDatasetError(f"{src}: not a dataset directory (no records.jsonl); "
                                   "`synthgap adapt apply` adapts a directory made by "
                                   "`synthgap render`")
-    if resolve_folder(dst, what="output folder") == resolve_folder(src, what="input folder"):
-        raise AdaptedDatasetError(f"{dst}: the output must differ from the input directory")
+    _check_output(src, dst)
     # one writer at a time: two runs would both append every record (render takes this lock too)
     with folder_lock(dst, command="synthgap adapt apply"):
+        _check_output(src, dst, locked=True)  # again under the lock: nothing changed since
         return _apply_locked(adapter, src, dst, model_path=model_path, progress=progress)
+
+
+def _check_output(src: Path, dst: Path, *, locked: bool = False) -> None:
+    """Refuse an output that is not new, empty or an adapted dataset (before writing)."""
+    layout = DatasetLayout(dst)
+    try:  # a dataset directory is refused below, with a message of its own
+        check_output_folder(dst, inputs={"input": src}, command="synthgap adapt apply",
+                            kind="an adapted dataset", locked=locked,
+                            own=lambda d: DatasetLayout(d).records.is_file()
+                            or DatasetLayout(d).adapt_json.is_file())
+    except FolderBusyError:
+        raise
+    except DatasetFileError as exc:
+        raise AdaptedDatasetError(str(exc)) from None
+    if layout.records.is_file() and not layout.adapt_json.is_file():
+        raise AdaptedDatasetError(
+            f"{dst}: is a raw render (records.jsonl without adapt.json), not an adapted dataset; "
+            f"were IN and OUT swapped? `synthgap adapt apply MODEL IN OUT` reads IN ({src}) and "
+            "writes a new or empty OUT (nothing was written)")
 
 
 def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Path | None,

@@ -196,6 +196,7 @@ def apply(model: Path, src: Path, dst: Path, progress: bool) -> None:
     from synthgap.adapt.image_base import load_image_adapter
     from synthgap.adapt.modelfile import ModelFileError
     from synthgap.data.layout import DatasetFileError
+    from synthgap.data.paths import FolderBusyError
 
     try:
         adapter = load_image_adapter(model)
@@ -203,6 +204,8 @@ def apply(model: Path, src: Path, dst: Path, progress: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="MODEL") from exc
     try:
         summary = apply_adapter(adapter, src, dst, model_path=model, progress=progress)
-    except (AdaptedDatasetError, DatasetFileError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except FolderBusyError as exc:  # a folder that cannot be written now: exit 1
+        raise click.ClickException(str(exc)) from None
+    except (AdaptedDatasetError, DatasetFileError) as exc:  # bad input: exit 2
+        raise click.UsageError(str(exc)) from None
     click.echo(json.dumps(asdict(summary)))
