@@ -29,18 +29,19 @@ def _method(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _settings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
-    """`--set key=value` (value read as YAML: numbers, true/false, [lists]) -> dict."""
-    import yaml
+    """`--set key=value` (value read as YAML, as scene and job files are: numbers such as
+    `1e-3`, true/false, [lists]) -> dict."""
+    from synthgap.scenes.yamlio import YamlProblem, load_yaml_text
 
     out = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+            raise click.BadParameter(f"expected KEY=VALUE, got {item[:60]!r}")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise click.BadParameter(f"{key}: cannot read {raw!r} ({exc})") from exc
+            value = load_yaml_text(raw)
+        except YamlProblem as exc:
+            raise click.BadParameter(f"{key}: cannot read {raw[:60]!r} ({exc})") from None
         out[key.strip()] = tuple(value) if isinstance(value, list) else value
     return out
 

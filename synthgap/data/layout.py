@@ -30,6 +30,21 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 MAX_IMAGE_PIXELS = 50_000_000
 
 
+#: Largest image file synthgap reads (bytes): a 50-megapixel 16-bit RGBA TIFF, uncompressed.
+#: Checked before the file is opened, so a video or disk image named `.png` is never read.
+MAX_IMAGE_FILE_BYTES = 8 * MAX_IMAGE_PIXELS
+
+
+def file_size_problem(path: Path, limit: int, what: str) -> str | None:
+    """None when the file `path` has at most `limit` bytes, else a one-line reason (the
+    size is read from the directory entry; the file is not opened)."""
+    size = Path(path).stat().st_size
+    if size > limit:
+        return (f"{path}: the file is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB "
+                f"{what} may have; is it really {what}?")
+    return None
+
+
 def image_header_problem(path: Path) -> str | None:
     """None when the image header of `path` declares at most `MAX_IMAGE_PIXELS`, else why.
 
@@ -218,6 +233,8 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DatasetFileError(f"{path}: no such image file")
+    if too_big := file_size_problem(path, MAX_IMAGE_FILE_BYTES, "an image file"):
+        raise DatasetFileError(too_big)
     if too_big := image_header_problem(path):
         raise DatasetFileError(too_big)
     data = np.fromfile(path, dtype=np.uint8)

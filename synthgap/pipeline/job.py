@@ -30,13 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthgap.scenes.errors import suggest, yaml_problem
+from synthgap.scenes.errors import suggest
 from synthgap.scenes.limits import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
     MAX_IMAGES,
     check_plain_data,
     image_size_problem,
@@ -311,17 +308,10 @@ def load_job(path: Path | str) -> Job:
     path = Path(path)
     if not path.is_file():
         raise JobError(str(path), [("", "job file not found")])
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise JobError(str(path), [("", f"the file is {size / 1e6:.1f} MB; job files are "
-                                            f"limited to {MAX_FILE_BYTES >> 20} MB")])
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JobError(str(path), [("", f"cannot read the file ({exc})")]) from None
-    except RecursionError:
-        raise JobError(str(path), [("", f"lists or mappings nested too deeply (more than "
-                                        f"{MAX_DEPTH} levels)")]) from None
-    except yaml.YAMLError as exc:
-        raise JobError(str(path), [("", yaml_problem(exc))]) from None
+    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
+
+    try:  # size, depth, aliases and duplicate keys checked (synthgap.scenes.yamlio)
+        data = read_yaml_file(path, what="job file")
+    except YamlProblem as exc:
+        raise JobError(str(path), [("", str(exc))]) from None
     return parse_job(data, base_dir=path.resolve().parent, source=str(path))
