@@ -10,7 +10,6 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # cv2 releases the GIL while encoding, which lets writer threads overlap with rendering.
 import cv2
@@ -244,10 +243,15 @@ def read_image(path: Path) -> np.ndarray:
                                "replace or remove it")
     if img.dtype == np.uint16:
         img = (img / 257.0 + 0.5).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        # OpenCV's stubs (which vary by version) want a dst array; None allocates one
-        normalize: Any = cv2.normalize
-        img = normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    elif img.dtype != np.uint8:  # float or 32-bit: stretched over the finite values' range
+        img = img.astype(np.float64)
+        finite = np.isfinite(img)
+        if not finite.any():
+            raise DatasetFileError(f"{path}: holds no finite pixel value (all NaN or "
+                                   "infinite); replace or remove it")
+        lo, hi = float(img[finite].min()), float(img[finite].max())
+        scaled = (np.where(finite, img, lo) - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)
+        img = np.rint(scaled).astype(np.uint8)  # NaN and infinity become the darkest value
     if img.ndim == 2:
         return np.repeat(img[:, :, None], 3, axis=2)
     if img.shape[2] == 4:

@@ -8,7 +8,7 @@ from typing import Any
 from synthgap.scenes.errors import SceneError
 from synthgap.scenes.limits import image_size_problem
 
-__all__ = ["check_renderable"]
+__all__ = ["MAX_XATLAS_FACES", "check_parts_renderable", "check_renderable"]
 
 
 def check_renderable(scene: Any, *, source: str = "scene") -> None:
@@ -31,5 +31,25 @@ def check_renderable(scene: Any, *, source: str = "scene") -> None:
                          tuple(float(c) for c in scene.camera.distortion))
         except ValueError as exc:
             problems.append(("camera.distortion", str(exc).removeprefix("camera.distortion ")))
+    if problems:
+        raise SceneError(source, problems)
+
+
+#: Most faces `material.uv: xatlas` unwraps: xatlas takes tens of seconds and then often fails
+#: on bigger meshes (327k faces: 22 s, then an error); `uv: box` is instant at any size.
+MAX_XATLAS_FACES = 100_000
+
+
+def check_parts_renderable(scene: Any, parts: dict[str, Any], *, source: str = "scene") -> None:
+    """Raise `SceneError` for a loaded part the renderer could not honour: `uv: xatlas` on a
+    mesh of more than `MAX_XATLAS_FACES` faces."""
+    problems = []
+    for asset in parts.values():
+        material = scene.parts[asset.entry].material
+        faces = len(asset.mesh.faces)
+        if getattr(material, "uv", "box") == "xatlas" and faces > MAX_XATLAS_FACES:
+            problems.append((f"parts[{asset.entry}].material.uv", (
+                f"xatlas cannot unwrap part {asset.name!r} of {faces} faces in useful time "
+                f"(at most {MAX_XATLAS_FACES}); use uv: box, or simplify the mesh")))
     if problems:
         raise SceneError(source, problems)
