@@ -284,6 +284,13 @@ def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) 
         bad = int((~np.isfinite(mesh.vertices)).any(axis=1).sum())
         raise PartError(source, [(field, f"the mesh has {bad} vertices with NaN or inf "
                                          "coordinates; repair or re-export it")])
+    reach = float(np.abs(mesh.vertices).max()) * entry.unit_scale
+    if reach > 1e3:  # before any arithmetic on them overflows (an "0 m across" part)
+        raise PartError(source, [(field, f"vertex coordinates reach {reach:.3g} m from the "
+                                         f"mesh origin (read as {entry.units or 'mm'}, scale "
+                                         f"{entry.scale:g}); parts must be {MIN_SIZE_M * 1e3:g} "
+                                         f"mm to {MAX_SIZE_M:g} m near their origin: check the "
+                                         "units or re-export the mesh")])
     mesh = mesh.copy()
     mesh.process()  # merge duplicate vertices, drop degenerate faces
     mesh.apply_scale(entry.unit_scale)

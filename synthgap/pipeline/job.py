@@ -254,12 +254,20 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
     _check_adapt_options(job.adapt, source)
     base = Path(base_dir)
 
-    def resolve(p: str | None) -> str | None:
-        return None if p is None else str((base / Path(p).expanduser()).resolve())
+    def resolve(p: str | None, field: str) -> str | None:
+        from synthgap.data.layout import DatasetFileError
+        from synthgap.data.paths import resolve_folder
+
+        if p is None:
+            return None
+        try:
+            return str(resolve_folder(base / Path(p).expanduser(), what=field))
+        except DatasetFileError as exc:  # a symbolic link loop
+            raise JobError(source, [(field, str(exc))]) from None
 
     scene = job.scene
     if scene != "default" and not scene.startswith("preset:"):
-        scene = resolve(scene)  # type: ignore[assignment]
+        scene = resolve(scene, "scene")  # type: ignore[assignment]
         if not Path(scene).is_file():
             raise JobError(source, [("scene", f"scene file {scene} not found; give a scene "
                                               "file path, preset:NAME or default")])
@@ -267,7 +275,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
         raise JobError(source, [("adapt.pairing", "aligned pairs come from a scene file's "
                                                   "real_views; give `scene:` as a file with "
                                                   "real_views, or use pairing: nearest")])
-    photos = resolve(job.real_photos)
+    photos = resolve(job.real_photos, "real_photos")
     if job.seed is None or job.adapt.pairing == "aligned":
         from synthgap.scenes import SceneError, default_scene, load_scene
 
@@ -296,7 +304,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
     elif job.gap and photos is None:
         job = job.model_copy(update={"gap": False})
     return job.model_copy(update={"scene": scene, "real_photos": photos,
-                                  "output": resolve(job.output)})
+                                  "output": resolve(job.output, "output")})
 
 
 def load_job(path: Path | str) -> Job:
