@@ -22,7 +22,13 @@ from pathlib import Path
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
-from synthgap.data.paths import FolderBusyError, check_output_folder, contained, folder_lock
+from synthgap.data.paths import (
+    FolderBusyError,
+    check_output_folder,
+    contained,
+    folder_lock,
+    remove_stale_temporaries,
+)
 from synthgap.data.records import drop_torn_tail
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
@@ -138,6 +144,7 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
     info = {"method": adapter.method, **identity, "source": str(src.resolve()),
             "source_run_sha256": _source_run_sha256(src)}
     layout = DatasetLayout(dst)
+    remove_stale_temporaries(dst)  # of a killed earlier run (we hold the lock)
     layout.make_dirs(defects=any("defects" in r.files for r in records))
     if layout.adapt_json.is_file():
         old = json.loads(layout.adapt_json.read_text())
@@ -311,7 +318,15 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         if pairing != "aligned" or synthetic is not None or real is not None:
             raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
                              "with pairing 'aligned' and without synthetic/real folders")
-        syn, rea = aligned_from_scene(scene, seed=seed)
+        from synthgap.adapt.fitting import scene_fit_data
+        from synthgap.scenes import load_scene
+
+        loaded = load_scene(scene)
+        if max_images is not None:  # the first views, as with folders the first photos
+            loaded = loaded.model_copy(update={"real_views": loaded.real_views[:max_images]})
+        data = scene_fit_data(loaded, seed=seed)  # as `synthgap adapt fit --scene`
+        syn, rea = data.synthetic, data.real
+        kwargs = {"synthetic_masks": data.synthetic_masks, "real_masks": data.real_masks}
         skipped_s, skipped_r = [], []
     elif synthetic is None or real is None:
         raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
@@ -327,6 +342,12 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(
             real, skip_bad=skip_bad, limit=max_images, exclude=exclude_real)
         syn, rea, skipped_s, skipped_r = s.images, r.images, s.skipped, r.skipped
+    if kwargs:  # masks or labels: only to adapters (steps) whose fit takes them
+        import inspect
+
+        takes = inspect.signature(adapter.fit).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in takes.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in takes}
     t0 = time.perf_counter()
     adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
     seconds = time.perf_counter() - t0

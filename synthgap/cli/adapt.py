@@ -126,6 +126,18 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
     if not given and (synthetic is None or real is None):
         raise click.UsageError("give --synthetic and --real (or --scene, or --bop with "
                                "--bop-ids)")
+    for flag, value in (("--max-images", max_images), ("--skip-bad", skip_bad or None),
+                        ("--real-masks", real_masks)):
+        if given and value is not None:  # the views come from the scene/BOP, not folders
+            raise click.UsageError(f"{flag} applies to --synthetic/--real folders, not "
+                                   f"{given[0]}; remove it")
+    if real_masks is not None and pairing is None:
+        if smcae:
+            pairing = "region"  # the label maps are what region pairing reads
+        elif "camera" not in chain_methods(method):
+            raise click.BadParameter(f"{method!r} does not use label maps (region pairing of "
+                                     "the SMCAE methods and camera fits do)",
+                                     param_hint="--real-masks")
     if bop is not None and not bop_ids:
         raise click.UsageError("--bop needs --bop-ids (e.g. --bop-ids splits.json:fit)")
     if real_masks is not None and pairing not in ("region", None):
@@ -154,7 +166,7 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
         else:
             assert synthetic is not None and real is not None  # checked above
             data = folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
-                                   real_masks=real_masks if pairing == "region" else None)
+                                   real_masks=real_masks)
         summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,
                               options=options, sensor_yaml=sensor_yaml)
     except PhotoError as exc:

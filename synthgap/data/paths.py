@@ -20,7 +20,8 @@ from typing import IO
 from synthgap.data.layout import DatasetFileError
 
 __all__ = ["LAYER_DIRS", "FolderBusyError", "check_output_folder", "contained", "folder_lock",
-           "foreign_dataset_files", "remove_dataset_files", "resolve_folder", "safe_name"]
+           "foreign_dataset_files", "remove_dataset_files", "remove_stale_temporaries",
+           "resolve_folder", "safe_name"]
 
 #: Longest label accepted as a folder or file name (bytes, UTF-8): the common filesystem limit.
 MAX_NAME_BYTES = 255
@@ -227,6 +228,25 @@ def foreign_dataset_files(root: Path) -> list[str]:
                                       or re.fullmatch(r"\..+\.\d+\.tmp", path.name))):
             theirs.append(path.name)
     return theirs
+
+
+def remove_stale_temporaries(root: Path) -> None:
+    """Delete the temporaries a killed render or apply left in dataset directory `root`
+    (`.000042.png.PID.tmp.png` in the layer folders, `.run.json.PID.tmp` beside them).
+    Call it holding the folder's lock: then no running process owns them."""
+    root = Path(root)
+    for name in LAYER_DIRS:
+        folder = root / name
+        if folder.is_dir() and not folder.is_symlink():
+            for path in folder.iterdir():
+                if path.name.startswith(".") and path.is_file() \
+                        and OWN_LAYER_FILE.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.is_file() and re.fullmatch(r"\.(records\.jsonl|run\.json|scene\.yaml|"
+                                               r"adapt\.json)(\.\d+)?\.tmp", path.name):
+                path.unlink(missing_ok=True)
 
 
 def remove_dataset_files(root: Path) -> None:

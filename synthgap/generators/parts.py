@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 
 from synthgap.generators.appearance import MeshAppearance, mesh_appearance
+from synthgap.generators.features import bounded_put as _bounded_put
 from synthgap.generators.geometry_defects import geometry_defect_problem
 from synthgap.generators.procedural import make_procedural
 from synthgap.scenes.errors import SceneError
@@ -136,7 +137,7 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
         probs = probs / probs.sum()
         poses.setflags(write=False)
         probs.setflags(write=False)
-        _STABLE_CACHE[key] = (poses, probs)
+        _bounded_put(_STABLE_CACHE, key, (poses, probs))
     return _STABLE_CACHE[key]
 
 
@@ -271,7 +272,7 @@ def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
                 bodies.append((str(node), g.copy().apply_transform(T)))
         if not bodies:
             raise PartError(str(path), [(field, "the STEP file holds no solid bodies")])
-        _STEP_CACHE[key] = bodies
+        _bounded_put(_STEP_CACHE, key, bodies)
     return [(b, m.copy()) for b, m in _STEP_CACHE[key]]
 
 

@@ -92,7 +92,9 @@ class AdaptJob(_Model):
     max_images: int | None = Field(64, ge=2)
     """Fit on at most this many renders and photos (the first by name); None: all."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Extra settings passed to the adapter (e.g. `epochs`)."""
+    """Extra settings passed to the adapter (e.g. `iterations`, `learning_rate`; the
+    method's options are listed in docs/adaptation.md). Typed and bounded like
+    `synthgap adapt fit --set` (`synthgap.adapt.option_bounds`)."""
 
 
 class PreviewJob(_Model):
