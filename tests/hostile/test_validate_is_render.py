@@ -163,3 +163,20 @@ def test_a_deeply_nested_record_line_is_an_error(fake_dataset, tmp_path):
     res = CliRunner().invoke(main, ["export", str(fake_dataset), "--format", "coco",
                                     "-o", str(tmp_path / "c")])
     _expect_2(res, "records.jsonl:1")
+
+
+@pytest.mark.parametrize("position,fragment", [([0, 0, 1.0], "behind the camera"),
+                                               ([50.0, 0, 0], "far outside")])
+def test_real_views_whose_parts_cannot_be_seen_are_refused(tmp_path, position, fragment):
+    from PIL import Image
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "p.png")
+    view = {"photo": "p.png", "camera_look_at": {"eye": [0, 0, 0.5], "look_at": [0, 0, 0],
+                                                 "up": [0, 1, 0]},
+            "parts": [{"part": "l_bracket", "position": position}]}
+    scene = {"image": {"width": 64, "height": 48}, "camera": {"fov_deg": 40},
+             "parts": [{"procedural": "l_bracket"}], "real_views": [view]}
+    _expect_2(_validate(tmp_path, scene), "real_views[0].parts[0]", fragment)
+    view["parts"][0]["position"] = [0, 0, 0]
+    res = _validate(tmp_path, scene)
+    assert res.exit_code == 0, res.output
