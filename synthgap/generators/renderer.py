@@ -151,8 +151,11 @@ def _defect_ids(params: SampleParams) -> list[list[int]]:
 
 
 def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    pyrender = compat.import_pyrender(platform)
-    return pyrender, pyrender.OffscreenRenderer(width, height)
+    # pyrender reads PYOPENGL_PLATFORM while importing and creating the context only: the
+    # process's environment is restored afterwards (docs/architecture.md)
+    with compat.platform_env(platform):
+        pyrender = compat.import_pyrender(platform)
+        return pyrender, pyrender.OffscreenRenderer(width, height)
 
 
 def open_offscreen(width: int, height: int,

@@ -164,3 +164,19 @@ def test_module_mesh_caches_are_bounded():
     for k in range(features.CACHE_ENTRIES + 10):
         features.sharp_edges(trimesh.creation.box((0.01 + k * 1e-4, 0.02, 0.03)))
     assert len(features._SHARP) <= features.CACHE_ENTRIES
+
+
+def test_a_renderer_context_leaves_the_environment_and_opengl_imports_alone(monkeypatch):
+    from synthgap.generators import pyrender_compat
+    from synthgap.generators.renderer import open_offscreen
+
+    pyrender_compat.import_pyrender("egl")  # as a user (or an earlier render) imported it
+    gl = sys.modules["OpenGL"]
+    monkeypatch.delenv("PYOPENGL_PLATFORM", raising=False)
+    _pyrender, offscreen, platform = open_offscreen(8, 8)
+    try:
+        assert platform == "egl" and "PYOPENGL_PLATFORM" not in os.environ
+        assert sys.modules["OpenGL"] is gl  # not purged and imported again
+        assert pyrender_compat.loaded_gl_platform() == "egl"
+    finally:
+        offscreen.delete()
