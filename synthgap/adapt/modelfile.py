@@ -72,7 +72,8 @@ def save_model(path: Path, tensors: dict[str, np.ndarray], config: dict[str, Any
     return path
 
 
-def load_model(path: Path, *, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
+def load_model(path: Path, *, kind: str | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a model file written by `save_model`.
 
     Args:
@@ -187,10 +188,14 @@ def _tensor_range(path: Path, name: str, spec: Any, data_bytes: int
     if dtype not in _DTYPES:
         raise ModelFileError(f"{path}: tensor {name[:40]!r} has dtype {str(dtype)[:20]!r}, "
                              f"which synthgap does not read ({', '.join(_DTYPES)})")
-    def ints(v):
-        return (isinstance(v, list) and all(
-            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v))
-    if not ints(shape) or len(shape) > 8 or not ints(offsets) or len(offsets) != 2:
+
+    def ints(v: Any) -> list[int] | None:
+        ok = isinstance(v, list) and all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+        return v if ok else None
+
+    shape, offsets = ints(shape), ints(offsets)
+    if shape is None or len(shape) > 8 or offsets is None or len(offsets) != 2:
         raise ModelFileError(f"{path}: tensor {name[:40]!r}: corrupt shape or data_offsets")
     count = 1
     for d in shape:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ def _numbers(value: str, n: int, name: str) -> tuple[float, ...]:
     return out
 
 
-def _read_hints(path: Path) -> list:
+def _read_hints(path: Path) -> list[Any]:
     """The `real_views` of a pose hint file, read as scene files are (size, depth, aliases,
     duplicate keys bounded), each entry validated; errors are one line naming the file."""
     from pydantic import ValidationError
@@ -111,9 +112,9 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     photo with the render of the same view. Check the --preview overlays. Prints one JSON line
     per (photo, part) and a summary line.
     """
-    from synthgap.adapt.align import AlignConfig
-    from synthgap.adapt.align_views import align_views, views_yaml
     from synthgap.data.layout import DatasetFileError
+    from synthgap.poses.aligner import AlignConfig
+    from synthgap.poses.views import align_views, views_yaml
     from synthgap.scenes import SceneError, load_scene
 
     if boxes and hint_pose is not None:

@@ -69,7 +69,7 @@ def test_apply_resume_removes_temporaries_of_a_killed_run(fake_dataset, tmp_path
 
 
 def test_shader_folders_of_dead_processes_are_removed(monkeypatch, tmp_path):
-    from synthgap.generators import pyrender_compat
+    from synthgap.generators.pyrender_compat import shaders
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / f"synthgap-shaders-{_dead_pid()}-abc"
@@ -77,7 +77,7 @@ def test_shader_folders_of_dead_processes_are_removed(monkeypatch, tmp_path):
     other = tmp_path / "synthgap-shaders-notapid"
     for d in (dead, alive, other):
         d.mkdir()
-    pyrender_compat._remove_stale_shader_folders()
+    shaders._remove_stale_shader_folders()
     assert not dead.exists() and alive.is_dir() and other.is_dir()
 
 
