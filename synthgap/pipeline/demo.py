@@ -239,7 +239,7 @@ def heldout_gap_stage(job: Job, *, data: Path = DEMO_DATA, max_images: int = 64
         source = open_dataset(root)
         recs = sorted(read_records(root), key=lambda r: r.index)[:max_images]
         rep = measure_gap([source.image(r) for r in recs], real,
-                          rng=np.random.default_rng([job.seed, 3]))
+                          rng=np.random.default_rng([job.seed or 0, 3]))
         out[name] = {k: v for k, v in rep.summary().items() if k != "config"}
     return out
 
