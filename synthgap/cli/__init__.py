@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",
     "demo": "synthgap.cli.demo:demo",
+    "evaluate": "synthgap.cli.evaluate:evaluate",
     "render": "synthgap.cli.render:render",
     "validate": "synthgap.cli.validate:validate",
 }
