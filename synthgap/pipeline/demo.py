@@ -6,8 +6,9 @@ Linemod-Occluded scene in BOP layout — 4 objects' decimated meshes with their 
 background plates (the fit photos with the 4 objects inpainted away). `demo_job` renders the 4
 parts over the plates, adapts the renders to the 10 fit photos (copied to `OUT/real_photos/`),
 exports, previews and measures the gap; `finish_demo` then runs the demo's own stages
-(`DEMO_STAGES`): the sheet of renders beside real photos of the same objects, and the gap
-(with intervals and verdict) to the 20 held-out photos. The held-out
+(`DEMO_STAGES`): the sheet of renders beside real photos of the same objects, the gap (with
+intervals and verdict) to the 20 held-out photos, and `synthgap.evaluate`'s return table on
+those held-out photos (renders + n photos against n photos alone). The held-out
 photos are read only by the stages that evaluate on them.
 
 `write_coin_photos` (crops of scikit-image's `coins` photo) stays for tests and examples that
@@ -17,7 +18,7 @@ need a few real photos without the demo set.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ import numpy as np
 
 from synthgap.pipeline.job import Job, parse_job
 
-__all__ = ["DEMO_DATA", "DEMO_IMAGES", "DEMO_METHOD", "DEMO_STAGES", "demo_job", "demo_split",
-           "finish_demo", "heldout_gap_stage", "objects_stage", "write_coin_photos",
-           "write_demo_photos"]
+__all__ = ["DEMO_DATA", "DEMO_EVAL", "DEMO_IMAGES", "DEMO_METHOD", "DEMO_STAGES", "demo_job",
+           "demo_split", "evaluate_stage", "finish_demo", "heldout_gap_stage", "objects_stage",
+           "write_coin_photos", "write_demo_photos"]
 
 #: Demo defaults: small enough for well under 3 minutes on 2 CPU cores.
 DEMO_IMAGES = 48
@@ -244,23 +245,72 @@ def heldout_gap_stage(job: Job, *, data: Path = DEMO_DATA, max_images: int = 64
     return out
 
 
+#: The demo's recognition evaluation: small enough for about a minute on 2 idle cores.
+DEMO_EVAL = {"seeds": 2, "steps": 80, "crop": 32, "folds": 4, "curve": (5, 10), "jobs": 2}
+
+
+def evaluate_stage(job: Job, *, data: Path = DEMO_DATA, settings: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Does synthetic data pay on the demo's held-out photos? `synthgap.evaluate` with the 20
+    held-out photos as the labelled real photos (leave-photos-out folds) and the raw and
+    adapted renders as the synthetic sets; writes `OUT/evaluate/report.{md,json,png}`.
+
+    Args:
+        job: the finished demo job.
+        data: the demo set.
+        settings: overrides of `DEMO_EVAL` (`seeds`, `steps`, `crop`, `folds`, `curve`, `jobs`).
+
+    Returns:
+        `{"report": "evaluate/report.md", "return_table": markdown lines, "rows": ...}`.
+    """
+    from synthgap.evaluate import EvalConfig, read_real
+    from synthgap.evaluate.report import markdown, write_report
+    from synthgap.evaluate.run import Evaluator
+    from synthgap.pipeline.paths import JobPaths
+
+    opts = {**DEMO_EVAL, **(settings or {})}
+    paths = JobPaths(Path(str(job.output)))
+    names = {int(k): v for k, v in json.loads(
+        (data / "models" / "names.json").read_text(encoding="utf-8")).items()}
+    real = read_real(data / DEMO_SCENE.name, fmt="bop", names=names, seg_size=None,
+                     image_ids={DEMO_SCENE.name: demo_split(data)["test"]})
+    cfg = EvalConfig(seeds=int(opts["seeds"]), steps=int(opts["steps"]), crop=int(opts["crop"]),
+                     jobs=int(opts["jobs"]), n_boot=1000)
+    ev = Evaluator(real, cfg, folds=int(opts["folds"]), curve=tuple(opts["curve"]))
+    ev.add_dataset("raw renders", paths.render)
+    if (paths.adapted / "records.jsonl").is_file():
+        ev.add_dataset(f"adapted ({job.adapt.method})", paths.adapted)
+    result = ev.result()
+    write_report(result, paths.root / "evaluate")
+    text = markdown(result)
+    table = text[text.index("## Return table"):text.index("## Every row")].strip()
+    return {"report": "evaluate/report.md", "return_table": table.splitlines()[1:],
+            "rows": result.rows, "sets": result.sets}
+
+
 #: The demo's stages after `run_job`, in order: `(job) -> summary`; `finish_demo` runs them.
-DEMO_STAGES: list[Callable[[Job], dict[str, Any]]] = [objects_stage, heldout_gap_stage]
+DEMO_STAGES: list[Callable[[Job], dict[str, Any]]] = [objects_stage, heldout_gap_stage,
+                                                     evaluate_stage]
 
 
-def finish_demo(job: Job) -> dict[str, Any]:
-    """Run `DEMO_STAGES` on a finished demo job, append their results to `OUT/report.md` and
-    write them to `OUT/demo.json`.
+_MARK = "## Renders beside real photos of the same objects"
+
+
+def finish_demo(job: Job, *, stages: Sequence[Callable[[Job], dict[str, Any]]] | None = None
+                ) -> dict[str, Any]:
+    """Run the demo's stages (default `DEMO_STAGES`) on a finished demo job, append their
+    results to `OUT/report.md` and write them to `OUT/demo.json`.
 
     Returns:
         Stage name -> its summary.
     """
     out = Path(str(job.output))
-    results = {stage.__name__: stage(job) for stage in DEMO_STAGES}
+    results = {stage.__name__: stage(job) for stage in
+               (DEMO_STAGES if stages is None else stages)}
     (out / "demo.json").write_text(json.dumps(results, indent=1, default=str) + "\n",
                                    encoding="utf-8")
     report = out / "report.md"
-    lines = ["", "## Renders beside real photos of the same objects", "",
+    lines = [_MARK, "",
              "![renders beside real photos](objects.png)", "",
              "## Gap to the 20 held-out photos", "",
              "| set | domain AUC (95 % CI) | structure distance (95 % CI), worst aspect "
@@ -271,12 +321,19 @@ def finish_demo(job: Job) -> dict[str, Any]:
         lines.append(f"| {name} | {r['domain_auc']:.3f} ({a[0]:.2f}-{a[1]:.2f}) | "
                      f"{r['structure_distance']:.1f} ({st[0]:.1f}-{st[1]:.1f}), "
                      f"{r['structure_worst']} | {r['verdict']} |")
+    ev = next((r for r in results.values() if "return_table" in r), None)
+    if ev is not None:  # evaluate_stage's (under any name)
+        lines += ["", "## Does synthetic data pay on the held-out photos?", "",
+                  "Recognition accuracy of object crops of the 20 held-out photos "
+                  "(leave-photos-out folds; [full report](evaluate/report.md)):", "",
+                  *ev["return_table"]]
     lines += ["",
              "Real photos: a reduced Linemod-Occluded scene (BOP; Brachmann et al. 2014, "
              "Hinterstoisser et al. 2012), shipped in `synthgap/demo_data/lmo_mini/` "
              "(ATTRIBUTION.md there).", ""]
-    if report.is_file() and "## Renders beside real photos" not in report.read_text(
-            encoding="utf-8"):
-        with report.open("a", encoding="utf-8") as f:
-            f.write("\n".join(lines))
+    if report.is_file():  # replace the section an earlier run appended
+        text = report.read_text(encoding="utf-8").split("\n" + _MARK)[0].rstrip("\n")
+        tmp = report.with_name(f".{report.name}.tmp")
+        tmp.write_text(text + "\n\n" + "\n".join(lines), encoding="utf-8")
+        tmp.replace(report)
     return results

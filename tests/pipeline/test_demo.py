@@ -9,7 +9,10 @@ from synthgap.pipeline.demo import (
     DEMO_SCENE,
     demo_job,
     demo_split,
+    evaluate_stage,
     finish_demo,
+    heldout_gap_stage,
+    objects_stage,
     write_demo_photos,
 )
 
@@ -47,12 +50,17 @@ def test_bop_reader_reads_the_demo_scene():
     assert sorted(bop.models) == [1, 5, 6, 9]
 
 
-def test_tiny_demo_shows_renders_beside_photos_and_the_held_out_gap(tmp_path):
+def test_tiny_demo_shows_renders_beside_photos_the_held_out_gap_and_the_return_table(tmp_path):
     job = demo_job(tmp_path / "demo", images=6, method="histogram")
     from synthgap.pipeline import run_job
 
     run_job(job, progress=False)
-    results = finish_demo(job)
+
+    def tiny_evaluate(job):
+        return evaluate_stage(job, settings={"seeds": 2, "steps": 4, "folds": 2,
+                                             "curve": (3,), "jobs": 1})
+
+    results = finish_demo(job, stages=[objects_stage, heldout_gap_stage, tiny_evaluate])
     out = tmp_path / "demo"
     sheet = read_image(out / "objects.png")
     assert sheet.shape[0] > 4 * 96 and sheet.shape[1] > 8 * 96
@@ -63,9 +71,19 @@ def test_tiny_demo_shows_renders_beside_photos_and_the_held_out_gap(tmp_path):
     gap = results["heldout_gap_stage"]
     assert set(gap) == {"raw renders", "adapted"}
     assert gap["raw renders"]["n_real"] == 20 and len(gap["raw renders"]["domain_auc_ci95"]) == 2
+    ev = results["tiny_evaluate"]
+    assert set(ev["rows"]) == {"real-only@3", "raw renders", "raw renders+real@3",
+                               "adapted (histogram)", "adapted (histogram)+real@3"}
+    assert all(r["n_seeds"] == 2 for r in ev["rows"].values())
+    assert (out / "evaluate" / "report.md").is_file()
     report = (out / "report.md").read_text()
     assert "objects.png" in report and "held-out photos" in report
+    assert "| real photos only |" in report
     assert json.loads((out / "demo.json").read_text()).keys() == results.keys()
+    # a second finish replaces the demo's section instead of appending another
+    finish_demo(job, stages=[objects_stage])
+    report = (out / "report.md").read_text()
+    assert report.count("## Renders beside real photos") == 1 and "real photos only" not in report
     # the copied fit photos are never overwritten or removed by a second call
     paths = write_demo_photos(out / "real_photos")
     assert len(paths) == 10
