@@ -11,8 +11,9 @@ A reduced Linemod-Occluded (BOP) scene in BOP layout, small enough to ship (abou
   plates) and 20 ids of the LM-O `test` split, every 9th (held out: only evaluated on);
   `scene_gt.json`, `scene_gt_info.json` (boxes halved), `scene_camera.json` (`cam_K` halved)
   for the 4 objects; `splits.json` (`fit`, `test`);
-* `plates/NNNNNN.jpg` — the 10 fit photos with the 4 demo objects' visible boxes (grown by
-  4 px) inpainted (OpenCV Telea): backgrounds without the demo's labelled objects;
+* `plates/NNNNNN.jpg` — the 10 fit photos with **every** LM-O object removed
+  (`synthgap.scenefit.plates`: the 8 objects' masks rendered from their poses at full
+  resolution, dilated 9 px, filled; then halved): backgrounds without labelled objects;
 * `LICENSE.source-repo` (copied) and `ATTRIBUTION.md`.
 
 Usage:
@@ -54,8 +55,9 @@ Taken from the copy in GitHub yufu-wang/6D_Pose (`data/bop/lmo/`), whose reposit
 (MIT) is in `LICENSE.source-repo`. Changes: 4 of the 8 objects (1 ape, 5 can, 6 cat, 9 duck),
 meshes decimated to {faces} triangles with their vertex colours; 30 of the 200 photos, resized
 to 320x240 and re-encoded as JPEG (quality {quality}); intrinsics and boxes scaled by 0.5;
-annotations of the other 4 objects removed; `plates/` are the 10 fit photos with the 4 objects'
-boxes inpainted. Regenerate with `benchmarks/make_demo_set.py`.
+annotations of the other 4 objects removed; `plates/` are the 10 fit photos with all 8 objects
+removed (masks rendered from their poses, dilated, inpainted). Regenerate with
+`benchmarks/make_demo_set.py`.
 """
 
 
@@ -110,21 +112,30 @@ def write_scene(data: Path, out: Path, ids: list[int]) -> None:
         (dst / name).write_text(json.dumps(obj, indent=1) + "\n")
 
 
-def write_plates(out: Path, ids: list[int]) -> None:
-    """The fit photos with the demo objects' visible boxes inpainted, into `out/plates/`."""
-    scene = out / SCENE
-    infos = json.loads((scene / "scene_gt_info.json").read_text())
+def write_plates(data: Path, out: Path, ids: list[int]) -> dict[str, float]:
+    """The fit photos with every LM-O object removed (`synthgap.scenefit.plates`), halved, into
+    `out/plates/`; returns the plate report's shares."""
+    import tempfile
+
+    from synthgap.scenefit.observations import from_bop
+    from synthgap.scenefit.plates import photo_masks
+    from synthgap.scenefit.plates import write_plates as scenefit_plates
+    from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
+
+    scene_dir = data / "test" / SCENE
+    template = bop_scene_to_scene(read_bop_scene(scene_dir, image_ids=ids))  # all 8 objects
+    obs = from_bop([scene_dir], template, image_ids=ids)
     (out / "plates").mkdir()
-    for i in ids:
-        img = cv2.imread(str(scene / "rgb" / f"{i:06d}.jpg"))
-        mask = np.zeros(img.shape[:2], np.uint8)
-        for e in infos[str(i)]:
-            x, y, w, h = e["bbox_visib"]
-            if w > 0 and h > 0:
-                mask[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = 255
-        plate = cv2.inpaint(img, mask, 5, cv2.INPAINT_TELEA)
-        cv2.imwrite(str(out / "plates" / f"{i:06d}.jpg"), plate,
-                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    with tempfile.TemporaryDirectory() as tmp:
+        report = scenefit_plates(obs, photo_masks(template, obs), tmp)
+        for o, path in zip(obs, report.files, strict=True):
+            img = cv2.imread(str(path))
+            small = cv2.resize(img, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(out / "plates" / f"{o.photo.stem}.jpg"), small,
+                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return {"object_share_before": report.object_share_before,
+            "object_share_after": report.object_share_after,
+            "inpainted_share": report.inpainted_share, "copied_share": report.copied_share}
 
 
 def main() -> None:
@@ -154,7 +165,8 @@ def main() -> None:
     (out / "models" / "names.json").write_text(
         json.dumps({str(o): n for o, n in OBJECTS.items()}, indent=1) + "\n")
     write_scene(args.data, out, sorted(fit_ids + test_ids))
-    write_plates(out, fit_ids)
+    shares = write_plates(args.data, out, fit_ids)
+    print("plates: " + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()))
     (out / "splits.json").write_text(json.dumps({"fit": fit_ids, "test": test_ids}, indent=1)
                                      + "\n")
     shutil.copy(args.data / "LICENSE.source-repo", out / "LICENSE.source-repo")

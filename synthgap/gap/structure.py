@@ -96,7 +96,8 @@ def real_spread(real: np.ndarray) -> np.ndarray:
     """
     if len(real) < 2:
         raise ValueError(f"real: the structure distance needs at least 2 photos, got {len(real)}")
-    return np.maximum(real.std(axis=0, ddof=1), FLOORS)
+    spread: np.ndarray = np.maximum(real.std(axis=0, ddof=1), FLOORS)
+    return spread
 
 
 def aspect_distances(synthetic: np.ndarray, real: np.ndarray, *,

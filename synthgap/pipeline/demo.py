@@ -3,7 +3,7 @@
 The material is `synthgap/demo_data/lmo_mini/` (package data; `ATTRIBUTION.md` there): a reduced
 Linemod-Occluded scene in BOP layout — 4 objects' decimated meshes with their vertex colours,
 30 photos at 320×240 with poses (10 `fit` photos, 20 held-out `test` photos, disjoint), and
-background plates (the fit photos with the 4 objects inpainted away). `demo_job` renders the 4
+background plates (the fit photos with all 8 LM-O objects removed, `synthgap.scenefit.plates`). `demo_job` renders the 4
 parts over the plates, adapts the renders to the 10 fit photos (copied to `OUT/real_photos/`),
 exports, previews and measures the gap; `finish_demo` then runs the demo's own stages
 (`DEMO_STAGES`): the sheet of renders beside real photos of the same objects, the gap (with
