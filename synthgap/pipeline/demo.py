@@ -3,13 +3,13 @@
 The material is `synthgap/demo_data/lmo_mini/` (package data; `ATTRIBUTION.md` there): a reduced
 Linemod-Occluded scene in BOP layout — 4 objects' decimated meshes with their vertex colours,
 30 photos at 320×240 with poses (10 `fit` photos, 20 held-out `test` photos, disjoint), and
-background plates (the fit photos with all 8 LM-O objects removed, `synthgap.scenefit.plates`). `demo_job` renders the 4
-parts over the plates, adapts the renders to the 10 fit photos (copied to `OUT/real_photos/`),
-exports, previews and measures the gap; `finish_demo` then runs the demo's own stages
-(`DEMO_STAGES`): the sheet of renders beside real photos of the same objects, the gap (with
-intervals and verdict) to the 20 held-out photos, and `synthgap.evaluate`'s return table on
-those held-out photos (renders + n photos against n photos alone). The held-out
-photos are read only by the stages that evaluate on them.
+background plates (the fit photos with all 8 LM-O objects removed, `synthgap.scenefit.plates`).
+`demo_job` renders the 4 parts over the plates, adapts the renders to the 10 fit photos
+(copied to `OUT/real_photos/`), exports, previews and measures the gap; `finish_demo` then
+runs the demo's own stages (`DEMO_STAGES`): the sheet of renders beside real photos of the
+same objects, the gap (with intervals and verdict) to the 20 held-out photos, and
+`synthgap.evaluate`'s return table on those held-out photos (renders + n photos against n
+photos alone). The held-out photos are read only by the stages that evaluate on them.
 
 `write_coin_photos` (crops of scikit-image's `coins` photo) stays for tests and examples that
 need a few real photos without the demo set.
