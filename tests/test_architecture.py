@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synthgap"
 
 #: package (first name under `synthgap.`) -> layer, lowest first
 LAYERS = {"data": 0, "scenes": 1, "generators": 2, "adapt": 2, "export": 2, "gap": 2,
-          "pipeline": 3, "cli": 4, "__main__": 5}
+          "pipeline": 3, "tune": 3, "cli": 4, "__main__": 5}
 
 #: Declared imports between packages of the same layer: (importer, imported) -> why.
 SIDEWAYS = {

@@ -1,0 +1,47 @@
+"""The light fit finds known lights again (render-and-compare identity) and beats a wrong
+guess on held-out views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_scene import TRUE_AMBIENT, TRUE_LIGHT, write_views
+
+from synthgap.generators.colour import temperature_to_rgb
+from synthgap.scenes import parse_scene
+from synthgap.tune import cross_validate_lights, fit_lights, light_loss, with_fitted_lights
+
+FAST = {"size": (64, 48), "elevations": (20.0, 50.0, 80.0), "azimuth_step": 60.0,
+        "max_refine": 20}
+
+
+def test_fit_recovers_known_lights(tmp_path):
+    scene = write_views(tmp_path)
+    fit = fit_lights(scene, **FAST)
+    assert abs(fit.elevation - TRUE_LIGHT["elevation"]) < 8.0
+    assert abs((fit.azimuth - TRUE_LIGHT["azimuth"] + 180.0) % 360.0 - 180.0) < 15.0
+    true_rgb = TRUE_LIGHT["intensity"] * np.asarray(temperature_to_rgb(4500.0))
+    np.testing.assert_allclose(fit.key_rgb, true_rgb, rtol=0.15)
+    np.testing.assert_allclose(fit.ambient_rgb, TRUE_AMBIENT, atol=0.03)
+    assert abs(fit.temperature_k - 4500.0) < 600.0
+    assert fit.loss < 0.05
+    block = fit.lights_block()  # a valid scene block
+    data = {"parts": [{"procedural": "l_bracket"}], "camera": {"fov_deg": 40.0}, **block}
+    assert parse_scene(data, base_dir=tmp_path).lights[0].type == "directional"
+
+
+def test_fitted_lights_beat_a_wrong_guess_on_held_out_views(tmp_path):
+    scene = write_views(tmp_path)
+    cv = cross_validate_lights(scene, folds=2, **FAST)
+    assert len(cv["folds"]) == 2
+    assert {v for f in cv["folds"] for v in f["held_out_views"]} == {0, 1, 2, 3}
+    assert cv["loss_after"] < 0.5 * cv["loss_before"]
+    fit = fit_lights(scene, views=[0, 1], **FAST)
+    rendered = light_loss(with_fitted_lights(scene, fit), views=[0, 1], size=(64, 48))
+    assert rendered == pytest.approx(fit.loss, abs=0.02)  # the linear model is the render
+
+
+def test_bad_views_are_refused(tmp_path):
+    scene = write_views(tmp_path, n=2)
+    with pytest.raises(ValueError, match="views"):
+        fit_lights(scene, views=[5], **FAST)
