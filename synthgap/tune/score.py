@@ -41,7 +41,8 @@ def gap_metrics(renders: Sequence[np.ndarray], photos: Sequence[np.ndarray], *, 
     from synthgap.gap import GapConfig, measure_gap
 
     report = measure_gap(list(renders), list(photos), rng=np.random.default_rng(seed),
-                         config=GapConfig(patch_size=patch_size, mmd_permutations=0,
+                         config=GapConfig(patch_size=patch_size, patches_per_image=16,
+                                          mmd_permutations=0,
                                           spectrum_bins=min(16, patch_size // 2)))
     summary = report.summary()
     return {name: float(summary[name]) for name in OBJECTIVES}
