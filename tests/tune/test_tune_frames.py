@@ -37,14 +37,18 @@ def _camera_frame_scene(root, elevation_deg: float, azimuth_deg: float):
         view_parts.append({"part": name, "pose": (np.linalg.inv(cam) @ T).tolist()})
     data["real_views"] = [{"photo": str(photo), "camera_pose": np.eye(4).tolist(),
                            "parts": view_parts}]
-    return parse_scene(data, base_dir=root), lib
+    centre = np.mean([[x, y, 0.0] for _, (x, y, _), _ in parts], axis=0)
+    seen_from = np.degrees(np.arcsin(eye[2] / np.linalg.norm(eye - centre)))
+    return parse_scene(data, base_dir=root), lib, seen_from
 
 
 @pytest.mark.parametrize(("elevation", "azimuth"), [(30.0, 0.0), (60.0, 140.0), (80.0, 250.0)])
 def test_plane_frame_recovers_camera_elevation_and_keeps_alignment(tmp_path, elevation, azimuth):
-    scene, lib = _camera_frame_scene(tmp_path, elevation, azimuth)
+    scene, lib, seen_from = _camera_frame_scene(tmp_path, elevation, azimuth)
     world = plane_world_scene(scene, lib)
-    assert world.camera_elevation_deg[0] == pytest.approx(elevation, abs=0.5)
+    # the camera's elevation above the plane, seen from the parts' centre
+    assert world.camera_elevation_deg[0] == pytest.approx(seen_from, abs=0.2)
+    assert abs(seen_from - elevation) < 3.0
     assert world.plane_rms_mm[0] < 0.5
     old, new = scene.real_views[0], world.scene.real_views[0]
     cam = pinned_camera_pose(new)
