@@ -14,7 +14,10 @@ _OBJECTIVES = ("domain_accuracy", "domain_accuracy_look", "mmd2", "histogram_dis
                "spectrum_distance")
 
 
-def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+def _size(ctx: click.Context, param: click.Parameter, value: str | None
+          ) -> tuple[int, int] | None:
+    if value is None:
+        return None
     m = re.fullmatch(r"(\d+)x(\d+)", value.strip())
     if m is None or min(int(m[1]), int(m[2])) < 16:
         raise click.BadParameter(f"expected WIDTHxHEIGHT of at least 16x16, e.g. 320x240, "
@@ -40,8 +43,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
               help="Time budget, seconds: no trial starts after it.")
 @click.option("--renders", type=click.IntRange(2, 10_000), default=24, show_default=True,
               help="Images rendered per trial.")
-@click.option("--size", callback=_size, default="320x240", show_default=True,
-              help="Render size WIDTHxHEIGHT (the photos are reduced to it).")
+@click.option("--size", callback=_size, default=None,
+              help="Render size WIDTHxHEIGHT (the photos are reduced to it). Default: 320 "
+                   "pixels wide, the scene's aspect ratio.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Sampler, render and gap seed.")
 @click.option("--objective", type=click.Choice(_OBJECTIVES), default="domain_accuracy",
@@ -51,7 +55,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 @click.option("--repeats", type=click.IntRange(2, 100), default=3, show_default=True,
               help="Fresh seeds the start and best scenes are re-measured on (intervals).")
 def tune(scene: Path, photos: Path, out: Path, search: Path | None, trials: int,
-         timeout_s: float | None, renders: int, size: tuple[int, int], seed: int,
+         timeout_s: float | None, renders: int, size: tuple[int, int] | None, seed: int,
          objective: str, patch_size: int, repeats: int) -> None:
     """Search SCENE's knobs (lights, sensor, environment, ...) so its renders come closest
     to the photos by the gap metric; write the best scene and a report.

@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,8 @@ class TuneConfig:
         trials: trials in all (a rerun runs the missing ones).
         timeout_s: stop starting trials after this many seconds (None: no limit).
         renders: images rendered per trial.
-        size: render size (width, height); the photos are reduced to it.
+        size: render size (width, height); the photos are reduced to it. None: 320 pixels
+            wide, the scene's aspect ratio.
         seed: sampler seed, render seed and gap seed.
         objective: the gap number minimised (`score.OBJECTIVES`).
         patch_size: gap patch side, pixels.
@@ -73,7 +74,7 @@ class TuneConfig:
     trials: int = 30
     timeout_s: float | None = None
     renders: int = 24
-    size: tuple[int, int] = (320, 240)
+    size: tuple[int, int] | None = None
     seed: int = 0
     objective: str = "domain_accuracy"
     patch_size: int = 32
@@ -85,7 +86,8 @@ class TuneConfig:
                              f"{self.objective!r}")
         if self.trials < 1 or self.renders < 2 or self.repeats < 2:
             raise ValueError("trials >= 1, renders >= 2 and repeats >= 2 are needed")
-        if min(self.size) < 16 or self.patch_size < 16 or self.patch_size % 4:
+        if (self.size is not None and min(self.size) < 16) or self.patch_size < 16 \
+                or self.patch_size % 4:
             raise ValueError("size must be at least 16x16 and patch_size a multiple of 4, >= 16")
 
 
@@ -204,14 +206,18 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
         raise SceneError(str(scene_path), [("", f"cannot read it as YAML ({exc})")]) from None
     base = scene_path.resolve().parent
     start = parse_scene(data, base_dir=base, source=str(scene_path))
+    if config.size is None:
+        w0, h0 = start.image.width, start.image.height
+        config = replace(config, size=(320, max(16, round(320 * h0 / w0))))
+    size: tuple[int, int] = config.size  # type: ignore[assignment]
     knobs, raw_search = _knobs_for(scene_path, data, search)
     out.mkdir(parents=True, exist_ok=True)
     (out / "search_space.yaml").write_text(yaml.safe_dump(raw_search, sort_keys=False))
     study = _open_study(out, _fingerprint(data, knobs, photos, config), config.seed)
     if not study.trials:
         study.enqueue_trial(_start_params(knobs, data), skip_if_exists=True)
-    real = read_photos(photos, config.size)
-    renderer = TrialRenderer(start, config.size)
+    real = read_photos(photos, size)
+    renderer = TrialRenderer(start, size)
     log_path = out / "trials.jsonl"
 
     def objective(trial: optuna.Trial) -> float:
@@ -240,8 +246,8 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
         done = sum(t.state.is_finished() for t in study.trials)
         todo = max(0, config.trials - done)
         log(f"{done} trials done, running {todo} more ({len(knobs)} knobs, "
-            f"{len(photos)} photos, {config.renders} renders of "
-            f"{config.size[0]}x{config.size[1]} per trial)")
+            f"{len(photos)} photos, {config.renders} renders of {size[0]}x{size[1]} per "
+            "trial)")
         if todo:
             study.optimize(objective, n_trials=todo, timeout=config.timeout_s)
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
