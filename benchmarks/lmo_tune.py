@@ -44,11 +44,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def light_fit(data: Path, fit_ids: list[int], lmo: dict[str, Any], quick: bool
-              ) -> dict[str, Any]:
+def fit_views_scene(data: Path, fit_ids: list[int], lmo: dict[str, Any]) -> Any:
+    """The fit photos at their true poses, each on its desk plane, lit as lmo_like.yaml."""
     from synthgap.generators.parts import load_parts
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
-    from synthgap.tune import cross_validate_lights, fit_lights, plane_world_scene
+    from synthgap.tune import plane_world_scene
 
     bop = read_bop_scene(data / "test" / "000002", image_ids=fit_ids)
     scene = bop_scene_to_scene(bop, names=LMO_NAMES, extra={
@@ -57,6 +57,12 @@ def light_fit(data: Path, fit_ids: list[int], lmo: dict[str, Any], quick: bool
     log(f"desk planes: RMS {min(world.plane_rms_mm):.0f}-{max(world.plane_rms_mm):.0f} mm, "
         f"camera elevation {min(world.camera_elevation_deg):.0f}-"
         f"{max(world.camera_elevation_deg):.0f} deg")
+    return world
+
+
+def light_fit(world: Any, quick: bool) -> dict[str, Any]:
+    from synthgap.tune import cross_validate_lights, fit_lights
+
     kw: dict[str, Any] = {"max_refine": 8 if quick else 20}
     t0 = time.perf_counter()
     cv = cross_validate_lights(world.scene, folds=2, **kw)
@@ -64,6 +70,27 @@ def light_fit(data: Path, fit_ids: list[int], lmo: dict[str, Any], quick: bool
     full = fit_lights(world.scene, **kw)
     return {"cv": cv, "all": full.to_dict(), "block": full.lights_block(),
             "plane_rms_mm": list(world.plane_rms_mm)}
+
+
+def add_view_losses(scene: Any, lights: dict[str, Any]) -> None:
+    """Per held-out view losses for a light fit cached before they were recorded."""
+    from synthgap.tune import light_fit_from_dict, light_losses, with_fitted_lights
+
+    for f in lights["cv"]["folds"]:
+        if "view_loss_after" not in f:
+            held = f["held_out_views"]
+            fit = light_fit_from_dict(f["fit"])
+            f["view_loss_after"] = light_losses(with_fitted_lights(scene, fit), views=held)[1]
+            f["view_loss_before"] = light_losses(scene, views=held)[1]
+
+
+def bootstrap(values: list[float], n: int = 10_000) -> tuple[float, float, float]:
+    """Mean and 95 % percentile bootstrap interval over the values (photos)."""
+    import numpy as np
+
+    x = np.asarray(values, float)
+    means = x[np.random.default_rng(0).integers(len(x), size=(n, len(x)))].mean(1)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def tune_scene(data: Path, out: Path, fit_ids: list[int], lmo: dict[str, Any],
@@ -121,12 +148,14 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cache = args.out / "lights.json"  # the light fit is deterministic: reused on reruns
+    world = fit_views_scene(args.data, fit_ids, lmo)
     if cache.is_file():
         lights = json.loads(cache.read_text())
+        add_view_losses(world.scene, lights)
     else:
-        lights = light_fit(args.data, fit_ids, lmo, args.quick)
-        args.out.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(lights, default=str))
+        lights = light_fit(world, args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(lights, default=str))
     print(f"\nlight fit on the {len(fit_ids)} LM-O fit photos (2-fold, relative L1 on object "
           "pixels, held-out fold):")
     print(f"  {'fold':<5}{'elev':>6}{'azim':>7}{'intens':>8}{'temp K':>8}{'ambient':>22}"
@@ -137,12 +166,22 @@ def main() -> None:
         print(f"  {k:<5}{fit['elevation']:>6.1f}{fit['azimuth']:>7.1f}{fit['intensity']:>8.2f}"
               f"{fit['temperature_k']:>8.0f}{'[' + amb + ']':>22}{f['loss_before']:>8.3f}"
               f"{f['loss_after']:>7.3f}")
+    diff = [b - a for f in lights["cv"]["folds"]
+            for b, a in zip(f["view_loss_before"], f["view_loss_after"], strict=True)]
+    after = [a for f in lights["cv"]["folds"] for a in f["view_loss_after"]]
+    before = [b for f in lights["cv"]["folds"] for b in f["view_loss_before"]]
+    ci = {"before": bootstrap(before), "after": bootstrap(after), "before_minus_after":
+          bootstrap(diff)}
+    for name, (m, lo, hi) in ci.items():
+        print(f"  per held-out photo, {name:<19} {m:.3f} [{lo:.3f}, {hi:.3f}] "
+              f"(mean of {len(diff)}, 95 % bootstrap)")
     a = lights["all"]
     print(f"  all 20: elevation {a['elevation']:.1f}, azimuth {a['azimuth']:.1f} (camera-"
           f"relative), intensity {a['intensity']:.2f}, colour "
           f"{[round(c, 3) for c in a['color']]} (~{a['temperature_k']:.0f} K), ambient "
           f"{[round(c, 3) for c in a['ambient_rgb']]}, loss {a['loss']:.3f}")
-    result: dict[str, Any] = {"lights": {"loss_before": lights["cv"]["loss_before"],
+    result: dict[str, Any] = {"lights": {"per_photo_ci": ci,
+                                         "loss_before": lights["cv"]["loss_before"],
                                          "loss_after": lights["cv"]["loss_after"],
                                          "folds": lights["cv"]["folds"], "all": a,
                                          "block": lights["block"]}}

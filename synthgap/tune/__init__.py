@@ -15,9 +15,12 @@ from synthgap.tune.lights import (
     LightFit,
     cross_validate_lights,
     fit_lights,
+    light_fit_from_dict,
     light_loss,
+    light_losses,
     with_fitted_lights,
 )
 
 __all__ = ["DEFAULT_FIT_SIZE", "LightFit", "PlaneWorld", "cross_validate_lights", "fit_lights",
-           "light_loss", "plane_world_scene", "with_fitted_lights"]
+           "light_fit_from_dict", "light_loss", "light_losses", "plane_world_scene",
+           "with_fitted_lights"]

@@ -36,8 +36,8 @@ from synthgap.scenes.lights import LightConfig
 from synthgap.scenes.schema import Scene
 from synthgap.scenes.surroundings import SensorConfig
 
-__all__ = ["DEFAULT_FIT_SIZE", "LightFit", "cross_validate_lights", "fit_lights", "light_loss",
-           "with_fitted_lights"]
+__all__ = ["DEFAULT_FIT_SIZE", "LightFit", "cross_validate_lights", "fit_lights",
+           "light_fit_from_dict", "light_loss", "light_losses", "with_fitted_lights"]
 
 #: Render size of the fit, pixels (width, height); the photos are reduced to it (area mean).
 DEFAULT_FIT_SIZE = (160, 120)
@@ -147,9 +147,11 @@ class _FitData:
         self.size = size
         self.renderer = Renderer(*size)
         self.renders = 0
-        amb = self._render(self._variant_lights(0.0, 0.0, 0.0), (1.0, 1.0, 1.0), masks=True)
-        self.ambient = amb
-        self.photos = [self._photo(i, m) for i, m in zip(self.views, self.masks, strict=True)]
+        images = [self._read(i) for i in self.views]
+        self.masks = [np.ones(im.shape[:2], bool) for im in images]  # replaced just below
+        self.ambient = self._render(self._variant_lights(0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
+                                    images=images)
+        self.photos = [_linear(im[m]) for im, m in zip(images, self.masks, strict=True)]
         if sum(len(p) for p in self.photos) < 10:
             raise ValueError("fewer than 10 part pixels in the fit views at "
                              f"{size[0]}x{size[1]}: are the parts in view?")
@@ -161,7 +163,7 @@ class _FitData:
                  "elevation": float(np.clip(elevation, -90.0, 90.0)),
                  "azimuth": float(azimuth % 360.0)}]
 
-    def _photo(self, index: int, mask: np.ndarray) -> np.ndarray:
+    def _read(self, index: int) -> np.ndarray:
         import cv2
 
         from synthgap.data.layout import read_image
@@ -169,28 +171,24 @@ class _FitData:
         img = read_image(self.scene.real_views[index].photo)
         if img.shape[1::-1] != self.size:
             img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-        return _linear(img[mask])
+        return img
 
     def _render(self, lights: list[dict[str, Any]], ambient: tuple[float, float, float], *,
-                masks: bool = False) -> list[np.ndarray]:
+                images: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Part pixels of each view's render; with `images` (the photos), first set the masks:
+        the rendered parts, eroded by one pixel, where the photo is not saturated."""
         import cv2
 
-        from synthgap.data.layout import read_image
         from synthgap.generators.views import iter_pinned_renders
 
         variant = _view_scene(self.scene, lights, ambient)
         out: list[np.ndarray] = []
-        if masks:
-            self.masks: list[np.ndarray] = []
-        for k, (i, _, res) in enumerate(iter_pinned_renders(
+        for k, (_, _, res) in enumerate(iter_pinned_renders(
                 variant, renderer=self.renderer, parts=self.parts, view_indices=self.views)):
             self.renders += 1
-            if masks:
+            if images is not None:
                 m = cv2.erode((res.instance_mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
-                img = read_image(self.scene.real_views[i].photo)
-                if img.shape[1::-1] != self.size:
-                    img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-                self.masks.append((m > 0) & (img.max(axis=2) < _SATURATED))
+                self.masks[k] = (m > 0) & (images[k].max(axis=2) < _SATURATED)
             out.append(_linear(res.rgb[self.masks[k]]))
         return out
 
@@ -307,17 +305,41 @@ def with_fitted_lights(scene: Scene, fit: LightFit) -> Scene:
         update={"sensor": scene.sensor, "real_views": scene.real_views})
 
 
-def light_loss(scene: Scene, *, views: Sequence[int], size: tuple[int, int] = DEFAULT_FIT_SIZE,
-               parts: dict[str, PartAsset] | None = None) -> float:
+def light_losses(scene: Scene, *, views: Sequence[int],
+                 size: tuple[int, int] = DEFAULT_FIT_SIZE,
+                 parts: dict[str, PartAsset] | None = None) -> tuple[float, list[float]]:
     """The relative L1 error of the scene's own lights (at their midpoints) on the part pixels
-    of `views`, as `fit_lights` measures it, with no gains fitted (no sensor effects)."""
+    of `views`, as `fit_lights` measures it, with no gains fitted (no sensor effects).
+
+    Returns:
+        `(loss over all the views' part pixels, [loss of each view])`.
+    """
     data = _FitData(scene, views, size, parts)
     try:
-        photo = np.concatenate(data.photos)
-        model = np.concatenate(data.scene_lights())
+        models = data.scene_lights()
     finally:
         data.close()
-    return float(np.abs(photo - model).sum() / max(photo.sum(), 1e-12))
+    per_view = [float(np.abs(p - m).sum() / max(p.sum(), 1e-12))
+                for p, m in zip(data.photos, models, strict=True)]
+    photo, model = np.concatenate(data.photos), np.concatenate(models)
+    return float(np.abs(photo - model).sum() / max(photo.sum(), 1e-12)), per_view
+
+
+def light_loss(scene: Scene, *, views: Sequence[int], size: tuple[int, int] = DEFAULT_FIT_SIZE,
+               parts: dict[str, PartAsset] | None = None) -> float:
+    """`light_losses`' loss over all the views' part pixels."""
+    return light_losses(scene, views=views, size=size, parts=parts)[0]
+
+
+def light_fit_from_dict(d: dict[str, Any]) -> LightFit:
+    """The `LightFit` of `LightFit.to_dict()` output (e.g. read back from JSON)."""
+    return LightFit(elevation=float(d["elevation"]), azimuth=float(d["azimuth"]),
+                    key_rgb=(float(d["key_rgb"][0]), float(d["key_rgb"][1]),
+                             float(d["key_rgb"][2])),
+                    ambient_rgb=(float(d["ambient_rgb"][0]), float(d["ambient_rgb"][1]),
+                                 float(d["ambient_rgb"][2])),
+                    loss=float(d["loss"]), views=tuple(int(v) for v in d["views"]),
+                    evaluations=int(d["evaluations"]))
 
 
 def cross_validate_lights(scene: Scene, *, folds: int = 2, size: tuple[int, int] =
@@ -329,8 +351,9 @@ def cross_validate_lights(scene: Scene, *, folds: int = 2, size: tuple[int, int]
 
     Returns:
         `{"folds": [{"fit_views", "held_out_views", "fit": LightFit dict, "loss_before",
-        "loss_after"}], "loss_before", "loss_after"}` (the held-out losses' means; before =
-        the scene's own lights, after = the fitted ones).
+        "loss_after", "view_loss_before", "view_loss_after"}], "loss_before", "loss_after"}`
+        (the held-out losses' means; before = the scene's own lights, after = the fitted
+        ones; `view_loss_*`: per held-out view).
     """
     views = tuple(range(len(scene.real_views))) if views is None else tuple(views)
     if folds < 2 or len(views) < folds:
@@ -342,10 +365,12 @@ def cross_validate_lights(scene: Scene, *, folds: int = 2, size: tuple[int, int]
         held = tuple(v for j, v in enumerate(views) if j % folds == f)
         train = tuple(v for j, v in enumerate(views) if j % folds != f)
         fit = fit_lights(scene, views=train, size=size, parts=parts, **fit_kwargs)
-        after = light_loss(with_fitted_lights(scene, fit), views=held, size=size, parts=parts)
-        before = light_loss(scene, views=held, size=size, parts=parts)
+        after, after_v = light_losses(with_fitted_lights(scene, fit), views=held, size=size,
+                                      parts=parts)
+        before, before_v = light_losses(scene, views=held, size=size, parts=parts)
         out.append({"fit_views": list(train), "held_out_views": list(held),
-                    "fit": fit.to_dict(), "loss_before": before, "loss_after": after})
+                    "fit": fit.to_dict(), "loss_before": before, "loss_after": after,
+                    "view_loss_before": before_v, "view_loss_after": after_v})
     return {"folds": out, "loss_before": float(np.mean([o["loss_before"] for o in out])),
             "loss_after": float(np.mean([o["loss_after"] for o in out]))}
 

@@ -36,6 +36,10 @@ def test_fitted_lights_beat_a_wrong_guess_on_held_out_views(tmp_path):
     assert len(cv["folds"]) == 2
     assert {v for f in cv["folds"] for v in f["held_out_views"]} == {0, 1, 2, 3}
     assert cv["loss_after"] < 0.5 * cv["loss_before"]
+    for f in cv["folds"]:  # every held-out view is better lit by the fitted light
+        assert len(f["view_loss_after"]) == len(f["held_out_views"]) == 2
+        assert all(a < b for a, b in zip(f["view_loss_after"], f["view_loss_before"],
+                                         strict=True))
     fit = fit_lights(scene, views=[0, 1], **FAST)
     rendered = light_loss(with_fitted_lights(scene, fit), views=[0, 1], size=(64, 48))
     assert rendered == pytest.approx(fit.loss, abs=0.02)  # the linear model is the render
