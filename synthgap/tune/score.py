@@ -9,8 +9,10 @@ one renderer and the part library, which knobs never change.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from synthgap.generators.parts import PartAsset, load_parts
 from synthgap.scenes.schema import Scene
 
 __all__ = ["OBJECTIVES", "PHOTO_SUFFIXES", "TrialRenderer", "gap_metrics", "list_photos",
-           "read_photos"]
+           "read_photos", "t_interval"]
 
 #: Gap numbers a search may minimise (all: 0 or 0.5 = renders look like the photos).
 OBJECTIVES = ("domain_accuracy", "domain_accuracy_look", "mmd2", "histogram_distance",
@@ -46,6 +48,20 @@ def gap_metrics(renders: Sequence[np.ndarray], photos: Sequence[np.ndarray], *, 
                                           spectrum_bins=min(16, patch_size // 2)))
     summary = report.summary()
     return {name: float(summary[name]) for name in OBJECTIVES}
+
+
+def t_interval(values: Sequence[float]) -> dict[str, Any]:
+    """Mean and 95 % Student-t interval of repeated measurements (at least 2).
+
+    Returns:
+        `{"mean", "lo", "hi", "values"}`.
+    """
+    from scipy import stats
+
+    x = np.asarray(values, float)
+    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half),
+            "values": [float(v) for v in x]}
 
 
 def list_photos(folder: Path) -> list[Path]:

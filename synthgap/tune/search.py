@@ -35,7 +35,7 @@ import yaml
 
 from synthgap.scenes import parse_scene, scene_to_yaml
 from synthgap.scenes.errors import SceneError
-from synthgap.tune.score import OBJECTIVES, TrialRenderer, gap_metrics, read_photos
+from synthgap.tune.score import OBJECTIVES, TrialRenderer, gap_metrics, read_photos, t_interval
 from synthgap.tune.space import (
     Knob,
     apply_values,
@@ -133,15 +133,6 @@ def _fingerprint(data: dict[str, Any], knobs: Sequence[Knob], photos: Sequence[P
                        "photos": [str(Path(p).resolve()) for p in photos], "config": cfg},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _interval(values: Sequence[float]) -> dict[str, Any]:
-    from scipy import stats
-
-    x = np.asarray(values, float)
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half),
-            "values": [float(v) for v in x]}
 
 
 def _knobs_for(scene_path: Path, data: dict[str, Any], search: Path | None
@@ -268,8 +259,8 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
                 imgs = renderer.render(sc, n=config.renders, seed=s)
                 scores.append(gap_metrics(imgs, real, seed=s,
                                           patch_size=config.patch_size)[config.objective])
-            compare[name] = _interval(scores)
-        compare["start_minus_best"] = _interval(np.subtract(compare["start"]["values"],
+            compare[name] = t_interval(scores)
+        compare["start_minus_best"] = t_interval(np.subtract(compare["start"]["values"],
                                                             compare["best"]["values"]))
     finally:
         renderer.close()
