@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "align": "synthgap.cli.align:align",
     "gap": "synthgap.cli.gap:gap",
     "tune": "synthgap.cli.tune:tune",
+    "lights": "synthgap.cli.lights:lights",
     "export": "synthgap.cli.export:export",
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",

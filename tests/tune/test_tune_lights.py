@@ -49,3 +49,35 @@ def test_bad_views_are_refused(tmp_path):
     scene = write_views(tmp_path, n=2)
     with pytest.raises(ValueError, match="views"):
         fit_lights(scene, views=[5], **FAST)
+
+
+def test_lights_command_writes_the_scene_with_fitted_lights(tmp_path):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+    from tiny_scene import scene_data
+
+    from synthgap.cli import main
+    from synthgap.scenes import load_scene
+
+    scene = write_views(tmp_path)
+    data = scene_data([v.photo for v in scene.real_views])
+    data["lights"] = [{"type": "directional", "intensity": 0.7, "elevation": 80.0,
+                       "azimuth": 300.0}]
+    (tmp_path / "cell.yaml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "lit.yaml"
+    args = ["lights", str(tmp_path / "cell.yaml"), "-o", str(out), "--max-refine", "12"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["cv"]["loss_after"] < summary["cv"]["loss_before"]
+    lit = load_scene(out)
+    assert lit.lights[0].elevation.values[0] == pytest.approx(TRUE_LIGHT["elevation"], abs=10)
+    assert "held-out (2-fold) loss" in out.read_text()
+    again = CliRunner().invoke(main, args)  # never overwrites without --force
+    assert again.exit_code == 2 and "--force" in again.stderr
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "real_views"}))
+    res = CliRunner().invoke(main, ["lights", str(bare), "-o", str(tmp_path / "x.yaml")])
+    assert res.exit_code == 2 and "real_views" in res.stderr

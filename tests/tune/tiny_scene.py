@@ -21,7 +21,7 @@ def scene_data(photos: list[Path]) -> dict[str, Any]:
     views = []
     for k, photo in enumerate(photos):
         az = np.radians(35.0 + 90.0 * k)
-        eye = [0.13 * np.cos(az), 0.13 * np.sin(az), 0.09 + 0.02 * (k % 2)]
+        eye = [float(0.13 * np.cos(az)), float(0.13 * np.sin(az)), 0.09 + 0.02 * (k % 2)]
         views.append({"photo": str(photo), "camera_look_at": {"eye": eye,
                                                               "look_at": [0.0, 0.0, 0.01]},
                       "parts": [{"part": "l_bracket", "position": [0.0, 0.0, 0.0],
