@@ -16,7 +16,8 @@ def _ids(value: str | None) -> tuple[int, ...] | None:
     try:
         if p.suffix == ".json" and p.is_file():
             data = json.loads(p.read_text(encoding="utf-8"))
-            ids = tuple(int(v) for v in (data.get("fit") if isinstance(data, dict) else data))
+            listed = data.get("fit", []) if isinstance(data, dict) else data
+            ids = tuple(int(v) for v in listed)
         else:
             ids = tuple(int(v) for v in value.split(","))
     except (ValueError, TypeError, json.JSONDecodeError):
