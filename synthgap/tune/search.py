@@ -35,6 +35,7 @@ import yaml
 
 from synthgap.scenes import parse_scene, scene_to_yaml
 from synthgap.scenes.errors import SceneError
+from synthgap.scenes.schema import Scene
 from synthgap.tune.score import OBJECTIVES, TrialRenderer, gap_metrics, read_photos, t_interval
 from synthgap.tune.space import (
     Knob,
@@ -207,32 +208,9 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
     study = _open_study(out, _fingerprint(data, knobs, photos, config), config.seed)
     if not study.trials:
         study.enqueue_trial(_start_params(knobs, data), skip_if_exists=True)
-    real = read_photos(photos, size)
-    renderer = TrialRenderer(start, size)
-    log_path = out / "trials.jsonl"
-
-    def objective(trial: optuna.Trial) -> float:
-        t0 = time.perf_counter()
-        values = {k.path: _suggest(trial, k) for k in knobs}
-        new, inactive = apply_values(data, knobs, values)
-        record: dict[str, Any] = {"trial": trial.number, "values": values, "inactive": inactive}
-        try:
-            scene = parse_scene(new, base_dir=base, source=f"trial {trial.number}")
-        except SceneError as exc:
-            record.update(state="invalid", error=str(exc))
-            _append(log_path, record)
-            raise optuna.TrialPruned(str(exc)) from None
-        imgs = renderer.render(scene, n=config.renders, seed=config.seed)
-        metrics = gap_metrics(imgs, real, seed=config.seed, patch_size=config.patch_size)
-        score = metrics[config.objective]
-        trial.set_user_attr("values", values)
-        record.update(state="complete", score=score, metrics=metrics,
-                      seconds=round(time.perf_counter() - t0, 2), scene=scene_to_yaml(scene))
-        _append(log_path, record)
-        log(f"trial {trial.number}: {config.objective} {score:.4f} "
-            f"({record['seconds']:.1f} s)")
-        return score
-
+    run = _Run(data=data, base=base, knobs=knobs, config=config,
+               renderer=TrialRenderer(start, size), real=read_photos(photos, size),
+               log_path=out / "trials.jsonl", log=log)
     try:
         done = sum(t.state.is_finished() for t in study.trials)
         todo = max(0, config.trials - done)
@@ -240,7 +218,7 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
             f"{len(photos)} photos, {config.renders} renders of {size[0]}x{size[1]} per "
             "trial)")
         if todo:
-            study.optimize(objective, n_trials=todo, timeout=config.timeout_s)
+            study.optimize(run.objective, n_trials=todo, timeout=config.timeout_s)
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:
             raise TuneError("no trial finished (every scene was invalid or the time budget "
@@ -251,23 +229,66 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
         (out / "best_scene.yaml").write_text(
             f"# synthgap tune: best of {len(complete)} trials (trial {best.number}, "
             f"{config.objective} {best.value:.4f})\n" + scene_to_yaml(best_scene))
-        compare = {}
-        for name, sc in (("start", start), ("best", best_scene)):
-            scores = []
-            for r in range(config.repeats):
-                s = config.seed + 1 + r
-                imgs = renderer.render(sc, n=config.renders, seed=s)
-                scores.append(gap_metrics(imgs, real, seed=s,
-                                          patch_size=config.patch_size)[config.objective])
-            compare[name] = t_interval(scores)
-        compare["start_minus_best"] = t_interval(np.subtract(compare["start"]["values"],
-                                                            compare["best"]["values"]))
+        compare = run.compare(start, best_scene)
     finally:
-        renderer.close()
+        run.renderer.close()
     return write_report(out, study, knobs=knobs, config=asdict(config), compare=compare,
                         best_trial=best.number, best_values=best.user_attrs["values"],
                         photos=[str(p) for p in photos],
                         overlap=_overlap(start, photos))
+
+
+@dataclass
+class _Run:
+    """What every trial of one search shares."""
+
+    data: dict[str, Any]
+    base: Path
+    knobs: list[Knob]
+    config: TuneConfig
+    renderer: TrialRenderer
+    real: list[np.ndarray]
+    log_path: Path
+    log: Callable[[str], None]
+
+    def score(self, scene: Scene, seed: int) -> dict[str, float]:
+        imgs = self.renderer.render(scene, n=self.config.renders, seed=seed)
+        return gap_metrics(imgs, self.real, seed=seed, patch_size=self.config.patch_size)
+
+    def objective(self, trial: Any) -> float:
+        """One trial: set the knobs, validate, render, score, log."""
+        import optuna
+
+        t0 = time.perf_counter()
+        values = {k.path: _suggest(trial, k) for k in self.knobs}
+        new, inactive = apply_values(self.data, self.knobs, values)
+        record: dict[str, Any] = {"trial": trial.number, "values": values, "inactive": inactive}
+        try:
+            scene = parse_scene(new, base_dir=self.base, source=f"trial {trial.number}")
+        except SceneError as exc:
+            record.update(state="invalid", error=str(exc))
+            _append(self.log_path, record)
+            raise optuna.TrialPruned(str(exc)) from None
+        metrics = self.score(scene, self.config.seed)
+        score = metrics[self.config.objective]
+        trial.set_user_attr("values", values)
+        record.update(state="complete", score=score, metrics=metrics,
+                      seconds=round(time.perf_counter() - t0, 2), scene=scene_to_yaml(scene))
+        _append(self.log_path, record)
+        self.log(f"trial {trial.number}: {self.config.objective} {score:.4f} "
+                 f"({record['seconds']:.1f} s)")
+        return score
+
+    def compare(self, start: Scene, best: Scene) -> dict[str, Any]:
+        """Start and best re-measured on `repeats` fresh seeds (t-intervals, paired)."""
+        scores: dict[str, list[float]] = {"start": [], "best": []}
+        for name, scene in (("start", start), ("best", best)):
+            for r in range(self.config.repeats):
+                s = self.config.seed + 1 + r
+                scores[name].append(self.score(scene, s)[self.config.objective])
+        return {"start": t_interval(scores["start"]), "best": t_interval(scores["best"]),
+                "start_minus_best": t_interval([a - b for a, b in zip(
+                    scores["start"], scores["best"], strict=True)])}
 
 
 def _overlap(scene: Any, photos: Sequence[Path]) -> list[str]:
