@@ -25,14 +25,20 @@ import numpy as np
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
-from synthgap.data.paths import contained, folder_lock, resolve_folder
+from synthgap.data.paths import (
+    FolderBusyError,
+    check_output_folder,
+    contained,
+    folder_lock,
+    remove_stale_temporaries,
+)
 from synthgap.data.records import drop_torn_tail
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
            "apply_adapter", "file_sha256", "fit_from_folders"]
 
 
-class AdaptedDatasetError(ValueError):
+class AdaptedDatasetError(DatasetFileError):
     """The output directory holds another adaptation, or the input is not a dataset directory."""
 
 
@@ -106,11 +112,30 @@ def apply_adapter(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         raise AdaptedDatasetError(f"{src}: not a dataset directory (no records.jsonl); "
                                   "`synthgap adapt apply` adapts a directory made by "
                                   "`synthgap render`")
-    if resolve_folder(dst, what="output folder") == resolve_folder(src, what="input folder"):
-        raise AdaptedDatasetError(f"{dst}: the output must differ from the input directory")
+    _check_output(src, dst)
     # one writer at a time: two runs would both append every record (render takes this lock too)
     with folder_lock(dst, command="synthgap adapt apply"):
+        _check_output(src, dst, locked=True)  # again under the lock: nothing changed since
         return _apply_locked(adapter, src, dst, model_path=model_path, progress=progress)
+
+
+def _check_output(src: Path, dst: Path, *, locked: bool = False) -> None:
+    """Refuse an output that is not new, empty or an adapted dataset (before writing)."""
+    layout = DatasetLayout(dst)
+    try:  # a dataset directory is refused below, with a message of its own
+        check_output_folder(dst, inputs={"input": src}, command="synthgap adapt apply",
+                            kind="an adapted dataset", locked=locked,
+                            own=lambda d: DatasetLayout(d).records.is_file()
+                            or DatasetLayout(d).adapt_json.is_file())
+    except FolderBusyError:
+        raise
+    except DatasetFileError as exc:
+        raise AdaptedDatasetError(str(exc)) from None
+    if layout.records.is_file() and not layout.adapt_json.is_file():
+        raise AdaptedDatasetError(
+            f"{dst}: is a raw render (records.jsonl without adapt.json), not an adapted dataset; "
+            f"were IN and OUT swapped? `synthgap adapt apply MODEL IN OUT` reads IN ({src}) and "
+            "writes a new or empty OUT (nothing was written)")
 
 
 def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Path | None,
@@ -122,6 +147,7 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
     info = {"method": adapter.method, **identity, "source": str(src.resolve()),
             "source_run_sha256": _source_run_sha256(src)}
     layout = DatasetLayout(dst)
+    remove_stale_temporaries(dst)  # of a killed earlier run (we hold the lock)
     layout.make_dirs(defects=any("defects" in r.files for r in records))
     if layout.adapt_json.is_file():
         old = json.loads(layout.adapt_json.read_text())
@@ -291,12 +317,20 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
     from synthgap.adapt.photos import load_photos
 
     adapter = make_image_adapter(method, pairing=pairing, options=options)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if scene is not None:
         if pairing != "aligned" or synthetic is not None or real is not None:
             raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
                              "with pairing 'aligned' and without synthetic/real folders")
-        syn, rea = aligned_from_scene(scene, seed=seed)
+        from synthgap.adapt.fitting import scene_fit_data
+        from synthgap.scenes import load_scene
+
+        loaded = load_scene(scene)
+        if max_images is not None:  # the first views, as with folders the first photos
+            loaded = loaded.model_copy(update={"real_views": loaded.real_views[:max_images]})
+        data = scene_fit_data(loaded, seed=seed)  # as `synthgap adapt fit --scene`
+        syn, rea = data.synthetic, data.real
+        kwargs = {"synthetic_masks": data.synthetic_masks, "real_masks": data.real_masks}
         skipped_s: list[tuple[Path, str]] = []
         skipped_r: list[tuple[Path, str]] = []
     elif synthetic is None or real is None:
@@ -313,6 +347,12 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
         s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(
             real, skip_bad=skip_bad, limit=max_images, exclude=exclude_real)
         syn, rea, skipped_s, skipped_r = s.images, r.images, s.skipped, r.skipped
+    if kwargs:  # masks or labels: only to adapters (steps) whose fit takes them
+        import inspect
+
+        takes = inspect.signature(adapter.fit).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in takes.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in takes}
     t0 = time.perf_counter()
     adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
     seconds = time.perf_counter() - t0

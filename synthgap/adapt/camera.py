@@ -327,29 +327,26 @@ class CameraModel(ImageAdapter):
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
+        from synthgap.adapt.modelfile import model_array, model_flag
+
         require_tensors(tensors, ["gains"], cls.method)
-        gains = np.asarray(tensors["gains"], np.float64)
-        if gains.shape != (3,) or not np.isfinite(gains).all() or (gains <= 0).any():
-            raise ValueError(f"gains: expected 3 finite positive numbers, got {gains.tolist()}")
+        gains = model_array(tensors["gains"], "gains", shape=(3,), lo=1e-3, hi=100.0)
         tone = tensors.get("tone")
         if tone is not None:
-            tone = np.asarray(tone, np.float32)
-            if tone.shape != (256,) or not np.isfinite(tone).all():
-                raise ValueError(f"tone: expected 256 finite numbers, got shape {tone.shape}")
-        self = cls(**{k: bool(v) for k, v in dict(config.get("flags", {})).items()
-                      if k in _FLAGS}, seed=int(config.get("seed", 0)))
+            tone = model_array(tone, "tone", shape=(256,), lo=0.0, hi=255.0).astype(np.float32)
+        self = cls(**{k: model_flag(v, f"flags.{k}") for k, v in
+                      dict(config.get("flags", {})).items() if k in _FLAGS},
+                   seed=int(model_array(config.get("seed", 0), "seed", lo=0, hi=2**32 - 1)))
         values = dict(config["values"])
-        for key in ("vignetting", "blur_sigma", "noise_a", "noise_b"):
-            x = values.get(key)
-            if not isinstance(x, int | float) or not np.isfinite(x) or x < 0:
-                raise ValueError(f"values.{key}: expected a finite number >= 0, got {x!r}")
-        if not values["vignetting"] < 1:
-            raise ValueError(f"values.vignetting: expected < 1, got {values['vignetting']}")
+        for key, hi in (("vignetting", 0.999), ("blur_sigma", 50.0), ("noise_a", 1.0),
+                        ("noise_b", 1.0)):  # the bounds of a scene's sensor block
+            model_array(values.get(key), f"values.{key}", lo=0.0, hi=hi)
         q = values.get("jpeg_quality")
-        if q is not None and not (isinstance(q, int) and 1 <= q <= 100):
+        if q is not None and not (isinstance(q, int) and not isinstance(q, bool)
+                                  and 1 <= q <= 100):
             raise ValueError(f"values.jpeg_quality: expected 1-100 or null, got {q!r}")
         self.gains, self.tone_curve, self.values = gains, tone, values
-        self.grey = bool(config.get("grey", False))
+        self.grey = model_flag(config.get("grey", False), "grey")
         return self
 
 

@@ -299,9 +299,12 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
     options = dict(options or {})
     names = chain_methods(method)
     method = CHAIN_SEPARATOR.join(names)
+    from synthgap.adapt.option_bounds import check_option
+
     for key in options:
         if key not in adapter_options(method):
             raise ValueError(f"options.{key}: {unknown_option_message(method, key)}")
+        check_option(key, options[key])  # type and bounds, before anything is allocated
     if len(names) > 1:
         from synthgap.adapt.base import Chain
 

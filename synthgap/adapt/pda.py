@@ -111,11 +111,13 @@ class PixelDistributionAdaptation(ImageAdapter):
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
         require_tensors(tensors, ["matrix", "mean_synthetic", "mean_real"], cls.method)
         self = cls(pixels_per_image=int(config.get("pixels_per_image", 20000)))
-        m = np.asarray(tensors["matrix"], np.float64)
-        if m.shape != (3, 3):
-            raise ValueError(f"matrix: expected (3, 3), got {m.shape}")
-        self.matrix = m
-        self.mean_synthetic = np.asarray(tensors["mean_synthetic"], np.float64).reshape(3)
-        self.mean_real = np.asarray(tensors["mean_real"], np.float64).reshape(3)
-        self.grey = bool(config.get("grey", False))
+        from synthgap.adapt.modelfile import model_array, model_flag
+
+        # a colour transfer between two cameras: a matrix near identity, means of pixel values
+        self.matrix = model_array(tensors["matrix"], "matrix", shape=(3, 3), lo=-100, hi=100)
+        self.mean_synthetic = model_array(np.reshape(tensors["mean_synthetic"], -1),
+                                          "mean_synthetic", shape=(3,), lo=-1.0, hi=256.0)
+        self.mean_real = model_array(np.reshape(tensors["mean_real"], -1), "mean_real",
+                                     shape=(3,), lo=-1.0, hi=256.0)
+        self.grey = model_flag(config.get("grey", False), "grey")
         return self

@@ -25,6 +25,11 @@ __all__ = ["PHOTO_SUFFIXES", "PhotoError", "PhotoSet", "as_images", "image_folde
 PHOTO_SUFFIXES: tuple[str, ...] = IMAGE_SUFFIXES
 
 
+#: Smallest photo side (pixels) read for fitting or measuring: a 1-pixel-tall photo has no
+#: neighbourhood to measure blur or noise on, and would be scaled up to a patch's size.
+MIN_PHOTO_SIDE = 8
+
+
 class PhotoError(ValueError):
     """A photo folder is missing or empty, or holds photos that cannot be read."""
 
@@ -98,7 +103,7 @@ def is_grey(rgb: np.ndarray) -> bool:
 
 
 def load_photos(folder: Path, *, skip_bad: bool = False, limit: int | None = None,
-                min_size: int = 1, exclude: Collection[str] = ()) -> PhotoSet:
+                min_size: int = MIN_PHOTO_SIDE, exclude: Collection[str] = ()) -> PhotoSet:
     """Read every photo in `folder` (or a dataset directory's `images/`).
 
     Args:

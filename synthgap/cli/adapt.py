@@ -31,18 +31,19 @@ def _method(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 def _settings(ctx: click.Context, param: click.Parameter,
               values: tuple[str, ...]) -> dict[str, Any]:
-    """`--set key=value` (value read as YAML: numbers, true/false, [lists]) -> dict."""
-    import yaml
+    """`--set key=value` (value read as YAML, as scene and job files are: numbers such as
+    `1e-3`, true/false, [lists]) -> dict."""
+    from synthgap.scenes.yamlio import YamlProblem, load_yaml_text
 
     out = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+            raise click.BadParameter(f"expected KEY=VALUE, got {item[:60]!r}")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise click.BadParameter(f"{key}: cannot read {raw!r} ({exc})") from exc
+            value = load_yaml_text(raw)
+        except YamlProblem as exc:
+            raise click.BadParameter(f"{key}: cannot read {raw[:60]!r} ({exc})") from None
         out[key.strip()] = tuple(value) if isinstance(value, list) else value
     return out
 
@@ -127,6 +128,18 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
     if not given and (synthetic is None or real is None):
         raise click.UsageError("give --synthetic and --real (or --scene, or --bop with "
                                "--bop-ids)")
+    for flag, value in (("--max-images", max_images), ("--skip-bad", skip_bad or None),
+                        ("--real-masks", real_masks)):
+        if given and value is not None:  # the views come from the scene/BOP, not folders
+            raise click.UsageError(f"{flag} applies to --synthetic/--real folders, not "
+                                   f"{given[0]}; remove it")
+    if real_masks is not None and pairing is None:
+        if smcae:
+            pairing = "region"  # the label maps are what region pairing reads
+        elif "camera" not in chain_methods(method):
+            raise click.BadParameter(f"{method!r} does not use label maps (region pairing of "
+                                     "the SMCAE methods and camera fits do)",
+                                     param_hint="--real-masks")
     if bop is not None and not bop_ids:
         raise click.UsageError("--bop needs --bop-ids (e.g. --bop-ids splits.json:fit)")
     if real_masks is not None and pairing not in ("region", None):
@@ -155,7 +168,7 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
         else:
             assert synthetic is not None and real is not None  # checked above
             data = folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
-                                   real_masks=real_masks if pairing == "region" else None)
+                                   real_masks=real_masks)
         summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,
                               options=options, sensor_yaml=sensor_yaml)
     except PhotoError as exc:
@@ -198,6 +211,7 @@ def apply(model: Path, src: Path, dst: Path, progress: bool) -> None:
     from synthgap.adapt.image_base import load_image_adapter
     from synthgap.adapt.modelfile import ModelFileError
     from synthgap.data.layout import DatasetFileError
+    from synthgap.data.paths import FolderBusyError
 
     try:
         adapter = load_image_adapter(model)
@@ -205,6 +219,8 @@ def apply(model: Path, src: Path, dst: Path, progress: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="MODEL") from exc
     try:
         summary = apply_adapter(adapter, src, dst, model_path=model, progress=progress)
-    except (AdaptedDatasetError, DatasetFileError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except FolderBusyError as exc:  # a folder that cannot be written now: exit 1
+        raise click.ClickException(str(exc)) from None
+    except (AdaptedDatasetError, DatasetFileError) as exc:  # bad input: exit 2
+        raise click.UsageError(str(exc)) from None
     click.echo(json.dumps(asdict(summary)))

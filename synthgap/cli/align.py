@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,10 +16,62 @@ def _numbers(value: str, n: int, name: str) -> tuple[float, ...]:
         out = tuple(float(v) for v in value.split(","))
     except ValueError:
         out = ()
-    if len(out) != n:
-        raise click.BadParameter(f"expected {n} comma-separated numbers, got {value!r}",
-                                 param_hint=name)
+    if len(out) != n or not all(math.isfinite(v) for v in out):
+        raise click.BadParameter(f"expected {n} comma-separated numbers (finite), got "
+                                 f"{value[:60]!r}", param_hint=name)
     return out
+
+
+def _read_hints(path: Path) -> list[Any]:
+    """The `real_views` of a pose hint file, read as scene files are (size, depth, aliases,
+    duplicate keys bounded), each entry validated; errors are one line naming the file."""
+    from pydantic import ValidationError
+
+    from synthgap.scenes.errors import problems_from_validation
+    from synthgap.scenes.real_views import RealViewConfig
+    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
+
+    def bad(msg: str) -> click.BadParameter:
+        return click.BadParameter(f"{path}: {msg}", param_hint="--hint-pose")
+
+    try:
+        data = read_yaml_file(path, what="pose hint file")
+    except YamlProblem as exc:
+        raise bad(str(exc)) from None
+    if isinstance(data, dict):
+        data = data.get("real_views")
+    if not isinstance(data, list) or not data:
+        raise bad("expected a non-empty `real_views:` list of {photo, camera_pose, parts: "
+                  "[{part, pose}]} entries (e.g. a previous `synthgap align` output)")
+    out = []
+    for i, entry in enumerate(data):
+        try:
+            out.append(RealViewConfig.model_validate(entry))
+        except ValidationError as exc:
+            where, msg = problems_from_validation(exc, RealViewConfig)[0]
+            raise bad(f"real_views[{i}]{'.' + where if where else ''}: {msg}") from None
+    return out
+
+
+def _check_box(box: tuple[float, ...], photos: tuple[Path, ...]) -> None:
+    """A hint box must be finite and overlap every photo (sizes read from the headers)."""
+    from PIL import Image
+
+    x, y, w, h = box
+    sizes = []
+    for p in photos:
+        try:
+            with Image.open(p) as im:
+                sizes.append(im.size)
+        except Exception:
+            continue
+    big_w = max((s[0] for s in sizes), default=8192)
+    big_h = max((s[1] for s in sizes), default=8192)
+    if not all(abs(v) < 1e9 for v in box) or not (
+            2 <= w <= big_w and 2 <= h <= big_h and -w < x < big_w and -h < y < big_h):
+        raise click.BadParameter(f"{','.join(f'{v:g}' for v in box)} is not a box inside a "
+                                 f"{big_w}x{big_h} photo; give x,y,w,h in pixels (w, h >= 2)",
+                                 param_hint="--hint-box")
 
 
 @click.command("align")
@@ -60,35 +114,33 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     """
     from synthgap.data.layout import DatasetFileError
     from synthgap.poses.aligner import AlignConfig
-    from synthgap.poses.views import align_views, read_pose_hints, views_yaml
+    from synthgap.poses.views import align_views, views_yaml
     from synthgap.scenes import SceneError, load_scene
 
     if boxes and hint_pose is not None:
         raise click.UsageError("give either --hint-box or --hint-pose, not both")
     box_list = [_numbers(b, 4, "--hint-box") for b in boxes] if boxes else None
     for b in box_list or []:
-        if b[2] < 2 or b[3] < 2:
-            raise click.BadParameter(f"width and height must be >= 2 pixels, got {b}",
-                                     param_hint="--hint-box")
+        _check_box(b, photos)
     depth_range = _numbers(depth, 2, "--depth") if depth is not None else None
-    if depth_range is not None and not 0 < depth_range[0] <= depth_range[1]:
-        raise click.BadParameter(f"expected 0 < NEAR <= FAR metres, got {depth}",
+    if depth_range is not None and not 0 < depth_range[0] <= depth_range[1] <= 1e3:
+        raise click.BadParameter(f"expected 0 < NEAR <= FAR <= 1000 metres, got {depth}",
                                  param_hint="--depth")
     for p in photos:
         if not p.is_file():
             raise click.BadParameter(f"{p}: no such photo file", param_hint="PHOTO")
     try:
         loaded = load_scene(scene)
-        hints = read_pose_hints(hint_pose) if hint_pose is not None else None
+        hints = _read_hints(hint_pose) if hint_pose is not None else None
         config = AlignConfig(views=views, refine_evals=refine_evals, mesh_colours=colours,
                              w_appearance=AlignConfig.w_appearance if colours else 0.0)
         base = Path(scene).resolve().parent if not scene.startswith("preset:") else None
         result, aligned = align_views(
-            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,  # type: ignore[arg-type]
-            depth=depth_range, config=config, seed=seed, preview_dir=preview,  # type: ignore[arg-type]
+            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,
+            depth=depth_range, config=config, seed=seed, preview_dir=preview,
             base_dir=base)
-    except (SceneError, DatasetFileError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (SceneError, DatasetFileError, ValueError) as exc:  # bad input: exit 2
+        raise click.UsageError(str(exc).replace("\n", "; ")) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(views_yaml(result))
     for a in aligned:

@@ -10,7 +10,7 @@ import click
 @click.command("demo")
 @click.option("-o", "--out", "--output", type=click.Path(path_type=Path), default=Path("demo_out"),
               show_default=True, help="Output folder.")
-@click.option("--images", type=click.IntRange(min=2), default=None,
+@click.option("--images", type=click.IntRange(2, 10_000_000), default=None,
               help="Images to render (default 48).")
 @click.option("--method", type=click.Choice(["patch-smcae", "conv-smcae", "histogram", "fda",
                                             "pda", "camera"]),

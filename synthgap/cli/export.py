@@ -60,6 +60,7 @@ def export(ctx: click.Context, dataset: Path, fmt: str, out: Path, split: str, s
     labels. Prints a JSON summary (images and objects per split, category ids).
     """
     from synthgap.data.layout import DatasetFileError
+    from synthgap.data.paths import FolderBusyError
     from synthgap.export import ExportError, ExportOptions, export_dataset
 
     for param, flag in _FORMAT_FLAGS.items():  # a flag of another format would do nothing
@@ -81,6 +82,8 @@ def export(ctx: click.Context, dataset: Path, fmt: str, out: Path, split: str, s
         with tqdm(desc=f"export ({fmt})", unit="img", file=sys.stderr) as bar:
             summary = export_dataset(dataset, out, format=fmt, split=split, seed=seed,
                                      options=options, progress=bar.update)
-    except (DatasetFileError, ExportError) as exc:
+    except FolderBusyError as exc:  # a folder that cannot be written now: exit 1
         raise click.ClickException(str(exc)) from None
+    except (DatasetFileError, ExportError) as exc:  # bad input: exit 2
+        raise click.UsageError(str(exc)) from None
     click.echo(json.dumps(summary.to_dict(), sort_keys=True))

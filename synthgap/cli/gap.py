@@ -60,6 +60,11 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     """
     from synthgap.gap.metric import GapConfig, measure_gap, real_null, write_report
 
+    for flag, path in (("-o", output), ("--figure", figure)):
+        if path is not None and path.is_dir():  # refused before any work or temporary file
+            raise click.BadParameter(f"{path} is a folder; give a file name, e.g. "
+                                     f"{path / ('gap.json' if flag == '-o' else 'gap.png')}",
+                                     param_hint=flag)
     try:
         config = GapConfig(patch_size=patch_size, max_images=max_images)
     except ValueError as exc:

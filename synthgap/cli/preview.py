@@ -43,7 +43,7 @@ def preview(dataset: Path, out: Path, n: int | None, seed: int, tile_width: int,
         else:
             sheet = contact_sheet(dataset, n=n or 16, seed=seed, tile_width=tile_width)
         path = write_png(out, sheet)
-    except (DatasetFileError, ExportError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (DatasetFileError, ExportError) as exc:  # bad input: exit 2 (docs/safety.md)
+        raise click.UsageError(str(exc)) from None
     click.echo(json.dumps({"sheet": str(path), "width": int(sheet.shape[1]),
                            "height": int(sheet.shape[0])}))

@@ -48,5 +48,12 @@ def run(job_file: Path, output: Path | None, progress: bool) -> None:
     except JobError as exc:
         raise click.UsageError(str(exc)) from None
     if output is not None:
-        job = job.model_copy(update={"output": str(output.resolve())})
+        from synthgap.data.layout import DatasetFileError
+        from synthgap.data.paths import resolve_folder
+
+        try:
+            job = job.model_copy(update={"output": str(resolve_folder(output,
+                                                                      what="output folder"))})
+        except DatasetFileError as exc:
+            raise click.BadParameter(str(exc), param_hint="-o") from None
     run_and_print(job, progress=progress)

@@ -22,11 +22,12 @@ def validate_scene(path: str) -> dict[str, object]:
         SceneError: the scene or one of its meshes is invalid (`PartError` is a `SceneError`).
     """
     from synthgap.generators.parts import load_parts
-    from synthgap.generators.preflight import check_renderable
+    from synthgap.generators.preflight import check_parts_renderable, check_renderable
 
     scene = load_scene(path)
     check_renderable(scene, source=str(path))
     parts = load_parts(scene)
+    check_parts_renderable(scene, parts, source=str(path))
     bodies = Counter(a.entry for a in parts.values())
     counts: dict[str, list[int]] = {}
     for asset in parts.values():

@@ -137,6 +137,9 @@ def apply_transform(transform: Callable[..., dict[str, Any]], image: np.ndarray,
         for field in params.label_fields or ():
             data[field] = index.astype(np.int64).tolist()
     out = transform(**data)
+    if not isinstance(out, dict) or "image" not in out:
+        raise TypeError(f"transform returned {type(out).__name__}; it must return a dict with "
+                        "'image' (as an albumentations Compose does)")
     new_image = np.asarray(out["image"])
     nh, nw = new_image.shape[:2]
     kept = np.arange(n, dtype=np.int64)

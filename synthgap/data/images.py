@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from synthgap.data.layout import MAX_IMAGE_PIXELS
+
 __all__ = ["as_images", "channel_histograms", "sample_patches"]
 
 
@@ -37,7 +39,8 @@ def as_images(images: Sequence[np.ndarray], *, name: str = "images") -> list[np.
 
 
 def sample_patches(images: Sequence[np.ndarray], *, patch_size: int, per_image: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                   rng: np.random.Generator, name: str = "images"
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Cut `per_image` random square patches from every image.
 
     Images whose short side is below `patch_size` are scaled up (bilinear) until it fits.
@@ -47,6 +50,7 @@ def sample_patches(images: Sequence[np.ndarray], *, patch_size: int, per_image: 
         patch_size: patch side, pixels.
         per_image: patches per image.
         rng: source of the patch positions.
+        name: what the images are, for messages.
 
     Returns:
         `patches` `(N, patch_size, patch_size, 3) uint8` and `groups` `(N,) int64`, the index of
@@ -58,8 +62,12 @@ def sample_patches(images: Sequence[np.ndarray], *, patch_size: int, per_image: 
         h, w = img.shape[:2]
         if min(h, w) < patch_size:
             s = patch_size / min(h, w)
-            img = cv2.resize(img, (max(patch_size, round(w * s)), max(patch_size, round(h * s))),
-                             interpolation=cv2.INTER_LINEAR)
+            size = (max(patch_size, round(w * s)), max(patch_size, round(h * s)))
+            if size[0] * size[1] > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{name}[{i}]: a {w}x{h} image would be scaled up to "
+                                 f"{size[0]}x{size[1]} pixels to cut {patch_size}-pixel patches; "
+                                 "remove such thin images or use a smaller patch size")
+            img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
             h, w = img.shape[:2]
         ys = rng.integers(0, h - patch_size + 1, per_image)
         xs = rng.integers(0, w - patch_size + 1, per_image)

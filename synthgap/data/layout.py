@@ -10,7 +10,6 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # cv2 releases the GIL while encoding, which lets writer threads overlap with rendering.
 import cv2
@@ -28,6 +27,21 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 #: Largest image (pixels) synthgap decodes: a photo, background or dataset image. A 1 MB PNG
 #: can declare 20000x20000 pixels (1.2 GB decoded, several GB in a fit).
 MAX_IMAGE_PIXELS = 50_000_000
+
+
+#: Largest image file synthgap reads (bytes): a 50-megapixel 16-bit RGBA TIFF, uncompressed.
+#: Checked before the file is opened, so a video or disk image named `.png` is never read.
+MAX_IMAGE_FILE_BYTES = 8 * MAX_IMAGE_PIXELS
+
+
+def file_size_problem(path: Path, limit: int, what: str) -> str | None:
+    """None when the file `path` has at most `limit` bytes, else a one-line reason (the
+    size is read from the directory entry; the file is not opened)."""
+    size = Path(path).stat().st_size
+    if size > limit:
+        return (f"{path}: the file is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB "
+                f"{what} may have; is it really {what}?")
+    return None
 
 
 def image_header_problem(path: Path) -> str | None:
@@ -218,6 +232,8 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DatasetFileError(f"{path}: no such image file")
+    if too_big := file_size_problem(path, MAX_IMAGE_FILE_BYTES, "an image file"):
+        raise DatasetFileError(too_big)
     if too_big := image_header_problem(path):
         raise DatasetFileError(too_big)
     data = np.fromfile(path, dtype=np.uint8)
@@ -227,10 +243,15 @@ def read_image(path: Path) -> np.ndarray:
                                "replace or remove it")
     if img.dtype == np.uint16:
         img = (img / 257.0 + 0.5).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        # OpenCV's stubs (which vary by version) want a dst array; None allocates one
-        normalize: Any = cv2.normalize
-        img = normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    elif img.dtype != np.uint8:  # float or 32-bit: stretched over the finite values' range
+        img = img.astype(np.float64)
+        finite = np.isfinite(img)
+        if not finite.any():
+            raise DatasetFileError(f"{path}: holds no finite pixel value (all NaN or "
+                                   "infinite); replace or remove it")
+        lo, hi = float(img[finite].min()), float(img[finite].max())
+        scaled = (np.where(finite, img, lo) - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)
+        img = np.rint(scaled).astype(np.uint8)  # NaN and infinity become the darkest value
     if img.ndim == 2:
         return np.repeat(img[:, :, None], 3, axis=2)
     if img.shape[2] == 4:

@@ -10,14 +10,18 @@ outside the folders it was given (`/etc/hostname`, `../../x`, a symbolic link po
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from synthgap.data.layout import DatasetFileError
 
-__all__ = ["FolderBusyError", "contained", "folder_lock", "resolve_folder", "safe_name"]
+__all__ = ["LAYER_DIRS", "FolderBusyError", "check_output_folder", "contained", "folder_lock",
+           "foreign_dataset_files", "remove_dataset_files", "remove_stale_temporaries",
+           "resolve_folder", "safe_name"]
 
 #: Longest label accepted as a folder or file name (bytes, UTF-8): the common filesystem limit.
 MAX_NAME_BYTES = 255
@@ -104,26 +108,164 @@ def safe_name(name: object, *, what: str) -> str:
 
 
 @contextmanager
-def folder_lock(root: Path, *, command: str) -> Iterator[IO[str]]:
-    """Hold an exclusive lock on `root/.lock` (the lock `synthgap render` takes too).
+def folder_lock(root: Path, *, command: str, lock_name: str = ".lock",
+                shown: Path | None = None) -> Iterator[IO[str]]:
+    """Hold an exclusive lock on `root/lock_name` (`.lock`: the lock `synthgap render` takes).
+
+    Every command that writes an output folder takes it (`render`, `adapt apply`, `export`
+    on a sibling `.OUT.synthgap-lock`, `run`), so a second run into the same folder stops at
+    once instead of interleaving files. The lock file is removed when the lock is released;
+    a lock taken on a file another process just removed is retried on the new file.
+
+    Args:
+        root: the folder the lock file is in (created when missing).
+        command: the command taking it, for the message.
+        lock_name: the lock file's name.
+        shown: the folder the message names (default `root`).
 
     Raises:
         FolderBusyError: another process holds it (names the folder and `command`).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    handle = open(root / ".lock", "w")
-    try:
+    path = root / lock_name
+    for _ in range(20):
+        handle = open(path, "w")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            raise FolderBusyError(f"{root}: another synthgap process (`{command}` or "
-                                  "`synthgap render`) is writing to it; wait for it to finish "
-                                  "or choose another output folder") from exc
+            handle.close()
+            raise FolderBusyError(_busy(shown or root, command)) from exc
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the holder released and removed it between our open and our lock
+    else:  # pragma: no cover - only under a storm of lock holders
+        raise FolderBusyError(f"{root}: its lock keeps changing hands; try again")
+    try:
         yield handle
-        (root / ".lock").unlink(missing_ok=True)  # as render does: a finished folder has none
     finally:
+        path.unlink(missing_ok=True)  # as render does: a finished folder has none
         handle.close()
+
+
+def _raise_if_busy(lock: Path, *, shown: Path, command: str) -> None:
+    """FolderBusyError when another process holds the lock file `lock` (which is only read)."""
+    try:
+        handle = open(lock)
+    except OSError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise FolderBusyError(_busy(shown, command)) from exc
+
+
+def _busy(folder: Path, command: str) -> str:
+    return (f"{folder}: another synthgap process (`{command}` or `synthgap render`) is writing "
+            "to it; wait for it to finish or choose another output folder")
+
+
+def check_output_folder(out: Path, *, inputs: dict[str, Path], own: Callable[[Path], bool],
+                        kind: str, command: str, locked: bool = False) -> Path:
+    """Refuse an output folder that a command must not write into; return it resolved.
+
+    An output folder may be new, empty, or one `own(folder)` recognises as made by `command`
+    (to resume or replace it). It may not be (or lie inside, or hold) one of `inputs`.
+
+    Args:
+        out: the output folder as given.
+        inputs: what the command reads, by role (`{"input": IN}`).
+        own: True for a folder this command made earlier.
+        kind: what the command writes, for the message (`an adapted dataset`).
+        command: the command, for the message.
+        locked: the caller holds the folder's lock (else a held lock is a `FolderBusyError`).
+
+    Raises:
+        FolderBusyError: another process holds the folder's lock.
+        DatasetFileError: naming the folder, why, and what to do.
+    """
+    real = resolve_folder(out, what="output folder")
+    for role, path in inputs.items():
+        other = resolve_folder(path, what=f"{role} folder")
+        if real == other or other in real.parents or real in other.parents:
+            where = "must differ from" if real == other else (
+                "lies inside" if other in real.parents else "holds")
+            raise DatasetFileError(f"{out}: the output folder {where} the {role} folder {path}; "
+                                   "choose an output folder beside it")
+    if real.exists() and not real.is_dir():
+        raise DatasetFileError(f"{out}: exists and is not a folder; choose another output")
+    if not locked:
+        _raise_if_busy(real / ".lock", shown=out, command=command)
+    if real.is_dir() and any(p.name != ".lock" for p in real.iterdir()) and not own(real):
+        raise DatasetFileError(f"{out}: the folder is not empty and is not {kind} made by "
+                               f"`{command}`; choose a new or empty output folder (nothing "
+                               "was written)")
+    return real
+
+
+#: Layer folders of a dataset directory and the names of the files render and apply write
+#: there: `000042.png` and their temporaries (`.000042.png.PID.tmp.png`).
+LAYER_DIRS = ("images", "depth", "masks", "defects")
+OWN_LAYER_FILE = re.compile(r"\d{6,}\.png|\.\d{6,}\.png\.\d+\.tmp(\.png)?")
+#: Top-level files of a dataset directory that render and apply write.
+OWN_DATASET_FILES = ("records.jsonl", "run.json", "scene.yaml", "adapt.json", ".lock",
+                     ".run.json.tmp", ".records.jsonl.tmp")
+
+
+def foreign_dataset_files(root: Path) -> list[str]:
+    """Files in dataset directory `root` that neither render nor apply write (relative)."""
+    theirs = []
+    for path in sorted(Path(root).iterdir()):
+        if path.name in LAYER_DIRS and path.is_dir() and not path.is_symlink():
+            theirs += [f"{path.name}/{p.name}" for p in sorted(path.iterdir())
+                       if not (p.is_file() and OWN_LAYER_FILE.fullmatch(p.name))]
+        elif not (path.is_file() and (path.name in OWN_DATASET_FILES
+                                      or re.fullmatch(r"\..+\.\d+\.tmp", path.name))):
+            theirs.append(path.name)
+    return theirs
+
+
+def remove_stale_temporaries(root: Path) -> None:
+    """Delete the temporaries a killed render or apply left in dataset directory `root`
+    (`.000042.png.PID.tmp.png` in the layer folders, `.run.json.PID.tmp` beside them).
+    Call it holding the folder's lock: then no running process owns them."""
+    root = Path(root)
+    for name in LAYER_DIRS:
+        folder = root / name
+        if folder.is_dir() and not folder.is_symlink():
+            for path in folder.iterdir():
+                if path.name.startswith(".") and path.is_file() \
+                        and OWN_LAYER_FILE.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.is_file() and re.fullmatch(r"\.(records\.jsonl|run\.json|scene\.yaml|"
+                                               r"adapt\.json)(\.\d+)?\.tmp", path.name):
+                path.unlink(missing_ok=True)
+
+
+def remove_dataset_files(root: Path) -> None:
+    """Delete what render and apply write in `root` (layer PNGs, temporaries, records,
+    run.json, scene.yaml, adapt.json); a user's own files, also inside `images/`, stay, and so
+    do folders holding them."""
+    root = Path(root)
+    for name in LAYER_DIRS:
+        folder = root / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and OWN_LAYER_FILE.fullmatch(path.name):
+                path.unlink(missing_ok=True)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    for name in OWN_DATASET_FILES:
+        if name != ".lock":
+            (root / name).unlink(missing_ok=True)
 
 
 def _short(value: object) -> str:

@@ -23,6 +23,10 @@ from typing import Any
 
 from synthgap.data.layout import DatasetFileError, DatasetLayout
 
+#: Largest image index and side a record may give (render's own limits are far below).
+MAX_INDEX = 10**12
+MAX_RECORD_SIDE = 65_535
+
 
 @dataclass(frozen=True)
 class DefectRecord:
@@ -112,6 +116,16 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
+        """A record from its JSON object; its numbers are checked (a crafted or damaged line
+        is a `ValueError` naming the field, never a wrong export)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got a JSON {type(data).__name__}")
+        for key, lo, hi in (("index", 0, MAX_INDEX), ("seed", 0, 2**63 - 1),
+                            ("width", 1, MAX_RECORD_SIDE), ("height", 1, MAX_RECORD_SIDE)):
+            v = data.get(key)
+            if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+                raise ValueError(f"{key}: expected a whole number {lo}..{hi}, got "
+                                 f"{str(v)[:40]!r}")
         data = dict(data)
         data["instances"] = [InstanceRecord(**i) for i in data.get("instances", [])]
         data["defects"] = [DefectRecord(**d) for d in data.get("defects", [])]
@@ -165,11 +179,27 @@ def iter_records(root: Path) -> Iterator[Record]:
             continue
         try:
             yield Record.from_dict(json.loads(line))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise DatasetFileError(f"{path}:{lineno}: not a valid record ({exc})") from exc
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise DatasetFileError(f"{path}:{lineno}: not a valid record "
+                                   f"({str(exc)[:200]})") from None
+        except RecursionError:
+            raise DatasetFileError(f"{path}:{lineno}: not a valid record (nested too "
+                                   "deeply)") from None
 
 
 def read_records(root: Path) -> list[Record]:
-    """All finished records of a dataset directory, sorted by index, one per index."""
-    by_index = {r.index: r for r in iter_records(root)}
+    """All finished records of a dataset directory, sorted by index.
+
+    Raises:
+        DatasetFileError: a malformed line, or two records of one index (names both lines).
+    """
+    by_index: dict[int, Record] = {}
+    line_of: dict[int, int] = {}
+    for n, r in enumerate(iter_records(root), start=1):
+        if r.index in by_index:
+            path = DatasetLayout(root).records
+            raise DatasetFileError(f"{path}:{n}: index {r.index} again (the record at line "
+                                   f"{line_of[r.index]} has it too); one record per image: "
+                                   "remove one of them")
+        by_index[r.index], line_of[r.index] = r, n
     return [by_index[i] for i in sorted(by_index)]

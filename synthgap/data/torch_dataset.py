@@ -80,6 +80,10 @@ class SynthgapDataset(Dataset[tuple[torch.Tensor, dict[str, Any]]]):
             raise ValueError(f"split: expected 'train', 'val', 'test' or None, got {split!r}")
         if image_dtype not in ("float32", "uint8"):
             raise ValueError(f"image_dtype: expected 'float32' or 'uint8', got {image_dtype!r}")
+        for name, fn in (("transform", transform), ("transforms", transforms)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name}: expected a callable (e.g. an albumentations Compose), "
+                                f"got {type(fn).__name__}")
         self.root = Path(root)
         self.image_dtype = image_dtype
         self.transform = transform
@@ -160,7 +164,12 @@ class SynthgapDataset(Dataset[tuple[torch.Tensor, dict[str, Any]]]):
         if masks is not None:
             target["masks"] = torch.from_numpy(np.ascontiguousarray(masks))
         if self.transforms is not None:
-            image, target = self.transforms(image, target)
+            result = self.transforms(image, target)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                got = "None" if result is None else type(result).__name__
+                raise TypeError(f"transforms returned {got}; it must return the pair "
+                                "(image, target)")
+            image, target = result
         return image, target
 
 

@@ -42,6 +42,7 @@ hand) exports without `models/` and without `bbox_obj` (`extra.models` says why)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import replace
@@ -125,15 +126,53 @@ def _scene_yaml(source: DatasetSource) -> Path | None:
 
 def _part_meshes(source: DatasetSource) -> tuple[dict[str, Any] | None, str]:
     """Part name -> `PartAsset` (meshes in metres) from the dataset's `scene.yaml`, or None
-    and why not."""
+    and why not.
+
+    The meshes are read where `scene.yaml` names them, so they are checked against the
+    render's `run.json`: the scene text (`scene_sha256`) and the bytes of every file it reads
+    (`inputs_sha256`) must be the ones rendered.
+
+    Raises:
+        ExportError: `scene.yaml` was edited, a mesh is missing (moved) or changed since the
+            render; the message says what to do.
+    """
     path = _scene_yaml(source)
     if path is None:
         return None, (f"not written: {source.root} has no scene.yaml, so the part meshes are "
                       "unknown")
     from synthgap.generators.parts import load_parts
+    from synthgap.generators.writer import RunIdentity
+    from synthgap.scenes import SceneError
     from synthgap.scenes.io import load_scene
 
-    return load_parts(load_scene(path)), f"from {path}"
+    run = _run_json(path.parent / "run.json")
+    text = path.read_bytes()
+    if "scene_sha256" in run and hashlib.sha256(text).hexdigest() != run["scene_sha256"]:
+        raise ExportError(f"{path}: does not match the scene_sha256 its run.json recorded (it "
+                          "was edited after rendering); restore it, or export another format "
+                          "(only bop reads the meshes)")
+    try:
+        scene = load_scene(path)
+        if "inputs_sha256" in run and \
+                RunIdentity.for_scene(scene).inputs_sha256 != run["inputs_sha256"]:
+            raise ExportError(f"{path}: a mesh (or another file the scene reads) changed since "
+                              "the render (its bytes differ from run.json's inputs_sha256), so "
+                              "models/ would not be the rendered parts; restore the rendered "
+                              "files, or render again")
+        return load_parts(scene), f"from {path}"
+    except SceneError as exc:
+        raise ExportError(f"{path}: the part meshes cannot be read ({exc}); a BOP export "
+                          "writes the rendered meshes as models/: put the mesh back at the "
+                          "path scene.yaml names (e.g. copy it from the machine that "
+                          "rendered), or export another format") from None
+
+
+def _run_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _rigid(pose: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:

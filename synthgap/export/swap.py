@@ -10,18 +10,41 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synthgap.data.paths import resolve_folder
+from synthgap.data.paths import folder_lock, resolve_folder
 from synthgap.export.base import MANIFEST, ExportError
 
-__all__ = ["TEMP_PREFIX", "swap_export"]
+__all__ = ["TEMP_PREFIX", "export_lock_path", "swap_export"]
 
 #: Temporary folders are siblings named `.<out name>.synthgap-tmp-<pid>` (and `-old-<pid>`).
 TEMP_PREFIX = ".synthgap-tmp-"
+
+
+def export_lock_path(out: Path | str) -> Path:
+    """The lock file of export folder `out`: a sibling `.<out name>.synthgap-lock` (the export
+    folder itself is swapped out, so its lock cannot live inside it)."""
+    out = Path(out)
+    return out.parent / f".{out.name}.synthgap-lock"
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove temporary siblings of `out` left by killed exports (call under the lock: then no
+    other export of `out` runs). A killed swap that left only the earlier export under its
+    `-old-` name gets it back."""
+    pattern = re.compile(re.escape(f".{out.name}{TEMP_PREFIX}") + r"(old-)?\d+")
+    for path in sorted(out.parent.iterdir()):
+        match = pattern.fullmatch(path.name)
+        if not match or path.is_symlink() or not path.is_dir():
+            continue
+        if match.group(1) and not out.exists():
+            os.rename(path, out)  # killed between the two renames: the earlier export
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _files(root: Path) -> list[str]:
@@ -78,12 +101,19 @@ def swap_export(out: Path | str, fmt: str, write: Callable[[Path], Any],
                 raise ExportError(f"{parent}: exists and is not a folder; choose another "
                                   "export folder")
             break
-    previous = _previous(out, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
+    lock = export_lock_path(out)
+    with folder_lock(lock.parent, command="synthgap export", lock_name=lock.name, shown=out):
+        _clean_stale(out)
+        _swap_locked(out, fmt, write, finish)
+    return out
+
+
+def _swap_locked(out: Path, fmt: str, write: Callable[[Path], Any],
+                 finish: Callable[[Path, list[str]], None]) -> None:
+    previous = _previous(out, fmt)
     tmp = out.parent / f".{out.name}{TEMP_PREFIX}{os.getpid()}"
     old = out.parent / f".{out.name}{TEMP_PREFIX}old-{os.getpid()}"
-    for stale in (tmp, old):  # left by a killed run of this very process id: ours
-        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     try:
         if previous is not None:
@@ -106,7 +136,6 @@ def swap_export(out: Path | str, fmt: str, write: Callable[[Path], Any],
         shutil.rmtree(old, ignore_errors=True)  # only files the earlier export wrote are left
     else:
         os.rename(tmp, out)
-    return out
 
 
 def _user_files(out: Path, previous: dict[str, Any], written: set[str]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import trimesh
@@ -21,6 +22,19 @@ __all__ = ["SHARP_EDGE_RAD", "Hole", "chip_site", "find_holes", "mesh_key", "sha
 
 #: Edges whose faces meet at more than this angle (radians) are sharp: chips sit on them.
 SHARP_EDGE_RAD = np.radians(30.0)
+
+
+#: Entries each module cache of meshes keeps (the oldest goes first), so a long-lived process
+#: that loads many meshes holds a bounded amount of them (parts' resting poses and STEP
+#: bodies, features' holes and sharp edges).
+CACHE_ENTRIES = 64
+
+
+def bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """`cache[key] = value`, dropping the oldest entries beyond `CACHE_ENTRIES`."""
+    while len(cache) >= CACHE_ENTRIES:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def mesh_key(mesh: trimesh.Trimesh) -> str:
@@ -76,7 +90,7 @@ def find_holes(mesh: trimesh.Trimesh) -> tuple[Hole, ...]:
     """
     key = mesh_key(mesh)
     if key not in _HOLES:
-        _HOLES[key] = _find_holes(mesh)
+        bounded_put(_HOLES, key, _find_holes(mesh))
     return _HOLES[key]
 
 
@@ -179,7 +193,7 @@ def sharp_edges(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
         adj = mesh.face_adjacency[sharp]
         edges = mesh.vertices[mesh.face_adjacency_edges[sharp]]
         normals = _unit(mesh.face_normals[adj[:, 0]] + mesh.face_normals[adj[:, 1]])
-        _SHARP[key] = (np.asarray(edges, dtype=float), normals)
+        bounded_put(_SHARP, key, (np.asarray(edges, dtype=float), normals))
     return _SHARP[key]
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import trimesh
 
 from synthgap.generators.appearance import MeshAppearance, mesh_appearance
+from synthgap.generators.features import bounded_put as _bounded_put
 from synthgap.generators.geometry_defects import geometry_defect_problem
 from synthgap.generators.procedural import make_procedural
 from synthgap.scenes.errors import SceneError
@@ -137,7 +138,7 @@ def stable_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
         probs = probs / probs.sum()
         poses.setflags(write=False)
         probs.setflags(write=False)
-        _STABLE_CACHE[key] = (poses, probs)
+        _bounded_put(_STABLE_CACHE, key, (poses, probs))
     return _STABLE_CACHE[key]
 
 
@@ -273,7 +274,7 @@ def _load_step(path: Path, field: str) -> list[tuple[str, trimesh.Trimesh]]:
                 bodies.append((str(node), g.copy().apply_transform(T)))
         if not bodies:
             raise PartError(str(path), [(field, "the STEP file holds no solid bodies")])
-        _STEP_CACHE[key] = bodies
+        _bounded_put(_STEP_CACHE, key, bodies)
     return [(b, m.copy()) for b, m in _STEP_CACHE[key]]
 
 
@@ -286,6 +287,13 @@ def _checked(mesh: trimesh.Trimesh, entry: PartConfig, source: str, field: str) 
         bad = int((~np.isfinite(mesh.vertices)).any(axis=1).sum())
         raise PartError(source, [(field, f"the mesh has {bad} vertices with NaN or inf "
                                          "coordinates; repair or re-export it")])
+    reach = float(np.abs(mesh.vertices).max()) * entry.unit_scale
+    if reach > 1e3:  # before any arithmetic on them overflows (an "0 m across" part)
+        raise PartError(source, [(field, f"vertex coordinates reach {reach:.3g} m from the "
+                                         f"mesh origin (read as {entry.units or 'mm'}, scale "
+                                         f"{entry.scale:g}); parts must be {MIN_SIZE_M * 1e3:g} "
+                                         f"mm to {MAX_SIZE_M:g} m near their origin: check the "
+                                         "units or re-export the mesh")])
     mesh = mesh.copy()
     mesh.process()  # merge duplicate vertices, drop degenerate faces
     mesh.apply_scale(entry.unit_scale)

@@ -158,8 +158,11 @@ def _surface_colour(d: DefectParams) -> Vec3:
 
 
 def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    pyrender = compat.import_pyrender(platform)
-    return pyrender, pyrender.OffscreenRenderer(width, height)
+    # pyrender reads PYOPENGL_PLATFORM while importing and creating the context only: the
+    # process's environment is restored afterwards (docs/architecture.md)
+    with compat.platform_env(platform):
+        pyrender = compat.import_pyrender(platform)
+        return pyrender, pyrender.OffscreenRenderer(width, height)
 
 
 def open_offscreen(width: int, height: int,

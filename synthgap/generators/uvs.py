@@ -49,8 +49,13 @@ def atlas_uv(mesh: trimesh.Trimesh) -> Atlas:
     except ImportError as exc:
         raise ValueError(f"uv: xatlas needs the xatlas package (pip install xatlas): {exc}; "
                          "or use uv: box") from None
+    from synthgap.generators.preflight import MAX_XATLAS_FACES
+
     if len(mesh.faces) == 0:
         raise ValueError("uv: xatlas: the mesh has no faces")
+    if len(mesh.faces) > MAX_XATLAS_FACES:  # `validate` says so too, before any render
+        raise ValueError(f"uv: xatlas cannot unwrap a mesh of {len(mesh.faces)} faces in "
+                         f"useful time (at most {MAX_XATLAS_FACES}); use uv: box for this part")
     try:
         vmapping, faces, uv = xatlas.parametrize(
             np.ascontiguousarray(mesh.vertices, dtype=np.float32),

@@ -23,7 +23,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from synthgap import __version__
 from synthgap.data import DatasetLayout, Record
 from synthgap.data.layout import PNG_LABEL_FLAGS, PNG_RGB_FLAGS, depth_to_mm, write_png_atomic
+from synthgap.data.paths import LAYER_DIRS, remove_dataset_files
 from synthgap.data.records import drop_torn_tail
 
 __all__ = [
@@ -46,10 +46,7 @@ __all__ = [
 ]
 
 FORMAT = "synthgap-raw-1"
-_LAYER_DIRS = ("images", "depth", "masks", "defects")
-_OWN_FILES = ("records.jsonl", "run.json", "scene.yaml", "adapt.json", ".lock")
-#: Names of the layer files render (and `adapt apply`) write: `000042.png` and temporaries.
-_OWN_LAYER_FILE = re.compile(r"\d{6,}\.png|\.\d{6,}\.png\.\d+\.tmp(\.png)?")
+_LAYER_DIRS = LAYER_DIRS
 
 
 class DatasetConflictError(ValueError):
@@ -258,18 +255,7 @@ class DatasetWriter:
     def _remove_own_files(self) -> None:
         """Delete what `synthgap render` writes: its layer PNGs (`NNNNNN.png`, temporaries),
         records, run.json, scene.yaml; a user's own files, also inside `images/`, stay."""
-        for name in _LAYER_DIRS:
-            folder = self.root / name
-            if not folder.is_dir() or folder.is_symlink():
-                continue
-            for path in folder.iterdir():
-                if path.is_file() and _OWN_LAYER_FILE.fullmatch(path.name):
-                    path.unlink(missing_ok=True)
-            if not any(folder.iterdir()):
-                folder.rmdir()
-        for name in _OWN_FILES:
-            if name != ".lock":
-                (self.root / name).unlink(missing_ok=True)
+        remove_dataset_files(self.root)
 
     def _remove_stale_temporaries(self) -> None:
         for name in _LAYER_DIRS:

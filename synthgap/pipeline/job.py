@@ -30,13 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthgap.scenes.errors import suggest, yaml_problem
+from synthgap.scenes.errors import suggest
 from synthgap.scenes.limits import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
     MAX_IMAGES,
     check_plain_data,
     image_size_problem,
@@ -95,7 +92,9 @@ class AdaptJob(_Model):
     max_images: int | None = Field(64, ge=2)
     """Fit on at most this many renders and photos (the first by name); None: all."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Extra settings passed to the adapter (e.g. `epochs`)."""
+    """Extra settings passed to the adapter (e.g. `iterations`, `learning_rate`; the
+    method's options are listed in docs/adaptation.md). Typed and bounded like
+    `synthgap adapt fit --set` (`synthgap.adapt.option_bounds`)."""
 
 
 class PreviewJob(_Model):
@@ -257,12 +256,20 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
     _check_adapt_options(job.adapt, source)
     base = Path(base_dir)
 
-    def resolve(p: str | None) -> str | None:
-        return None if p is None else str((base / Path(p).expanduser()).resolve())
+    def resolve(p: str | None, field: str) -> str | None:
+        from synthgap.data.layout import DatasetFileError
+        from synthgap.data.paths import resolve_folder
+
+        if p is None:
+            return None
+        try:
+            return str(resolve_folder(base / Path(p).expanduser(), what=field))
+        except DatasetFileError as exc:  # a symbolic link loop
+            raise JobError(source, [(field, str(exc))]) from None
 
     scene = job.scene
     if scene != "default" and not scene.startswith("preset:"):
-        scene = resolve(scene)  # type: ignore[assignment]  # a str in, a str out
+        scene = resolve(scene, "scene")  # type: ignore[assignment]  # a str in, a str out
         if not Path(scene).is_file():
             raise JobError(source, [("scene", f"scene file {scene} not found; give a scene "
                                               "file path, preset:NAME or default")])
@@ -270,7 +277,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
         raise JobError(source, [("adapt.pairing", "aligned pairs come from a scene file's "
                                                   "real_views; give `scene:` as a file with "
                                                   "real_views, or use pairing: nearest")])
-    photos = resolve(job.real_photos)
+    photos = resolve(job.real_photos, "real_photos")
     if job.seed is None or job.adapt.pairing == "aligned":
         from synthgap.scenes import SceneError, default_scene, load_scene
 
@@ -299,7 +306,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
     elif job.gap and photos is None:
         job = job.model_copy(update={"gap": False})
     return job.model_copy(update={"scene": scene, "real_photos": photos,
-                                  "output": resolve(job.output)})
+                                  "output": resolve(job.output, "output")})
 
 
 def load_job(path: Path | str) -> Job:
@@ -311,17 +318,10 @@ def load_job(path: Path | str) -> Job:
     path = Path(path)
     if not path.is_file():
         raise JobError(str(path), [("", "job file not found")])
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise JobError(str(path), [("", f"the file is {size / 1e6:.1f} MB; job files are "
-                                            f"limited to {MAX_FILE_BYTES >> 20} MB")])
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JobError(str(path), [("", f"cannot read the file ({exc})")]) from None
-    except RecursionError:
-        raise JobError(str(path), [("", f"lists or mappings nested too deeply (more than "
-                                        f"{MAX_DEPTH} levels)")]) from None
-    except yaml.YAMLError as exc:
-        raise JobError(str(path), [("", yaml_problem(exc))]) from None
+    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
+
+    try:  # size, depth, aliases and duplicate keys checked (synthgap.scenes.yamlio)
+        data = read_yaml_file(path, what="job file")
+    except YamlProblem as exc:
+        raise JobError(str(path), [("", str(exc))]) from None
     return parse_job(data, base_dir=path.resolve().parent, source=str(path))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthgap.data.layout import DatasetFileError
+from synthgap.data.paths import folder_lock, foreign_dataset_files, remove_dataset_files
 from synthgap.pipeline.job import Job
 from synthgap.pipeline.paths import JobPaths
 from synthgap.pipeline.stages import PipelineError, Stages
@@ -138,13 +139,37 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
     Raises:
         PipelineError: a stage failed (the message names the stage and the cause).
     """
+    stages = stages or Stages()
+    paths = JobPaths(Path(job.output))
+    try:  # one run per output folder: a second would race on every stage's files
+        with folder_lock(paths.root, command="synthgap run"):
+            return _run_locked(job, paths, stages, progress, echo)
+    except DatasetFileError as exc:  # busy, or a symbolic link loop
+        raise PipelineError(str(exc)) from None
+
+
+def _clear_adapted(adapted: Path) -> None:
+    """Delete the adapted dataset the job made earlier; refuse when the folder holds files
+    synthgap did not write (nothing is deleted then)."""
+    if not (adapted / "adapt.json").is_file() and any(adapted.iterdir()):
+        raise PipelineError(f"{adapted}: the folder was not made by `synthgap adapt apply` "
+                            "(no adapt.json), so the job does not replace it; move it away "
+                            "and run the job again")
+    theirs = foreign_dataset_files(adapted)
+    if theirs:
+        raise PipelineError(f"{adapted}: the model was refitted, so the adapted images are "
+                            f"redone, but the folder holds files synthgap did not write "
+                            f"({', '.join(theirs[:3])}); move them out and run the job again "
+                            "(nothing was deleted)")
+    remove_dataset_files(adapted)
+
+
+def _run_locked(job: Job, paths: JobPaths, stages: Stages, progress: bool,
+                echo: Callable[[str], None] | None) -> RunReport:
     from synthgap import __version__
     from synthgap.export import export_dataset
     from synthgap.export.preview import compare_sheet, contact_sheet, write_png
 
-    stages = stages or Stages()
-    paths = JobPaths(Path(job.output))
-    paths.root.mkdir(parents=True, exist_ok=True)
     paths.job_json.write_text(job.model_dump_json(indent=2) + "\n", encoding="utf-8")
     run = _Runner(job, paths, progress, echo or log.info)
     t0 = time.perf_counter()
@@ -162,7 +187,7 @@ def run_job(job: Job, *, stages: Stages | None = None, progress: bool = True,
         refit = not (stamp.is_file() and paths.model.is_file() and
                      json.loads(stamp.read_text()).get("key") == _fingerprint(fit_key))
         if refit and paths.adapted.exists():
-            shutil.rmtree(paths.adapted)  # made by an older model: adapt everything again
+            _clear_adapted(paths.adapted)  # made by an older model: adapt everything again
         run.stage("fit", fit_key, lambda: stages.fit(job, paths.render, paths.model))
         run.stage("apply", None, lambda: stages.apply(job, paths.model, paths.render,
                                                       paths.adapted, progress=progress))

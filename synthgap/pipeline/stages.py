@@ -92,7 +92,8 @@ def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     if job.adapt.pairing == "class":
         return _fit_by_class(job, renders, model)
     if job.adapt.pairing == "aligned":
-        # aligned pairs come from the scene file's pinned real views, not from the folders
+        # aligned pairs (with their masks) come from the scene file's pinned real views: the
+        # same code path as `synthgap adapt fit --scene`
         summary = fit_from_folders(job.adapt.method, None, None, model, pairing="aligned",
                                    seed=int(job.seed or 0), max_images=job.adapt.max_images,
                                    options=dict(job.adapt.options) or None,

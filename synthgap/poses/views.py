@@ -12,6 +12,7 @@ entries carry `background: {plane: false}` (no support plane is drawn in the vie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import numpy as np
 import trimesh
 import yaml
 
+from synthgap.generators.params import vec4
 from synthgap.poses.aligner import Aligner
 from synthgap.poses.config import AlignConfig, AlignResult, BoxHint, PoseHint
 from synthgap.poses.render import contour_overlay, project_mask
@@ -96,9 +98,9 @@ def _hint_for(hints: list[RealViewConfig], photo: Path, part: str
 
 
 def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
-                boxes: list[tuple[float, float, float, float]] | None = None,
+                boxes: Sequence[Sequence[float]] | None = None,
                 pose_hints: list[RealViewConfig] | None = None,
-                depth: tuple[float, float] | None = None, config: AlignConfig | None = None,
+                depth: Sequence[float] | None = None, config: AlignConfig | None = None,
                 seed: int = 0, preview_dir: Path | None = None, base_dir: Path | None = None
                 ) -> tuple[list[dict[str, Any]], list[AlignedPart]]:
     """Estimate each part's pose in each photo and build the `real_views` entries.
@@ -128,6 +130,8 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
     from synthgap.generators.renderer import Renderer
 
     _check_request(photos, parts, boxes, pose_hints, depth)
+    box_list = None if boxes is None else [vec4(b) for b in boxes]
+    near_far = None if depth is None else (float(depth[0]), float(depth[1]))
     library = load_parts(scene)
     missing = [p for p in parts if p not in library]
     if missing:
@@ -139,10 +143,10 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
     try:
         with Aligner(config) as aligner:
             for i, photo_path in enumerate(photos):
-                own = None if boxes is None else boxes[i * len(parts):(i + 1) * len(parts)]
+                own = None if box_list is None else box_list[i * len(parts):(i + 1) * len(parts)]
                 view, done, overlay = _align_photo(
                     aligner, scene, photo_path, {p: library[p].mesh for p in parts},
-                    boxes=own, pose_hints=pose_hints, depth=depth, rng_key=(seed, i),
+                    boxes=own, pose_hints=pose_hints, depth=near_far, rng_key=(seed, i),
                     preview=full, base_dir=base_dir)
                 views.append(view)
                 aligned += done
@@ -154,10 +158,9 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
     return views, aligned
 
 
-def _check_request(photos: list[Path], parts: list[str],
-                   boxes: list[tuple[float, float, float, float]] | None,
+def _check_request(photos: list[Path], parts: list[str], boxes: Sequence[Sequence[float]] | None,
                    pose_hints: list[RealViewConfig] | None,
-                   depth: tuple[float, float] | None) -> None:
+                   depth: Sequence[float] | None) -> None:
     """`ValueError` (naming the fix) for an `align_views` call that cannot run."""
     if not photos:
         raise ValueError("no photos given; pass one or more photo files")
@@ -169,6 +172,10 @@ def _check_request(photos: list[Path], parts: list[str],
         raise ValueError(f"got {len(boxes)} --hint-box values for {len(photos)} photo(s) x "
                          f"{len(parts)} part(s); give one box per photo and part, photo by "
                          "photo, parts in --part order")
+    if boxes is not None and any(len(b) != 4 for b in boxes):
+        raise ValueError("a box hint is (x, y, w, h): four numbers, pixels")
+    if depth is not None and len(depth) != 2:
+        raise ValueError(f"depth: expected (near, far) metres, got {tuple(depth)}")
     if boxes is None and pose_hints is None and depth is None:
         raise ValueError("no hint: give --hint-box or --hint-pose, or --depth NEAR,FAR "
                          "(metres) for a sliding search over the whole photo (slow)")

@@ -17,10 +17,8 @@ import yaml
 from pydantic import ValidationError
 
 from synthgap.data.layout import IMAGE_SUFFIXES
-from synthgap.scenes.errors import SceneError, problems_from_validation, suggest, yaml_problem
+from synthgap.scenes.errors import SceneError, problems_from_validation, suggest
 from synthgap.scenes.limits import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
     check_plain_data,
     scene_limit_problems,
 )
@@ -50,22 +48,12 @@ def load_scene(path: str | Path) -> Scene:
     if not path.is_file():
         hint = " (it is a folder)" if path.is_dir() else ""
         raise SceneError(str(path), [("", f"scene file not found{hint}")])
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SceneError(str(path), [("", f"the file is {size / 1e6:.1f} MB; scene files are "
-                                              f"limited to {MAX_FILE_BYTES >> 20} MB (is it "
-                                              "really a scene file?)")])
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SceneError(str(path), [("", f"cannot read the file ({exc})")]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise SceneError(str(path), [("", f"lists or mappings nested too deeply (more than "
-                                          f"{MAX_DEPTH} levels); no field needs that")]) from None
-    except yaml.YAMLError as exc:
-        raise SceneError(str(path), [("", yaml_problem(exc))]) from exc
+    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
+
+    try:  # size, depth, aliases and duplicate keys checked (synthgap.scenes.yamlio)
+        data = read_yaml_file(path, what="scene file")
+    except YamlProblem as exc:
+        raise SceneError(str(path), [("", str(exc))]) from None
     return parse_scene(data, base_dir=path.resolve().parent, source=str(path))
 
 

@@ -40,6 +40,13 @@ MAX_WORLD_M = 1e3
 MIN_DISTANCE_M = 1e-3
 #: Largest |coefficient| of `camera.distortion` (OpenCV's own fits stay far below).
 MAX_DISTORTION = 1e4
+#: Largest `sensor.blur_sigma` (pixels), as the renderer's sensor stage allows.
+MAX_BLUR_SIGMA = 50.0
+#: Largest texture side (pixels) uploaded to OpenGL: the GL_MAX_TEXTURE_SIZE that every
+#: renderer synthgap supports (EGL, OSMesa, desktop GPUs) offers at least.
+MAX_TEXTURE_SIDE = 8192
+#: Largest focal length (pixels) per pixel of image side: 100 is a 0.6 degree field of view.
+MAX_FOCAL_PER_SIDE = 100.0
 
 
 class _Full(Exception):
@@ -173,6 +180,7 @@ def scene_limit_problems(scene: Any) -> list[tuple[str, str]]:
             if a > MAX_WORLD_M:
                 problems.append((f"area[{i}]", f"{a:g} m is larger than {MAX_WORLD_M:g} m; the "
                                                "placement area is the size of a table or belt"))
+    problems += _sensor_and_surroundings_problems(scene)
     for i, part in enumerate(scene.parts):
         if part.category is not None:
             try:
@@ -181,4 +189,56 @@ def scene_limit_problems(scene: Any) -> list[tuple[str, str]]:
                 problems.append((f"parts[{i}].class", str(exc).removeprefix("class: ")))
         if not all(math.isfinite(x) and abs(x) <= MAX_WORLD_M for x in part.position):
             problems.append((f"parts[{i}].position", f"beyond +-{MAX_WORLD_M:g} m"))
+    return problems
+
+
+def _texture_side_problem(path: Any) -> str | None:
+    """None when image file `path` has sides within `MAX_TEXTURE_SIDE` (header only)."""
+    from PIL import Image
+
+    try:
+        Image.MAX_IMAGE_PIXELS, old = None, Image.MAX_IMAGE_PIXELS
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+    except Exception:  # an unreadable file is reported where it is read
+        return None
+    if max(w, h) > MAX_TEXTURE_SIDE:
+        return (f"{w}x{h} pixels is larger than the {MAX_TEXTURE_SIDE} pixels a side OpenGL "
+                "textures may have here; downscale it")
+    return None
+
+
+def _sensor_and_surroundings_problems(scene: Any) -> list[tuple[str, str]]:
+    """Sensor blur, intrinsics, support plane and texture sizes a render cannot honour."""
+    problems: list[tuple[str, str]] = []
+    _, blur_hi = _span(scene.sensor.blur_sigma)
+    if not blur_hi <= MAX_BLUR_SIGMA:
+        problems.append(("sensor.blur_sigma", f"up to {blur_hi:g} px is beyond the "
+                                              f"{MAX_BLUR_SIGMA:g} px a sensor blur may have"))
+    k = scene.camera.intrinsics
+    if k is not None:
+        w, h = scene.image.width, scene.image.height
+        for name, v, side in (("fx", k.fx, w), ("fy", k.fy, h)):
+            if not v <= MAX_FOCAL_PER_SIDE * max(w, h):
+                problems.append((f"camera.intrinsics.{name}", (
+                    f"{v:g} px is more than {MAX_FOCAL_PER_SIDE:g} x the image side ({side} px): "
+                    "every part would be a few pixels of one corner; check the units")))
+        for name, v, side in (("cx", k.cx, w), ("cy", k.cy, h)):
+            if not -side <= v <= 2 * side:
+                problems.append((f"camera.intrinsics.{name}", (
+                    f"{v:g} px puts the principal point far outside the {w}x{h} image; it is "
+                    "near the image centre (calibrated at this image size?)")))
+    bg = scene.background
+    for name, v in (("plane_size", bg.plane_size), ("texture_size", bg.texture_size)):
+        if not v <= MAX_WORLD_M:
+            problems.append((f"background.{name}", f"{v:g} m is larger than {MAX_WORLD_M:g} m"))
+    if bg.texture_image is not None and (bad := _texture_side_problem(bg.texture_image)):
+        problems.append(("background.texture_image", bad))
+    for i, light in enumerate(getattr(scene, "lights", ())):
+        image = getattr(light, "image", None)
+        if image is not None and (bad := _texture_side_problem(image)):
+            problems.append((f"lights[{i}].image", bad))
     return problems

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -198,6 +198,32 @@ class RealViewConfig(SceneModel):
                              "camera_look_at {eye, look_at, up}")
         if len(forms) > 1:
             raise ValueError(f"give the camera pose in one form only, got {' and '.join(forms)}")
+        return self
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RealViewConfig:
+        """Every translation within `MAX_WORLD_M` of the origin (a 1e300 would render an
+        empty view or overflow float32)."""
+        from synthgap.scenes.limits import MAX_WORLD_M
+
+        scale = _UNIT_SCALE[self.units]
+        points: list[tuple[str, Any]] = []
+        if self.camera_pose is not None:
+            points.append(("camera_pose", [row[3] for row in self.camera_pose[:3]]))
+        if self.tvec is not None:
+            points.append(("tvec", self.tvec))
+        if self.camera_look_at is not None:
+            points += [("camera_look_at.eye", self.camera_look_at.eye),
+                       ("camera_look_at.look_at", self.camera_look_at.look_at)]
+        for i, p in enumerate(self.parts):
+            if p.pose is not None:
+                points.append((f"parts[{i}].pose", [row[3] for row in p.pose[:3]]))
+            if p.position is not None:
+                points.append((f"parts[{i}].position", p.position))
+        for name, xyz in points:
+            if not all(np.isfinite(x) and abs(x) * scale <= MAX_WORLD_M for x in xyz):
+                raise ValueError(f"{name}: translation {[float(f'{x:.4g}') for x in xyz]} "
+                                 f"{self.units} is beyond +-{MAX_WORLD_M:g} m; check the units")
         return self
 
     @property

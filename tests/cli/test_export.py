@@ -33,7 +33,7 @@ def test_bad_split_is_a_usage_error(fake_dataset, tmp_path):
 def test_not_a_dataset_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["export", str(tmp_path), "--format", "yolo", "-o",
                                        str(tmp_path / "y")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input (docs/safety.md)
     assert "not a synthgap dataset directory" in result.output
     assert "Traceback" not in result.output
 

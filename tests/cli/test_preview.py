@@ -21,7 +21,7 @@ def test_cli_preview_writes_the_png(fake_dataset, tmp_path):
     r = CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(out), "--real", "x"])
     assert r.exit_code == 2 and "--compare" in r.output
     r = CliRunner().invoke(main, ["preview", str(tmp_path / "nope"), "-o", str(out)])
-    assert r.exit_code == 1 and "no such directory" in r.output
+    assert r.exit_code == 2 and "no such directory" in r.output  # bad input (docs/safety.md)
 
 
 def test_cli_preview_of_a_folders_export(fake_dataset, tmp_path):
@@ -42,5 +42,5 @@ def test_cli_preview_compare_refuses_a_directory_not_adapted_from_dataset(fake_d
     other = write_fake_dataset(tmp_path / "other")  # a dataset, but not adapted from anything
     r = CliRunner().invoke(main, ["preview", str(fake_dataset), "-o", str(tmp_path / "c.png"),
                                   "--compare", str(other)])
-    assert r.exit_code == 1 and "no adapt.json, so it is not an adapted dataset" in r.output
+    assert r.exit_code == 2 and "no adapt.json, so it is not an adapted dataset" in r.output
     assert "Traceback" not in r.output

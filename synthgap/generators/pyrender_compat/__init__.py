@@ -45,6 +45,8 @@ from synthgap.generators.pyrender_compat.core import (
     OrderedNodeSet,
     import_pyrender,
     keep_egl_display,
+    loaded_gl_platform,
+    platform_env,
     pyrender_settings,
     use_ordered_light_sets,
 )
@@ -87,7 +89,9 @@ __all__ = [
     "install_fast_readback",
     "install_shaders",
     "keep_egl_display",
+    "loaded_gl_platform",
     "normal_strength_factor",
+    "platform_env",
     "pyrender_settings",
     "read_main_framebuffer",
     "set_spot_shadow_camera",

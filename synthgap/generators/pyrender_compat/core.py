@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 __all__ = ["FB_FIELDS", "LIGHT_NODE_SETS", "PYRENDER_CHECKED", "OrderedNodeSet", "import_pyrender",
-           "inner_renderer", "keep_egl_display", "pyrender_settings", "use_ordered_light_sets"]
+           "inner_renderer", "keep_egl_display", "loaded_gl_platform", "platform_env",
+           "pyrender_settings", "use_ordered_light_sets"]
 
 #: The pyrender-maintained versions these patches were checked against (as pinned in
 #: `pyproject.toml`); `check_internals` verifies the installed one still has what they need.
@@ -27,17 +28,42 @@ FB_FIELDS = ("_main_fb", "_main_fb_ms", "_main_fb_dims")
 # --------------------------------------------------------------------------- import, globals
 
 
-def import_pyrender(platform: str) -> ModuleType:
-    """Import pyrender for `platform` (`egl`, `osmesa`, ...), dropping a previous import of
-    pyrender/PyOpenGL made for another platform (PyOpenGL binds its platform at import).
+def loaded_gl_platform() -> str | None:
+    """The platform the imported PyOpenGL is bound to (`egl`, `osmesa`, `glx`, ...), or None
+    when PyOpenGL has not chosen one yet."""
+    mod = sys.modules.get("OpenGL.platform")
+    plat = getattr(mod, "PLATFORM", None) if mod is not None else None
+    if plat is None:
+        return None
+    return str(type(plat).__module__).rsplit(".", 1)[-1].lower()
 
-    Sets `PYOPENGL_PLATFORM` in this process's environment when it differs.
+
+@contextlib.contextmanager
+def platform_env(platform: str) -> Iterator[None]:
+    """`PYOPENGL_PLATFORM=platform` for the `with` block, then the environment as it was."""
+    before = os.environ.get("PYOPENGL_PLATFORM")
+    os.environ["PYOPENGL_PLATFORM"] = platform
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYOPENGL_PLATFORM", None)
+        else:
+            os.environ["PYOPENGL_PLATFORM"] = before
+
+
+def import_pyrender(platform: str) -> ModuleType:
+    """Import pyrender for `platform` (`egl`, `osmesa`, ...) with `PYOPENGL_PLATFORM` set for
+    the import only. PyOpenGL binds its platform at import: only when it is already bound to
+    another platform are pyrender/PyOpenGL dropped from `sys.modules` and imported again (an
+    import for the same platform, also one made by the caller, is kept).
     """
-    if os.environ.get("PYOPENGL_PLATFORM") != platform:
+    loaded = loaded_gl_platform()
+    if loaded is not None and loaded != platform:
         for name in [m for m in sys.modules if m.split(".")[0] in ("OpenGL", "pyrender")]:
             del sys.modules[name]
-        os.environ["PYOPENGL_PLATFORM"] = platform
-    import pyrender
+    with platform_env(platform):
+        import pyrender
 
     module: ModuleType = pyrender
     return module

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -146,6 +147,26 @@ def _shader_mode(environment: bool | str) -> str:
     return environment
 
 
+#: Temporary shader folders are `<tmp>/synthgap-shaders-<pid>-<random>`: removed at exit, and
+#: those of processes that no longer run (killed renders) by the next process that makes one.
+SHADER_PREFIX = "synthgap-shaders-"
+
+
+def _remove_stale_shader_folders() -> None:
+    """Remove shader folders of this user whose process has ended."""
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{SHADER_PREFIX}*"):
+        pid = path.name[len(SHADER_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive under another user, or not ours to inspect
+            continue
+
+
 def shader_folder(pr: ModuleType, environment: bool | str) -> str | None:
     """The folder of pyrender's shaders with `SHADER_PATCHES` (and `ENV_PATCH` for mode
     `studio` or True, `ENV_MAP_PATCHES` for `image`), written once per process to a temporary
@@ -167,7 +188,8 @@ def shader_folder(pr: ModuleType, environment: bool | str) -> str | None:
             if old not in text:
                 return None
             text = text.replace(old, new, 1)
-        folder = tempfile.mkdtemp(prefix="synthgap-shaders-")
+        _remove_stale_shader_folders()
+        folder = tempfile.mkdtemp(prefix=f"{SHADER_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, folder, True)
         for f in src.iterdir():
             if f.is_file():
