@@ -36,6 +36,7 @@ import yaml
 from synthgap.scenes import parse_scene, scene_to_yaml
 from synthgap.scenes.errors import SceneError
 from synthgap.scenes.schema import Scene
+from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
 from synthgap.tune.score import OBJECTIVES, TrialRenderer, gap_metrics, read_photos, t_interval
 from synthgap.tune.space import (
     Knob,
@@ -141,7 +142,7 @@ def _knobs_for(scene_path: Path, data: dict[str, Any], search: Path | None
     base = scene_path.resolve().parent
     if search is not None:
         knobs = load_search(search, data, base_dir=base)
-        return knobs, yaml.safe_load(search.read_text(encoding="utf-8"))
+        return knobs, read_yaml_file(search, what="search file")
     raw = default_search(data)
     knobs = parse_search(raw, "(default search space)")
     check_search(knobs, data, base_dir=base, file="(default search space)")
@@ -193,9 +194,9 @@ def run_tune(scene_path: Path, photos: Sequence[Path], out: Path, *,
     if len(photos) < 2:
         raise TuneError(f"photos: the gap needs at least 2, got {len(photos)}")
     try:
-        data = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SceneError(str(scene_path), [("", f"cannot read it as YAML ({exc})")]) from None
+        data = read_yaml_file(scene_path, what="scene file")
+    except YamlProblem as exc:
+        raise SceneError(str(scene_path), [("", str(exc))]) from None
     base = scene_path.resolve().parent
     start = parse_scene(data, base_dir=base, source=str(scene_path))
     if config.size is None:

@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from synthgap.scenes import parse_scene
 from synthgap.scenes.errors import SceneError
+from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
 
 __all__ = [
     "KINDS",
@@ -341,11 +340,9 @@ def load_search(path: Path, data: Mapping[str, Any], *, base_dir: Path) -> list[
     """
     file = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SearchSpaceError(file, "(file)", f"cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise SearchSpaceError(file, "(file)", f"not valid YAML ({exc})") from None
+        raw = read_yaml_file(path, what="search file")
+    except YamlProblem as exc:
+        raise SearchSpaceError(file, "(file)", str(exc)) from None
     knobs = parse_search(raw, file)
     check_search(knobs, data, base_dir=base_dir, file=file)
     return knobs

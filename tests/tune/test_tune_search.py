@@ -96,10 +96,11 @@ def test_rerun_continues_the_trial_count(problem):
     ({"search": {"lights[0].elevation": {"value": [0, 120]}}}, "search.lights[0].elevation"),
     ({"search": {"lights[0].intensity": {"scale": [0.5, 2], "lg": True}}}, ".lg"),
     ({"serch": {}}, "(top level)"),
+    ("search:\n  sensor: {choice: [null, {}]}\n  sensor: {choice: [null, {}]}\n", "(file)"),
 ])
 def test_bad_search_files_name_file_field_and_exit_2(problem, search, field):
     bad = problem / "bad_search.yaml"
-    bad.write_text(yaml.safe_dump(search))
+    bad.write_text(search if isinstance(search, str) else yaml.safe_dump(search))
     res = _tune(problem, "bad", "--search", str(bad), "--trials", "1")
     assert res.exit_code == 2
     assert "bad_search.yaml" in res.stderr and field in res.stderr
