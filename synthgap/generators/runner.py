@@ -314,6 +314,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         on_start(len(todo), count - len(todo))
     timings = Timings()
     platform = None
+    ray_nodes: dict[str, int] | None = None
     status = "interrupted"
 
     def on_record(rec: Record) -> None:
@@ -329,11 +330,12 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             # a scene travels as its validated YAML text (absolute paths), not a live object
             task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
                            if isinstance(source, SceneSource) else source)
-            platform, task_timings, workers = render_ray(
+            run = render_ray(
                 task_source, list(todo), writer.layout, width=identity.width,
                 height=identity.height, defects_layer=identity.defects_layer,
                 on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus)
-            timings.add(task_timings)
+            platform, workers, ray_nodes = run.platform, run.tasks, run.images_per_node
+            timings.add(run.timings)
         elif todo and workers == 1:
             t = time.perf_counter()
             meshes, sample_fn = source.load()
@@ -355,6 +357,8 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
                 "gl_platform": platform, "seconds": round(seconds, 3),
                 "images_per_s": round(rendered / seconds, 3) if seconds > 0 else None,
                 "timings": timings.as_dict()}
+        if ray_nodes is not None:
+            info["ray_nodes"] = ray_nodes  # images per Ray node id (which nodes did the work)
         writer.close(info)
     return RenderSummary(out=str(out), count=count, rendered=rendered, skipped=count - len(todo),
                          images=len(writer.done), workers=workers, seconds=round(seconds, 3),

@@ -153,6 +153,37 @@ def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth
         write_png_atomic(layout.defects(index), defect_mask, PNG_LABEL_FLAGS)
 
 
+def _claim(path: Path) -> IO[str]:
+    """Open and exclusively lock `path` (an advisory `flock`, released when the process ends,
+    also when it is killed); the open file holds the lock.
+
+    Two drivers, on one machine or on two machines sharing the folder over NFS (Linux maps
+    `flock` to NFS byte-range locks), cannot both hold it. A lock taken on a `.lock` file that
+    its previous holder unlinked in between (see `DatasetWriter.close`) is dropped and taken
+    again on the new file.
+
+    Raises:
+        DatasetConflictError: another process holds the lock.
+    """
+    for _ in range(10):
+        f = open(path, "a")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            f.close()
+            raise DatasetConflictError(f"{path.parent}: another `synthgap render` is writing "
+                                       "to it; wait for it or choose another -o") from exc
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return f
+        f.close()  # we locked a file its holder had already unlinked: try the new one
+    raise DatasetConflictError(f"{path}: could not be locked (it keeps being replaced); is "
+                               "another run starting and stopping there?")
+
+
 @dataclass
 class DatasetWriter:
     """Owns an output folder for one run: `open()`, `append()` per image, `close()`.
@@ -187,14 +218,7 @@ class DatasetWriter:
         if root.exists() and not root.is_dir():
             raise DatasetConflictError(f"{root}: exists and is not a folder; choose another -o")
         root.mkdir(parents=True, exist_ok=True)
-        self._lock = open(root / ".lock", "w")  # held until close()
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._lock.close()
-            self._lock = None
-            raise DatasetConflictError(f"{root}: another `synthgap render` is writing to it; "
-                                       "wait for it or choose another -o") from exc
+        self._lock = _claim(root / ".lock")  # held until close()
         try:
             if self.overwrite:
                 self._remove_own_files()
@@ -323,9 +347,11 @@ class DatasetWriter:
         if info is not None:
             self.write_run_json(info)
         if self._lock is not None:
+            # unlinked while still held: a run that opens `.lock` after this sees a new file
+            # (`_claim` checks that the file it locked is still the one at the path)
+            (self.root / ".lock").unlink(missing_ok=True)
             self._lock.close()
             self._lock = None
-            (self.root / ".lock").unlink(missing_ok=True)
 
     def _sort_records(self) -> None:
         path = self.layout.records
