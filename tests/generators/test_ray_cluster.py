@@ -104,7 +104,10 @@ def reference(shared) -> Callable[[int], Path]:
 def cluster() -> Iterator[object]:
     """A head node without CPUs and two 1-CPU worker nodes; this process is the driver."""
     c = cluster_utils.Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False})
+        "num_cpus": 0, "include_dashboard": False,
+        # declare a killed node dead after ~1.5 s instead of Ray's ~15 s (5 x 3 s checks)
+        "_system_config": {"health_check_period_ms": 500,
+                           "health_check_failure_threshold": 3}})
     try:
         c.add_node(num_cpus=1)
         c.add_node(num_cpus=1)
@@ -139,16 +142,35 @@ def test_two_nodes_write_the_files_of_one_local_worker(cluster, shared, referenc
     assert sum(nodes.values()) == 12
 
 
+def running_render_tasks(node) -> int:
+    """Worker processes of `node`'s raylet running a render task now (Ray titles a busy
+    worker process `ray::<function>`)."""
+    raylet = node.all_processes["raylet"][0].process.pid
+    busy = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            busy += ppid == raylet and b"ray::_task_main" in (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):  # not a process, or it just ended
+            continue
+    return busy
+
+
 def test_a_worker_node_lost_mid_run_is_replaced_by_the_other(cluster, shared, reference):
     out = shared / "node-lost"
     victim = sorted(cluster.worker_nodes, key=lambda n: n.unique_id)[0]
-    # both nodes are busy once the first task has returned: kill one with its raylet, its
-    # object store and the task it is running (no graceful shutdown)
-    killer = when(lambda: records_written(out) > 0,
-                  lambda: cluster.remove_node(victim, allow_graceful=False))
+    killed_running: list[int] = []
+
+    def kill() -> None:  # its raylet, object store and workers, no graceful shutdown
+        killed_running.append(running_render_tasks(victim))
+        cluster.remove_node(victim, allow_graceful=False)
+
+    # kill it once a render task is running there and some records are in
+    killer = when(lambda: records_written(out) > 0 and running_render_tasks(victim) > 0, kill)
     summary = render_on(shared, out, count=40, tasks=20)
     killer.join()
-    assert victim not in cluster.worker_nodes  # it really died during the run
+    # it died during the run, with a task in hand, which Ray then ran on the other node
+    assert killed_running and killed_running[0] > 0
     assert (summary.rendered, summary.images) == (40, 40)
     assert digest(out) == digest(reference(40))
     nodes = ray_nodes(out)
@@ -185,8 +207,8 @@ def test_a_killed_driver_holds_the_folder_until_it_dies_then_a_rerun_resumes(clu
     out = shared / "driver-killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYOPENGL_PLATFORM": "egl"}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "synthgap", "render", str(shared / "scene.yaml"), "-n", "60",
-         "-o", str(out), "--backend", "ray", "--address", cluster.address, "--tasks", "30"],
+        [sys.executable, "-m", "synthgap", "render", str(shared / "scene.yaml"), "-n", "40",
+         "-o", str(out), "--backend", "ray", "--address", cluster.address, "--tasks", "20"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + PATIENCE_S
@@ -196,7 +218,7 @@ def test_a_killed_driver_holds_the_folder_until_it_dies_then_a_rerun_resumes(clu
         assert driver.poll() is None, driver.stderr.read().decode()
         # a second driver into the same folder is refused while the first one runs
         with pytest.raises(DatasetConflictError, match="another `synthgap render`"):
-            render_on(shared, out, count=60, tasks=30)
+            render_on(shared, out, count=40, tasks=20)
         driver.send_signal(signal.SIGKILL)  # no clean-up: records sorted? run.json final? no
         driver.wait(timeout=PATIENCE_S)
     finally:
@@ -205,8 +227,8 @@ def test_a_killed_driver_holds_the_folder_until_it_dies_then_a_rerun_resumes(clu
             driver.wait()
         driver.stderr.close()
     done = records_written(out)
-    assert 0 < done < 60
+    assert 0 < done < 40
     assert json.loads((out / "run.json").read_text())["status"] == "running"
-    summary = render_on(shared, out, count=60, tasks=30)  # the rerun: same command
-    assert summary.skipped == done and summary.rendered == 60 - done
-    assert digest(out) == digest(reference(60))
+    summary = render_on(shared, out, count=40, tasks=20)  # the rerun: same command
+    assert summary.skipped == done and summary.rendered == 40 - done
+    assert digest(out) == digest(reference(40))
