@@ -156,7 +156,7 @@ def _node_id() -> str:
 
 
 def _render_chunk(source: Any, indices: list[int], root: str, width: int, height: int,
-                  defects_layer: bool, raster_threads: int) -> _TaskResult:
+                  defects_layer: bool, raster_threads: int, lod: bool = True) -> _TaskResult:
     """Render `indices` into `root`; `(record JSON lines, GL platform, timings, node id)`."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
@@ -171,14 +171,14 @@ def _render_chunk(source: Any, indices: list[int], root: str, width: int, height
     platform = render_indices(meshes, sample_fn, indices, DatasetLayout(Path(root)),
                               width=width, height=height, defects_layer=defects_layer,
                               on_record=lambda rec: lines.append(rec.to_json()),
-                              timings=timings)
+                              timings=timings, lod=lod)
     return lines, platform, timings.as_dict(), _node_id()
 
 
 def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width: int,
                height: int, defects_layer: bool, on_record: Callable[[Record], None],
                address: str | None = None, tasks: int | None = None, task_cpus: float = 1,
-               local_cpus: int | None = None) -> RayRun:
+               local_cpus: int | None = None, lod: bool = True) -> RayRun:
     """Render `todo` as Ray tasks writing into `layout.root`; records go to `on_record`.
 
     Args:
@@ -194,6 +194,7 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
             at most 500 images each.
         task_cpus: CPUs each task reserves (also its rasteriser's thread count).
         local_cpus: CPUs of a local Ray instance (None: all).
+        lod: level of detail for dense meshes (see `synthgap.generators.renderer.Renderer`).
 
     Returns:
         A `RayRun` (GL platform, summed task timings, number of tasks, images per node).
@@ -227,7 +228,7 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
         remote = ray.remote(num_cpus=task_cpus, max_retries=TASK_RETRIES)(_task_main)
         threads = max(1, math.ceil(task_cpus))
         pending = [remote.remote(source, chunk, str(layout.root), width, height, defects_layer,
-                                 threads) for chunk in chunks]
+                                 threads, lod) for chunk in chunks]
         timings: dict[str, float] = {}
         per_node: dict[str, int] = {}
         platform = None

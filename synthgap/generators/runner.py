@@ -162,11 +162,12 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
                    sample_fn: Callable[[int], SampleParams], indices: Iterable[int],
                    layout: DatasetLayout, *, width: int, height: int, defects_layer: bool,
                    on_record: Callable[[Record], None], timings: Timings | None = None,
-                   threads: int = WRITER_THREADS) -> str | None:
+                   threads: int = WRITER_THREADS, lod: bool = True) -> str | None:
     """Render, annotate and write `indices` in this process, calling `on_record` per image.
 
     `on_record(record)` runs in the calling thread after the image's files are on disk, in
-    the order of `indices`. Returns the GL platform used (None if nothing was rendered).
+    the order of `indices`; `lod`: see `Renderer`. Returns the GL platform used (None if
+    nothing was rendered).
     """
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
@@ -182,7 +183,7 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
             timings.annotate += annotate_s
             on_record(rec)
 
-    with Renderer(width, height) as renderer, \
+    with Renderer(width, height, lod=lod) as renderer, \
             ThreadPoolExecutor(threads, initializer=_lower_thread_priority) as pool:
         try:
             for index in map(int, indices):
@@ -333,7 +334,8 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             run = render_ray(
                 task_source, list(todo), writer.layout, width=identity.width,
                 height=identity.height, defects_layer=identity.defects_layer,
-                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus)
+                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus,
+                lod=identity.lod)
             platform, workers, ray_nodes = run.platform, run.tasks, run.images_per_node
             timings.add(run.timings)
         elif todo and workers == 1:
@@ -343,7 +345,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             platform = render_indices(meshes, sample_fn, todo, writer.layout,
                                       width=identity.width, height=identity.height,
                                       defects_layer=identity.defects_layer,
-                                      on_record=on_record, timings=timings)
+                                      on_record=on_record, timings=timings, lod=identity.lod)
         elif todo:
             platform = _render_processes(source, todo, writer.layout, identity, workers,
                                          on_record, timings)
@@ -415,7 +417,7 @@ def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
                                   width=identity.width, height=identity.height,
                                   defects_layer=identity.defects_layer,
                                   on_record=lambda rec: q.put(("record", rec.to_json())),
-                                  timings=timings)
+                                  timings=timings, lod=identity.lod)
         q.put(("done", (platform, timings.as_dict())))
     except BaseException:  # report everything to the parent, which re-raises
         q.put(("error", traceback.format_exc()))

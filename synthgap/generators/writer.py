@@ -74,6 +74,9 @@ class RunIdentity:
     inputs_sha256: str | None = None
     """SHA-256 over the bytes of every file the scene reads (meshes, background images): the
     scene text names them, this catches an edited mesh or a photo added to a folder."""
+    lod: bool = True
+    """Dense meshes drawn with the triangles their size on screen can show
+    (`synthgap.generators.lod`); False draws every triangle (recorded in run.json only then)."""
 
     @property
     def scene_sha256(self) -> str:
@@ -93,6 +96,8 @@ class RunIdentity:
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
         if self.inputs_sha256 is not None:
             data["inputs_sha256"] = self.inputs_sha256
+        if not self.lod:  # absent = the default (and what runs before level of detail did)
+            data["lod"] = False
         return data
 
 
