@@ -311,16 +311,16 @@ class DatasetWriter:
         if not path.is_file():
             return set()
         drop_torn_tail(path)  # a run killed mid-append: its last image is simply redone
-        data = path.read_bytes()
         done = set()
-        for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if line.strip():
-                try:
-                    done.add(int(json.loads(line)["index"]))
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise DatasetConflictError(
-                        f"{path}:{lineno}: not a valid record ({exc}); delete that line (its "
-                        "image is rendered again) or pass --overwrite to start over") from exc
+        with open(path, encoding="utf-8", errors="replace") as f:  # streamed: no file in memory
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        done.add(int(json.loads(line)["index"]))
+                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                        raise DatasetConflictError(
+                            f"{path}:{lineno}: not a valid record ({exc}); delete that line (its "
+                            "image is rendered again) or pass --overwrite to start over") from exc
         return done
 
     # -- writing
@@ -359,11 +359,36 @@ class DatasetWriter:
             self._lock = None
 
     def _sort_records(self) -> None:
+        """Rewrite `records.jsonl` sorted by index, first record of an index only.
+
+        Holds `(index, offset, length)` per line, not the records (a 100k-image dataset's
+        records are ~100 MB); a file already in order (one worker) is left as it is.
+        """
         path = self.layout.records
-        by_index: dict[int, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                by_index.setdefault(int(json.loads(line)["index"]), line)
+        lines: list[tuple[int, int, int]] = []
+        seen: set[int] = set()
+        in_order, pos = True, 0
+        with open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    index = int(json.loads(line)["index"])
+                    if index in seen:
+                        in_order = False
+                    else:
+                        in_order = in_order and (not lines or index > lines[-1][0]) \
+                            and line.endswith(b"\n")
+                        seen.add(index)
+                        lines.append((index, pos, len(line)))
+                else:
+                    in_order = False
+                pos += len(line)
+        if in_order:
+            return
+        lines.sort()
         tmp = path.with_name(".records.jsonl.tmp")
-        tmp.write_text("".join(by_index[i] + "\n" for i in sorted(by_index)), encoding="utf-8")
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            for _, offset, length in lines:
+                src.seek(offset)
+                line = src.read(length).rstrip(b"\r\n")
+                dst.write(line + b"\n")
         os.replace(tmp, path)
