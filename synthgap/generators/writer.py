@@ -206,6 +206,7 @@ class DatasetWriter:
     _records: IO[str] | None = None
     _lock: IO[str] | None = None
     _started: float = 0.0
+    _previous_status: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -230,7 +231,8 @@ class DatasetWriter:
             else:
                 self._check_compatible()
             self.layout.make_dirs(defects=self.identity.defects_layer)
-            self._remove_stale_temporaries()
+            if self._previous_status != "complete":  # a finished run left no temporaries:
+                self._remove_stale_temporaries()  # no listing of its 100k-file folders
             self.done = self._finished_indices()
         except BaseException:
             self.close()
@@ -251,6 +253,7 @@ class DatasetWriter:
         if run.is_file():
             try:
                 old = json.loads(run.read_text(encoding="utf-8"))
+                self._previous_status = old.get("status") if isinstance(old, dict) else None
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise DatasetConflictError(f"{run}: unreadable ({exc}); pass --overwrite to "
                                            "start the dataset again") from exc
