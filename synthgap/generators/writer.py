@@ -260,8 +260,12 @@ class DatasetWriter:
             want = self.identity.as_json()
             if "inputs_sha256" not in old:  # written before input files were hashed
                 want.pop("inputs_sha256", None)
+            want.pop("lod", None)  # absent means True: compared below
             diffs = [f"{k}: folder has {old.get(k)!r}, this run {v!r}" for k, v in want.items()
                      if old.get(k) != v]
+            if old.get("lod", True) != self.identity.lod:
+                diffs.append(f"lod: folder has {old.get('lod', True)!r}, this run "
+                             f"{self.identity.lod!r}")
             if any(k == "inputs_sha256" for k, v in want.items() if old.get(k) != v):
                 diffs = ["a mesh, background, texture or environment image file changed "
                          "since (or a background photo was added or removed)"] + [

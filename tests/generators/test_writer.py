@@ -311,3 +311,18 @@ def test_a_lock_file_unlinked_by_its_holder_is_not_shared(tmp_path, monkeypatch)
         assert os.fstat(lock.fileno()).st_ino == (root / ".lock").stat().st_ino
     finally:
         lock.close()
+
+
+def test_level_of_detail_is_part_of_the_identity(tmp_path):
+    import dataclasses
+
+    full = dataclasses.replace(IDENT, lod=False)
+    assert "lod" not in IDENT.as_json() and full.as_json()["lod"] is False
+    for first, second in ((IDENT, full), (full, IDENT)):
+        out = tmp_path / f"out-{first.lod}"
+        w = DatasetWriter(out, first)
+        w.open()
+        w.close({"status": "complete"})
+        with pytest.raises(DatasetConflictError, match="lod: folder has"):
+            DatasetWriter(out, second).open()
+
