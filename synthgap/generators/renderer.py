@@ -450,7 +450,8 @@ class Renderer:
             if level:  # the full mesh, hidden in the colour passes, drawn for the labels
                 label_slot = used.get((inst.part, "\x00label", 0.0), 0)
                 used[(inst.part, "\x00label", 0.0)] = label_slot + 1
-                label, _, corners = graph.part_node(f"{inst.part}\x00label", label_slot, mesh)
+                label, _, corners = graph.part_node(f"{inst.part}\x00label", label_slot, mesh,
+                                                    "label")
                 label.mesh.is_visible = False  # (a node made just now is visible)
                 scene.set_pose(label, pose)
                 labels.append(label)
