@@ -155,6 +155,34 @@ def _node_id() -> str:
         return socket.gethostname()
 
 
+#: What the last task of this worker process loaded and opened, reused by its next task of
+#: the same scene and size: `(source, meshes, sample_fn)` and `((width, height, lod),
+#: Renderer)`. Ray keeps a worker process for many tasks; without this each task would parse
+#: the scene, read the meshes and make a GL context again (~50 ms + uploads per task).
+_last_scene: tuple[Any, Any, Any] | None = None
+_last_renderer: tuple[tuple[int, int, bool], Any] | None = None
+
+
+def _scene_of(source: Any) -> tuple[Any, Any]:
+    global _last_scene
+    if _last_scene is None or _last_scene[0] != source:
+        meshes, sample_fn = source.load()
+        _last_scene = (source, meshes, sample_fn)
+    return _last_scene[1], _last_scene[2]
+
+
+def _renderer_for(width: int, height: int, lod: bool) -> Any:
+    global _last_renderer
+    from synthgap.generators.renderer import Renderer
+
+    key = (width, height, lod)
+    if _last_renderer is None or _last_renderer[0] != key:
+        if _last_renderer is not None:
+            _last_renderer[1].close()
+        _last_renderer = (key, Renderer(width, height, lod=lod))
+    return _last_renderer[1]
+
+
 def _render_chunk(source: Any, indices: list[int], root: str, width: int, height: int,
                   defects_layer: bool, raster_threads: int, lod: bool = True) -> _TaskResult:
     """Render `indices` into `root`; `(record JSON lines, GL platform, timings, node id)`."""
@@ -165,13 +193,14 @@ def _render_chunk(source: Any, indices: list[int], root: str, width: int, height
     reuse_freed_memory()  # a render task's process (allocator thresholds only; no getter)
     timings = Timings()
     t = time.perf_counter()
-    meshes, sample_fn = source.load()
+    meshes, sample_fn = _scene_of(source)
     timings.setup += time.perf_counter() - t
     lines: list[str] = []
     platform = render_indices(meshes, sample_fn, indices, DatasetLayout(Path(root)),
                               width=width, height=height, defects_layer=defects_layer,
                               on_record=lambda rec: lines.append(rec.to_json()),
-                              timings=timings, lod=lod)
+                              timings=timings, lod=lod,
+                              renderer=_renderer_for(width, height, lod))
     return lines, platform, timings.as_dict(), _node_id()
 
 

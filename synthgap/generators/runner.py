@@ -12,6 +12,7 @@ depends only on (scene, seed, i), so every worker count and order gives byte-ide
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -35,7 +36,7 @@ from synthgap.generators.writer import DatasetWriter, RunIdentity, write_sample_
 from synthgap.scenes.limits import MAX_IMAGES
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import RenderResult
+    from synthgap.generators.renderer import Renderer, RenderResult
 
 __all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices",
            "reuse_freed_memory"]
@@ -162,12 +163,15 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
                    sample_fn: Callable[[int], SampleParams], indices: Iterable[int],
                    layout: DatasetLayout, *, width: int, height: int, defects_layer: bool,
                    on_record: Callable[[Record], None], timings: Timings | None = None,
-                   threads: int = WRITER_THREADS, lod: bool = True) -> str | None:
+                   threads: int = WRITER_THREADS, lod: bool = True,
+                   renderer: Renderer | None = None) -> str | None:
     """Render, annotate and write `indices` in this process, calling `on_record` per image.
 
     `on_record(record)` runs in the calling thread after the image's files are on disk, in
-    the order of `indices`; `lod`: see `Renderer`. Returns the GL platform used (None if
-    nothing was rendered).
+    the order of `indices`; `lod`: see `Renderer`. `renderer`: an open `Renderer` of this
+    size to use (and leave open: a process that renders several batches keeps its GL context
+    and uploaded meshes); None: one made and closed here. Returns the GL platform used (None
+    if nothing was rendered).
     """
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
@@ -183,8 +187,14 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
             timings.annotate += annotate_s
             on_record(rec)
 
-    with Renderer(width, height, lod=lod) as renderer, \
+    own = renderer is None
+    if renderer is None:
+        renderer = Renderer(width, height, lod=lod)
+    before = renderer.stage_seconds
+    with contextlib.ExitStack() as stack, \
             ThreadPoolExecutor(threads, initializer=_lower_thread_priority) as pool:
+        if own:
+            stack.enter_context(renderer)
         try:
             for index in map(int, indices):
                 t0 = time.perf_counter()
@@ -201,11 +211,15 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
         finally:
             for fut in pending:
                 fut.cancel()
-            stages = renderer.stage_seconds
-            timings.uv_unwrap += stages.get("xatlas", 0.0)
-            timings.env_prefilter += stages.get("environment prefilter", 0.0)
-            timings.geometry_defects += stages.get("geometry_defects", 0.0)
-            timings.see_through += stages.get("see_through", 0.0)
+            after = renderer.stage_seconds
+
+            def stage(name: str) -> float:
+                return after.get(name, 0.0) - before.get(name, 0.0)
+
+            timings.uv_unwrap += stage("xatlas")
+            timings.env_prefilter += stage("environment prefilter")
+            timings.geometry_defects += stage("geometry_defects")
+            timings.see_through += stage("see_through")
         return renderer.platform
 
 
