@@ -7,7 +7,8 @@ on screen cannot show more than a few thousand triangles: the rest only cost ras
 `TRIANGLES_PER_PIXEL` triangles per pixel of the part's projected bounding disc, in steps of
 two (level k: `faces / 2**k`, never under `MIN_FACES`). `lod_mesh` makes that version by
 quadric decimation (`parts.simplify_mesh`, vertex colours kept), once per mesh and level: kept
-in memory and on disk under `cache_dir()`, keyed by a hash of the mesh's content, so a new
+in memory and on disk under `cache_dir()`, keyed by a hash of the mesh's content (and of
+the versions of trimesh and fast-simplification), so a new
 process (a render worker, a Ray task on another node) loads it in milliseconds instead of
 simplifying again. Decimation is deterministic, so every process draws the same triangles.
 
@@ -94,7 +95,7 @@ def _content_key(mesh: trimesh.Trimesh) -> str:
     cached = _keys.get(id(mesh))
     if cached is not None and cached[0] is mesh:
         return cached[1]
-    h = hashlib.sha256(_CACHE_FORMAT.encode())
+    h = hashlib.sha256(f"{_CACHE_FORMAT} {_simplifier_versions()}".encode())
     h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
     colours = _vertex_colours(mesh)
@@ -103,6 +104,17 @@ def _content_key(mesh: trimesh.Trimesh) -> str:
     key = h.hexdigest()
     _keys[id(mesh)] = (mesh, key)
     return key
+
+
+def _simplifier_versions() -> str:
+    """Versions of what simplifies (another version may decimate differently: its cache files
+    must not be mixed with this one's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"trimesh {trimesh.__version__} fast-simplification {version('fast-simplification')}"
+    except PackageNotFoundError:
+        return f"trimesh {trimesh.__version__}"
 
 
 def _vertex_colours(mesh: trimesh.Trimesh) -> np.ndarray | None:
