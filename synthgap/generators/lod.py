@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-__all__ = ["MIN_FACES", "TRIANGLES_PER_PIXEL", "bounding_sphere", "cache_dir", "lod_level",
-           "lod_mesh"]
+__all__ = ["MIN_FACES", "MIN_ROUGHNESS", "TRIANGLES_PER_PIXEL", "bounding_sphere", "cache_dir",
+           "lod_level", "lod_mesh"]
 
 #: Triangles kept per pixel of the projected bounding disc (about 4 pixels per front-facing
 #: triangle: finer detail is below what shading and 4x MSAA show).
@@ -38,6 +38,10 @@ TRIANGLES_PER_PIXEL = 0.5
 #: A simplified mesh keeps at least this many triangles; meshes with fewer than twice as
 #: many are always drawn in full.
 MIN_FACES = 1000
+#: Surfaces smoother than this (material roughness) are drawn in full: their highlights are
+#: narrow enough to show the facets of a simplified mesh (a polished ball under a ring of 16
+#: lights showed 15 highlights instead of 16).
+MIN_ROUGHNESS = 0.4
 #: At most this many halvings (1/64 of the triangles).
 MAX_LEVEL = 6
 #: Format of the files in the disk cache (bump when what they hold changes).

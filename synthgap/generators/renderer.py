@@ -77,6 +77,7 @@ from synthgap.generators.geometry_defects import (
 )
 from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
 from synthgap.generators.lod import MIN_FACES as LOD_MIN_FACES
+from synthgap.generators.lod import MIN_ROUGHNESS as LOD_MIN_ROUGHNESS
 from synthgap.generators.lod import bounding_sphere, lod_level, lod_mesh, simplifiable
 from synthgap.generators.occlusion import (
     Bounds,
@@ -205,7 +206,8 @@ class Renderer:
         lod: draw dense meshes in the colour passes and shadow maps with as many triangles
             as their size on screen can show (`synthgap.generators.lod`); labels (masks,
             depth, unoccluded counts) always come from the full mesh. Instances with
-            defects, and UV-textured meshes, are always drawn in full.
+            defects or a glossy material (roughness < `lod.MIN_ROUGHNESS`), and UV-textured
+            meshes, are always drawn in full.
     """
 
     def __init__(self, width: int, height: int, *, fast_readback: bool = True,
@@ -440,7 +442,8 @@ class Renderer:
             tile = float(m.texture_scale) if kind in ("tex", "atlas") else 0.0
             pose = np.asarray(inst.pose, dtype=float)
             mesh = meshes[inst.part]
-            level = self._lod_level(mesh, pose, view, cam_pose) if not inst.defects else 0
+            level = self._lod_level(mesh, pose, view, cam_pose) \
+                if not inst.defects and m.roughness >= LOD_MIN_ROUGHNESS else 0
             name = inst.part if level == 0 else f"{inst.part}\x00lod{level}"
             slot = used.get((name, kind, tile), 0)
             used[(name, kind, tile)] = slot + 1

@@ -82,6 +82,21 @@ def test_labels_come_from_the_full_mesh(cache):
     assert diff.any() and diff.mean() < 2.0  # the look changes by a few edge pixels only
 
 
+def test_glossy_parts_are_drawn_in_full(cache):
+    """A polished surface's highlights would show the facets: no level of detail there."""
+    ball = dense_ball()
+    p = params(parts=(PartInstanceParams("ball", "ball", as_matrix4(translation(0, 0, 0)),
+                                         MaterialParams((0.9, 0.9, 0.9), 1.0,
+                                                        lod.MIN_ROUGHNESS / 2)),),
+               cam=camera(96, 72, eye=(0.1, -0.2, 0.3)))
+    with Renderer(96, 72, lod=False) as r:
+        full = r.render(p, {"ball": ball})
+    with Renderer(96, 72) as r:
+        same = r.render(p, {"ball": ball})
+        assert not any("\x00lod" in key[0] for key in r._graph._part_slots)
+    np.testing.assert_array_equal(same.rgb, full.rgb)
+
+
 def test_no_simplification_up_close_or_with_defects(cache):
     ball = dense_ball()
     r = Renderer(96, 72)
