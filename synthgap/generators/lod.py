@@ -165,22 +165,22 @@ def _load_or_make(mesh: trimesh.Trimesh, key: str, level: int) -> trimesh.Trimes
         pass
     out = simplify_mesh(mesh, max(len(mesh.faces) >> level, 4))
     colours = _vertex_colours(out)
-    arrays = {"vertices": np.asarray(out.vertices, dtype=np.float64),
-              "faces": np.asarray(out.faces, dtype=np.int64),
-              "colours": colours if colours is not None else np.zeros((0, 4), np.uint8)}
+    vertices = np.asarray(out.vertices, dtype=np.float64)
+    faces = np.asarray(out.faces, dtype=np.int64)
+    colours = colours if colours is not None else np.zeros((0, 4), np.uint8)
     try:  # atomic: a concurrent process on a shared cache sees a whole file or none
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".npz.tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, vertices=vertices, faces=faces, colours=colours)
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
     except OSError:  # a read-only home or full disk: keep it in memory only
         pass
     # what a later process loads from disk, so this one draws exactly the same mesh
-    return _from_arrays(arrays["vertices"], arrays["faces"], arrays["colours"])
+    return _from_arrays(vertices, faces, colours)
 
 
 def _from_arrays(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray
