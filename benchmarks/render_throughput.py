@@ -11,7 +11,11 @@ Prints one table:
 * with `--ray`, only: `--workers 1` vs the Ray backend (local Ray instance, `--ray-tasks`
   tasks of one CPU each), back to back per round; Ray start-up is timed once, apart;
 * memory: RSS growth of one process over `--renders` renders (render + annotate), measured
-  after a warm-up of 50.
+  after a warm-up of 50;
+* with `--lod`, only: level of detail on the full-resolution LM-O scene
+  (`examples/lmo_like.yaml`, 640x480, the sun casting shadows, the full scans): per round,
+  `Renderer.render` and `synthgap render` end to end with level of detail off and on, back to
+  back on the same sampled images, after one warm-up render that fills the mesh cache.
 
 Rounds run bare, 1 worker and 2 workers back to back, so each ratio compares runs made under
 the same machine load; the table shows medians over rounds, and CPU time per image (this
@@ -20,11 +24,14 @@ process, all threads), which load from other processes does not inflate. Usage:
     PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py [--scene preset:turntable]
         [--size 512] [--images 60] [--renders 1000] [--repeats 3]
     PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py --ray [--worker-images 150]
+    PYOPENGL_PLATFORM=egl python benchmarks/render_throughput.py --lod [--images 20]
+        [--repeats 3] [--data ../shared/data/lmo]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import shutil
@@ -166,6 +173,89 @@ def ray_comparison(args) -> None:
     print(f"| local Ray start-up (`ray.init`, once) | {startup:.1f} s | |")
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mean_std(values) -> str:
+    """`mean ± std` (sample std; 0 for one value) of `values`, 2 decimals."""
+    v = list(values)
+    return f"{statistics.fmean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.2f}"
+
+
+def lmo_shadow_scene(data: Path, folder: Path) -> Path:
+    """`examples/lmo_like.yaml` with the sun casting shadows and absolute data paths."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "examples" / "lmo_like.yaml").read_text())
+    raw["lights"][0]["shadows"] = True
+    example_data = (REPO / "examples" / "../../shared/data/lmo").resolve()
+
+    def moved(path: str) -> str:
+        return str(data / (REPO / "examples" / path).resolve().relative_to(example_data))
+
+    for part in raw["parts"]:
+        part["mesh"] = moved(part["mesh"])
+    raw["background"]["image_files"] = [moved(f) for f in raw["background"]["image_files"]]
+    path = folder / "lmo_shadows.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def lod_comparison(args) -> None:
+    """Level of detail off vs on, LM-O scene with shadows, rounds back to back."""
+    from synthgap.generators.renderer import Renderer
+
+    tmp = Path(tempfile.mkdtemp(prefix="synthgap-bench-"))
+    n = args.images
+    try:
+        scene = lmo_shadow_scene(args.data.resolve(), tmp)
+        source, identity = prepare_render(str(scene))
+        meshes, sample_fn = source.load()
+        params = [sample_fn(i) for i in range(n)]
+        faces = sum(len(m.faces) for m in meshes.values())
+        t0 = time.perf_counter()
+        with Renderer(640, 480) as r:  # fills the level-of-detail cache (memory and disk)
+            for p in params:
+                r.render(p, meshes)
+        warm = time.perf_counter() - t0
+        load0 = os.getloadavg()[0]
+        rows: dict[str, list[tuple[float, float]]] = {k: [] for k in
+                                                      ("r0", "r1", "e0", "e1")}
+        for _ in range(args.repeats):
+            for lod in (False, True):
+                with Renderer(640, 480, lod=lod) as r:
+                    r.render(params[0], meshes)  # GL context, uploads
+                    c0, t1 = time.process_time(), time.perf_counter()
+                    for p in params:
+                        r.render(p, meshes)
+                    rows[f"r{int(lod)}"].append((n / (time.perf_counter() - t1),
+                                                 1000 * (time.process_time() - c0) / n))
+                out = tmp / f"out{int(lod)}"
+                shutil.rmtree(out, ignore_errors=True)
+                ident = dataclasses.replace(identity, lod=lod)
+                c0, t1 = time.process_time(), time.perf_counter()
+                render_dataset(source, out, identity=ident, count=n, workers=1)
+                rows[f"e{int(lod)}"].append((n / (time.perf_counter() - t1),
+                                             1000 * (time.process_time() - c0) / n))
+        load1 = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"LM-O scene with shadows (examples/lmo_like.yaml, sun shadows on), 640x480, "
+          f"{len(meshes)} meshes, {faces} triangles in all; {n} images per run, {args.repeats} "
+          f"rounds, mean ± std; {os.cpu_count()} CPUs, load average {load0:.1f} -> "
+          f"{load1:.1f}; first pass filling the mesh cache: {warm:.1f} s")
+    print()
+    print("| what | level of detail | images/s | CPU ms/image | ratio on/off (per round) |")
+    print("|---|---|---:|---:|---:|")
+    for name, key in (("`Renderer.render`", "r"), ("`synthgap render` end to end", "e")):
+        off, on = rows[f"{key}0"], rows[f"{key}1"]
+        print(f"| {name} | off | {mean_std(x[0] for x in off)} | "
+              f"{mean_std(x[1] for x in off)} | 1.00 |")
+        print(f"| {name} | on | {mean_std(x[0] for x in on)} | "
+              f"{mean_std(x[1] for x in on)} | "
+              f"{mean_std(b[0] / a[0] for a, b in zip(off, on, strict=True))} |")
+
+
 def _timed(fn, *args) -> tuple[float, float]:
     """(images/s, CPU ms per image of this process) of one call returning images/s."""
     c0 = time.process_time()
@@ -191,7 +281,14 @@ def main() -> None:
     ap.add_argument("--ray", action="store_true",
                     help="only: --workers 1 vs the Ray backend (--worker-images images)")
     ap.add_argument("--ray-tasks", type=int, default=2, help="Ray tasks for --ray")
+    ap.add_argument("--lod", action="store_true",
+                    help="only: level of detail off vs on, LM-O scene with shadows (--images)")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
+                    help="LM-O in BOP format (--lod: meshes and the background photos)")
     args = ap.parse_args()
+    if args.lod:
+        lod_comparison(args)
+        return
     if args.ray:
         ray_comparison(args)
         return
@@ -236,6 +333,9 @@ def main() -> None:
     print(f"| `synthgap render`, 1 worker, end to end | {one:.1f} | "
           f"{med(r[1][1] for r in rounds):.0f} | {med(r[1][0] / r[0][0] for r in rounds):.2f} "
           "| >= 0.80 x bare |")
+    print(f"| (mean ± std over rounds: bare {mean_std(r[0][0] for r in rounds)} images/s, "
+          f"end to end {mean_std(r[1][0] for r in rounds)} images/s, ratio "
+          f"{mean_std(r[1][0] / r[0][0] for r in rounds)}) | | | | |")
     if not args.skip_workers:
         n = args.worker_images
         print(f"| `synthgap render`, 1 worker, {n} images | {med(r[2][0] for r in rounds):.1f} "

@@ -21,7 +21,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synthgap"
 
 #: package (first name under `synthgap.`) -> layer, lowest first
 LAYERS = {"data": 0, "scenes": 1, "generators": 2, "poses": 3, "adapt": 4, "export": 4,
-          "gap": 4, "scenefit": 5, "evaluate": 6, "pipeline": 7, "cli": 8, "__main__": 9}
+          "gap": 4, "scenefit": 5, "tune": 5, "evaluate": 6, "pipeline": 7, "cli": 8,
+          "__main__": 9}
 
 #: Declared imports between packages of the same layer: (importer, imported) -> why.
 SIDEWAYS = {

@@ -165,6 +165,7 @@ def shrink(args: list[str], cwd: Path) -> list[str]:
     elif args[0] == "demo":
         _set(args, ("--images",), TINY_IMAGES, cap=True)
         _set(args, ("--method",), "histogram")
+        args.append("--no-evaluate")  # tests/pipeline/test_demo.py runs a tiny evaluation
     elif args[0] == "run":
         job_file = next(a for a in args[1:] if not a.startswith("-"))
         path = cwd / job_file

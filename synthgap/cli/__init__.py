@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "adapt": "synthgap.cli.adapt:adapt",
     "align": "synthgap.cli.align:align",
     "gap": "synthgap.cli.gap:gap",
+    "tune": "synthgap.cli.tune:tune",
+    "lights": "synthgap.cli.lights:lights",
     "export": "synthgap.cli.export:export",
     "preview": "synthgap.cli.preview:preview",
     "run": "synthgap.cli.run:run",

@@ -54,9 +54,13 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     """Measure how far renders are from real photos.
 
     Prints one JSON line per run on stdout: for every --synthetic set, the domain-classifier
-    accuracy (0.5 = indistinguishable, 1.0 = trivially told apart), MMD², the per-channel
-    intensity histogram distance and the radial power-spectrum distance; and `real_null`, the
-    domain accuracy between two halves of the real photos (the floor a perfect adapter reaches).
+    accuracy (0.5 = indistinguishable, 1.0 = trivially told apart) and AUC with 95 % intervals
+    over images, MMD², the per-channel intensity histogram distance, the radial power-spectrum
+    distance, the structure distance (worst of blotches, colour noise, edges, local contrast...,
+    in real standard deviations) and a verdict: "told apart", "close" or "cannot tell with N
+    photos"; and `real_null`, the domain accuracy between two halves of the real photos (the
+    floor a perfect adapter reaches). docs/adaptation.md, "Measuring the gap", says what the
+    numbers cannot see.
     """
     from synthgap.gap.metric import GapConfig, measure_gap, real_null, write_report
 
@@ -83,6 +87,7 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
         examples[name] = photos.images[:3]
+        click.echo(f"{name}: {reports[name].verdict} ({reports[name].verdict_reason})", err=True)
     if output is not None:
         write_report(output, reports, real=str(real), extra={"seed": seed})
     if figure is not None:
@@ -92,8 +97,10 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     summary = {"real": str(real), "seed": seed,
                "synthetic": {k: _short(v.summary()) for k, v in reports.items()}}
     if null and len(real_photos.images) >= 4:
-        summary["real_null"] = round(real_null(real_photos.images, rng=np.random.default_rng(seed),
-                                               config=config).domain_accuracy, 4)
+        null_report = real_null(real_photos.images, rng=np.random.default_rng(seed),
+                                config=config)
+        summary["real_null"] = round(null_report.domain_accuracy, 4)
+        summary["real_null_auc_ci95"] = [round(v, 4) for v in null_report.domain_auc_ci95]
     elif null:
         summary["real_null"] = None
         click.echo(f"real-vs-real null not measured: {len(real_photos.images)} real photos, it "
@@ -107,7 +114,10 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
 
 def _short(d: dict[str, Any]) -> dict[str, Any]:
     keys = ("domain_accuracy", "domain_accuracy_std", "domain_accuracy_look", "mmd2",
-            "mmd2_p_value", "histogram_distance", "spectrum_distance", "n_synthetic", "n_real")
+            "mmd2_p_value", "histogram_distance", "spectrum_distance", "n_synthetic", "n_real",
+            # added with the intervals and structure aspects (issue 17)
+            "domain_accuracy_ci95", "domain_auc", "domain_auc_ci95", "structure_distance",
+            "structure_distance_ci95", "structure_worst", "verdict", "verdict_reason")
     return {k: d[k] for k in keys}
 
 

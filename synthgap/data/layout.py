@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,7 +166,9 @@ def write_png_atomic(path: Path, array: np.ndarray, flags: tuple[int, ...]) -> N
         if not ok:
             raise OSError(f"could not encode {path} as PNG ({array.shape} {array.dtype})")
         data = buf.tobytes()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    # pid + a random number: processes on two machines (or containers) of a cluster can have
+    # the same pid, and a retried task may write the same image as a dying one
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{secrets.randbelow(10**9):09d}.tmp.png")
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -90,12 +90,13 @@ def gap_figure(path: Path, reports: dict[str, GapReport], *,
 
     ax = fig.add_subplot(grid[0, 3:])
     ax.axis("off")
-    rows = [[name, f"{r.domain_accuracy:.3f} ± {r.domain_accuracy_std:.3f}",
-             f"{r.domain_accuracy_look:.3f} ± {r.domain_accuracy_look_std:.3f}", f"{r.mmd2:.4f}",
-             f"{r.histogram_distance:.4f}", f"{r.spectrum_distance:.3f}"]
+    rows = [[name, f"{r.domain_accuracy:.3f} ± {r.domain_accuracy_std:.3f}", _ci(r.domain_auc_ci95),
+             f"{r.structure_distance:.1f} {r.structure_worst}", f"{r.mmd2:.4f}",
+             f"{r.histogram_distance:.4f}", f"{r.spectrum_distance:.3f}", r.verdict]
             for name, r in reports.items()]
-    table = ax.table(cellText=rows, colLabels=["set", "domain acc. (0.5 best)", "look-only acc.",
-                                               "MMD²", "hist. W1", "spectrum (dec.)"],
+    table = ax.table(cellText=rows, colLabels=["set", "domain acc. (0.5 best)", "AUC 95 % CI",
+                                               "structure (worst)", "MMD²", "hist. W1",
+                                               "spectrum (dec.)", "verdict"],
                      loc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
@@ -119,3 +120,7 @@ def gap_figure(path: Path, reports: dict[str, GapReport], *,
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def _ci(ci: Sequence[float]) -> str:
+    return f"{ci[0]:.2f}-{ci[1]:.2f}" if len(ci) == 2 else "-"

@@ -20,6 +20,17 @@ Four numbers, each computed from the same random patches of the two image sets:
   radial power spectra of the grey patches (Hann-windowed, mean removed, each normalised to unit
   total power so only the *shape* counts: noise lifts high frequencies, blur lowers them).
 
+Beside the four numbers, what they cannot say alone:
+
+* **structure distance** (`synthgap.gap.structure`): how intensity and colour vary across whole
+  images (blotches, colour noise, edges, local contrast, edge sparsity, fine detail), per
+  aspect in units of the photos' own spread; the set's value is its *worst* aspect.
+* **intervals over photos** (`synthgap.gap.intervals`): a bootstrap over images of the domain
+  accuracy, the domain classifier's AUC (`domain_auc`: threshold-free, so a classifier that
+  calls everything a render reads as what it is) and the structure distance;
+* a **verdict**: `told apart`, `close` or `cannot tell with N photos` (too few photos, or
+  intervals too wide), with its reason.
+
 Patch features (`patch_features`), `(N, D) float32`:
 HOG of the grey patch (scikit-image, 9 orientations, cells of `patch_size // 4` px, 2×2 blocks,
 L2-Hys), per-channel mean and standard deviation, the normalised log radial power spectrum
@@ -38,6 +49,7 @@ import numpy as np
 
 from synthgap.data.colour import GREY_WEIGHTS
 from synthgap.data.images import as_images, channel_histograms, sample_patches
+from synthgap.gap.intervals import intervals_and_verdict
 
 __all__ = ["GapConfig", "GapReport", "look_features", "measure_gap", "patch_features",
            "real_null", "write_report"]
@@ -58,6 +70,8 @@ class GapConfig:
         mmd_max_samples: at most this many patches per set enter the MMD (random subset).
         mmd_permutations: permutations for the MMD p-value (0 = no p-value).
         spectrum_bins: radial frequency bins between 0 and 0.5 cycles/pixel.
+        bootstrap: resamples of the intervals over images (>= 20).
+        min_photos: fewer real photos than this always give the verdict "cannot tell".
     """
 
     patch_size: int = 64
@@ -68,6 +82,8 @@ class GapConfig:
     mmd_max_samples: int = 800
     mmd_permutations: int = 200
     spectrum_bins: int = 16
+    bootstrap: int = 500
+    min_photos: int = 6
 
     def __post_init__(self) -> None:
         if self.patch_size < 16 or self.patch_size % 4:
@@ -83,6 +99,10 @@ class GapConfig:
                              f"{self.spectrum_bins}")
         if self.mmd_permutations < 0:
             raise ValueError(f"mmd_permutations: expected >= 0, got {self.mmd_permutations}")
+        if self.bootstrap < 20:
+            raise ValueError(f"bootstrap: expected >= 20 resamples, got {self.bootstrap}")
+        if self.min_photos < 2:
+            raise ValueError(f"min_photos: expected >= 2, got {self.min_photos}")
         if not self.classifier_c > 0:
             raise ValueError(f"classifier_c: expected > 0, got {self.classifier_c}")
 
@@ -105,6 +125,19 @@ class GapReport:
         n_synthetic, n_real: images used from each set.
         n_patches_synthetic, n_patches_real: patches used from each set.
         folds: cross-validation folds actually used.
+        domain_accuracy_ci95: `[lo, hi]` bootstrap interval over images of the pooled
+            out-of-fold balanced accuracy.
+        domain_auc: out-of-fold AUC of the domain classifier's "real" probability (0.5 =
+            indistinguishable, 1.0 = separable; does not depend on a threshold).
+        domain_auc_ci95: its bootstrap interval over images.
+        structure_distance: the largest structure-aspect distance, in real standard
+            deviations (`synthgap.gap.structure`; about 1 between two sets of photos).
+        structure_distance_ci95: its bootstrap interval over images.
+        structure_aspects: aspect name -> distance.
+        structure_worst: the aspect of `structure_distance`.
+        verdict: `told apart`, `close` or `cannot tell with N photos`
+            (`synthgap.gap.intervals`).
+        verdict_reason: why, in one sentence.
         curves: data for plots: `histogram` (256 bins per channel and set), `spectrum`
             (frequencies in cycles/pixel and log10 power per set), `scores` (out-of-fold
             probability of "real" for every patch of each set).
@@ -125,6 +158,15 @@ class GapReport:
     n_patches_synthetic: int
     n_patches_real: int
     folds: int
+    domain_accuracy_ci95: list[float] = field(default_factory=list)
+    domain_auc: float = float("nan")
+    domain_auc_ci95: list[float] = field(default_factory=list)
+    structure_distance: float = float("nan")
+    structure_distance_ci95: list[float] = field(default_factory=list)
+    structure_aspects: dict[str, float] = field(default_factory=dict)
+    structure_worst: str = ""
+    verdict: str = ""
+    verdict_reason: str = ""
     curves: dict[str, Any] = field(default_factory=dict, repr=False)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -403,6 +445,8 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
     }
     cfg = asdict(config)
     cfg["mmd_sigma"] = sigma
+    extra = intervals_and_verdict(synthetic, real, scores, labels, groups, rng=rng,
+                                  bootstrap=config.bootstrap, min_photos=config.min_photos)
     return GapReport(
         domain_accuracy=float(np.mean(accs)), domain_accuracy_std=float(np.std(accs)),
         domain_accuracy_look=float(np.mean(accs_look)),
@@ -413,7 +457,7 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
         spectrum_distance=spectrum_distance,
         n_synthetic=len(synthetic), n_real=len(real),
         n_patches_synthetic=len(fs), n_patches_real=len(fr), folds=k,
-        curves=curves, config=cfg)
+        curves=curves, config=cfg, **extra)
 
 
 def real_null(real: Sequence[np.ndarray], *, rng: np.random.Generator,

@@ -29,7 +29,7 @@ import trimesh
 from synthgap.data import DatasetLayout, Record
 from synthgap.generators.params import SampleParams
 
-__all__ = ["RayAddressError", "RayBackendError", "YamlSceneSource", "chunk_indices",
+__all__ = ["RayAddressError", "RayBackendError", "RayRun", "YamlSceneSource", "chunk_indices",
            "render_ray"]
 
 #: Times Ray reruns a task whose worker process or node died.
@@ -116,7 +116,28 @@ def _check_reachable(address: str) -> None:
             "Ray instance") from None
 
 
-def _task_main(*args: Any) -> tuple[list[str], str | None, dict[str, float]] | str:
+@dataclass(frozen=True)
+class RayRun:
+    """What a `render_ray` call did.
+
+    Attributes:
+        platform: the GL platform of the tasks (None if nothing was rendered).
+        timings: task timings summed over tasks (seconds, `runner.Timings` keys).
+        tasks: number of Ray tasks (chunks).
+        images_per_node: Ray node id -> images whose records came from a task on that node
+            (a task that died with its node and was retried counts where it finished).
+    """
+
+    platform: str | None
+    timings: dict[str, float]
+    tasks: int
+    images_per_node: dict[str, int]
+
+
+_TaskResult = tuple[list[str], str | None, dict[str, float], str]
+
+
+def _task_main(*args: Any) -> _TaskResult | str:
     """Body of one Ray task (see `_render_chunk`); an error comes back as its traceback text
     (exceptions of our own types need not unpickle in the driver)."""
     try:
@@ -125,10 +146,46 @@ def _task_main(*args: Any) -> tuple[list[str], str | None, dict[str, float]] | s
         return traceback.format_exc()
 
 
+def _node_id() -> str:
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # not inside a Ray task (a direct call in tests)
+        return socket.gethostname()
+
+
+#: What the last task of this worker process loaded and opened, reused by its next task of
+#: the same scene and size: `(source, meshes, sample_fn)` and `((width, height, lod),
+#: Renderer)`. Ray keeps a worker process for many tasks; without this each task would parse
+#: the scene, read the meshes and make a GL context again (~50 ms + uploads per task).
+_last_scene: tuple[Any, Any, Any] | None = None
+_last_renderer: tuple[tuple[int, int, bool], Any] | None = None
+
+
+def _scene_of(source: Any) -> tuple[Any, Any]:
+    global _last_scene
+    if _last_scene is None or _last_scene[0] != source:
+        meshes, sample_fn = source.load()
+        _last_scene = (source, meshes, sample_fn)
+    return _last_scene[1], _last_scene[2]
+
+
+def _renderer_for(width: int, height: int, lod: bool) -> Any:
+    global _last_renderer
+    from synthgap.generators.renderer import Renderer
+
+    key = (width, height, lod)
+    if _last_renderer is None or _last_renderer[0] != key:
+        if _last_renderer is not None:
+            _last_renderer[1].close()
+        _last_renderer = (key, Renderer(width, height, lod=lod))
+    return _last_renderer[1]
+
+
 def _render_chunk(source: Any, indices: list[int], root: str, width: int, height: int,
-                  defects_layer: bool, raster_threads: int) -> tuple[list[str], str | None,
-                                                                      dict[str, float]]:
-    """Render `indices` into `root`; `(record JSON lines, GL platform, timings)`."""
+                  defects_layer: bool, raster_threads: int, lod: bool = True) -> _TaskResult:
+    """Render `indices` into `root`; `(record JSON lines, GL platform, timings, node id)`."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     os.environ.setdefault("LP_NUM_THREADS", str(raster_threads))
     from synthgap.generators.runner import Timings, render_indices, reuse_freed_memory
@@ -136,20 +193,21 @@ def _render_chunk(source: Any, indices: list[int], root: str, width: int, height
     reuse_freed_memory()  # a render task's process (allocator thresholds only; no getter)
     timings = Timings()
     t = time.perf_counter()
-    meshes, sample_fn = source.load()
+    meshes, sample_fn = _scene_of(source)
     timings.setup += time.perf_counter() - t
     lines: list[str] = []
     platform = render_indices(meshes, sample_fn, indices, DatasetLayout(Path(root)),
                               width=width, height=height, defects_layer=defects_layer,
                               on_record=lambda rec: lines.append(rec.to_json()),
-                              timings=timings)
-    return lines, platform, timings.as_dict()
+                              timings=timings, lod=lod,
+                              renderer=_renderer_for(width, height, lod))
+    return lines, platform, timings.as_dict(), _node_id()
 
 
 def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width: int,
                height: int, defects_layer: bool, on_record: Callable[[Record], None],
                address: str | None = None, tasks: int | None = None, task_cpus: float = 1,
-               local_cpus: int | None = None) -> tuple[str | None, dict[str, float], int]:
+               local_cpus: int | None = None, lod: bool = True) -> RayRun:
     """Render `todo` as Ray tasks writing into `layout.root`; records go to `on_record`.
 
     Args:
@@ -165,9 +223,10 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
             at most 500 images each.
         task_cpus: CPUs each task reserves (also its rasteriser's thread count).
         local_cpus: CPUs of a local Ray instance (None: all).
+        lod: level of detail for dense meshes (see `synthgap.generators.renderer.Renderer`).
 
     Returns:
-        `(gl_platform, summed task timings, number of tasks)`.
+        A `RayRun` (GL platform, summed task timings, number of tasks, images per node).
 
     Raises:
         RayBackendError: ray not installed, or a task failed (rerun to resume).
@@ -198,8 +257,9 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
         remote = ray.remote(num_cpus=task_cpus, max_retries=TASK_RETRIES)(_task_main)
         threads = max(1, math.ceil(task_cpus))
         pending = [remote.remote(source, chunk, str(layout.root), width, height, defects_layer,
-                                 threads) for chunk in chunks]
+                                 threads, lod) for chunk in chunks]
         timings: dict[str, float] = {}
+        per_node: dict[str, int] = {}
         platform = None
         try:
             while pending:
@@ -211,8 +271,9 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
                 if isinstance(result, str):
                     raise RayBackendError("a Ray render task failed; rerun the same command to "
                                           f"resume:\n{result}")
-                lines, plat, task_timings = result
+                lines, plat, task_timings, node = result
                 platform = platform or plat
+                per_node[node] = per_node.get(node, 0) + len(lines)
                 for k, v in task_timings.items():
                     timings[k] = timings.get(k, 0.0) + v
                 for line in lines:
@@ -220,7 +281,7 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
-        return platform, timings, len(chunks)
+        return RayRun(platform, timings, len(chunks), per_node)
     finally:
         if started_here:
             ray.shutdown()

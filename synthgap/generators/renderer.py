@@ -76,6 +76,9 @@ from synthgap.generators.geometry_defects import (
     see_through,
 )
 from synthgap.generators.lighting import MAX_PER_PASS, emitters, light_passes
+from synthgap.generators.lod import MIN_FACES as LOD_MIN_FACES
+from synthgap.generators.lod import MIN_ROUGHNESS as LOD_MIN_ROUGHNESS
+from synthgap.generators.lod import bounding_sphere, lod_level, lod_mesh, simplifiable
 from synthgap.generators.occlusion import (
     Bounds,
     solo_groups,
@@ -210,14 +213,21 @@ class Renderer:
         fast_readback: read the colour pass without its depth buffer (unused: depth comes
             from the segmentation pass) and convert depth in place; the layers are
             bit-identical to pyrender's own read-back, which `False` uses.
+        lod: draw dense meshes in the colour passes and shadow maps with as many triangles
+            as their size on screen can show (`synthgap.generators.lod`); labels (masks,
+            depth, unoccluded counts) always come from the full mesh. Instances with
+            defects or a glossy material (roughness < `lod.MIN_ROUGHNESS`), and UV-textured
+            meshes, are always drawn in full.
     """
 
-    def __init__(self, width: int, height: int, *, fast_readback: bool = True) -> None:
+    def __init__(self, width: int, height: int, *, fast_readback: bool = True,
+                 lod: bool = True) -> None:
         if int(width) < 1 or int(height) < 1:
             raise ValueError(f"Renderer: width and height must be >= 1, got {width}x{height}")
         self.width = int(width)
         self.height = int(height)
         self._fast_readback = fast_readback
+        self._lod = lod
         self.platform: str | None = None
         self._pr: ModuleType | None = None
         self._offscreen: Any = None
@@ -323,7 +333,7 @@ class Renderer:
         self._offscreen.viewport_height = view.height
 
         # Parts (geometry defects applied), their defect patches, distractors, plane.
-        objects, nodes, edited = self._place_parts(params, meshes)
+        objects, nodes, edited, labels = self._place_parts(params, meshes, view, cam_pose)
         defect_nodes = self._place_defects(params, meshes, objects)
         for e in edited:
             defect_nodes.update({nd: (e.iid, did) for nd, did in zip(e.made, e.dids,
@@ -345,6 +355,8 @@ class Renderer:
             graph.hide_plane()
 
         rgb = self._colour_passes(params, objects, view, cam_pose)  # 1. colour
+        for node in labels:  # parts drawn simplified: their full mesh gives the labels
+            node.mesh.is_visible = True
 
         # 2. segmentation pass: (instance low byte, instance high byte, defect id)
         seg_map: dict[Any, tuple[int, int, int]] = {}
@@ -419,9 +431,12 @@ class Renderer:
                         pose=e.pose)
 
     def _place_parts(self, params: SampleParams, meshes: Mapping[str, trimesh.Trimesh],
-                     ) -> tuple[list[Bounds], list[Any], list[_Edited]]:
-        """Pose and dress the part instances; their bounds (ids k + 1) and nodes, in order,
-        and the instances whose geometry defects edit their mesh."""
+                     view: Any, cam_pose: np.ndarray,
+                     ) -> tuple[list[Bounds], list[Any], list[_Edited], list[Any]]:
+        """Pose and dress the part instances; their bounds (ids k + 1) and label nodes (what
+        the segmentation passes draw), in order, the instances whose geometry defects edit
+        their mesh, and the hidden full-mesh label nodes of the parts drawn simplified (to
+        show after the colour passes)."""
         pr, graph = self._pr, self._graph
         assert pr is not None and graph is not None
         scene = graph.scene
@@ -429,19 +444,33 @@ class Renderer:
         nodes: list[Any] = []  # their nodes, in the same order
         used: dict[tuple[str, str, float], int] = {}
         edited: list[_Edited] = []
+        labels: list[Any] = []
         dids = _defect_ids(params)
         for k, inst in enumerate(params.parts):
             m = inst.material
             kind = "own" if m.source == "mesh" else "plain" if m.texture == "none" \
                 else "atlas" if m.uv == "xatlas" else "tex"
             tile = float(m.texture_scale) if kind in ("tex", "atlas") else 0.0
-            slot = used.get((inst.part, kind, tile), 0)
-            used[(inst.part, kind, tile)] = slot + 1
-            node, prim, corners = graph.part_node(inst.part, slot, meshes[inst.part], kind,
-                                                  tile)
             pose = np.asarray(inst.pose, dtype=float)
+            mesh = meshes[inst.part]
+            level = self._lod_level(mesh, pose, view, cam_pose) \
+                if not inst.defects and m.roughness >= LOD_MIN_ROUGHNESS else 0
+            name = inst.part if level == 0 else f"{inst.part}\x00lod{level}"
+            slot = used.get((name, kind, tile), 0)
+            used[(name, kind, tile)] = slot + 1
+            node, prim, corners = graph.part_node(name, slot, lod_mesh(mesh, level), kind,
+                                                  tile)
+            label = None
+            if level:  # the full mesh, hidden in the colour passes, drawn for the labels
+                label_slot = used.get((inst.part, "\x00label", 0.0), 0)
+                used[(inst.part, "\x00label", 0.0)] = label_slot + 1
+                label, _, corners = graph.part_node(f"{inst.part}\x00label", label_slot, mesh,
+                                                    "label")
+                label.mesh.is_visible = False  # (a node made just now is visible)
+                scene.set_pose(label, pose)
+                labels.append(label)
             if kind == "own":
-                node, prim = graph.own_look(inst.part, node, prim, m)
+                node, prim = graph.own_look(name, node, prim, m)
             elif kind in ("tex", "atlas"):
                 if m.normal_strength > 0 and not graph.patched_shaders:
                     raise ValueError(f"parts[{k}].material.normal_strength: normal maps need "
@@ -461,9 +490,21 @@ class Renderer:
                 node.mesh.is_visible = True
                 scene.set_pose(node, pose)
             objects.append(Bounds(k + 1, transform_points(corners, pose)))
-            nodes.append(node)
+            nodes.append(node if label is None else label)
 
-        return objects, nodes, edited
+        return objects, nodes, edited, labels
+
+    def _lod_level(self, mesh: trimesh.Trimesh, pose: np.ndarray, view: Any,
+                   cam_pose: np.ndarray) -> int:
+        """Level of detail of `mesh` at world-from-object `pose` in this view (0: full)."""
+        if not self._lod or len(mesh.faces) < 2 * LOD_MIN_FACES or not simplifiable(mesh):
+            return 0
+        centre, radius = bounding_sphere(mesh)
+        world = pose[:3, :3] @ centre + pose[:3, 3]
+        depth = float((world - cam_pose[:3, 3]) @ cam_pose[:3, 2])  # along the optical axis
+        if depth <= radius:  # the camera is inside or at the bounding sphere: draw it all
+            return 0
+        return lod_level(len(mesh.faces), radius * max(view.fx, view.fy) / (depth - radius))
 
     def _edit_part(self, k: int, inst: Any, mesh: trimesh.Trimesh, node: Any, prim: Any,
                    look: tuple[str, str, float], pose: np.ndarray,

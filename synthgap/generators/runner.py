@@ -12,6 +12,7 @@ depends only on (scene, seed, i), so every worker count and order gives byte-ide
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -35,7 +36,7 @@ from synthgap.generators.writer import DatasetWriter, RunIdentity, write_sample_
 from synthgap.scenes.limits import MAX_IMAGES
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import RenderResult
+    from synthgap.generators.renderer import Renderer, RenderResult
 
 __all__ = ["RenderSummary", "SampleSource", "SceneSource", "render_dataset", "render_indices",
            "reuse_freed_memory"]
@@ -162,11 +163,15 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
                    sample_fn: Callable[[int], SampleParams], indices: Iterable[int],
                    layout: DatasetLayout, *, width: int, height: int, defects_layer: bool,
                    on_record: Callable[[Record], None], timings: Timings | None = None,
-                   threads: int = WRITER_THREADS) -> str | None:
+                   threads: int = WRITER_THREADS, lod: bool = True,
+                   renderer: Renderer | None = None) -> str | None:
     """Render, annotate and write `indices` in this process, calling `on_record` per image.
 
     `on_record(record)` runs in the calling thread after the image's files are on disk, in
-    the order of `indices`. Returns the GL platform used (None if nothing was rendered).
+    the order of `indices`; `lod`: see `Renderer`. `renderer`: an open `Renderer` of this
+    size to use (and leave open: a process that renders several batches keeps its GL context
+    and uploaded meshes); None: one made and closed here. Returns the GL platform used (None
+    if nothing was rendered).
     """
     from synthgap.generators.renderer import Renderer  # the only GL import, kept lazy
 
@@ -182,8 +187,14 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
             timings.annotate += annotate_s
             on_record(rec)
 
-    with Renderer(width, height) as renderer, \
+    own = renderer is None
+    if renderer is None:
+        renderer = Renderer(width, height, lod=lod)
+    before = renderer.stage_seconds
+    with contextlib.ExitStack() as stack, \
             ThreadPoolExecutor(threads, initializer=_lower_thread_priority) as pool:
+        if own:
+            stack.enter_context(renderer)
         try:
             for index in map(int, indices):
                 t0 = time.perf_counter()
@@ -200,11 +211,15 @@ def render_indices(meshes: Mapping[str, trimesh.Trimesh],
         finally:
             for fut in pending:
                 fut.cancel()
-            stages = renderer.stage_seconds
-            timings.uv_unwrap += stages.get("xatlas", 0.0)
-            timings.env_prefilter += stages.get("environment prefilter", 0.0)
-            timings.geometry_defects += stages.get("geometry_defects", 0.0)
-            timings.see_through += stages.get("see_through", 0.0)
+            after = renderer.stage_seconds
+
+            def stage(name: str) -> float:
+                return after.get(name, 0.0) - before.get(name, 0.0)
+
+            timings.uv_unwrap += stage("xatlas")
+            timings.env_prefilter += stage("environment prefilter")
+            timings.geometry_defects += stage("geometry_defects")
+            timings.see_through += stage("see_through")
         return renderer.platform
 
 
@@ -314,6 +329,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         on_start(len(todo), count - len(todo))
     timings = Timings()
     platform = None
+    ray_nodes: dict[str, int] | None = None
     status = "interrupted"
 
     def on_record(rec: Record) -> None:
@@ -329,11 +345,13 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             # a scene travels as its validated YAML text (absolute paths), not a live object
             task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
                            if isinstance(source, SceneSource) else source)
-            platform, task_timings, workers = render_ray(
+            run = render_ray(
                 task_source, list(todo), writer.layout, width=identity.width,
                 height=identity.height, defects_layer=identity.defects_layer,
-                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus)
-            timings.add(task_timings)
+                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus,
+                lod=identity.lod)
+            platform, workers, ray_nodes = run.platform, run.tasks, run.images_per_node
+            timings.add(run.timings)
         elif todo and workers == 1:
             t = time.perf_counter()
             meshes, sample_fn = source.load()
@@ -341,7 +359,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             platform = render_indices(meshes, sample_fn, todo, writer.layout,
                                       width=identity.width, height=identity.height,
                                       defects_layer=identity.defects_layer,
-                                      on_record=on_record, timings=timings)
+                                      on_record=on_record, timings=timings, lod=identity.lod)
         elif todo:
             platform = _render_processes(source, todo, writer.layout, identity, workers,
                                          on_record, timings)
@@ -356,6 +374,8 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
                 "gl_platform": platform, "seconds": round(seconds, 3),
                 "images_per_s": images_per_s,
                 "timings": timings.as_dict()}
+        if ray_nodes is not None:
+            info["ray_nodes"] = ray_nodes  # images per Ray node id (which nodes did the work)
         writer.close(info)
     return RenderSummary(out=str(out), count=count, rendered=rendered, skipped=count - len(todo),
                          images=len(writer.done), workers=workers, seconds=round(seconds, 3),
@@ -412,7 +432,7 @@ def _worker_main(source: SampleSource, indices: Sequence[int], root: str,
                                   width=identity.width, height=identity.height,
                                   defects_layer=identity.defects_layer,
                                   on_record=lambda rec: q.put(("record", rec.to_json())),
-                                  timings=timings)
+                                  timings=timings, lod=identity.lod)
         q.put(("done", (platform, timings.as_dict())))
     except BaseException:  # report everything to the parent, which re-raises
         q.put(("error", traceback.format_exc()))

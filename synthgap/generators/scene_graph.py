@@ -106,7 +106,9 @@ class SceneGraph:
                    tile: float = 0.0) -> tuple[Any, Any, np.ndarray]:
         """The cached node of instance `slot` of part `name`. `kind`: `own` (the mesh's
         vertex colours / UVs), `tex` (box-projected UVs, `tile` metres per repeat), `atlas`
-        (xatlas UVs, `tile` metres per repeat) or `plain` geometry."""
+        (xatlas UVs, `tile` metres per repeat), `plain` geometry, or `label`: positions only,
+        for segmentation passes (no smooth-shading split, no normals: a dense mesh's
+        `smooth_shaded` costs seconds)."""
         key = (name, slot, kind, tile)
         cached = self._part_slots.get(key)
         if cached is not None and cached[2] is mesh:
@@ -117,7 +119,8 @@ class SceneGraph:
         if len(mesh.faces) == 0:
             raise ValueError(f"part {name!r}: the mesh has no faces")
         look = self._look(name, mesh) if kind == "own" else None
-        shaded = look.shaded if look is not None else mesh.smooth_shaded
+        shaded = look.shaded if look is not None else mesh if kind == "label" \
+            else mesh.smooth_shaded
         # (smooth_shaded splits at sharp edges: CAD edges stay crisp)
         colors, uv = (look.colors, look.uv) if look is not None else (None, None)
         if kind == "tex":
@@ -125,7 +128,8 @@ class SceneGraph:
         elif kind == "atlas":
             shaded, uv = atlas_tiled(shaded, self._atlas(name, mesh, shaded), tile)
         prim = pr.Primitive(positions=shaded.vertices.astype(np.float32),
-                            normals=shaded.vertex_normals.astype(np.float32),
+                            normals=None if kind == "label"
+                            else shaded.vertex_normals.astype(np.float32),
                             indices=shaded.faces.astype(np.uint32),
                             color_0=colors, texcoord_0=uv,
                             material=pr.MetallicRoughnessMaterial())

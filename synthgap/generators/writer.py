@@ -72,6 +72,9 @@ class RunIdentity:
     inputs_sha256: str | None = None
     """SHA-256 over the bytes of every file the scene reads (meshes, background images): the
     scene text names them, this catches an edited mesh or a photo added to a folder."""
+    lod: bool = True
+    """Dense meshes drawn with the triangles their size on screen can show
+    (`synthgap.generators.lod`); False draws every triangle (recorded in run.json only then)."""
 
     @property
     def scene_sha256(self) -> str:
@@ -91,6 +94,8 @@ class RunIdentity:
                 "width": self.width, "height": self.height, "defects_layer": self.defects_layer}
         if self.inputs_sha256 is not None:
             data["inputs_sha256"] = self.inputs_sha256
+        if not self.lod:  # absent = the default (and what runs before level of detail did)
+            data["lod"] = False
         return data
 
 
@@ -151,6 +156,37 @@ def write_sample_files(layout: DatasetLayout, index: int, rgb: np.ndarray, depth
         write_png_atomic(layout.defects(index), defect_mask, PNG_LABEL_FLAGS)
 
 
+def _claim(path: Path) -> IO[str]:
+    """Open and exclusively lock `path` (an advisory `flock`, released when the process ends,
+    also when it is killed); the open file holds the lock.
+
+    Two drivers, on one machine or on two machines sharing the folder over NFS (Linux maps
+    `flock` to NFS byte-range locks), cannot both hold it. A lock taken on a `.lock` file that
+    its previous holder unlinked in between (see `DatasetWriter.close`) is dropped and taken
+    again on the new file.
+
+    Raises:
+        DatasetConflictError: another process holds the lock.
+    """
+    for _ in range(10):
+        f = open(path, "a")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            f.close()
+            raise DatasetConflictError(f"{path.parent}: another `synthgap render` is writing "
+                                       "to it; wait for it or choose another -o") from exc
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return f
+        f.close()  # we locked a file its holder had already unlinked: try the new one
+    raise DatasetConflictError(f"{path}: could not be locked (it keeps being replaced); is "
+                               "another run starting and stopping there?")
+
+
 @dataclass
 class DatasetWriter:
     """Owns an output folder for one run: `open()`, `append()` per image, `close()`.
@@ -168,6 +204,7 @@ class DatasetWriter:
     _records: IO[str] | None = None
     _lock: IO[str] | None = None
     _started: float = 0.0
+    _previous_status: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -185,21 +222,15 @@ class DatasetWriter:
         if root.exists() and not root.is_dir():
             raise DatasetConflictError(f"{root}: exists and is not a folder; choose another -o")
         root.mkdir(parents=True, exist_ok=True)
-        self._lock = open(root / ".lock", "w")  # held until close()
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._lock.close()
-            self._lock = None
-            raise DatasetConflictError(f"{root}: another `synthgap render` is writing to it; "
-                                       "wait for it or choose another -o") from exc
+        self._lock = _claim(root / ".lock")  # held until close()
         try:
             if self.overwrite:
                 self._remove_own_files()
             else:
                 self._check_compatible()
             self.layout.make_dirs(defects=self.identity.defects_layer)
-            self._remove_stale_temporaries()
+            if self._previous_status != "complete":  # a finished run left no temporaries:
+                self._remove_stale_temporaries()  # no listing of its 100k-file folders
             self.done = self._finished_indices()
         except BaseException:
             self.close()
@@ -220,14 +251,19 @@ class DatasetWriter:
         if run.is_file():
             try:
                 old = json.loads(run.read_text(encoding="utf-8"))
+                self._previous_status = old.get("status") if isinstance(old, dict) else None
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise DatasetConflictError(f"{run}: unreadable ({exc}); pass --overwrite to "
                                            "start the dataset again") from exc
             want = self.identity.as_json()
             if "inputs_sha256" not in old:  # written before input files were hashed
                 want.pop("inputs_sha256", None)
+            want.pop("lod", None)  # absent means True: compared below
             diffs = [f"{k}: folder has {old.get(k)!r}, this run {v!r}" for k, v in want.items()
                      if old.get(k) != v]
+            if old.get("lod", True) != self.identity.lod:
+                diffs.append(f"lod: folder has {old.get('lod', True)!r}, this run "
+                             f"{self.identity.lod!r}")
             if any(k == "inputs_sha256" for k, v in want.items() if old.get(k) != v):
                 diffs = ["a mesh, background, texture or environment image file changed "
                          "since (or a background photo was added or removed)"] + [
@@ -269,16 +305,16 @@ class DatasetWriter:
         if not path.is_file():
             return set()
         drop_torn_tail(path)  # a run killed mid-append: its last image is simply redone
-        data = path.read_bytes()
         done = set()
-        for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if line.strip():
-                try:
-                    done.add(int(json.loads(line)["index"]))
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise DatasetConflictError(
-                        f"{path}:{lineno}: not a valid record ({exc}); delete that line (its "
-                        "image is rendered again) or pass --overwrite to start over") from exc
+        with open(path, encoding="utf-8", errors="replace") as f:  # streamed: no file in memory
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        done.add(int(json.loads(line)["index"]))
+                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                        raise DatasetConflictError(
+                            f"{path}:{lineno}: not a valid record ({exc}); delete that line (its "
+                            "image is rendered again) or pass --overwrite to start over") from exc
         return done
 
     # -- writing
@@ -310,16 +346,43 @@ class DatasetWriter:
         if info is not None:
             self.write_run_json(info)
         if self._lock is not None:
+            # unlinked while still held: a run that opens `.lock` after this sees a new file
+            # (`_claim` checks that the file it locked is still the one at the path)
+            (self.root / ".lock").unlink(missing_ok=True)
             self._lock.close()
             self._lock = None
-            (self.root / ".lock").unlink(missing_ok=True)
 
     def _sort_records(self) -> None:
+        """Rewrite `records.jsonl` sorted by index, first record of an index only.
+
+        Holds `(index, offset, length)` per line, not the records (a 100k-image dataset's
+        records are ~100 MB); a file already in order (one worker) is left as it is.
+        """
         path = self.layout.records
-        by_index: dict[int, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                by_index.setdefault(int(json.loads(line)["index"]), line)
+        lines: list[tuple[int, int, int]] = []
+        seen: set[int] = set()
+        in_order, pos = True, 0
+        with open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    index = int(json.loads(line)["index"])
+                    if index in seen:
+                        in_order = False
+                    else:
+                        in_order = in_order and (not lines or index > lines[-1][0]) \
+                            and line.endswith(b"\n")
+                        seen.add(index)
+                        lines.append((index, pos, len(line)))
+                else:
+                    in_order = False
+                pos += len(line)
+        if in_order:
+            return
+        lines.sort()
         tmp = path.with_name(".records.jsonl.tmp")
-        tmp.write_text("".join(by_index[i] + "\n" for i in sorted(by_index)), encoding="utf-8")
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            for _, offset, length in lines:
+                src.seek(offset)
+                line = src.read(length).rstrip(b"\r\n")
+                dst.write(line + b"\n")
         os.replace(tmp, path)

@@ -73,5 +73,6 @@ def test_demo_photos_are_coin_crops(tmp_path):
                                                write_coin_photos(tmp_path / "q", n=3,
                                                                  size=(64, 48), seed=seed)]
     job = demo_job(tmp_path / "demo")
-    assert job.scene == "default" and job.export == ("coco", "yolo")
-    assert len(list((tmp_path / "demo" / "real_photos").glob("*.png"))) == 16
+    assert job.scene.endswith("scene.yaml") and job.export == ("coco", "yolo")
+    # the demo adapts to the shipped set's 10 fit photos (LM-O), not to coins
+    assert len(list((tmp_path / "demo" / "real_photos").glob("*.jpg"))) == 10

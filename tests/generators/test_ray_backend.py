@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from synthgap.cli import main
 from synthgap.cli.render import prepare_render
-from synthgap.data import DatasetLayout
+from synthgap.data import DatasetLayout, Record
 from synthgap.generators.ray_backend import (
     RayAddressError,
     RayBackendError,
@@ -141,3 +141,32 @@ def test_cli_renders_on_ray(ray_session, tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["rendered"], summary["workers"]) == (3, 2)
     assert len((out / "records.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_task_process_reuses_its_scene_and_renderer(local_reference, tmp_path):
+    """Ray runs many tasks in one worker process: the second task of the same scene and size
+    reuses the loaded meshes and the open renderer, and the files are still the local ones."""
+    from synthgap.generators import ray_backend
+    from synthgap.generators.writer import DatasetWriter
+    from synthgap.scenes import scene_to_yaml
+
+    source, identity = prepare_render(SCENE, seed=3, **SIZE)
+    text = scene_to_yaml(source.scene)
+    writer = DatasetWriter(tmp_path, identity)
+    writer.open()
+    try:
+        first = ray_backend._render_chunk(YamlSceneSource(text, 3), [0, 1, 2], str(tmp_path),
+                                          96, 72, identity.defects_layer, 1)
+        renderer, meshes = ray_backend._last_renderer[1], ray_backend._last_scene[1]
+        second = ray_backend._render_chunk(YamlSceneSource(text, 3), [3, 4, 5], str(tmp_path),
+                                           96, 72, identity.defects_layer, 1)
+        assert ray_backend._last_renderer[1] is renderer  # same GL context and uploads
+        assert ray_backend._last_scene[1] is meshes  # the scene was not loaded again
+        for lines in (first[0], second[0]):
+            for line in lines:
+                writer.append(Record.from_dict(json.loads(line)))
+    finally:
+        writer.close({"status": "complete"})
+        ray_backend._last_renderer[1].close()
+        ray_backend._last_renderer = ray_backend._last_scene = None
+    assert_same_dataset(tmp_path, local_reference)

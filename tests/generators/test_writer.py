@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -252,4 +253,76 @@ def test_library_calls_leave_the_allocator_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "reuse_freed_memory", forbidden)
     summary = render_dataset(HandSource(), tmp_path / "out", identity=IDENT, count=1)
     assert summary.rendered == 1
+
+
+
+def _record_line(index: int, tag: str = "") -> str:
+    return json.dumps({"index": index, "tag": tag}) + "\n"
+
+
+def test_records_are_sorted_by_index_first_one_wins(tmp_path):
+    w = DatasetWriter(tmp_path / "out", IDENT)
+    w.open()
+    path = w.layout.records
+    w.close()
+    path.write_text(_record_line(3) + "\n" + _record_line(1, "first") + _record_line(2)
+                    + _record_line(1, "again") + _record_line(0).rstrip("\n") + "\r\n")
+    w = DatasetWriter(tmp_path / "out", IDENT)
+    assert w.open() == {0, 1, 2, 3}
+    w.close()
+    assert path.read_text() == "".join([_record_line(0), _record_line(1, "first"),
+                                        _record_line(2), _record_line(3)])
+
+
+def test_records_in_order_are_not_rewritten(tmp_path):
+    w = DatasetWriter(tmp_path / "out", IDENT)
+    w.open()
+    path = w.layout.records
+    w.close()
+    path.write_text("".join(_record_line(i) for i in range(5)))
+    inode = path.stat().st_ino
+    w = DatasetWriter(tmp_path / "out", IDENT)
+    w.open()
+    w.close()
+    assert path.stat().st_ino == inode  # left in place (a 100k-record file is not copied)
+
+
+def test_a_lock_file_unlinked_by_its_holder_is_not_shared(tmp_path, monkeypatch):
+    """A run that locked `.lock` just as the previous holder unlinked it locks the new file,
+    so it cannot hold the folder together with a third run."""
+    import synthgap.generators.writer as writer_mod
+
+    root = tmp_path / "out"
+    root.mkdir()
+    real_flock = writer_mod.fcntl.flock
+    calls = []
+
+    def flock_then_replaced(fd, op):  # the holder closes and unlinks between open and flock
+        real_flock(fd, op)
+        if not calls:
+            (root / ".lock").unlink()
+            (root / ".lock").write_text("")
+        calls.append(fd)
+
+    monkeypatch.setattr(writer_mod.fcntl, "flock", flock_then_replaced)
+    lock = writer_mod._claim(root / ".lock")
+    try:
+        assert len(calls) == 2  # the first lock was on the unlinked file: taken again
+        assert os.fstat(lock.fileno()).st_ino == (root / ".lock").stat().st_ino
+    finally:
+        lock.close()
+
+
+def test_level_of_detail_is_part_of_the_identity(tmp_path):
+    import dataclasses
+
+    full = dataclasses.replace(IDENT, lod=False)
+    assert "lod" not in IDENT.as_json() and full.as_json()["lod"] is False
+    for first, second in ((IDENT, full), (full, IDENT)):
+        out = tmp_path / f"out-{first.lod}"
+        w = DatasetWriter(out, first)
+        w.open()
+        w.close({"status": "complete"})
+        with pytest.raises(DatasetConflictError, match="lod: folder has"):
+            DatasetWriter(out, second).open()
 
