@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from synthgap.cli.options import progress_option
+
 
 @click.command("demo")
 @click.option("-o", "--out", "--output", type=click.Path(path_type=Path), default=Path("demo_out"),
@@ -16,8 +18,7 @@ import click
                                             "pda", "camera"]),
               default=None,
               help="Adaptation method (default pda: best on real photos, docs/benchmarks.md).")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bars on stderr.")
+@progress_option
 @click.option("--evaluate/--no-evaluate", default=True, show_default=True,
               help="Train the recognition evaluation on the 20 held-out photos (the return "
               "table; about a minute on 2 idle cores).")

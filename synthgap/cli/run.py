@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from synthgap.cli.options import progress_option
+
 
 def run_and_print(job: object, *, progress: bool) -> None:
     """Run a validated job, log stages to stderr, print the JSON summary on stdout."""
@@ -31,8 +33,7 @@ def run_and_print(job: object, *, progress: bool) -> None:
 @click.argument("job_file", type=click.Path(path_type=Path))
 @click.option("--output", "-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Override the job's output folder.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bars on stderr.")
+@progress_option
 def run(job_file: Path, output: Path | None, progress: bool) -> None:
     """Run the job in JOB_FILE: render, adapt to the real photos, export, report.
 
