@@ -74,7 +74,8 @@ def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
     if path.is_file():
         return path
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "synthgap", "scene", "fit", str(REPO / "examples" / "lmo_like.yaml"),
+    cmd = [sys.executable, "-m", "synthgap", "scene", "fit",
+           str(REPO / "examples" / "lmo_like.yaml"),
            "--bop", str(rl.find_scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
            "-o", str(path), "--force", *([] if plates else ["--no-plates"])]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
@@ -161,7 +162,8 @@ def main() -> None:
         v = np.array([c / n for c, n in by_seed.values()])
         table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
                       "seeds": [round(float(x), 4) for x in v],
-                      "object_share": round(float(np.mean([s["mean_share"] for s in shares[row]])), 4),
+                      "object_share": round(float(np.mean(
+                          [s["mean_share"] for s in shares[row]])), 4),
                       "other_class_over_10pct": round(float(np.mean(
                           [s["other_class_over_10pct"] or 0.0 for s in shares[row]])), 4)}
     rng = np.random.default_rng(0)
@@ -180,7 +182,7 @@ def main() -> None:
         print(f"{row:18s} {t['mean']:.3f} ± {t['std']:.3f}    {t['object_share']:10.3f} "
               f"{t['other_class_over_10pct']:10.3f}  {vs_s}")
     summary = {"benchmark": "lmo_scene_fit", "renders": args.renders, "seeds": args.seeds,
-               "steps": args.steps, "test_crops": int(len(cls)),
+               "steps": args.steps, "test_crops": len(cls),
                "seconds": round(time.perf_counter() - t0, 1), "rows": table}
     print(json.dumps(summary))
 

@@ -80,7 +80,7 @@ class SceneFitResult:
 
 def _absolute(data: Any, base: Path) -> Any:
     if isinstance(data, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in data.items():
             if k in _PATH_KEYS and isinstance(v, str) and not v.startswith("preset:"):
                 out[k] = str((base / Path(v).expanduser()).resolve())
@@ -118,7 +118,9 @@ def _background(cfg: SceneFitConfig, template: dict[str, Any], obs: list[PhotoOb
     bg = {k: v for k, v in dict(template.get("background", {})).items()
           if k not in ("images", "image_files", "color", "texture", "texture_image")}
     bg["plane"] = False
-    bg.setdefault("crop", [0.5, 1.0])
+    # the camera distances are the photos', so the backgrounds stay near the photos' own
+    # scale (a small crop would magnify the desk around parts drawn at their true size)
+    bg["crop"] = [0.8, 1.0]
     if plates is not None:
         bg["images"] = str(plates[0].parent.resolve())
     else:

@@ -35,7 +35,7 @@ def relative_paths(data: Any, out_dir: Path) -> Any:
     `mesh`, `calibration`, `images`, `image_files`, `texture_image`, `image`, `photo`)."""
     keys = {"mesh", "calibration", "images", "texture_image", "image", "photo"}
     if isinstance(data, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in data.items():
             if k in keys and isinstance(v, str) and os.path.isabs(v):
                 out[k] = os.path.relpath(v, out_dir)
