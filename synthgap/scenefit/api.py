@@ -150,7 +150,7 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
                             "no photo shows a known part; nothing to fit")
     lib = load_parts(template)
     names = list(part_names(template))
-    shapes = {n: part_shape(a.mesh.convex_hull.vertices, a.stable_poses) for n, a in lib.items()}
+    shapes = {n: part_shape(a.mesh) for n, a in lib.items()}
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
     masks, visib = None, None
     if cfg.plates or any(p.visib_fract is None for o in obs for p in o.parts):
