@@ -169,7 +169,9 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
     plate_files = None
     notes: dict[str, list[str]] = {"area": [
         "placement area: a typical photo's spread of part positions, widened; overlap: the "
-        "parts' bounding circles came this close in the median photo"]}
+        "parts' bounding circles came this close in the median photo"],
+        "lights": ["from the template, not fitted (`synthgap tune` fits lights)"],
+        "distractors": ["from the template, not fitted (unlabelled clutter primitives)"]}
     if cfg.plates and masks is not None:
         from synthgap.scenefit.plates import write_plates
 
@@ -194,6 +196,7 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
         notes["background"] = ["the raw photos (they still show the real parts: "
                                "run without --no-plates for plates without them)"]
     sensor = None
+    notes["sensor"] = ["from the template (`--sensor` fits it to the photos)"]
     if cfg.sensor:
         from synthgap.scenefit.sensor import fit_sensor
 
