@@ -1,7 +1,7 @@
 """Choose how renders and a few labelled real photos are combined, on the `fit` photos only.
 
 `benchmarks/real_lmo.py` trains each `+real` row on renders plus the labelled crops of the 20
-`fit` photos. How the two are combined (`_lmo_models.MIX_RECIPES`: `batch`, half of every
+`fit` photos. How the two are combined (`synthgap.evaluate.models.MIX_RECIPES`: `batch`, half of every
 batch from each; `finetune`, train on the renders then on the real crops from those weights)
 is a choice, and choices are made here, by 2-fold cross-validation over the 20 `fit` photos
 (train on 10, test on the crops of the other 10), never on the `test` photos.
@@ -36,7 +36,7 @@ import real_lmo as rl
 
 def _job(args: tuple) -> tuple[str, int, int, int, int]:
     """One training; returns (row, fold, seed, correct, total)."""
-    from _lmo_models import TrainBudget, classify, train_classifier, train_mixed
+    from synthgap.evaluate.models import TrainBudget, classify, train_classifier, train_mixed
 
     row, fold, seed, renders, real, test_x, test_y, n_cls, budget, recipe = args
     b = TrainBudget(*budget)
@@ -59,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
 
-    from _lmo_models import MIX_RECIPES
+    from synthgap.evaluate.models import MIX_RECIPES
 
     from synthgap.adapt.image_base import make_image_adapter
     from synthgap.data.layout import read_image

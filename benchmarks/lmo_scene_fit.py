@@ -109,7 +109,7 @@ def share(render_dir: Path, data: Path, ids: list[int]) -> dict:
 def align_views_file(data: Path, out: Path, ids: list[int], min_visib: float) -> Path:
     """`synthgap align` poses of the fold's photos (box hint: each part's true visible box,
     what a person would draw), written as a `real_views` file (cached)."""
-    from synthgap.adapt.align_views import align_views, views_yaml
+    from synthgap.poses.views import align_views, views_yaml
     from synthgap.scenes import load_scene
     from synthgap.scenes.bop import read_bop_scene
 
@@ -168,7 +168,7 @@ def row_result(args: argparse.Namespace, f: int, row: str, scene: Path, ids: lis
                classes: list[str], test: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
     """Accuracy per seed, per held-out photo, and the object share of one (fold, row);
     cached in the fold folder (same renders, seeds, steps)."""
-    from _lmo_models import TrainBudget, classify, train_classifier
+    from synthgap.evaluate.models import TrainBudget, classify, train_classifier
 
     key = {"renders": args.renders, "seeds": args.seeds, "steps": args.steps}
     cache = args.out / f"fold{f}" / f"result_{row}.json"

@@ -336,7 +336,7 @@ def _init_worker() -> None:
 def _recognition_job(args: tuple) -> tuple[str, int, int, int]:
     """Train one classifier; returns (set, seed, correct, total) on its test crops. Two
     training sets (renders, real crops) are combined by the mix recipe (`train_mixed`)."""
-    from _lmo_models import TrainBudget, classify, train_classifier, train_mixed
+    from synthgap.evaluate.models import TrainBudget, classify, train_classifier, train_mixed
 
     name, seed, parts, test_x, test_y, n_classes, budget, recipe = args
     if len(parts) == 2:
@@ -350,7 +350,7 @@ def _recognition_job(args: tuple) -> tuple[str, int, int, int]:
 
 def _segmentation_job(args: tuple) -> tuple[str, np.ndarray]:
     """Train one U-Net; returns (set, confusion matrix) on its test images."""
-    from _lmo_models import TrainBudget, segment, train_segmenter
+    from synthgap.evaluate.models import TrainBudget, segment, train_segmenter
 
     name, seed, parts, test_x, test_y, n_classes, budget, device = args
     net = train_segmenter(parts, n_classes, seed=seed, budget=TrainBudget(*budget),

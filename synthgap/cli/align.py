@@ -58,9 +58,9 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     photo with the render of the same view. Check the --preview overlays. Prints one JSON line
     per (photo, part) and a summary line.
     """
-    from synthgap.adapt.align import AlignConfig
-    from synthgap.adapt.align_views import align_views, read_pose_hints, views_yaml
     from synthgap.data.layout import DatasetFileError
+    from synthgap.poses.aligner import AlignConfig
+    from synthgap.poses.views import align_views, read_pose_hints, views_yaml
     from synthgap.scenes import SceneError, load_scene
 
     if boxes and hint_pose is not None:
@@ -84,8 +84,8 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
                              w_appearance=AlignConfig.w_appearance if colours else 0.0)
         base = Path(scene).resolve().parent if not scene.startswith("preset:") else None
         result, aligned = align_views(
-            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,  # type: ignore[arg-type]
-            depth=depth_range, config=config, seed=seed, preview_dir=preview,  # type: ignore[arg-type]
+            loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,
+            depth=depth_range, config=config, seed=seed, preview_dir=preview,
             base_dir=base)
     except (SceneError, DatasetFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -12,6 +12,7 @@ shining along its -z axis (OpenGL convention).
 from __future__ import annotations
 
 import math
+from typing import Literal, TypedDict
 
 import numpy as np
 import trimesh
@@ -32,6 +33,8 @@ from synthgap.generators.params import (
     SampleParams,
     SensorParams,
     as_matrix4,
+    vec3,
+    vec5,
 )
 from synthgap.generators.parts import PartAsset
 from synthgap.generators.textures import TEXTURE_VARIANTS
@@ -154,7 +157,7 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
         return MaterialParams(base_color=(1.0, 1.0, 1.0), metallic=metallic, roughness=roughness,
                               source="mesh", brightness=brightness, hue_shift=hue_shift,
                               saturation=saturation)
-    texture = {}
+    texture: _Texture = {}
     if cfg.texture != "none":
         texture = {"texture": cfg.texture,
                    "texture_scale": float(cfg.texture_scale),
@@ -164,10 +167,35 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
     if (brightness, hue_shift, saturation) != (1.0, 0.0, 1.0):
         rgb = jitter_colors(np.asarray(base, np.float32), hue_shift=hue_shift,
                             saturation=saturation) * brightness
-        base = tuple(float(v) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[assignment]
+        base = vec3(np.clip(rgb, 0.0, 1.0))
     return MaterialParams(base_color=base, metallic=metallic, roughness=roughness,
                           brightness=brightness, hue_shift=hue_shift, saturation=saturation,
                           **texture)
+
+
+class _Texture(TypedDict, total=False):
+    """The texture fields of `MaterialParams`, when a finish is drawn."""
+
+    texture: str
+    texture_scale: float
+    texture_seed: int
+    uv: Literal["box", "xatlas"]
+    normal_strength: float
+
+
+class _EnvironmentImage(TypedDict, total=False):
+    """The photo fields of an environment `LightParams`."""
+
+    image: str
+    projection: Literal["equirectangular", "hemisphere"]
+
+
+class _PlaneTexture(TypedDict, total=False):
+    """The texture fields of `BackgroundParams`."""
+
+    texture: str
+    texture_size: float
+    texture_seed: int
 
 
 def _translation(x: float, y: float, z: float) -> np.ndarray:
@@ -222,7 +250,7 @@ def _sample_camera(scene: Scene, rng: np.random.Generator) -> CameraParams:
     pose = look_at_pose(eye, look_at + jitter, _up_hint(elevation, azimuth), roll)
     k = scene.intrinsics()
     return CameraParams(width=scene.image.width, height=scene.image.height, fx=k.fx, fy=k.fy,
-                        cx=k.cx, cy=k.cy, distortion=tuple(float(d) for d in cam.distortion),
+                        cx=k.cx, cy=k.cy, distortion=vec5(cam.distortion),
                         pose=as_matrix4(pose), znear=cam.znear, zfar=cam.zfar)
 
 
@@ -255,9 +283,8 @@ def _defect_at(d: DefectConfig, p: np.ndarray, normal: np.ndarray, rng: np.rando
     if sizes is None:
         sizes = {k: sample_float(dist, rng=rng) for k, dist in d.sizes().items()}
     color = sample_color(d.color, rng=rng) if d.color is not None else None
-    return DefectParams(type=d.type, position=tuple(float(v) for v in p),
-                        normal=tuple(float(v) for v in normal),
-                        direction=tuple(float(v) for v in t), size=sizes, color=color)
+    return DefectParams(type=d.type, position=vec3(p), normal=vec3(normal), direction=vec3(t),
+                        size=sizes, color=color)
 
 
 def _geometry_sites(asset: PartAsset, d: DefectConfig, n: int, rng: np.random.Generator
@@ -355,7 +382,7 @@ def _sample_distractors(scene: Scene, placer: _Placer, rng: np.random.Generator
         if xy is None:
             continue
         pose = _translation(xy[0], xy[1], z) @ _rot_z(yaw)
-        out.append(DistractorParams(primitive=prim, size=tuple(float(s) for s in size),
+        out.append(DistractorParams(primitive=prim, size=vec3(size),
                                     pose=as_matrix4(pose), material=material))
     return tuple(out)
 
@@ -395,7 +422,7 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
                 ny = max(1, min(cfg.count, round(math.sqrt(cfg.count * h / w))))
                 nx = max(1, round(cfg.count / ny))  # nx * ny is the closest grid to count
                 extra.update(width=float(w), height=float(h), nx=float(nx), ny=float(ny))
-        image = {}
+        image: _EnvironmentImage = {}
         if cfg.image is not None:
             image = {"image": str(cfg.image), "projection": environment_projection(
                 cfg.image, cfg.projection)}
@@ -415,7 +442,7 @@ def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundPara
         x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
         crop = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     ambient = sample_color(bg.ambient, rng=rng)
-    texture: dict = {}
+    texture: _PlaneTexture = {}
     if bg.texture != "none" or bg.texture_image is not None:
         texture = {"texture": bg.texture if bg.texture != "none" else str(bg.texture_image),
                    "texture_size": float(bg.texture_size),

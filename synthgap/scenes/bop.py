@@ -169,6 +169,19 @@ def _photo(scene_dir: Path, image_id: int, gt_path: Path) -> Path:
                          f"no photo {rgb_dir / f'{image_id:06d}'}.png (or .jpg) for this image id")
 
 
+def _model_file(models_dir: Path, obj_id: int, gt_path: Path, field: str) -> Path:
+    """`obj_XXXXXX` in any mesh format the scene format reads (PLY first, as BOP ships)."""
+    from synthgap.scenes.parts import MESH_SUFFIXES
+
+    for suffix in (".ply", *[s for s in MESH_SUFFIXES if s != ".ply"]):
+        model = models_dir / f"obj_{obj_id:06d}{suffix}"
+        if model.is_file():
+            return model
+    raise BopFormatError(gt_path, field, f"no model {models_dir / f'obj_{obj_id:06d}'}.ply "
+                                         f"(or {', '.join(MESH_SUFFIXES[:3])}, ...) for object "
+                                         f"{obj_id}")
+
+
 def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = None,
                    image_ids: Iterable[int] | None = None) -> BopScene:
     """Read a BOP scene folder.
@@ -270,11 +283,7 @@ def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = Non
                 if "visib_fract" in inf:
                     extra["visib_fract"] = float(inf["visib_fract"])
             if obj_id not in models:
-                model = models_dir / f"obj_{obj_id:06d}.ply"
-                if not model.is_file():
-                    raise BopFormatError(gt_path, f"{where}.obj_id",
-                                         f"no model {model} for object {obj_id}")
-                models[obj_id] = model
+                models[obj_id] = _model_file(models_dir, obj_id, gt_path, f"{where}.obj_id")
             objects.append(BopObject(obj_id=obj_id, pose=pose, **extra))
         images.append(BopImage(image_id=image_id, rgb=_photo(scene_dir, image_id, gt_path),
                                K=K, objects=tuple(objects)))
@@ -294,7 +303,7 @@ def read_bop_scene(scene_dir: str | Path, *, models_dir: str | Path | None = Non
 def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
                        names: Mapping[int, str] | None = None,
                        extra: Mapping[str, Any] | None = None,
-                       photo_background: bool = False) -> Scene:
+                       photo_background: bool = False, mesh_units: str = "mm") -> Scene:
     """A synthgap `Scene` whose `real_views` are the chosen photos of a BOP scene.
 
     The scene's parts are the BOP models (units mm, one entry per object id, named by
@@ -312,6 +321,8 @@ def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
         photo_background: draw each view over its own photo (the view's background is that
             photo, uncropped): the render then differs from the photo only on the parts, as
             renders composited over real background photos do.
+        mesh_units: units of the model files (`mm` as BOP ships them, `cm`, `m`, `in`); the
+            poses' translations stay in millimetres (BOP's `cam_t_m2c`).
 
     Returns:
         A validated `Scene` with one `real_views` entry per photo, in `image_ids` order;
@@ -340,7 +351,7 @@ def bop_scene_to_scene(bop: BopScene, *, image_ids: Sequence[int] | None = None,
     overrides = {p.get("name"): p for p in data.pop("parts", []) if isinstance(p, dict)}
     parts = []
     for i in used:
-        entry: dict[str, Any] = {"mesh": str(bop.models[i]), "units": "mm", "name": label[i],
+        entry: dict[str, Any] = {"mesh": str(bop.models[i]), "units": mesh_units, "name": label[i],
                                  "class": label[i]}
         over = overrides.get(label[i], {})
         entry.update({k: v for k, v in over.items() if k != "name"})

@@ -1,4 +1,4 @@
-"""The two downstream models of `real_lmo.py`: a crop classifier and a small U-Net.
+"""The two downstream models of the evaluation: a crop classifier and a small U-Net.
 
 Both are trained from scratch with a fixed architecture, step budget and augmentation for
 every training set, seeded (`torch.Generator` for initialisation, batch order and augmentation;
@@ -13,6 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+__all__ = ["IGNORE", "MIX_RECIPES", "CropNet", "SmallUNet", "TrainBudget", "classify",
+           "confusion", "iou_per_class", "segment", "train_classifier", "train_mixed",
+           "train_segmenter"]
+
+#: Label of pixels the segmentation neither trains nor scores (unsure ground truth).
+IGNORE = 255
 
 
 # --------------------------------------------------------------------------- recognition
@@ -31,11 +38,15 @@ class CropNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(c_in, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        """`(B, 3, S, S)` float in [0, 1] -> `(B, n_classes)` logits."""
+        out: torch.Tensor = self.head(self.features(x).mean(dim=(2, 3)))
+        return out
 
 
 @dataclass(frozen=True)
 class TrainBudget:
+    """Training budget of one model: optimiser steps, batch size, peak learning rate."""
+
     steps: int
     batch: int
     lr: float
@@ -43,7 +54,7 @@ class TrainBudget:
 
 def _augment_crops(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Fixed augmentation: random shift (±4 px, reflect pad), horizontal flip, brightness,
-    contrast and per-channel gain jitter; `(B, 3, 64, 64)` float in [0, 1]."""
+    contrast and per-channel gain jitter; `(B, 3, S, S)` float in [0, 1]."""
     b = x.shape[0]
     pad = F.pad(x, (4, 4, 4, 4), mode="reflect")
     ox = torch.randint(0, 9, (b,), generator=g)
@@ -63,7 +74,8 @@ def _augment_crops(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def _batches(n_sets: list[int], batch: int, g: torch.Generator) -> list[torch.Tensor]:
     """Indices of one batch drawn equally from each of the given sets (offset into the
     concatenation)."""
-    out, offset = [], 0
+    out: list[torch.Tensor] = []
+    offset = 0
     share = [batch // len(n_sets)] * len(n_sets)
     share[0] += batch - sum(share)
     for n, k in zip(n_sets, share, strict=True):
@@ -80,7 +92,7 @@ MIX_RECIPES = ("batch", "finetune")
 
 def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, *,
                      seed: int, budget: TrainBudget, init: CropNet | None = None) -> CropNet:
-    """Train `CropNet` on one or more (crops `(N, 64, 64, 3) uint8`, labels `(N,)`) sets.
+    """Train `CropNet` on one or more (crops `(N, S, S, 3) uint8`, labels `(N,)`) sets.
 
     With several sets (e.g. renders and real crops), each batch draws equally from each set,
     so a small real set is not drowned by thousands of renders. With `init`, training starts
@@ -158,6 +170,7 @@ class SmallUNet(nn.Module):
         self.out = nn.Conv2d(c[0], n_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W)` float in [0, 1] -> `(B, K, H, W)` logits."""
         skips = []
         for i, block in enumerate(self.down):
             x = block(x)
@@ -168,7 +181,8 @@ class SmallUNet(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], 1))
-        return self.out(x)
+        out: torch.Tensor = self.out(x)
+        return out
 
 
 def _augment_seg(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, crop: int
@@ -192,7 +206,7 @@ def train_segmenter(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, 
                     budget: TrainBudget, device: str = "cpu", crop: int = 128) -> SmallUNet:
     """Train `SmallUNet` on (images `(N, H, W, 3) uint8`, labels `(N, H, W) uint8`) sets,
     on random `crop`² windows; each batch draws equally from each set. Class weights:
-    background 0.25, objects 1."""
+    background 0.25, objects 1; label `IGNORE` (255) pixels are not counted."""
     g = torch.Generator().manual_seed(seed)
     torch_init = torch.Generator().manual_seed(seed + 1_000_003)
     net = SmallUNet(n_classes)
@@ -212,7 +226,8 @@ def train_segmenter(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, 
     for _ in range(budget.steps):
         idx = torch.cat(_batches(sizes, budget.batch, g))
         x, y = _augment_seg(xs[idx].float() / 255.0, ys[idx], g, crop)
-        loss = F.cross_entropy(net(x.to(device)), y.to(device), weight=weight)
+        loss = F.cross_entropy(net(x.to(device)), y.to(device), weight=weight,
+                               ignore_index=IGNORE)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -233,10 +248,18 @@ def segment(net: SmallUNet, images: np.ndarray, device: str = "cpu") -> np.ndarr
     return np.concatenate(out)
 
 
-def iou_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """IoU of each class over all pixels of all images (NaN for a class absent from both)."""
-    conf = np.bincount(truth.ravel().astype(np.int64) * n_classes + pred.ravel(),
-                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+def confusion(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
+    """`(K, K) int64` confusion matrix (rows truth, columns prediction); `IGNORE` pixels of
+    `truth` are left out."""
+    keep = truth.ravel() != IGNORE
+    t = truth.ravel()[keep].astype(np.int64)
+    p = pred.ravel()[keep].astype(np.int64)
+    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes)
+
+
+def iou_per_class(conf: np.ndarray) -> np.ndarray:
+    """IoU of each class from a `(K, K)` confusion matrix (NaN for a class absent from both)."""
     inter = np.diag(conf).astype(float)
     union = conf.sum(0) + conf.sum(1) - np.diag(conf)
     with np.errstate(invalid="ignore", divide="ignore"):
