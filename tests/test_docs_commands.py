@@ -205,7 +205,7 @@ def _invoke(args: list[str]):
 def _help_of(words: list[str]) -> tuple[list[str], str | None]:
     """The command path of a synopsis and its `--help` text (None: no such command)."""
     path = [w for w in words[:2] if re.fullmatch(r"[a-z][a-z-]*", w)]
-    if path[:1] != ["adapt"]:
+    if path[:1] not in (["adapt"], ["scene"]):  # command groups: keep the subcommand
         path = path[:1]
     code, output = _invoke([*path, "--help"])
     return path, output if code == 0 else None

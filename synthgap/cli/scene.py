@@ -59,12 +59,15 @@ def _ids(value: str | None) -> tuple[int, ...] | None:
               help="Ranges grow by this fraction of their observed span on each side.")
 @click.option("--dilate", default=9, show_default=True, type=click.IntRange(0, 100),
               help="Plate mask dilation, pixels.")
+@click.option("--table-fill/--no-table-fill", default=False, show_default=True,
+              help="Fill plate pixels that see the table from other photos (feature "
+                   "homography of the table) before inpainting; slower.")
 @click.option("--ignore-object", "ignore", multiple=True, type=click.IntRange(min=0),
               help="BOP object id to leave out (repeat).")
 @click.option("--force", is_flag=True, help="Replace OUT when it exists.")
 def fit(template: str, bop: tuple[Path, ...], image_ids: str | None, views: Path | None,
         out: Path, plates: bool, plates_dir: Path | None, sensor: bool, widen: float,
-        dilate: int, ignore: tuple[int, ...], force: bool) -> None:
+        dilate: int, table_fill: bool, ignore: tuple[int, ...], force: bool) -> None:
     """Fit TEMPLATE's camera pose, resting poses, counts, placement area, overlap and
     background to the photos: writes a commented scene file (`synthgap render OUT`).
 
@@ -84,7 +87,8 @@ def fit(template: str, bop: tuple[Path, ...], image_ids: str | None, views: Path
         raise click.BadParameter("applies to --bop folders only", param_hint="--image-ids")
     cfg = SceneFitConfig(template=template, out=out, bop=bop, image_ids=_ids(image_ids),
                          views=views, plates=plates, plates_dir=plates_dir, sensor=sensor,
-                         widen=widen, dilate_px=dilate, ignore_objects=ignore, force=force)
+                         widen=widen, dilate_px=dilate, table_fill=table_fill,
+                         ignore_objects=ignore, force=force)
     try:
         result = fit_scene(cfg)
     except FitInputError as exc:

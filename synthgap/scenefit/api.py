@@ -50,6 +50,9 @@ class SceneFitConfig:
         sensor: fit the `sensor:` block with the camera model (renders each photo's view).
         widen: ranges grow by this fraction of their observed span on each side.
         dilate_px: plate mask dilation, pixels.
+        table_fill: fill plate pixels that see the table from other photos through a
+            feature homography before inpainting (`plates.fill_plate`; slower, not measured
+            on a benchmark yet, so off by default).
         ignore_objects: BOP object ids to leave out.
         force: overwrite `out` when it exists.
     """
@@ -64,6 +67,7 @@ class SceneFitConfig:
     sensor: bool = False
     widen: float = 0.1
     dilate_px: int = 9
+    table_fill: bool = False
     ignore_objects: tuple[int, ...] = ()
     force: bool = False
 
@@ -118,7 +122,9 @@ def _background(cfg: SceneFitConfig, template: dict[str, Any], obs: list[PhotoOb
     bg = {k: v for k, v in dict(template.get("background", {})).items()
           if k not in ("images", "image_files", "color", "texture", "texture_image")}
     bg["plane"] = False
-    bg.setdefault("crop", [0.5, 1.0])
+    # the camera distances are the photos', so the backgrounds stay near the photos' own
+    # scale (a small crop would magnify the desk around parts drawn at their true size)
+    bg["crop"] = [0.8, 1.0]
     if plates is not None:
         bg["images"] = str(plates[0].parent.resolve())
     else:
@@ -148,7 +154,7 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
                             "no photo shows a known part; nothing to fit")
     lib = load_parts(template)
     names = list(part_names(template))
-    shapes = {n: part_shape(a.mesh.convex_hull.vertices, a.stable_poses) for n, a in lib.items()}
+    shapes = {n: part_shape(a.mesh) for n, a in lib.items()}
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
     masks, visib = None, None
     if cfg.plates or any(p.visib_fract is None for o in obs for p in o.parts):
@@ -163,12 +169,15 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
     plate_files = None
     notes: dict[str, list[str]] = {"area": [
         "placement area: a typical photo's spread of part positions, widened; overlap: the "
-        "parts' bounding circles came this close in the median photo"]}
+        "parts' bounding circles came this close in the median photo"],
+        "lights": ["from the template, not fitted (`synthgap tune` fits lights)"],
+        "distractors": ["from the template, not fitted (unlabelled clutter primitives)"]}
     if cfg.plates and masks is not None:
         from synthgap.scenefit.plates import write_plates
 
         pdir = cfg.plates_dir or out.parent / f"{out.stem}_plates"
-        rep = write_plates(obs, masks, pdir, dilate_px=cfg.dilate_px)
+        rep = write_plates(obs, masks, pdir, dilate_px=cfg.dilate_px,
+                           planes=layout.planes if cfg.table_fill else None)
         plate_files = list(rep.files)
         summary["plates"] = {"folder": str(pdir), "files": len(rep.files),
                              "object_share_before": round(rep.object_share_before, 4),
@@ -177,8 +186,9 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
                              "inpainted_share": round(rep.inpainted_share, 4)}
         notes["background"] = [
             f"plates: the {len(obs)} photos with every known part removed (masks from the poses, "
-            f"dilated {cfg.dilate_px} px; {100 * rep.copied_share:.1f} % of pixels from another "
-            f"photo of the same view, {100 * rep.inpainted_share:.1f} % inpainted); known-part "
+            f"dilated {cfg.dilate_px} px; {100 * rep.copied_share:.1f} % of pixels from other "
+            f"photos (same view, or the table through the plane from photos of the same "
+            f"arrangement), {100 * rep.inpainted_share:.1f} % inpainted); known-part "
             f"pixels {100 * rep.object_share_before:.1f} % of a photo -> "
             f"{100 * rep.object_share_after:.1f} % of a plate"]
         timings["plates"] = time.perf_counter() - t0 - sum(timings.values())
@@ -186,6 +196,7 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
         notes["background"] = ["the raw photos (they still show the real parts: "
                                "run without --no-plates for plates without them)"]
     sensor = None
+    notes["sensor"] = ["from the template (`--sensor` fits it to the photos)"]
     if cfg.sensor:
         from synthgap.scenefit.sensor import fit_sensor
 

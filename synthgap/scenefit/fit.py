@@ -33,6 +33,7 @@ from synthgap.scenefit.geometry import (
     yaw_of,
 )
 from synthgap.scenefit.observations import PhotoObservation
+from synthgap.scenefit.plane import Plane
 from synthgap.scenefit.ranges import (
     circular_range,
     cluster_directions,
@@ -84,6 +85,7 @@ class Layout:
         anchor: the part every frame is turned to (yaw 0), or None.
         photos: number of photos.
         plane_rms: per photo, rms gap of the parts touching the plane, metres.
+        planes: per photo, its support plane (camera frame).
         touching: per photo, how many of its parts touch the plane.
         positions: per photo, `(n, 2)` part positions relative to `look_at` (for tests and
             reports: the fitted scene does not contain them).
@@ -96,6 +98,7 @@ class Layout:
     anchor: str | None
     photos: int
     plane_rms: tuple[float, ...]
+    planes: tuple[Plane, ...]
     touching: tuple[int, ...]
     positions: tuple[np.ndarray, ...]
 
@@ -254,6 +257,7 @@ def fit_layout(observations: Sequence[PhotoObservation], shapes: Mapping[str, Pa
     return Layout(camera=cam, parts=parts, area=(float(2 * half[0]), float(2 * half[1])),
                   overlap=_overlap(geoms, shapes), anchor=anchor, photos=len(geoms),
                   plane_rms=tuple(g.plane.rms for g in geoms),
+                  planes=tuple(g.plane for g in geoms),
                   touching=tuple(int(g.plane.touching.sum()) for g in geoms),
                   positions=positions)
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import trimesh
 from scipy.spatial.transform import Rotation
 
 from synthgap.scenefit.observations import PhotoObservation
@@ -27,7 +28,7 @@ from synthgap.scenefit.plane import Plane, fit_support_plane
 __all__ = ["PartShape", "PhotoGeometry", "PlacedPart", "anchor_frames", "part_shape",
            "photo_geometry", "rest_rotation", "yaw_of"]
 
-#: Stable poses of each part used as candidate plane normals (most probable first).
+#: Largest flat hull faces of each part used as candidate plane normals.
 CANDIDATE_POSES = 12
 
 
@@ -193,7 +194,19 @@ def anchor_frames(geoms: Sequence[PhotoGeometry], rests: Mapping[str, np.ndarray
     return out, anchor
 
 
-def part_shape(mesh_vertices_hull: np.ndarray, stable_poses: np.ndarray) -> PartShape:
-    """A `PartShape` from hull vertices and `(n, 4, 4)` stable poses (most probable first)."""
-    ups = np.asarray(stable_poses, float)[:CANDIDATE_POSES, 2, :3]
-    return PartShape(hull=np.asarray(mesh_vertices_hull, float), up_candidates=ups)
+def part_shape(mesh: trimesh.Trimesh) -> PartShape:
+    """A `PartShape` of a mesh (metres): its convex hull and, as candidate up directions, the
+    inward normals of the hull's largest flat faces (the faces it can rest on; trimesh's stable
+    poses would also weigh them by probability, at seconds per mesh)."""
+    hull = mesh.convex_hull
+    in_facet = np.zeros(len(hull.faces), bool)
+    normals, areas = [], []
+    for facet, n, a in zip(hull.facets, hull.facets_normal, hull.facets_area, strict=True):
+        in_facet[facet] = True
+        normals.append(n)
+        areas.append(a)
+    normals.extend(hull.face_normals[~in_facet])
+    areas.extend(hull.area_faces[~in_facet])
+    order = np.argsort(-np.asarray(areas), kind="stable")[:CANDIDATE_POSES]
+    ups = -np.asarray(normals, float).reshape(-1, 3)[order]
+    return PartShape(hull=np.asarray(hull.vertices, float), up_candidates=ups)

@@ -185,8 +185,8 @@ def from_real_views(scene: Scene, *, source: str | Path = "scene") -> list[Photo
                 raise FitInputError(source, f"real_views[{i}].parts[{j}].part",
                                     f"{vp.part!r} is not a part of the template (parts: "
                                     f"{', '.join(names)}); fix the name or add the part")
-            parts.append(PartObservation(part=vp.part,
-                                         pose=rigid(cam_inv @ pinned_part_pose(vp, view.unit_scale))))
+            pose = rigid(cam_inv @ pinned_part_pose(vp, view.unit_scale))
+            parts.append(PartObservation(part=vp.part, pose=pose))
         photo = Path(view.photo)
         out.append(PhotoObservation(photo=photo, K=K, parts=tuple(parts),
                                     name=f"{i:03d}_{photo.stem}"))

@@ -44,8 +44,7 @@ class Plane:
 
     def height(self, points: np.ndarray) -> np.ndarray:
         """`(m,)` signed heights above the plane of `(m, 3)` camera-frame points, metres."""
-        heights: np.ndarray = np.asarray(points, float) @ self.normal - self.offset
-        return heights
+        return np.asarray(np.asarray(points, float) @ self.normal - self.offset)
 
 
 def part_gaps(normal: np.ndarray, hulls: Sequence[np.ndarray]) -> np.ndarray:

@@ -3,10 +3,16 @@ crops show real objects.
 
 A render composited over a raw photo shows that photo's real parts behind (and beside) the
 rendered ones, unlabelled or under a wrong label. A plate removes them: each known part's
-mask (rendered from its pose, `generators.ground_truth`) is dilated and filled, first from
-another photo where that place is free (only photos taken from the same viewpoint, e.g. a
-fixed cell camera: their free pixels agree with this photo's), the rest by inpainting
-(OpenCV Telea).
+mask (rendered from its pose, `generators.ground_truth`) is dilated and filled, in order:
+
+1. from another photo taken from the same viewpoint (a fixed cell camera: their free pixels
+   agree with this photo's), pixel for pixel;
+2. for pixels that see the table (the support plane near the parts): from other photos
+   through a homography of the table, estimated from ORB features matched on the free table
+   of both photos (RANSAC), where that table point is free in the other photo (the table and
+   what lies flat on it stays put even when the parts move between photos; what stands on it
+   is smeared, as any plane warp does);
+3. the rest by inpainting (OpenCV Telea).
 
 `object_pixel_share` measures, over the instance crops of a rendered dataset, the share of
 pixels that come from a background photo's real objects (masks given per photo).
@@ -26,11 +32,22 @@ import yaml
 
 from synthgap.data.layout import read_depth, read_image, write_image_atomic
 from synthgap.scenefit.observations import PhotoObservation
+from synthgap.scenefit.plane import Plane
 from synthgap.scenes.io import parse_scene, scene_to_yaml
 from synthgap.scenes.schema import Scene
 
-__all__ = ["PhotoMasks", "PlateReport", "ShareStats", "fill_plate", "object_pixel_share",
-           "photo_masks", "views_scene", "write_plates"]
+__all__ = [
+    "PhotoMasks",
+    "PlateReport",
+    "ShareStats",
+    "feature_homography",
+    "fill_plate",
+    "object_pixel_share",
+    "photo_masks",
+    "plane_pixel_mask",
+    "views_scene",
+    "write_plates",
+]
 
 #: Photos whose free pixels differ by less than this (mean absolute, 0-255) show the same place.
 SAME_VIEW_DIFF = 10.0
@@ -101,16 +118,21 @@ def photo_masks(template: Scene, observations: Sequence[PhotoObservation]) -> li
 
 
 def fill_plate(photo: np.ndarray, hole: np.ndarray,
-               others: Sequence[tuple[np.ndarray, np.ndarray]] = (), *,
+               others: Sequence[tuple[np.ndarray, ...]] = (), *,
+               plane_pixels: np.ndarray | None = None,
                inpaint_radius: int = 5) -> tuple[np.ndarray, int, int]:
-    """Fill `hole` of `photo`: from `others` that show the same place, then by inpainting.
+    """Fill `hole` of `photo`: from `others`, then by inpainting.
 
     Args:
         photo: `(H, W, 3) uint8`.
         hole: `(H, W) bool`, the pixels to replace (dilated part masks).
-        others: `(photo, hole)` pairs of other photos of the same size; one is used only
-            where it is free and only when its free pixels match `photo`'s (mean absolute
-            difference under `SAME_VIEW_DIFF` where both are free).
+        others: `(photo, hole)` pairs of other photos of the same size, used pixel for pixel
+            where they are free and only when their free pixels match `photo`'s (mean
+            absolute difference under `SAME_VIEW_DIFF` where both are free); or
+            `(photo, hole, H)` triples, `H` the `(3, 3)` homography from this photo's pixels
+            to the other's (`feature_homography`), used for `plane_pixels` only.
+        plane_pixels: `(H, W) bool`, pixels that see the support plane (default: none may be
+            filled through a homography).
         inpaint_radius: OpenCV inpainting radius, pixels.
 
     Returns:
@@ -119,25 +141,52 @@ def fill_plate(photo: np.ndarray, hole: np.ndarray,
     plate = photo.copy()
     todo = hole.copy()
     copied = 0
-    for other, other_hole in others:
+    h, w = hole.shape
+    for entry in others:
         if not todo.any():
             break
+        other, other_hole = entry[0], entry[1]
         if other.shape != photo.shape:
             continue
-        both = ~hole & ~other_hole
-        if not both.any():
-            continue
-        diff = np.abs(other.astype(np.int16) - photo.astype(np.int16))[both].mean()
-        if diff >= SAME_VIEW_DIFF:
-            continue
-        take = todo & ~other_hole
-        plate[take] = other[take]
+        if len(entry) > 2:  # through the plane: warp the other photo into this one
+            if plane_pixels is None:
+                continue
+            H = np.asarray(entry[2], float)
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            warped = cv2.warpPerspective(other, H, (w, h), flags=flags)
+            free = cv2.warpPerspective((~other_hole).astype(np.uint8), H, (w, h),
+                                       flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                       borderValue=0) > 0
+            take = todo & plane_pixels & free
+        else:
+            both = ~hole & ~other_hole
+            if not both.any():
+                continue
+            diff = np.abs(other.astype(np.int16) - photo.astype(np.int16))[both].mean()
+            if diff >= SAME_VIEW_DIFF:
+                continue
+            warped, take = other, todo & ~other_hole
+        plate[take] = warped[take]
         copied += int(take.sum())
         todo &= ~take
     painted = int(todo.sum())
     if painted:
         plate = cv2.inpaint(plate, todo.astype(np.uint8) * 255, inpaint_radius, cv2.INPAINT_TELEA)
     return plate, copied, painted
+
+
+def plane_pixel_mask(K: np.ndarray, normal: np.ndarray, offset: float, size: tuple[int, int],
+                     centre: np.ndarray, radius: float) -> np.ndarray:
+    """`(H, W) bool`: pixels whose ray meets the plane within `radius` metres of `centre`
+    (camera frame), i.e. that see the table around the parts (not the room behind it)."""
+    w, h = size
+    u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    denom = rays @ normal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = offset / denom
+    pts = rays * depth[..., None]
+    return np.asarray((depth > 0) & (np.linalg.norm(pts - centre, axis=-1) <= radius))
 
 
 @dataclass(frozen=True)
@@ -158,8 +207,62 @@ class PlateReport:
     inpainted_share: float
 
 
+def feature_homography(photo_a: np.ndarray, mask_a: np.ndarray, photo_b: np.ndarray,
+                       mask_b: np.ndarray, *, min_inliers: int = 40
+                       ) -> tuple[np.ndarray | None, int]:
+    """`(3, 3)` homography from photo a's pixels to photo b's, from ORB features matched
+    inside the masks (e.g. the free table in each), RANSAC (3 px).
+
+    Returns:
+        `(H or None, inliers)`; None with fewer than `min_inliers` inliers or under 30 %
+        of the matches.
+    """
+    orb = cv2.ORB_create(3000)  # type: ignore[attr-defined]  # missing from the cv2 stubs
+    ga = cv2.cvtColor(photo_a, cv2.COLOR_RGB2GRAY)
+    gb = cv2.cvtColor(photo_b, cv2.COLOR_RGB2GRAY)
+    ka, da = orb.detectAndCompute(ga, mask_a.astype(np.uint8) * 255)
+    kb, db = orb.detectAndCompute(gb, mask_b.astype(np.uint8) * 255)
+    if da is None or db is None or len(ka) < min_inliers or len(kb) < min_inliers:
+        return None, 0
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(da, db, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
+    if len(good) < min_inliers:
+        return None, 0
+    pa = np.array([ka[m.queryIdx].pt for m in good], np.float32)
+    pb = np.array([kb[m.trainIdx].pt for m in good], np.float32)
+    H, inl = cv2.findHomography(pa, pb, cv2.RANSAC, 3.0)
+    n = int(np.asarray(inl).sum()) if inl is not None else 0
+    if H is None or n < min_inliers or n < 0.3 * len(good):
+        return None, n
+    return np.asarray(H, float), n
+
+
+def _sources(i: int, photos: Sequence[np.ndarray], holes: Sequence[np.ndarray],
+             tables: Sequence[np.ndarray | None], *, most: int = 6
+             ) -> list[tuple[np.ndarray, ...]]:
+    """Fill sources of photo i: every other photo pixel for pixel (kept only if it is the
+    same view), then up to `most` other photos through the table plane (homographies from
+    features on the free table of both photos; most inliers first)."""
+    out: list[tuple[np.ndarray, ...]] = [(photos[j], holes[j]) for j in range(len(photos))
+                                         if j != i]
+    ti = tables[i]
+    if ti is None:
+        return out
+    via = []
+    for j in range(len(photos)):
+        tj = tables[j]
+        if j == i or tj is None:
+            continue
+        H, n = feature_homography(photos[i], ti & ~holes[i], photos[j], tj & ~holes[j])
+        if H is not None:
+            via.append((n, photos[j], holes[j], H))
+    via.sort(key=lambda e: -e[0])
+    return out + [(p, hl, H) for _, p, hl, H in via[:most]]
+
+
 def write_plates(observations: Sequence[PhotoObservation], masks: Sequence[PhotoMasks],
-                 out_dir: str | Path, *, dilate_px: int = 9) -> PlateReport:
+                 out_dir: str | Path, *, dilate_px: int = 9,
+                 planes: Sequence[Plane] | None = None) -> PlateReport:
     """Write one plate PNG per photo (`OUT/<name>.png`) with every known part removed.
 
     Args:
@@ -167,6 +270,8 @@ def write_plates(observations: Sequence[PhotoObservation], masks: Sequence[Photo
         masks: their rendered part masks (`photo_masks`).
         out_dir: the plate folder (created; only the plate files are written there).
         dilate_px: mask dilation radius in pixels (pose error, soft edges, contact shadows).
+        planes: each photo's support plane (camera frame); with them, table pixels are filled
+            through the plane from photos of the same arrangement (`fill_plate`).
 
     Returns:
         The `PlateReport`.
@@ -178,9 +283,18 @@ def write_plates(observations: Sequence[PhotoObservation], masks: Sequence[Photo
     photos = [read_image(o.photo) for o in observations]
     holes = [cv2.dilate((m.instance_mask > 0).astype(np.uint8), kernel) > 0 for m in masks]
     files, before, after, copied, painted, total = [], [], [], 0, 0, 0
+    tables: list[np.ndarray | None] = []
     for i, (o, photo) in enumerate(zip(observations, photos, strict=True)):
-        others = [(photos[j], holes[j]) for j in range(len(photos)) if j != i]
-        plate, c, p = fill_plate(photo, holes[i], others)
+        table = None
+        if planes is not None and o.parts:
+            centre = np.mean([p.pose[:3, 3] for p in o.parts], axis=0)
+            radius = max(float(np.linalg.norm(p.pose[:3, 3] - centre)) for p in o.parts) + 0.15
+            table = plane_pixel_mask(o.K, planes[i].normal, planes[i].offset,
+                                     (photo.shape[1], photo.shape[0]), centre, radius)
+        tables.append(table)
+    for i, (o, photo) in enumerate(zip(observations, photos, strict=True)):
+        plate, c, p = fill_plate(photo, holes[i], _sources(i, photos, holes, tables),
+                                 plane_pixels=tables[i])
         path = out / f"{o.name}.png"
         write_image_atomic(path, plate)
         files.append(path)

@@ -35,5 +35,5 @@ def synthetic(n: int, tmp: Path, seed: int = 0):
         parts = tuple(PartObservation(part=q.part, pose=inv @ np.asarray(q.pose)) for q in p.parts)
         obs.append(PhotoObservation(photo=tmp / f"{i}.png", K=K, parts=parts, name=f"p{i}"))
         cams.append(cam)
-    shapes = {n_: part_shape(a.mesh.convex_hull.vertices, a.stable_poses) for n_, a in lib.items()}
+    shapes = {n_: part_shape(a.mesh) for n_, a in lib.items()}
     return scene, obs, shapes, cams
