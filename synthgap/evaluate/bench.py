@@ -335,6 +335,12 @@ class FitSplit:
         ids = np.array([p.order for p in self.real.photos])
         return {"crops": self.crops.x, "crop_cls": self.crops.y, "crop_img": ids[self.crops.image]}
 
+    def photo(self, image_id: int) -> np.ndarray:
+        """The `fit` photo with this image id, `(H, W, 3) uint8`."""
+        from synthgap.data.layout import read_image
+
+        return read_image(next(p.path for p in self.real.photos if p.order == image_id))
+
     def crops_of(self, ids: Sequence[int]) -> CropSet:
         """Real crops of the photos with these image ids."""
         pos = [i for i, p in enumerate(self.real.photos) if p.order in set(ids)]
