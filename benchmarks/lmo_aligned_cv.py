@@ -52,7 +52,7 @@ def main() -> None:
     scene_path, folds = fs.scene_path, fs.folds
     images = [renders.image(i) for i in range(len(renders))]
     raw = rl.derived(images, renders, set())
-    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    budget = (args.steps, 48, 3e-3)  # real_lmo.py: 200 steps
     methods = [m for m in args.methods.split(",") if m]
     appearances = ["midpoint", f"sample{args.draws}"]
 

@@ -65,7 +65,7 @@ def main() -> None:
     classes, renders, truth, folds = fs.classes, fs.renders, fs.truth, fs.folds
     fit_ids = fs.fit_ids
     sets = {"raw": rl.derived((renders.image(i) for i in range(len(renders))), renders, set())}
-    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    budget = (args.steps, 48, 3e-3)  # real_lmo.py: 200 steps
     methods = [m for m in args.methods.split(",") if m]
 
     jobs = []

@@ -84,7 +84,7 @@ def main() -> None:
     data, names, classes, out, scene_path = fs.data, fs.names, fs.classes, fs.out, fs.scene_path
     raw = rl.derived((fs.renders.image(i) for i in range(len(fs.renders))), fs.renders, set())
     folds = fs.folds
-    budget = (200, 48, 3e-3)
+    budget = (args.steps, 48, 3e-3)
     jobs, corrections = [], {}
     for f, train_ids in enumerate(folds):
         test_x, test_y = fs.held_out(f)

@@ -367,5 +367,6 @@ class FitSplit:
                         help="render scene template (as real_lmo.py)")
         ap.add_argument("--renders", type=int, default=400, help="renders (real_lmo's cache)")
         ap.add_argument("--seeds", type=int, default=5, help="training seeds")
+        ap.add_argument("--steps", type=int, default=200, help="classifier steps (real_lmo: 200)")
         ap.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
         ap.add_argument("--json", action="store_true", help="print one JSON object last")
