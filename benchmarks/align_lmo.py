@@ -5,7 +5,7 @@ Data (nothing downloaded): the LM-O BOP scene in `../shared/data/lmo`; only the 
 and are never looked at here).
 
 For every instance with visible fraction >= 0.5 (from rendering the true poses,
-`synthgap.generators.ground_truth.iter_view_labels`), `synthgap.adapt.align.Aligner` runs
+`synthgap.generators.ground_truth.iter_view_labels`), `synthgap.poses.aligner.Aligner` runs
 from two hints:
 
 - `box`: the instance's true visible box (what a person would draw);
@@ -90,11 +90,11 @@ def main() -> None:
                     help="override an AlignConfig field (repeatable), e.g. --set views=150")
     args = ap.parse_args()
 
-    from synthgap.adapt.align import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
     from synthgap.data.layout import read_image
     from synthgap.generators.ground_truth import iter_view_labels
     from synthgap.generators.parts import load_parts
     from synthgap.generators.renderer import Renderer
+    from synthgap.poses.aligner import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 
     data = args.data.resolve()

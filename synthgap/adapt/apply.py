@@ -18,6 +18,9 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
@@ -69,7 +72,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -157,7 +160,7 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         pairs = {layer: (contained(src, rel, what=where[layer]),
                          contained(dst, rel, what=where[layer])) for layer, rel in files.items()}
         image = read_image(pairs["image"][0])
-        out = adapter.transform(image)
+        out = cast(np.ndarray, adapter.transform(image))  # one image in: one image out
         if out.shape != image.shape or out.dtype != image.dtype:
             raise RuntimeError(f"{adapter.method}: changed image {rec.index} from {image.shape} "
                                f"{image.dtype} to {out.shape} {out.dtype}")
@@ -235,7 +238,8 @@ class FitSummary:
     strength_scores: dict[str, float] | None = None
 
 
-def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
+def aligned_from_scene(scene_path: Path, *, seed: int
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Render the pinned views (`real_views`) of a scene file: `(renders, photos)`, aligned.
 
     Render i and photo i show the same view pixel for pixel
@@ -250,7 +254,7 @@ def aligned_from_scene(scene_path: Path, *, seed: int) -> tuple[list, list]:
 
 def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out: Path, *,
                      pairing: str | None = None, skip_bad: bool = False, seed: int = 0,
-                     max_images: int | None = None, options: dict | None = None,
+                     max_images: int | None = None, options: dict[str, Any] | None = None,
                      scene: Path | None = None, exclude_real: Collection[str] = ()
                      ) -> FitSummary:
     """Fit an image adapter on a render folder (or dataset directory) and a photo folder.
@@ -293,7 +297,8 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
             raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
                              "with pairing 'aligned' and without synthetic/real folders")
         syn, rea = aligned_from_scene(scene, seed=seed)
-        skipped_s, skipped_r = [], []
+        skipped_s: list[tuple[Path, str]] = []
+        skipped_r: list[tuple[Path, str]] = []
     elif synthetic is None or real is None:
         raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
                          "scene file with real_views)")

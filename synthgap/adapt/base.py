@@ -59,6 +59,7 @@ BUILTIN_ADAPTER_MODULES: list[str] = [
 
 
 _A = TypeVar("_A", bound="type[Adapter]")
+_T = TypeVar("_T")
 
 
 class NotFittedError(RuntimeError):
@@ -157,6 +158,13 @@ class Adapter(ABC):
             raise NotFittedError(f"{type(self).__name__} ({self.method}) is not fitted: "
                                  "call fit(synthetic, real, rng=...) or load(path) first")
 
+    def _fitted_value(self, value: _T | None) -> _T:
+        """`value` (a parameter that `fit` sets), or `NotFittedError` while it is unset."""
+        if value is None:
+            raise NotFittedError(f"{type(self).__name__} ({self.method}) is not fitted: "
+                                 "call fit(synthetic, real, rng=...) or load(path) first")
+        return value
+
     def save(self, path: str | Path) -> Path:
         """Write the fitted adapter to a `.safetensors` model file (+ `.json` sidecar)."""
         self._check_fitted()
@@ -171,6 +179,7 @@ class Adapter(ABC):
             ModelFileError: missing, truncated, foreign file, another kind, or bad contents.
         """
         if cls is Adapter:
+            # cls is Adapter, so Self is Adapter; mypy cannot narrow Self by `cls is`
             return load_adapter(path)  # type: ignore[return-value]
         tensors, config = load_model(Path(path), kind=cls.method)
         try:
@@ -257,6 +266,7 @@ class Chain(Adapter):
         self.steps: tuple[Adapter, ...] = tuple(steps)
 
     @property
+    # a property where Adapter has a class variable: a chain's domain is its steps'
     def domain(self) -> str:  # type: ignore[override]
         return self.steps[0].domain
 

@@ -26,23 +26,47 @@ aberration, fixed-pattern noise, rolling shutter, colour cross-talk beyond per-c
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from synthgap.adapt import camera_estimate as est
 from synthgap.adapt.image_base import ImageAdapter, fit_images, grey_rgb, register, require_tensors
+from synthgap.generators.sensor import jpeg_round_trip
 
-__all__ = ["CameraModel", "apply_camera", "sensor_block", "sensor_yaml"]
+__all__ = ["GLOBAL_IMAGES", "LOCAL_IMAGES", "CameraModel", "apply_camera", "sensor_block",
+           "sensor_yaml", "spread"]
 
 _FLAGS = ("white_balance", "tone", "vignetting", "blur", "noise", "jpeg")
+
+#: Renders and photos that the colour estimates (white balance, tone curve, vignetting) read
+#: at most, evenly spread over each set (global statistics: more add time, not accuracy).
+GLOBAL_IMAGES = 64
+#: Renders and photos that the local estimates (noise curve, blur, JPEG quality) read at most.
+LOCAL_IMAGES = 16
+#: Trials of one blur search (`camera_estimate.blur_sigma_match`: 7 coarse + at most 8 fine).
+_BLUR_EVALS = 15
+#: Noise levels tried by the JPEG calibration of the noise curve.
+_JPEG_NOISE_GRID = range(16)
+
+_T = TypeVar("_T")
+
+
+def spread(items: Sequence[_T], n: int) -> list[_T]:
+    """At most `n` of `items`, evenly spread over them (all of them when there are fewer)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
 
 
 def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | None,
                  vignetting: float, blur_sigma: float, noise_a: float, noise_b: float,
-                 jpeg_quality: int | None, seed: int) -> np.ndarray:
+                 jpeg_quality: int | None, seed: int,
+                 unit_noise: np.ndarray | None = None) -> np.ndarray:
     """Apply a camera model to one render (pure function).
 
     Args:
@@ -55,6 +79,8 @@ def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | Non
             intensity in [0, 1]; drawn independently per channel.
         jpeg_quality: 1-100, or None for no JPEG round trip.
         seed: seed of the noise pattern.
+        unit_noise: `gaussian_noise(image.shape, seed)` computed beforehand, to reuse when
+            the same image is degraded many times (the fit's blur search); None: drawn here.
 
     Returns:
         `(H, W, 3) uint8` RGB.
@@ -76,20 +102,18 @@ def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | Non
     if vignetting > 0:
         img *= vignetting_gain(img.shape[0], img.shape[1], float(vignetting))[:, :, None]
     if blur_sigma > 0:
-        img = cv2.GaussianBlur(img, (0, 0), float(blur_sigma))
+        img = np.asarray(cv2.GaussianBlur(img, (0, 0), float(blur_sigma)), np.float32)
     if noise_a > 0 or noise_b > 0:
         level = np.clip(img / 255.0, 0.0, 1.0)
         std = np.sqrt(noise_a + noise_b * level) * 255.0
-        img = img + gaussian_noise(img.shape, seed) * std
+        unit = gaussian_noise(img.shape, seed) if unit_noise is None else unit_noise
+        img = img + unit * std
     if not np.isfinite(img).all():
         raise ValueError("camera model: produced non-finite pixels; the model file is corrupt "
                          "(refit it)")
-    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if jpeg_quality is not None:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        if not ok:  # pragma: no cover - OpenCV's encoder does not fail on valid uint8
-            raise RuntimeError("camera model: OpenCV's JPEG encoder failed")
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        out = jpeg_round_trip(out, int(jpeg_quality))
     return out
 
 
@@ -135,31 +159,41 @@ class CameraModel(ImageAdapter):
             real_masks: Sequence[np.ndarray] | None = None) -> Self:
         """Estimate each enabled step on renders already corrected by the steps before it.
 
+        The colour steps (white balance, tone curve, vignetting) read at most `GLOBAL_IMAGES`
+        renders and photos, the local ones (noise, blur, JPEG) at most `LOCAL_IMAGES`, evenly
+        spread over each set: more add time, not accuracy. A progress bar goes to stderr when
+        it is a terminal.
+
         Args:
             synthetic_masks, real_masks: optional `(H, W)` label maps (0 = background), both
                 or neither: white balance, tone curve and vignetting are then measured on
                 part pixels only (a render's stand-in background says nothing about the
                 camera); vignetting needs parts at 3 or more radii, else it is 0.
         """
+        from tqdm import tqdm
+
         syn, real, self.grey = fit_images(synthetic, real)
-        if (synthetic_masks is None) != (real_masks is None):
+        if synthetic_masks is None or real_masks is None:
             synthetic_masks = real_masks = None  # one side only: compare whole images
-        if synthetic_masks is not None:
+        else:
             from synthgap.adapt.image_pairing import check_masks
 
             synthetic_masks = check_masks(synthetic_masks, syn, "synthetic_masks")
             real_masks = check_masks(real_masks, real, "real_masks")
-        masks = {"synthetic_masks": synthetic_masks, "real_masks": real_masks}
         f = self.flags
-        gains = est.white_balance_gains(syn, real, **masks) \
-            if f["white_balance"] and not self.grey else np.ones(3)
-        syn_wb = [self._apply(s, gains=gains, tone=None) for s in syn]
-        tone = est.tone_lut(syn_wb, real, **masks) if f["tone"] else None
-        syn_t = [self._apply(s, gains=gains, tone=tone) for s in syn]
-        vig = est.vignetting_strength(syn_t, real, **masks) if f["vignetting"] else 0.0
-        syn_v = [self._apply(s, gains=gains, tone=tone, vignetting=vig) for s in syn]
-        q = est.jpeg_quality_estimate(real) if f["jpeg"] else None
-        a, b, sigma, levels, sigmas = self._fit_noise_blur(syn_v, real, q)
+        n_blur = _BLUR_EVALS * (1 + f["noise"]) if f["blur"] else 0
+        with tqdm(total=4 + 2 * f["noise"] + n_blur, desc="camera fit", unit="step",
+                  file=sys.stderr, disable=None, leave=False) as bar:
+            gains, tone, vig = self._fit_colour(syn, real, synthetic_masks, real_masks, bar)
+            local = [self._apply(s, gains=gains, tone=tone, vignetting=vig)
+                     for s in spread(syn, LOCAL_IMAGES)]
+            real_local = spread(real, LOCAL_IMAGES)
+            q = est.jpeg_quality_estimate(real_local) if f["jpeg"] else None
+            if q is not None and f["noise"]:  # the noise curve is calibrated through JPEG
+                bar.total += len(_JPEG_NOISE_GRID)
+            bar.update()
+            a, b, sigma, levels, sigmas = self._fit_noise_blur(local, real_local, q, bar)
+            bar.update(bar.total - bar.n)
         self.gains = np.asarray(gains, np.float64)
         self.tone_curve = None if tone is None else np.asarray(tone, np.float32)
         gain, gamma = est.fit_gamma(tone) if tone is not None else (1.0, 1.0)
@@ -175,41 +209,79 @@ class CameraModel(ImageAdapter):
         }
         return self
 
-    def _fit_noise_blur(self, syn: list[np.ndarray], real: list[np.ndarray], q: int | None
-                        ) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+    def _fit_colour(self, syn: list[np.ndarray], real: list[np.ndarray],
+                    synthetic_masks: Sequence[np.ndarray] | None,
+                    real_masks: Sequence[np.ndarray] | None, bar: Any
+                    ) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """White balance gains, tone curve and vignetting, each on renders corrected by the
+        ones before, from at most `GLOBAL_IMAGES` renders and photos (with their masks)."""
+        f = self.flags
+        i_s = spread(range(len(syn)), GLOBAL_IMAGES)
+        i_r = spread(range(len(real)), GLOBAL_IMAGES)
+        syn, real = [syn[i] for i in i_s], [real[i] for i in i_r]
+        sm = None if synthetic_masks is None else [synthetic_masks[i] for i in i_s]
+        rm = None if real_masks is None else [real_masks[i] for i in i_r]
+        gains = est.white_balance_gains(syn, real, synthetic_masks=sm, real_masks=rm) \
+            if f["white_balance"] and not self.grey else np.ones(3)
+        bar.update()
+        tone = None
+        if f["tone"]:
+            syn_wb = [self._apply(s, gains=gains, tone=None) for s in syn]
+            tone = est.tone_lut(syn_wb, real, synthetic_masks=sm, real_masks=rm)
+        bar.update()
+        vig = 0.0
+        if f["vignetting"]:
+            syn_t = [self._apply(s, gains=gains, tone=tone) for s in syn]
+            vig = est.vignetting_strength(syn_t, real, synthetic_masks=sm, real_masks=rm)
+        bar.update()
+        return gains, tone, vig
+
+    def _fit_noise_blur(self, syn: list[np.ndarray], real: list[np.ndarray], q: int | None,
+                        bar: Any) -> tuple[float, float, float, np.ndarray, np.ndarray]:
         """Noise curve and blur, estimated together: `(a, b, sigma, levels, sigmas)`.
 
         Noise makes edges look sharper and blur hides the renders' fine texture (which the
         noise estimate subtracts), so: noise on the unblurred renders, blur given that noise,
         noise again on renders blurred by that sigma, then a calibration through JPEG and
         JPEG (the photos' noise was measured after it; the added noise passes through it too,
-        and JPEG removes much of it), then the blur again.
+        and JPEG removes much of it), then the blur again. Each render's noise pattern is
+        drawn once and reused by every trial.
         """
+        from synthgap.generators.sensor import gaussian_noise
+
         f = self.flags
         a = b = sigma = 0.0
         levels = sigmas = np.zeros(0)
+        unit = [gaussian_noise(im.shape, i) for i, im in enumerate(syn)] \
+            if f["noise"] else [None] * len(syn)
 
         def degrade(images: Sequence[np.ndarray], s: float, na: float = 0.0, nb: float = 0.0
                     ) -> list[np.ndarray]:
             return [apply_camera(im, gains=np.ones(3), tone=None, vignetting=0.0, blur_sigma=s,
-                                 noise_a=na, noise_b=nb, jpeg_quality=q, seed=i)
+                                 noise_a=na, noise_b=nb, jpeg_quality=q, seed=i,
+                                 unit_noise=unit[i])
                     for i, im in enumerate(images)]
 
         if f["noise"]:
             a, b, levels, sigmas = est.noise_curve(syn, real)
+            bar.update()
         if f["blur"]:
-            sigma = est.blur_sigma_match(syn, real, degrade=lambda im, s: degrade(im, s, a, b))
+            sigma = est.blur_sigma_match(syn, real, degrade=lambda im, s: degrade(im, s, a, b),
+                                         on_trial=bar.update)
         if f["noise"]:
             clean = degrade(syn, sigma)
             a, b, levels, sigmas = est.noise_curve(clean, real)
+            bar.update()
             if q is not None and a + b > 0:
-                a, b = self._through_jpeg(clean, a, b, q)
+                a, b = self._through_jpeg(clean, a, b, q, unit, bar)
         if f["blur"] and f["noise"]:
-            sigma = est.blur_sigma_match(syn, real, degrade=lambda im, s: degrade(im, s, a, b))
+            sigma = est.blur_sigma_match(syn, real, degrade=lambda im, s: degrade(im, s, a, b),
+                                         on_trial=bar.update)
         return a, b, sigma, levels, sigmas
 
     @staticmethod
-    def _through_jpeg(clean: list[np.ndarray], a: float, b: float, q: int) -> tuple[float, float]:
+    def _through_jpeg(clean: list[np.ndarray], a: float, b: float, q: int,
+                      unit: Sequence[np.ndarray | None], bar: Any) -> tuple[float, float]:
         """Scale the noise curve so that, after the JPEG round trip, it measures `(a, b)`.
 
         JPEG quantisation removes small noise non-linearly, so the scale is searched: the
@@ -219,14 +291,16 @@ class CameraModel(ImageAdapter):
         target = np.sqrt(a + 0.5 * b)
         fa, fb = a / (a + 0.5 * b), b / (a + 0.5 * b)
         best, best_err = 1.0, np.inf
-        for t in np.geomspace(max(target, 0.002), 0.12, 16):
+        for t in np.geomspace(max(target, 0.002), 0.12, len(_JPEG_NOISE_GRID)):
             noisy = [apply_camera(im, gains=np.ones(3), tone=None, vignetting=0.0,
                                   blur_sigma=0.0, noise_a=fa * t * t, noise_b=fb * t * t,
-                                  jpeg_quality=q, seed=i) for i, im in enumerate(clean)]
+                                  jpeg_quality=q, seed=i, unit_noise=unit[i])
+                     for i, im in enumerate(clean)]
             a2, b2, _, _ = est.noise_curve(clean, noisy)
             err = abs(np.sqrt(a2 + 0.5 * b2) - target)
             if err < best_err:
                 best, best_err = t * t, err
+            bar.update()
         return fa * best, fb * best
 
     def _apply(self, image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | None,
@@ -238,15 +312,14 @@ class CameraModel(ImageAdapter):
         if self.grey:
             image = grey_rgb(image)
         v = self.values
-        out = apply_camera(image, gains=self.gains, tone=self.tone_curve,
+        out = apply_camera(image, gains=self._fitted_value(self.gains), tone=self.tone_curve,
                            vignetting=v["vignetting"], blur_sigma=v["blur_sigma"],
                            noise_a=v["noise_a"], noise_b=v["noise_b"],
                            jpeg_quality=v["jpeg_quality"], seed=_content_seed(image, self.seed))
         return grey_rgb(out) if self.grey else out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        tensors = {"gains": self.gains.astype(np.float32)}
+        tensors = {"gains": self._fitted_value(self.gains).astype(np.float32)}
         if self.tone_curve is not None:
             tensors["tone"] = self.tone_curve.astype(np.float32)
         return tensors, {"flags": dict(self.flags), "seed": self.seed, "grey": self.grey,
@@ -332,4 +405,5 @@ def sensor_yaml(adapter: ImageAdapter) -> str:
         f"# noise std = sqrt({v['noise_a']:.3g} + {v['noise_b']:.3g} * I); measured at I = "
         f"{v['noise_levels']}: {v['noise_sigmas']}",
     ]
-    return "\n".join(lines) + "\n" + yaml.safe_dump({"sensor": block}, sort_keys=False)
+    text: str = yaml.safe_dump({"sensor": block}, sort_keys=False)
+    return "\n".join(lines) + "\n" + text

@@ -8,11 +8,14 @@ real channel reconstructs real patches; the cost is the MCAE cost of `docs/smcae
 (reconstruction + β·KL sparsity pooled over both channels + λ/2 weight decay + the balance
 term), computed by `synthgap.adapt.smcae_functional.mcae_cost` with every output pixel as one
 sample. Training (`synthgap.adapt.conv_smcae_train`): by default the paper's greedy layer-wise
-schedule then fine-tuning, a balance term normalised by the cost magnitude, a residual synthetic
-channel (render + bounded learned correction, so colour and structure are kept) and a
-distribution (moment-matching) term; each is a config field, so each can be ablated. Patch
-pairs come from `synthgap.adapt.image_pairing` (`nearest`, `aligned`, `region`, `class`). Only
-the synthetic decoder is used to adapt images.
+schedule (with one departure: no decoding hidden layer, see `conv_smcae_train`) then
+fine-tuning, a balance term normalised by the cost magnitude and a residual synthetic channel
+(render + bounded learned correction, so colour and structure are kept); a distribution
+(moment-matching) term is available but off by default (`moment_weight=0`). Each is a config
+field, so each can be ablated. Patch pairs come from `synthgap.adapt.image_pairing`
+(`nearest`, the default, `aligned`, `region`, `class`); `nearest` is unpaired and can collapse
+onto a few real patches (358 distinct targets of 8,192 on LM-O; docs/adaptation.md, "Where the
+conv SMCAE departs from the paper"). Only the synthetic decoder is used to adapt images.
 
 There is no pooling or striding and the image is reflect-padded once, so the output has the
 input's size and each output pixel depends only on the (kernel + 2) px window around the same
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -40,6 +43,11 @@ from synthgap.adapt.image_pairing import PAIRINGS, PatchPairs
 from synthgap.adapt.photos import as_images, is_grey
 from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
 from synthgap.data.colour import GREY_WEIGHTS
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthgap.adapt.conv_smcae_train import Params
 
 __all__ = ["ConvSmcae", "ConvSmcaeConfig"]
 
@@ -64,7 +72,9 @@ class ConvSmcaeConfig:
             never in fine-tuning, as in the paper; on the LM-O fit photos it helped (see
             docs/adaptation.md).
         balance: `normalised` (γ weighs the relative imbalance (J_syn − J_real)/J̄; see
-            `conv_smcae_train`) or `raw` (the paper's term as written; ~10⁻⁵ of the costs here).
+            `conv_smcae_train`) or `raw` (the paper's term as written; at these per-pixel
+            costs it is a small share of J_syn + J_real, which each fit reports as
+            `report["costs"][stage]["balance_over_costs"]`).
         training: `stacked` (greedy layer-wise, then fine-tuning) or `end-to-end`.
         pretrain_iterations: Adam steps of each greedy layer (`stacked` only); None: half of
             `iterations` (so `iterations` alone scales the whole schedule).
@@ -79,6 +89,9 @@ class ConvSmcaeConfig:
         patch_size: training patch side, pixels (divisible by 4).
         n_pairs: training patch pairs (and real patches).
         pairing: `nearest`, `aligned`, `region` or `class` (`synthgap.adapt.image_pairing`).
+            The default `nearest` needs no poses or masks but can collapse onto a few real
+            patches (`report["n_distinct_targets"]`); prefer `aligned` or `region` when the
+            data allow.
         iterations: Adam steps of fine-tuning (or of end-to-end training).
         batch_size: pairs per step.
         learning_rate: Adam step size.
@@ -163,7 +176,8 @@ class ConvSmcaeConfig:
         return self.kernel // 2 + 1
 
 
-def _to_tensor(patches: np.ndarray, channels: int):
+def _to_tensor(patches: np.ndarray, channels: int) -> torch.Tensor:
+    """`(N, p, p, 3) uint8` patches → `(N, channels, p, p)` float in [0, 1]."""
     import torch
 
     x = torch.from_numpy(patches).float().div_(255.0)
@@ -173,7 +187,7 @@ def _to_tensor(patches: np.ndarray, channels: int):
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def _pad(x, r: int):
+def _pad(x: torch.Tensor, r: int) -> torch.Tensor:
     import torch.nn.functional as F
 
     return F.pad(x, (r, r, r, r), mode="reflect")
@@ -191,8 +205,8 @@ class ConvSmcae(ImageAdapter):
 
     def __init__(self, config: ConvSmcaeConfig | None = None) -> None:
         self.config = config or ConvSmcaeConfig()
-        self.params: dict[str, Any] | None = None
-        self._apply_cache: dict[str, Any] | None = None
+        self.params: Params | None = None
+        self._apply_cache: Params | None = None
         self.channels = 3
         self.history: list[tuple[float, float]] = []
         self.report: dict[str, Any] = {}
@@ -296,25 +310,30 @@ class ConvSmcae(ImageAdapter):
                     raise ValueError("conv SMCAE: NaN or infinite output; the model file is "
                                      "corrupt (fit it again)")
                 out[y0:y1] = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-        y = out.numpy()
+        adapted = out.numpy()
         if self.channels == 1:  # a grey camera: the strength blends with the grey input
-            return blend(grey_rgb(image), np.repeat(y, 3, axis=2), self.strength)
-        return blend(image, y, self.strength)
+            return blend(grey_rgb(image), np.repeat(adapted, 3, axis=2), self.strength)
+        return blend(image, adapted, self.strength)
 
-    def _apply_params(self) -> dict[str, Any]:
+    def _apply_params(self) -> Params:
         """Weights for inference on 0–255 inputs (first layer scaled by 1/255), cached."""
         import torch
 
-        if getattr(self, "_apply_cache", None) is None:
-            p = dict(self.params)
+        if self._apply_cache is None:
+            p = dict(self._fitted_params())
             p["enc0.w"] = p["enc0.w"] / 255.0
             self._apply_cache = {k: v.contiguous(memory_format=torch.channels_last)
                                  if v.ndim == 4 else v for k, v in p.items()}
         return self._apply_cache
 
-    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_params(self) -> Params:
+        """The weights; `NotFittedError` before `fit` or `load`."""
         self._check_fitted()
-        tensors = {k: v.numpy().astype(np.float32) for k, v in self.params.items()}
+        assert self.params is not None  # _check_fitted
+        return self.params
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        tensors = {k: v.numpy().astype(np.float32) for k, v in self._fitted_params().items()}
         config = asdict(self.config)
         config["hidden"] = list(config["hidden"])
         return tensors, {"config": config, "channels": self.channels, "report": self.report,
@@ -343,9 +362,10 @@ class ConvSmcae(ImageAdapter):
                                  f"got {shape}")
         expected = {k: tuple(v.shape) for k, v in
                     init_params(cfg.hidden, cfg.kernel, channels, torch.Generator()).items()}
-        for k, shape in expected.items():
-            if tuple(tensors[k].shape) != shape:
-                raise ValueError(f"{k}: expected shape {shape}, got {tuple(tensors[k].shape)}")
+        for name, want in expected.items():
+            if tuple(tensors[name].shape) != want:
+                raise ValueError(f"{name}: expected shape {want}, got "
+                                 f"{tuple(tensors[name].shape)}")
         self = cls(cfg)
         self.channels = channels
         self.params = {k: torch.from_numpy(np.array(tensors[k], np.float32)) for k in names}

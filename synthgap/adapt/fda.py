@@ -81,7 +81,7 @@ class FourierDomainAdaptation(ImageAdapter):
         h, w = image.shape[:2]
         band = min(self.band, (h - 1) // 2, (w - 1) // 2)
         b0 = self.band - band
-        amp = self.amplitude[:, b0:b0 + 2 * band + 1, b0:b0 + 2 * band + 1]
+        amp = self._fitted_value(self.amplitude)[:, b0:b0 + 2 * band + 1, b0:b0 + 2 * band + 1]
         rows, cols = _band_indices(h, w, band)
         spec = np.fft.fft2(image.astype(np.float64), axes=(0, 1))
         block = spec[np.ix_(rows, cols)]
@@ -92,8 +92,8 @@ class FourierDomainAdaptation(ImageAdapter):
         return grey_rgb(out) if self.grey else out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        return {"amplitude": self.amplitude}, {"beta": self.beta, "grey": self.grey,
+        amplitude = self._fitted_value(self.amplitude)
+        return {"amplitude": amplitude}, {"beta": self.beta, "grey": self.grey,
                                                "reference_size": _REF}
 
     @classmethod

@@ -23,9 +23,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from synthgap.scenes.schema import Scene
 
 __all__ = ["FitData", "FitReport", "bop_fit_data", "class_folder_fit_data", "fit_adapter",
            "folder_fit_data", "parse_ids", "scene_fit_data"]
@@ -153,7 +156,7 @@ def class_folder_fit_data(synthetic: Path, real: Path, *, skip_bad: bool = False
                    real_labels=rl)
 
 
-def scene_fit_data(scene, *, seed: int = 0, class_masks: bool = False) -> FitData:
+def scene_fit_data(scene: Scene, *, seed: int = 0, class_masks: bool = False) -> FitData:
     """Aligned renders, photos and masks of a `Scene`'s `real_views` (masks shared by both).
 
     Args:
@@ -254,7 +257,8 @@ def fit_adapter(method: str, data: FitData, out: Path, *, pairing: str | None = 
     seconds = time.perf_counter() - t0
     adapter.save(out)
     report: dict[str, Any] = {}
-    for i, step in enumerate(getattr(adapter, "steps", (adapter,))):
+    steps: Sequence[Any] = getattr(adapter, "steps", (adapter,))  # a chain's, or the one
+    for i, step in enumerate(steps):
         key = f"{i}:{step.method}" if len(names) > 1 else step.method
         if step.method == "camera":
             report[key] = step.values
@@ -265,7 +269,7 @@ def fit_adapter(method: str, data: FitData, out: Path, *, pairing: str | None = 
         Path(sensor_yaml).parent.mkdir(parents=True, exist_ok=True)
         Path(sensor_yaml).write_text(make_sensor_yaml(adapter), encoding="utf-8")
         written = str(sensor_yaml)
-    pairing_used = next((s.config.pairing for s in getattr(adapter, "steps", (adapter,))
+    pairing_used = next((s.config.pairing for s in steps
                          if hasattr(getattr(s, "config", None), "pairing")), None)
     return FitReport(model=str(out), method=method, pairing=pairing_used,
                      n_synthetic=len(data.synthetic), n_real=len(data.real), source=data.source,

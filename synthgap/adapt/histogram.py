@@ -71,13 +71,13 @@ class HistogramMatch(ImageAdapter):
         if self.grey:
             image = grey_rgb(image)
         out = np.empty_like(image)
+        lut = self._fitted_value(self.lut)
         for c in range(3):
-            out[..., c] = self.lut[c][image[..., c]]
+            out[..., c] = lut[c][image[..., c]]
         return out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        return {"lut": self.lut}, {"grey": self.grey}
+        return {"lut": self._fitted_value(self.lut)}, {"grey": self.grey}
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:

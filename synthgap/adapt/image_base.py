@@ -157,15 +157,15 @@ class ImageAdapter(Adapter):
     def transform(self, x: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
         """Adapt one image `(H, W, 3) uint8` (or a list of them): same size, same dtype."""
         self._check_fitted()
-        single = isinstance(x, np.ndarray) and x.ndim in (2, 3) and x.dtype == np.uint8
-        images = as_images([x] if single else list(x), name="image" if single else "images")
-        out = [self._transform_image(img) for img in images]
-        return out[0] if single else out
+        if isinstance(x, np.ndarray) and x.ndim in (2, 3) and x.dtype == np.uint8:
+            return self._transform_image(as_images([x], name="image")[0])
+        return [self._transform_image(img) for img in as_images(list(x), name="images")]
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read a model file written by `save` of this class (on `ImageAdapter`: of any class)."""
         if cls is ImageAdapter:
+            # cls is ImageAdapter, so Self is ImageAdapter; mypy cannot narrow Self by `cls is`
             return load_image_adapter(path)  # type: ignore[return-value]
         return super().load(path)
 
@@ -189,6 +189,7 @@ def load_image_adapter(path: str | Path) -> ImageAdapter:
             raise ModelFileError(f"{path}: bad 'chain' model contents ({exc})") from exc
         if chain.domain != "image":
             raise ModelFileError(f"{path}: a chain of {chain.domain} adapters, not image adapters")
+        # a Chain of image adapters has ImageAdapter's methods but is no subclass of it
         return chain  # type: ignore[return-value]
     cls = known.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -312,6 +313,7 @@ def make_image_adapter(method: str, *, pairing: str | None = None,
             steps.append(make_image_adapter(
                 n, pairing=pairing if n in SMCAE_METHODS else None,
                 options={k: v for k, v in options.items() if k in own}))
+        # a Chain of image adapters has ImageAdapter's methods but is no subclass of it
         return Chain(steps)  # type: ignore[return-value]
     if method in SMCAE_METHODS:
         if pairing is not None:

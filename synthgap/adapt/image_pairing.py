@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from synthgap.adapt.photos import as_images
 from synthgap.data.colour import GREY_WEIGHTS
@@ -73,9 +74,9 @@ class PatchPairs:
         return len({row.tobytes() for row in flat})
 
 
-def _grey(patches: np.ndarray) -> np.ndarray:
-    return np.rint(patches.astype(np.float32) @ GREY_WEIGHTS
-                   ).clip(0, 255).astype(np.uint8)
+def _grey(patches: np.ndarray) -> npt.NDArray[np.uint8]:
+    grey: npt.NDArray[np.float32] = patches.astype(np.float32) @ GREY_WEIGHTS
+    return np.rint(grey).clip(0, 255).astype(np.uint8)
 
 
 def quantile_table(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -83,7 +84,8 @@ def quantile_table(images: Sequence[np.ndarray]) -> np.ndarray:
     grey = [_grey(im) for im in images]
     hist = channel_histograms([np.repeat(g[:, :, None], 3, 2) for g in grey])[0]
     cdf = np.cumsum(hist)
-    return (cdf - hist / 2).astype(np.float32)
+    table: npt.NDArray[np.float32] = (cdf - hist / 2).astype(np.float32)
+    return table
 
 
 def descriptor(patches: np.ndarray, table: np.ndarray, cells: int = 4) -> np.ndarray:
@@ -102,7 +104,8 @@ def descriptor(patches: np.ndarray, table: np.ndarray, cells: int = 4) -> np.nda
         raise ValueError(f"descriptor: patch size {p} is not divisible by {cells} cells")
     q = table[_grey(patches)]
     c = p // cells
-    return q.reshape(n, cells, c, cells, c).mean(axis=(2, 4)).reshape(n, -1)
+    out: np.ndarray = q.reshape(n, cells, c, cells, c).mean(axis=(2, 4)).reshape(n, -1)
+    return out
 
 
 def _nearest(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -219,12 +222,12 @@ def pair_aligned(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
         masks = check_masks(masks, synthetic, "masks")
         if min(min(s.shape[:2]) for s in synthetic) < patch_size:
             raise ValueError(f"aligned pairing: images must be at least {patch_size} px a side")
-        ps, pr = [], []
+        ps_list, pr_list = [], []
         for s, r, m in zip(synthetic, real, masks, strict=True):
             ys, xs = sample_positions(m, per, patch_size, rng=rng)
-            ps.append(_crop(s, ys, xs, patch_size))
-            pr.append(_crop(r, ys, xs, patch_size))
-        ps, pr = np.concatenate(ps), np.concatenate(pr)
+            ps_list.append(_crop(s, ys, xs, patch_size))
+            pr_list.append(_crop(r, ys, xs, patch_size))
+        ps, pr = np.concatenate(ps_list), np.concatenate(pr_list)
     else:
         # one seed drawn, used twice -> the same positions in render i and photo i
         seed = int(rng.integers(2**63 - 1))
@@ -262,14 +265,16 @@ def pair_region(synthetic: Sequence[np.ndarray], synthetic_masks: Sequence[np.nd
     if min(min(im.shape[:2]) for im in [*synthetic, *real]) < patch_size:
         raise ValueError(f"region pairing: images must be at least {patch_size} px a side")
 
-    def draw(images, masks, n):
+    def draw(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+             n: int) -> tuple[np.ndarray, npt.NDArray[np.int64]]:
+        """`n` patches `(n, p, p, 3)` half on parts, half on background, and their labels."""
         per = max(1, -(-n // len(images)))
-        patches, labels = [], []
+        patch_list, label_list = [], []
         for im, m in zip(images, masks, strict=True):
             ys, xs = sample_positions(m, per, patch_size, rng=rng)
-            patches.append(_crop(im, ys, xs, patch_size))
-            labels.append(m[ys + patch_size // 2, xs + patch_size // 2])
-        patches, labels = np.concatenate(patches), np.concatenate(labels)
+            patch_list.append(_crop(im, ys, xs, patch_size))
+            label_list.append(m[ys + patch_size // 2, xs + patch_size // 2])
+        patches, labels = np.concatenate(patch_list), np.concatenate(label_list)
         keep = rng.permutation(len(patches))[:n]
         return patches[keep], labels[keep].astype(np.int64)
 

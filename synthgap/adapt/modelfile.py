@@ -71,7 +71,8 @@ def save_model(path: Path, tensors: dict[str, np.ndarray], config: dict[str, Any
     return path
 
 
-def load_model(path: Path, *, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
+def load_model(path: Path, *, kind: str | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a model file written by `save_model`.
 
     Args:

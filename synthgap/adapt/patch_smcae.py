@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from synthgap.adapt.modelfile import ModelFileError
 from synthgap.adapt.photos import as_images, is_grey
 from synthgap.adapt.strength import blend, check_strength, fit_with_strength, stored_strength
 from synthgap.data.colour import GREY_WEIGHTS
+
+if TYPE_CHECKING:
+    from synthgap.adapt.smcae import Smcae, SmcaeConfig
 
 __all__ = ["PatchSmcae", "PatchSmcaeConfig", "blend_window", "overlap_add", "window_starts"]
 
@@ -44,7 +47,8 @@ class PatchSmcaeConfig:
         optimizer: `lbfgs` (full batch, as the reference) or `adam`.
         iterations: L-BFGS iterations (or Adam epochs) per greedy layer and for fine-tuning.
         n_pairs: training patch pairs.
-        pairing: `nearest`, `aligned` or `class`.
+        pairing: `nearest`, `aligned`, `region` or `class` (`synthgap.adapt.image_pairing`;
+            `nearest`, the default, can collapse onto a few real patches: docs/adaptation.md).
         strength: how much of the learned change is applied, in [0, 1]: the output is
             `input + strength·(adapted − input)`, or `auto` (default): chosen at fit time on
             held-out photos and renders (`synthgap.adapt.strength`; as in `ConvSmcaeConfig`).
@@ -57,7 +61,7 @@ class PatchSmcaeConfig:
     beta: float = 0.0
     lam: float = 3e-3
     gamma: float = 10.0
-    optimizer: str = "lbfgs"
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     iterations: int = 100
     n_pairs: int = 2048
     pairing: str = "nearest"
@@ -77,7 +81,7 @@ class PatchSmcaeConfig:
                 raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
         self.smcae_config()  # validates the rest
 
-    def smcae_config(self):
+    def smcae_config(self) -> SmcaeConfig:
         """The `SmcaeConfig` of the underlying dense SMCAE."""
         from synthgap.adapt.smcae import SmcaeConfig
 
@@ -140,7 +144,7 @@ class PatchSmcae(ImageAdapter):
 
     def __init__(self, config: PatchSmcaeConfig | None = None) -> None:
         self.config = config or PatchSmcaeConfig()
-        self.smcae = None
+        self.smcae: Smcae | None = None
         self.channels = 3
         self.report: dict[str, Any] = {}
         #: The strength applied (`config.strength`, or the one `auto` chose at fit time).
@@ -208,7 +212,7 @@ class PatchSmcae(ImageAdapter):
         # that adapts its thread count to the load may sum in another order)
         with torch_threads(1):
             for s in range(0, len(yy), chunk):
-                vec = self.smcae.transform(self._vectors(patches[s:s + chunk]))
+                vec = self._fitted_smcae().transform(self._vectors(patches[s:s + chunk]))
                 out[s:s + chunk] = vec.reshape(-1, p, p, c)
         img = overlap_add(out, yy, xx, (ph, pw))[:h, :w]
         img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
@@ -217,8 +221,7 @@ class PatchSmcae(ImageAdapter):
         return blend(image, img, self.strength)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        tensors, smcae_config = self.smcae.state()
+        tensors, smcae_config = self._fitted_smcae().state()
         cfg = asdict(self.config)
         cfg["hidden_sizes"] = list(cfg["hidden_sizes"])
         return ({f"smcae/{k}": v for k, v in tensors.items()},
@@ -235,10 +238,17 @@ class PatchSmcae(ImageAdapter):
         self.channels = int(config["channels"])
         self.strength = stored_strength(config, cfg.strength)
         self.report = dict(config.get("report") or {})
-        self.smcae = Smcae.from_state({k.removeprefix("smcae/"): v for k, v in tensors.items()
-                                       if k.startswith("smcae/")}, config["smcae"])
+        smcae = Smcae.from_state({k.removeprefix("smcae/"): v for k, v in tensors.items()
+                                  if k.startswith("smcae/")}, config["smcae"])
         d = cfg.patch_size ** 2 * self.channels
-        if self.smcae.dim != d:
-            raise ModelFileError(f"smcae dim {self.smcae.dim} does not match {cfg.patch_size}² "
+        if smcae.dim != d:
+            raise ModelFileError(f"smcae dim {smcae.dim} does not match {cfg.patch_size}² "
                                  f"px × {self.channels} channels = {d}")
+        self.smcae = smcae
         return self
+
+    def _fitted_smcae(self) -> Smcae:
+        """The dense SMCAE; `NotFittedError` before `fit` or `load`."""
+        self._check_fitted()
+        assert self.smcae is not None  # _check_fitted
+        return self.smcae

@@ -29,7 +29,8 @@ __all__ = ["PixelDistributionAdaptation", "gaussian_transport"]
 
 def _sqrtm(c: np.ndarray) -> np.ndarray:
     vals, vecs = np.linalg.eigh(c)
-    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    root: np.ndarray = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    return root
 
 
 def gaussian_transport(cov_s: np.ndarray, cov_r: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
@@ -45,7 +46,8 @@ def gaussian_transport(cov_s: np.ndarray, cov_r: np.ndarray, *, eps: float = 1e-
     s_half = _sqrtm(cs)
     vals, vecs = np.linalg.eigh(cs)
     s_inv_half = (vecs / np.sqrt(vals)) @ vecs.T
-    return s_inv_half @ _sqrtm(s_half @ cov_r @ s_half) @ s_inv_half
+    a: np.ndarray = s_inv_half @ _sqrtm(s_half @ cov_r @ s_half) @ s_inv_half
+    return a
 
 
 def _pixels(images: Sequence[np.ndarray], per_image: int, rng: np.random.Generator) -> np.ndarray:
@@ -93,15 +95,16 @@ class PixelDistributionAdaptation(ImageAdapter):
         if self.grey:
             image = grey_rgb(image)
         x = image.reshape(-1, 3).astype(np.float32) / 255.0
-        y = (x - self.mean_synthetic.astype(np.float32)) @ self.matrix.T.astype(np.float32)
-        y += self.mean_real.astype(np.float32)
+        mean_s, mean_r = self._fitted_value(self.mean_synthetic), self._fitted_value(self.mean_real)
+        y = (x - mean_s.astype(np.float32)) @ self._fitted_value(self.matrix).T.astype(np.float32)
+        y += mean_r.astype(np.float32)
         out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8).reshape(image.shape)
         return grey_rgb(out) if self.grey else out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        self._check_fitted()
-        return ({"matrix": self.matrix, "mean_synthetic": self.mean_synthetic,
-                 "mean_real": self.mean_real},
+        return ({"matrix": self._fitted_value(self.matrix),
+                 "mean_synthetic": self._fitted_value(self.mean_synthetic),
+                 "mean_real": self._fitted_value(self.mean_real)},
                 {"grey": self.grey, "pixels_per_image": self.pixels_per_image})
 
     @classmethod

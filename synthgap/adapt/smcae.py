@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Self
 
@@ -166,7 +167,8 @@ def init_layer(d_in: int, hidden: int, d_out: int, *, generator: torch.Generator
             "w2_real": uni(d_out, hidden), "b2_real": torch.zeros(d_out, dtype=dtype)}
 
 
-def _minimise(params: list[torch.Tensor], cost_fn, n_rows: int, cfg: SmcaeConfig, iterations: int,
+def _minimise(params: list[torch.Tensor], cost_fn: Callable[[torch.Tensor | None], McaeCost],
+              n_rows: int, cfg: SmcaeConfig, iterations: int,
               generator: torch.Generator) -> tuple[McaeCost, int]:
     """Minimise `cost_fn(idx)` (idx: row indices or None for all) over `params` in place.
 
@@ -201,13 +203,13 @@ def _minimise(params: list[torch.Tensor], cost_fn, n_rows: int, cfg: SmcaeConfig
                 after = float(cost_fn(None).total)
             stalls = stalls + 1 if not after < before else 0
     else:
-        opt = torch.optim.Adam(params, lr=cfg.learning_rate)
+        adam = torch.optim.Adam(params, lr=cfg.learning_rate)
         for _ in range(iterations):
             perm = torch.randperm(n_rows, generator=generator)
             for start in range(0, n_rows, cfg.batch_size):
-                opt.zero_grad(set_to_none=False)
+                adam.zero_grad(set_to_none=False)
                 cost_fn(perm[start:start + cfg.batch_size]).total.backward()
-                opt.step()
+                adam.step()
         used = iterations
     for p in params:
         p.requires_grad_(False)
@@ -399,8 +401,9 @@ class Smcae(Adapter):
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> Self:
         try:
-            cfg = SmcaeConfig(**{k: (tuple(v) if k == "hidden_sizes" else v)
-                                 for k, v in config["config"].items()})
+            kwargs: dict[str, Any] = {k: (tuple(v) if k == "hidden_sizes" else v)
+                                      for k, v in config["config"].items()}
+            cfg = SmcaeConfig(**kwargs)
             out = cls(cfg)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"a {cls.method!r} model has a bad `config`: {exc}") from exc

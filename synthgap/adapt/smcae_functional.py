@@ -94,7 +94,10 @@ def weight_decay(weights: Sequence[torch.Tensor], lam: float) -> torch.Tensor:
     """`(λ/2) Σ_W ||W||²` (squared Frobenius norms of the given weight tensors)."""
     if len(weights) == 0:
         raise ValueError("weight_decay: got no weight tensors")
-    return 0.5 * lam * sum((w ** 2).sum() for w in weights)  # type: ignore[return-value]
+    total = (weights[0] ** 2).sum()
+    for w in weights[1:]:
+        total = total + (w ** 2).sum()
+    return 0.5 * lam * total
 
 
 def balance_term(j_syn: torch.Tensor, j_real: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -83,7 +83,8 @@ def coral_power_apply(x: np.ndarray, u: np.ndarray, s: np.ndarray, eps: float,
 
     Uses `(U S Uᵀ + εI)^p = ε^p I + U diag((s + ε)^p − ε^p) Uᵀ` (U orthonormal columns).
     """
-    return eps ** power * x + ((x @ u) * ((s + eps) ** power - eps ** power)) @ u.T
+    out: np.ndarray = eps ** power * x + ((x @ u) * ((s + eps) ** power - eps ** power)) @ u.T
+    return out
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "synthgap.cli.demo:demo",
     "evaluate": "synthgap.cli.evaluate:evaluate",
     "render": "synthgap.cli.render:render",
+    "scene": "synthgap.cli.scene:scene",
     "validate": "synthgap.cli.validate:validate",
 }
 
@@ -38,7 +39,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         # A path the OS refuses (a folder under a file, no permission, disk full) is the user's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,7 +29,8 @@ def _method(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return CHAIN_SEPARATOR.join(names)
 
 
-def _settings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+def _settings(ctx: click.Context, param: click.Parameter,
+              values: tuple[str, ...]) -> dict[str, Any]:
     """`--set key=value` (value read as YAML: numbers, true/false, [lists]) -> dict."""
     import yaml
 
@@ -94,7 +96,7 @@ def adapt() -> None:
               help="Training steps (SMCAE methods; default: the method's own).")
 def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scene: Path | None,
         bop: Path | None, bop_ids: str | None, output: Path, method: str, pairing: str | None,
-        settings: dict, sensor_yaml: Path | None, skip_bad: bool, seed: int,
+        settings: dict[str, Any], sensor_yaml: Path | None, skip_bad: bool, seed: int,
         max_images: int | None, iterations: int | None) -> None:
     """Fit an adapter from renders and real photos; prints a JSON summary."""
     from synthgap.adapt.fitting import (

@@ -58,9 +58,9 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     photo with the render of the same view. Check the --preview overlays. Prints one JSON line
     per (photo, part) and a summary line.
     """
-    from synthgap.adapt.align import AlignConfig
-    from synthgap.adapt.align_views import align_views, read_pose_hints, views_yaml
     from synthgap.data.layout import DatasetFileError
+    from synthgap.poses.aligner import AlignConfig
+    from synthgap.poses.views import align_views, read_pose_hints, views_yaml
     from synthgap.scenes import SceneError, load_scene
 
     if boxes and hint_pose is not None:

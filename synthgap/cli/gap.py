@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def _load(path: Path, skip_bad: bool, limit: int | None, what: str):
+    from synthgap.adapt.photos import PhotoSet
+    from synthgap.gap.metric import GapReport
+
+
+def _load(path: Path, skip_bad: bool, limit: int | None, what: str) -> PhotoSet:
     from synthgap.adapt.photos import PhotoError, load_photos
 
     try:
@@ -59,7 +66,8 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
         raise click.BadParameter(str(exc)) from exc
     real_photos = _load(real, skip_bad, None, "--real")
     names = _unique_names(synthetic)
-    reports, examples = {}, {}
+    reports: dict[str, GapReport] = {}
+    examples: dict[str, Sequence[np.ndarray]] = {}
     for name, path in zip(names, synthetic, strict=True):
         photos = _load(path, skip_bad, None, "--synthetic")
         click.echo(f"measuring {path} ({len(photos)} images) vs {real} ({len(real_photos)})",
@@ -92,7 +100,7 @@ def gap(synthetic: tuple[Path, ...], real: Path, output: Path | None, figure: Pa
     click.echo(json.dumps(summary))
 
 
-def _short(d: dict) -> dict:
+def _short(d: dict[str, Any]) -> dict[str, Any]:
     keys = ("domain_accuracy", "domain_accuracy_std", "domain_accuracy_look", "mmd2",
             "mmd2_p_value", "histogram_distance", "spectrum_distance", "n_synthetic", "n_real")
     return {k: d[k] for k in keys}

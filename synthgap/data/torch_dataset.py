@@ -175,6 +175,7 @@ class _Filtered(Sequence["ExportedSample"]):
     def __len__(self) -> int:
         return len(self._keep)
 
+    # int indices only, where Sequence also takes slices
     def __getitem__(self, i: int) -> ExportedSample:  # type: ignore[override]
         return self._samples[self._keep[i]]
 

@@ -132,11 +132,13 @@ class GapReport:
         """The scalar metrics only (no curves), JSON-ready."""
         d = asdict(self)
         d.pop("curves")
-        return _json_safe(d)
+        safe: dict[str, Any] = _json_safe(d)
+        return safe
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready (NaN becomes null)."""
-        return _json_safe(asdict(self))
+        safe: dict[str, Any] = _json_safe(asdict(self))
+        return safe
 
 
 def _json_safe(obj: Any) -> Any:
@@ -156,7 +158,8 @@ def _radial_index(size: int, bins: int) -> np.ndarray:
     # always holds frequencies, so no bin is empty. bins == "DC or beyond Nyquist", dropped.
     idx = np.ceil(r / 0.5 * bins - 1e-9).astype(np.int64) - 1
     idx[(idx < 0) | (idx >= bins)] = bins
-    return idx
+    out: np.ndarray = idx
+    return out
 
 
 def radial_spectra(grey: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +275,8 @@ def mmd2_rbf(x: np.ndarray, y: np.ndarray, *, permutations: int,
         xx = (u * ku).sum(0) / (m * (m - 1))
         yy = (v * kv).sum(0) / (n * (n - 1))
         xy = (u * kv).sum(0) / (m * n)
-        return xx + yy - 2.0 * xy
+        mmd2: np.ndarray = xx + yy - 2.0 * xy
+        return mmd2
 
     base = np.zeros((m + n, 1))
     base[:m] = 1

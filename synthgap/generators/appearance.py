@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import trimesh
 
+from synthgap.generators.params import vec4
+
 __all__ = [
     "MESH_METALLIC",
     "MESH_ROUGHNESS",
@@ -98,7 +100,8 @@ def _image(img: object) -> np.ndarray | None:
     return np.ascontiguousarray(a)
 
 
-def _factor(value: object, default: float | None = None) -> float | None:
+def _factor(value: float | None, default: float) -> float:
+    """A material factor clipped to [0, 1], or `default` when the material has none."""
     if value is None:
         return default
     return float(np.clip(float(value), 0.0, 1.0))
@@ -111,7 +114,7 @@ def _rgba(value: object) -> tuple[float, float, float, float]:
     if np.asarray(value).dtype.kind in "iu" or a.max() > 1.0:
         a = a / 255.0
     a = np.concatenate([a, np.ones(4 - len(a))]) if len(a) < 4 else a[:4]
-    return tuple(float(v) for v in np.clip(a, 0.0, 1.0))  # type: ignore[return-value]
+    return vec4(np.clip(a, 0.0, 1.0))
 
 
 def mesh_appearance(mesh: trimesh.Trimesh) -> MeshAppearance | None:
@@ -162,9 +165,9 @@ def mesh_appearance(mesh: trimesh.Trimesh) -> MeshAppearance | None:
         kd = np.asarray(_rgba(mat.diffuse))
         if tex is not None:
             kd[:3] = 1.0
-        factor = tuple(float(v) for v in (*srgb_to_linear(kd[:3]), kd[3]))
+        factor = vec4((*srgb_to_linear(kd[:3]), kd[3]))
         return MeshAppearance(kind="texture" if tex is not None else "vertex",
-                              base_color_factor=factor,  # type: ignore[arg-type]
+                              base_color_factor=factor,
                               metallic=MESH_METALLIC, roughness=float(np.clip(rough, 0, 1)),
                               base_color_texture=tex)
     return None
@@ -230,5 +233,8 @@ def jitter_colors(rgb: np.ndarray, *, hue_shift: float = 0.0, saturation: float 
     hsv[:, :, 1] = np.clip(hsv[:, :, 1] * saturation, 0.0, 1.0)
     out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).reshape(f.shape)
     if is_u8:
-        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-    return np.clip(out, 0.0, 1.0).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+        u8: np.ndarray = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return u8
+    f_out: np.ndarray = np.clip(out, 0.0, 1.0).astype(a.dtype if a.dtype.kind == "f"
+                                                       else np.float32)
+    return f_out

@@ -134,11 +134,11 @@ def _scratch(defect: DefectParams, part: trimesh.Trimesh, length: float, width: 
     surf, normals = _snap(verts, part, n)
     verts = surf + normals * lift
     m = segments + 1
-    faces = []
+    quads: list[list[int]] = []
     for i in range(segments):
         a, b, c, d = i, i + 1, m + i, m + i + 1
-        faces += [[a, b, d], [a, d, c]]
-    faces = _face_out(np.array(faces), verts, normals)
+        quads += [[a, b, d], [a, d, c]]
+    faces = _face_out(np.array(quads), verts, normals)
     return trimesh.Trimesh(verts, faces, vertex_normals=normals, process=False)
 
 
@@ -149,8 +149,8 @@ def _dent(defect: DefectParams, part: trimesh.Trimesh, radius: float, depth: flo
     rings, sectors = 4, 24
     ang = np.linspace(0, 2 * np.pi, sectors, endpoint=False)
     radii = np.linspace(radius / rings, radius, rings)
-    offs = [np.zeros(3)] + [r * (np.cos(a) * t + np.sin(a) * side) for r in radii for a in ang]
-    offs = np.array(offs)
+    offs = np.array([np.zeros(3)]
+                    + [r * (np.cos(a) * t + np.sin(a) * side) for r in radii for a in ang])
     surf, normals = _snap(p + offs, part, n)
     # Paraboloid depression h(s) = -depth (1 - s²/r²): its slope 2·depth·s/r² tilts the normal
     # towards the centre of the dent.

@@ -142,6 +142,7 @@ def distort_linear(image: np.ndarray, view: RenderView) -> np.ndarray:
     if not view.distorted:
         return image
     _check_shape(image, view)
+    assert view.map_x is not None and view.map_y is not None  # `distorted`
     return cv2.remap(image, view.map_x, view.map_y, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
@@ -159,6 +160,7 @@ def distort_nearest(layer: np.ndarray, view: RenderView) -> np.ndarray:
     if not view.distorted:
         return layer
     _check_shape(layer, view)
+    assert view.map_nn is not None  # `distorted` views carry both maps
     return cv2.remap(layer, view.map_nn, None, cv2.INTER_NEAREST,
                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

@@ -55,8 +55,10 @@ def environment_projection(path: str | Path, projection: str = "auto"
     Raises:
         ValueError: `projection` unknown, or `path` is not a readable image.
     """
-    if projection in ("equirectangular", "hemisphere"):
-        return projection  # type: ignore[return-value]
+    if projection == "equirectangular":
+        return "equirectangular"
+    if projection == "hemisphere":
+        return "hemisphere"
     if projection != "auto":
         raise ValueError(f"projection: expected auto, equirectangular or hemisphere, got "
                          f"{projection!r}")
@@ -169,7 +171,8 @@ def prefilter(equirect: np.ndarray, exponent: float) -> np.ndarray:
     l_hat = np.fft.rfft(equirect.astype(np.float32), axis=1).astype(np.complex64)  # (H, W/2+1, 3)
     out_hat = np.einsum("ijk,jkc->ikc", k_hat, l_hat)
     out = np.fft.irfft(out_hat, n=w, axis=1) / norm[:, None, None]
-    return np.maximum(out, 0.0).astype(np.float32)
+    result: np.ndarray = np.maximum(out, 0.0).astype(np.float32)
+    return result
 
 
 def environment_layers(equirect: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from synthgap.generators.params import vec3
+
 __all__ = ["SHARP_EDGE_RAD", "Hole", "chip_site", "find_holes", "mesh_key", "sharp_edges"]
 
 #: Edges whose faces meet at more than this angle (radians) are sharp: chips sit on them.
@@ -30,7 +32,8 @@ def mesh_key(mesh: trimesh.Trimesh) -> str:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+    out: np.ndarray = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+    return out
 
 
 # --------------------------------------------------------------------------- holes
@@ -97,7 +100,7 @@ def _levels(heights: np.ndarray, cap: int = 12) -> np.ndarray:
     distinct = np.unique(np.round(heights / max(span, 1e-12), 6)) * span
     if len(distinct) < 2:
         return np.zeros(0)
-    mids = 0.5 * (distinct[1:] + distinct[:-1])
+    mids: np.ndarray = 0.5 * (distinct[1:] + distinct[:-1])
     if len(mids) > cap:
         mids = mids[np.linspace(0, len(mids) - 1, cap).round().astype(int)]
     return mids
@@ -156,7 +159,7 @@ def _hole_extent(mesh: trimesh.Trimesh, a: np.ndarray, c: np.ndarray,
     if t1 - t0 <= 1e-9:
         return None
     centre = c + a * 0.5 * (t0 + t1)
-    return Hole(centre=tuple(float(v) for v in centre), axis=tuple(float(v) for v in a),
+    return Hole(centre=vec3(centre), axis=vec3(a),
                 radius=float(r), length=t1 - t0)
 
 

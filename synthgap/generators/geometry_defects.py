@@ -31,12 +31,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import trimesh
 
 from synthgap.generators.features import find_holes, mesh_key
 from synthgap.generators.params import DefectParams
+
+if TYPE_CHECKING:
+    from manifold3d import Manifold  # untyped: Any to mypy
+
+#: A defect's cache key: type, position, normal, direction, sorted sizes.
+_DefectKey = tuple[str, tuple[float, ...], tuple[float, ...], tuple[float, ...],
+                   tuple[tuple[str, float], ...]]
 
 __all__ = ["GEOMETRY_DEFECT_TYPES", "SUBTRACTIVE_TYPES", "DefectedMesh", "GeometryDefectError",
            "apply_geometry_defects", "corner_attributes", "cutter_mesh", "face_correspondence",
@@ -58,7 +66,9 @@ CACHE_SIZE = 64
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+    """Rows of `v` scaled to unit length (zero rows stay zero)."""
+    out: np.ndarray = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+    return out
 
 
 # --------------------------------------------------------------------------- cutters
@@ -137,7 +147,8 @@ def cutter_mesh(defect: DefectParams) -> trimesh.Trimesh:
                         axis=1)
         dirs = _unit(dirs + rng.normal(0.0, 0.15, dirs.shape))
         pts = p + dirs * radius * rng.uniform(0.55, 1.0, (k, 1))
-        return trimesh.convex.convex_hull(pts)
+        hull: trimesh.Trimesh = trimesh.convex.convex_hull(pts)
+        return hull
     if defect.type == "extra_hole":
         radius, depth = _size(defect, "radius_mm"), _size(defect, "depth_mm")
         # from just outside the surface (so it opens cleanly) to `depth` inside it
@@ -182,7 +193,7 @@ class DefectedMesh:
     cutters: tuple[trimesh.Trimesh, ...]
 
 
-def _manifold(mesh: trimesh.Trimesh, what: str):  # -> manifold3d.Manifold
+def _manifold(mesh: trimesh.Trimesh, what: str) -> tuple[Manifold, int]:
     import manifold3d
 
     # face_id = the triangle's own index: each output triangle then lies inside the input
@@ -211,11 +222,11 @@ class GeometryDefectError(ValueError):
     rendering (the message names the part and the fix)."""
 
 
-_CACHE: OrderedDict[tuple, DefectedMesh] = OrderedDict()
-_PARTS: OrderedDict[str, tuple] = OrderedDict()  # mesh key -> (Manifold, its original id)
+_CACHE: OrderedDict[tuple[str, tuple[_DefectKey, ...]], DefectedMesh] = OrderedDict()
+_PARTS: OrderedDict[str, tuple[Manifold, int]] = OrderedDict()  # mesh key -> (solid, its id)
 
 
-def _part_manifold(part: trimesh.Trimesh, key: str) -> tuple:
+def _part_manifold(part: trimesh.Trimesh, key: str) -> tuple[Manifold, int]:
     """The part as a manifold3d solid and its original id, cached (a part is converted once,
     not per image)."""
     hit = _PARTS.get(key)
@@ -227,12 +238,13 @@ def _part_manifold(part: trimesh.Trimesh, key: str) -> tuple:
     return hit
 
 
-def _defect_key(d: DefectParams) -> tuple:
+def _defect_key(d: DefectParams) -> _DefectKey:
     return (d.type, tuple(d.position), tuple(d.normal), tuple(d.direction),
             tuple(sorted(d.size.items())))
 
 
-def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, ...] | list
+def apply_geometry_defects(part: trimesh.Trimesh,
+                           defects: tuple[DefectParams, ...] | list[DefectParams]
                            ) -> DefectedMesh:
     """Apply geometry defects to a part, in order (cached by mesh content and parameters).
 
@@ -297,11 +309,11 @@ def apply_geometry_defects(part: trimesh.Trimesh, defects: tuple[DefectParams, .
     return dm
 
 
-def _changes(original, solid, d: DefectParams) -> bool:
+def _changes(original: Manifold, solid: Manifold, d: DefectParams) -> bool:
     """Whether the defect alone would change the defect-free part (cutter and part overlap
     for a subtraction; the plug is not already inside the part for a union)."""
     overlap = (original ^ solid) if d.type in SUBTRACTIVE_TYPES else (solid - original)
-    return overlap.volume() > 1e-15  # m^3: 1e-6 mm^3
+    return bool(overlap.volume() > 1e-15)  # m^3: 1e-6 mm^3
 
 
 # --------------------------------------------------------------------------- drawing help
@@ -342,7 +354,8 @@ def corner_attributes(dm: DefectedMesh, drawn: trimesh.Trimesh, face_map: np.nda
         bary /= np.maximum(bary.sum(axis=2, keepdims=True), 1e-12)
 
         def interp(values: np.ndarray) -> np.ndarray:
-            return np.einsum("mjk,mkc->mjc", bary, values[src]).reshape(-1, values.shape[1])
+            out: np.ndarray = np.einsum("mjk,mkc->mjc", bary, values[src])
+            return out.reshape(-1, values.shape[1])
 
         normals = _unit(interp(np.asarray(drawn.vertex_normals, dtype=float)))
         attrs = [None if v is None else interp(np.asarray(v, dtype=float)) for v in attributes]
@@ -375,7 +388,8 @@ def face_correspondence(original: trimesh.Trimesh, drawn: trimesh.Trimesh) -> np
     scale = max(float(original.scale), 1e-12)
     if len(drawn.faces) != len(original.faces) or d.max() > 1e-6 * scale:
         raise ValueError("the drawn mesh does not hold the part's triangles")
-    return idx
+    out: np.ndarray = idx
+    return out
 
 
 def removed_by(points: np.ndarray, dm: DefectedMesh) -> np.ndarray:

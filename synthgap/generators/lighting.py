@@ -23,10 +23,11 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
-from synthgap.generators.params import LightParams
+from synthgap.generators.params import LightParams, Vec3, vec3
 
 __all__ = ["MAX_PER_PASS", "MAX_SHADOWED_PER_PASS", "Emitter", "as_hemispherical_spot",
            "dome_directions", "emitters", "light_passes"]
@@ -92,6 +93,14 @@ def _aim(position: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return T
 
 
+class _Shared(TypedDict):
+    """The fields every emitter of one light shares."""
+
+    color: Vec3
+    shadows: bool
+    source: int
+
+
 def emitters(lights: Sequence[LightParams]) -> list[Emitter]:
     """Expand every light into the emitters that make it, in `lights` order.
 
@@ -108,14 +117,14 @@ def emitters(lights: Sequence[LightParams]) -> list[Emitter]:
     """
     out: list[Emitter] = []
     for j, light in enumerate(lights):
-        color = tuple(float(c) for c in light.color)
+        color = vec3(light.color)
         pose = np.asarray(light.pose, dtype=float)
         if not (np.isfinite(light.intensity) and light.intensity >= 0):
             raise ValueError(f"lights[{j}].intensity: expected >= 0, got {light.intensity!r}")
         if light.shadows and light.type not in ("directional", "spot", "dome", "area"):
             raise ValueError(f"lights[{j}].shadows: shadow maps exist for directional, spot, "
                              f"dome and area lights, not {light.type}")
-        kw = {"color": color, "shadows": light.shadows, "source": j}
+        kw: _Shared = {"color": color, "shadows": light.shadows, "source": j}
         if light.type in ("directional", "point"):
             out.append(Emitter(light.type, intensity=light.intensity, pose=pose, **kw))
         elif light.type == "spot":

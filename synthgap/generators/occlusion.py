@@ -46,7 +46,8 @@ def unit_cube_corners() -> np.ndarray:
 
 def transform_points(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
     """`(k, 3)` points mapped by a 4x4 rigid (or scaled) transform."""
-    return points @ pose[:3, :3].T + pose[:3, 3]
+    out: np.ndarray = points @ pose[:3, :3].T + pose[:3, 3]
+    return out
 
 
 def screen_box(points_w: np.ndarray, cam_from_world: np.ndarray, view: RenderView,

@@ -15,12 +15,41 @@ Frames and units (used throughout):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-Matrix4 = tuple[tuple[float, float, float, float], ...]
+Vec3 = tuple[float, float, float]
+Vec4 = tuple[float, float, float, float]
+Vec5 = tuple[float, float, float, float, float]
+Matrix4 = tuple[Vec4, ...]
+
+
+def _floats(values: Iterable[Any], n: int) -> list[float]:
+    out = [float(v) for v in values]
+    if len(out) != n:
+        raise ValueError(f"expected {n} numbers, got {len(out)}: {out}")
+    return out
+
+
+def vec3(values: Iterable[Any]) -> Vec3:
+    """Three numbers (a sequence or array) as a tuple of floats; ValueError for another count."""
+    x, y, z = _floats(values, 3)
+    return x, y, z
+
+
+def vec4(values: Iterable[Any]) -> Vec4:
+    """Four numbers as a tuple of floats (`vec3`)."""
+    a, b, c, d = _floats(values, 4)
+    return a, b, c, d
+
+
+def vec5(values: Iterable[Any]) -> Vec5:
+    """Five numbers as a tuple of floats (`vec3`), e.g. OpenCV distortion k1, k2, p1, p2, k3."""
+    a, b, c, d, e = _floats(values, 5)
+    return a, b, c, d, e
 
 
 def as_matrix4(m: np.ndarray | Matrix4) -> Matrix4:
@@ -28,7 +57,7 @@ def as_matrix4(m: np.ndarray | Matrix4) -> Matrix4:
     a = np.asarray(m, dtype=float)
     if a.shape != (4, 4):
         raise ValueError(f"expected a 4x4 matrix, got shape {a.shape}")
-    return tuple(tuple(float(v) for v in row) for row in a)
+    return tuple(vec4(row) for row in a)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import importlib.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import trimesh
@@ -145,7 +146,7 @@ def decimated_hull(mesh: trimesh.Trimesh, points: int | None = None) -> trimesh.
     `points` directions spread evenly over the sphere (inscribed in the true hull, touching it
     in each of those directions; at most `2 * points` faces)."""
     points = points or STABLE_HULL_POINTS
-    hull = mesh.convex_hull
+    hull: trimesh.Trimesh = mesh.convex_hull
     if len(hull.vertices) <= points:
         return hull
     i = np.arange(points) + 0.5
@@ -155,7 +156,8 @@ def decimated_hull(mesh: trimesh.Trimesh, points: int | None = None) -> trimesh.
     dirs = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
     v = np.asarray(hull.vertices)
     support = np.unique(np.argmax(v @ dirs.T, axis=0))
-    return trimesh.convex.convex_hull(v[support])
+    inscribed: trimesh.Trimesh = trimesh.convex.convex_hull(v[support])
+    return inscribed
 
 
 def _flat_poses(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +225,7 @@ def _entry_meshes(i: int, entry: PartConfig) -> list[tuple[str, trimesh.Trimesh,
                 raise PartError(str(path), [(f"parts[{i}].select", f"no body matches "
                                              f"{list(entry.select)}; bodies: {known}")])
         if entry.assembly == "merge" or len(bodies) == 1:
-            mesh = trimesh.util.concatenate([m for _, m in bodies])
+            mesh = cast(trimesh.Trimesh, trimesh.util.concatenate([m for _, m in bodies]))
             return [(name, mesh, str(path))]
         return [(f"{name}/{b}", m, str(path)) for b, m in bodies]
     try:

@@ -26,11 +26,13 @@ __all__ = ["PROCEDURAL", "flanged_washer", "hex_nut", "l_bracket", "make_procedu
 
 
 def _union(meshes: list[trimesh.Trimesh]) -> trimesh.Trimesh:
-    return trimesh.boolean.union(meshes, engine="manifold")
+    out: trimesh.Trimesh = trimesh.boolean.union(meshes, engine="manifold")
+    return out
 
 
 def _difference(meshes: list[trimesh.Trimesh]) -> trimesh.Trimesh:
-    return trimesh.boolean.difference(meshes, engine="manifold")
+    out: trimesh.Trimesh = trimesh.boolean.difference(meshes, engine="manifold")
+    return out
 
 
 def l_bracket() -> trimesh.Trimesh:

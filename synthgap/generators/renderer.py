@@ -82,7 +82,7 @@ from synthgap.generators.occlusion import (
     transform_points,
     unit_cube_corners,
 )
-from synthgap.generators.params import MaterialParams, SampleParams
+from synthgap.generators.params import DefectParams, MaterialParams, SampleParams, Vec3
 from synthgap.generators.scene_graph import DEFECT_FINISH, SceneGraph, material
 
 __all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
@@ -148,6 +148,13 @@ def _defect_ids(params: SampleParams) -> list[list[int]]:
 
 
 # --------------------------------------------------------------------------- GL platform
+
+
+def _surface_colour(d: DefectParams) -> Vec3:
+    """A surface defect's colour (the scene schema gives every surface defect type one)."""
+    if d.color is None:
+        raise ValueError(f"a {d.type} defect has no colour; surface defects need one")
+    return d.color
 
 
 def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
@@ -395,6 +402,7 @@ class Renderer:
             e.original.mesh.is_visible = True
             ref_map[e.original] = (e.iid & 255, e.iid >> 8, 0)
         try:
+            assert self._graph is not None
             ref, ref_depth = self._offscreen.render(self._graph.scene, pr.RenderFlags.SEG,
                                                     ref_map)
         finally:
@@ -497,7 +505,7 @@ class Renderer:
                                 normals=dm.vertex_normals.astype(np.float32),
                                 indices=dm.faces.astype(np.uint32),
                                 material=material(pr, MaterialParams(
-                                    tuple(d.color), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
+                                    _surface_colour(d), *DEFECT_FINISH.get(d.type, (0.9, 0.35)))))
             pose = np.asarray(inst.pose, dtype=float)
             node = graph.add_frame_mesh(prim, pose)
             defect_nodes[node] = (iid, did)
@@ -526,14 +534,14 @@ class Renderer:
         try:
             env = environment(params)
             mode = "plain" if env is None else "studio"
-            image = next((light for light in params.lights
+            image = next(((light.image, light.projection) for light in params.lights
                           if light.type == "environment" and light.image is not None), None)
             if image is not None:
                 mode = "image"
                 if self._shaders is None:
                     compat.use_shader_cache(self._offscreen, None, mode)  # raises
                 compat.bind_environment(self._offscreen, graph.environment_map(
-                    self._offscreen, image.image, image.projection or "auto"))
+                    self._offscreen, image[0], image[1] or "auto"))
             for p, group in enumerate(passes):
                 ambient = np.asarray(bg.ambient, dtype=float) if p == 0 else np.zeros(3)
                 compat.use_shader_cache(self._offscreen, self._shaders,

@@ -349,16 +349,17 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
     finally:
         seconds = time.perf_counter() - t_start
         rendered = len(writer.done) - len(done & writer.done)
+        images_per_s = round(rendered / seconds, 3) if seconds > 0 else None
         info = {"status": status, "count": count, "images": len(writer.done),
                 "rendered": rendered, "skipped": count - len(todo), "backend": backend,
                 "workers": workers,
                 "gl_platform": platform, "seconds": round(seconds, 3),
-                "images_per_s": round(rendered / seconds, 3) if seconds > 0 else None,
+                "images_per_s": images_per_s,
                 "timings": timings.as_dict()}
         writer.close(info)
     return RenderSummary(out=str(out), count=count, rendered=rendered, skipped=count - len(todo),
                          images=len(writer.done), workers=workers, seconds=round(seconds, 3),
-                         images_per_s=info["images_per_s"] or 0.0, platform=platform,
+                         images_per_s=images_per_s or 0.0, platform=platform,
                          timings=timings.as_dict())
 
 

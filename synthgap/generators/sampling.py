@@ -12,6 +12,7 @@ shining along its -z axis (OpenGL convention).
 from __future__ import annotations
 
 import math
+from typing import Literal, TypedDict
 
 import numpy as np
 import trimesh
@@ -32,6 +33,8 @@ from synthgap.generators.params import (
     SampleParams,
     SensorParams,
     as_matrix4,
+    vec3,
+    vec5,
 )
 from synthgap.generators.parts import PartAsset
 from synthgap.generators.textures import TEXTURE_VARIANTS
@@ -41,6 +44,7 @@ from synthgap.scenes.schema import (
     MATERIAL_ROUGHNESS,
     DefectConfig,
     MaterialConfig,
+    PartConfig,
     Scene,
 )
 
@@ -153,7 +157,7 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
         return MaterialParams(base_color=(1.0, 1.0, 1.0), metallic=metallic, roughness=roughness,
                               source="mesh", brightness=brightness, hue_shift=hue_shift,
                               saturation=saturation)
-    texture = {}
+    texture: _Texture = {}
     if cfg.texture != "none":
         texture = {"texture": cfg.texture,
                    "texture_scale": float(cfg.texture_scale),
@@ -163,10 +167,35 @@ def _material(cfg: MaterialConfig, rng: np.random.Generator,
     if (brightness, hue_shift, saturation) != (1.0, 0.0, 1.0):
         rgb = jitter_colors(np.asarray(base, np.float32), hue_shift=hue_shift,
                             saturation=saturation) * brightness
-        base = tuple(float(v) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[assignment]
+        base = vec3(np.clip(rgb, 0.0, 1.0))
     return MaterialParams(base_color=base, metallic=metallic, roughness=roughness,
                           brightness=brightness, hue_shift=hue_shift, saturation=saturation,
                           **texture)
+
+
+class _Texture(TypedDict, total=False):
+    """The texture fields of `MaterialParams`, when a finish is drawn."""
+
+    texture: str
+    texture_scale: float
+    texture_seed: int
+    uv: Literal["box", "xatlas"]
+    normal_strength: float
+
+
+class _EnvironmentImage(TypedDict, total=False):
+    """The photo fields of an environment `LightParams`."""
+
+    image: str
+    projection: Literal["equirectangular", "hemisphere"]
+
+
+class _PlaneTexture(TypedDict, total=False):
+    """The texture fields of `BackgroundParams`."""
+
+    texture: str
+    texture_size: float
+    texture_seed: int
 
 
 def _translation(x: float, y: float, z: float) -> np.ndarray:
@@ -185,15 +214,17 @@ def _rot_z(angle: float) -> np.ndarray:
 class _Placer:
     """Draws xy positions in the area, rejecting overlap of xy bounding circles."""
 
-    def __init__(self, centre: np.ndarray, area: tuple[float, float]):
+    def __init__(self, centre: np.ndarray, area: tuple[float, float], overlap: float = 0.0):
         self.centre = centre
         self.half = np.array(area) / 2
+        self.keep = 1.0 - overlap  # centres stay at least keep * (r1 + r2) apart
         self.circles: list[tuple[float, float, float]] = []
 
     def place(self, radius: float, rng: np.random.Generator) -> tuple[float, float] | None:
         for _ in range(PLACEMENT_TRIES):
             x, y = self.centre + rng.uniform(-self.half, self.half)
-            if all(math.hypot(x - cx, y - cy) >= radius + r for cx, cy, r in self.circles):
+            if all(math.hypot(x - cx, y - cy) >= self.keep * (radius + r)
+                   for cx, cy, r in self.circles):
                 self.circles.append((float(x), float(y), radius))
                 return float(x), float(y)
         return None
@@ -219,7 +250,7 @@ def _sample_camera(scene: Scene, rng: np.random.Generator) -> CameraParams:
     pose = look_at_pose(eye, look_at + jitter, _up_hint(elevation, azimuth), roll)
     k = scene.intrinsics()
     return CameraParams(width=scene.image.width, height=scene.image.height, fx=k.fx, fy=k.fy,
-                        cx=k.cx, cy=k.cy, distortion=tuple(float(d) for d in cam.distortion),
+                        cx=k.cx, cy=k.cy, distortion=vec5(cam.distortion),
                         pose=as_matrix4(pose), znear=cam.znear, zfar=cam.zfar)
 
 
@@ -252,9 +283,8 @@ def _defect_at(d: DefectConfig, p: np.ndarray, normal: np.ndarray, rng: np.rando
     if sizes is None:
         sizes = {k: sample_float(dist, rng=rng) for k, dist in d.sizes().items()}
     color = sample_color(d.color, rng=rng) if d.color is not None else None
-    return DefectParams(type=d.type, position=tuple(float(v) for v in p),
-                        normal=tuple(float(v) for v in normal),
-                        direction=tuple(float(v) for v in t), size=sizes, color=color)
+    return DefectParams(type=d.type, position=vec3(p), normal=vec3(normal), direction=vec3(t),
+                        size=sizes, color=color)
 
 
 def _geometry_sites(asset: PartAsset, d: DefectConfig, n: int, rng: np.random.Generator
@@ -278,6 +308,24 @@ def _geometry_sites(asset: PartAsset, d: DefectConfig, n: int, rng: np.random.Ge
                               "length_mm": holes[k].length * 1e3}) for k in picks]
 
 
+def _rest_pose(entry: PartConfig, asset: PartAsset, rng: np.random.Generator) -> np.ndarray:
+    """`(4, 4)` resting pose of one instance (before yaw and position), lowest point at z = 0."""
+    if entry.placement == "stable":
+        k = int(rng.choice(len(asset.stable_probs), p=asset.stable_probs))
+        return np.array(asset.stable_poses[k])
+    rest = np.eye(4)
+    if entry.placement == "observed":
+        w = np.array([r.weight for r in entry.rest_poses])
+        k = int(rng.choice(len(w), p=w / w.sum()))
+        rest[:3, :3] = Rotation.from_euler("xyz", entry.rest_poses[k].rotation_deg,
+                                           degrees=True).as_matrix()
+    else:  # random orientation
+        rest[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+    zmin = trimesh.transform_points(asset.mesh.convex_hull.vertices, rest)[:, 2]
+    rest[2, 3] -= zmin.min()
+    return rest
+
+
 def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                   rng: np.random.Generator) -> tuple[PartInstanceParams, ...]:
     out: list[PartInstanceParams] = []
@@ -296,15 +344,9 @@ def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                 c, r = _hull_xy(asset.mesh, T)
                 placer.circles.append((float(c[0]), float(c[1]), r))
             else:
-                if entry.placement == "stable":
-                    k = int(rng.choice(len(asset.stable_probs), p=asset.stable_probs))
-                    rest = np.array(asset.stable_poses[k])
-                else:  # random orientation, lowest point on the plane
-                    rest = np.eye(4)
-                    rest[:3, :3] = Rotation.random(random_state=rng).as_matrix()
-                    zmin = trimesh.transform_points(asset.mesh.convex_hull.vertices, rest)[:, 2]
-                    rest[2, 3] -= zmin.min()
-                yaw = rng.uniform(0.0, 2 * math.pi)
+                rest = _rest_pose(entry, asset, rng)
+                yaw = (rng.uniform(0.0, 2 * math.pi) if "yaw_deg" not in entry.model_fields_set
+                       else math.radians(sample_float(entry.yaw_deg, rng=rng)))
                 c, r = _hull_xy(asset.mesh, rest)
                 xy = placer.place(r, rng)
                 if xy is None:
@@ -340,7 +382,7 @@ def _sample_distractors(scene: Scene, placer: _Placer, rng: np.random.Generator
         if xy is None:
             continue
         pose = _translation(xy[0], xy[1], z) @ _rot_z(yaw)
-        out.append(DistractorParams(primitive=prim, size=tuple(float(s) for s in size),
+        out.append(DistractorParams(primitive=prim, size=vec3(size),
                                     pose=as_matrix4(pose), material=material))
     return tuple(out)
 
@@ -380,7 +422,7 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
                 ny = max(1, min(cfg.count, round(math.sqrt(cfg.count * h / w))))
                 nx = max(1, round(cfg.count / ny))  # nx * ny is the closest grid to count
                 extra.update(width=float(w), height=float(h), nx=float(nx), ny=float(ny))
-        image = {}
+        image: _EnvironmentImage = {}
         if cfg.image is not None:
             image = {"image": str(cfg.image), "projection": environment_projection(
                 cfg.image, cfg.projection)}
@@ -400,7 +442,7 @@ def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundPara
         x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
         crop = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     ambient = sample_color(bg.ambient, rng=rng)
-    texture: dict = {}
+    texture: _PlaneTexture = {}
     if bg.texture != "none" or bg.texture_image is not None:
         texture = {"texture": bg.texture if bg.texture != "none" else str(bg.texture_image),
                    "texture_size": float(bg.texture_size),
@@ -442,7 +484,7 @@ def sample(scene: Scene, parts: dict[str, PartAsset], *, index: int, seed: int) 
     rng = np.random.default_rng([seed, index])
     camera = _sample_camera(scene, rng)
     centre = np.asarray(scene.camera.pose.look_at[:2], float)
-    placer = _Placer(centre, placement_area(scene))
+    placer = _Placer(centre, placement_area(scene), scene.overlap)
     instances = _sample_parts(scene, parts, placer, rng)
     distractors = _sample_distractors(scene, placer, rng)
     lights = _sample_lights(scene, camera, rng)

@@ -63,7 +63,7 @@ class SceneGraph:
         # from, object-frame corners)
         self._part_slots: dict[tuple[str, int, str, float],
                                tuple[Any, Any, trimesh.Trimesh, np.ndarray]] = {}
-        self._maps: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
+        self._maps: OrderedDict[tuple[str, int], tuple[Any, ...]] = OrderedDict()
         self._prim_slots: dict[tuple[str, int], tuple[Any, Any]] = {}
         # part name -> its drawn appearance (per-vertex arrays, uploaded textures)
         self._looks: dict[str, Look] = {}
@@ -270,7 +270,7 @@ class SceneGraph:
         scene.set_pose(node, np.diag([size, size, 1.0, 1.0]))
         return node
 
-    def surface_maps(self, kind: str, seed: int) -> tuple[Any, Any, Any]:
+    def surface_maps(self, kind: str, seed: int) -> tuple[Any, ...]:
         """Uploaded colour, metallic-roughness and normal maps of a procedural finish
         (cached)."""
         key = (kind, int(seed))
@@ -326,7 +326,7 @@ class SceneGraph:
         self._maps.move_to_end(key)
         return self._maps[key][0]
 
-    def _cache_map(self, key: tuple[str, int], value: tuple[Any, Any]) -> None:
+    def _cache_map(self, key: tuple[str, int], value: tuple[Any, ...]) -> None:
         self._maps[key] = value
         while len(self._maps) > 64:
             self._maps.popitem(last=False)
@@ -337,7 +337,7 @@ class SceneGraph:
         for node in self.light_nodes:
             scene.remove_node(node)
         self.light_nodes = []
-        flags = pr.RenderFlags.RGBA
+        flags: int = pr.RenderFlags.RGBA
         for e in group:
             color = np.asarray(e.color, dtype=float)
             if e.type == "directional":

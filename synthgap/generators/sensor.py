@@ -12,10 +12,11 @@ import functools
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from synthgap.generators.params import SensorParams
 
-__all__ = ["apply_sensor", "gaussian_noise", "radius2", "vignetting_gain"]
+__all__ = ["apply_sensor", "gaussian_noise", "jpeg_round_trip", "radius2", "vignetting_gain"]
 
 
 def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
@@ -44,7 +45,7 @@ def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
             gain = vignetting_gain(rgb.shape[0], rgb.shape[1], float(params.vignetting))
             img *= gain[:, :, None]
         if params.blur_sigma > 0:
-            img = cv2.GaussianBlur(img, (0, 0), float(params.blur_sigma))
+            img = np.asarray(cv2.GaussianBlur(img, (0, 0), float(params.blur_sigma)), np.float32)
         if params.noise > 0:
             noise = gaussian_noise(img.shape, params.seed)
             noise *= np.float32(params.noise * 255.0)
@@ -54,12 +55,20 @@ def apply_sensor(rgb: np.ndarray, params: SensorParams) -> np.ndarray:
     elif params.blur_sigma > 0:
         out = cv2.GaussianBlur(rgb, (0, 0), float(params.blur_sigma))
     if params.jpeg_quality is not None:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(params.jpeg_quality)])
-        if not ok:  # pragma: no cover - OpenCV's JPEG encoder does not fail on valid uint8
-            raise RuntimeError("apply_sensor: OpenCV's JPEG encoder failed")
-        # Channel order does not matter for the round trip as long as it is the same both ways.
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        out = jpeg_round_trip(out, int(params.jpeg_quality))
     return out
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> npt.NDArray[np.uint8]:
+    """`image` `(H, W, 3) uint8` encoded as JPEG at `quality` (1-100) and decoded again.
+
+    Channel order does not matter for the round trip as long as it is the same both ways.
+    """
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:  # pragma: no cover - OpenCV's codec does not fail on valid uint8
+        raise RuntimeError("OpenCV's JPEG encoder failed")
+    return np.asarray(decoded, np.uint8)
 
 
 def gaussian_noise(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -83,7 +92,7 @@ def _normal_quantiles() -> np.ndarray:
     """`(1, 256) float32`: the quantiles (k + 0.5) / 256 of N(0, 1), divided by sqrt(2)."""
     from scipy.special import ndtri
 
-    table = (ndtri((np.arange(256) + 0.5) / 256) / np.sqrt(2.0)).astype(np.float32)
+    table: np.ndarray = (ndtri((np.arange(256) + 0.5) / 256) / np.sqrt(2.0)).astype(np.float32)
     table = table.reshape(1, 256)
     table.setflags(write=False)
     return table

@@ -29,6 +29,7 @@ from synthgap.generators.params import (
     PartInstanceParams,
     SampleParams,
     as_matrix4,
+    vec5,
 )
 from synthgap.generators.parts import PartAsset, load_parts
 from synthgap.generators.sampling import (
@@ -201,7 +202,7 @@ def sample_pinned(scene: Scene, parts: dict[str, PartAsset], view_index: int, *,
     k = scene.intrinsics()
     cam = scene.camera
     camera = CameraParams(width=scene.image.width, height=scene.image.height, fx=k.fx, fy=k.fy,
-                          cx=k.cx, cy=k.cy, distortion=tuple(float(d) for d in cam.distortion),
+                          cx=k.cx, cy=k.cy, distortion=vec5(cam.distortion),
                           pose=as_matrix4(pinned_camera_pose(view)), znear=cam.znear,
                           zfar=cam.zfar)
 

@@ -19,6 +19,7 @@ not against power loss: records are flushed, not fsynced, per image.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -113,7 +114,7 @@ def scene_inputs_sha256(scene: Any) -> str:
         h.update(str(path).encode("utf-8", errors="replace") + b"\0")
         try:
             with open(path, "rb") as f:
-                for block in iter(lambda f=f: f.read(1 << 20), b""):
+                for block in iter(functools.partial(f.read, 1 << 20), b""):
                     h.update(block)
         except OSError:
             h.update(b"<unreadable>")

@@ -262,7 +262,7 @@ def parse_job(data: Any, *, base_dir: Path | str, source: str = "<dict>") -> Job
 
     scene = job.scene
     if scene != "default" and not scene.startswith("preset:"):
-        scene = resolve(scene)  # type: ignore[assignment]
+        scene = resolve(scene)  # type: ignore[assignment]  # a str in, a str out
         if not Path(scene).is_file():
             raise JobError(source, [("scene", f"scene file {scene} not found; give a scene "
                                               "file path, preset:NAME or default")])

@@ -98,7 +98,8 @@ class _Runner:
             if old.get("key") == fp:
                 self.echo(f"{name}: already done, skipped")
                 self.results.append(StageResult(name, "resumed", 0.0, old.get("summary", {})))
-                return old.get("summary", {})
+                summary: dict[str, Any] = old.get("summary", {})
+                return summary
         self.echo(f"{name} ...")
         t = time.perf_counter()
         try:

@@ -9,14 +9,17 @@ returns a JSON-able summary. They call the library's own entry points (`synthgap
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthgap.pipeline.job import Job
+
+if TYPE_CHECKING:
+    from synthgap.gap.metric import GapReport
 
 
 class PipelineError(RuntimeError):
@@ -136,8 +139,9 @@ def _fit_by_class(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     adapter = make_image_adapter(job.adapt.method, pairing="class",
                                  options=dict(job.adapt.options) or None)
     t0 = time.perf_counter()
-    adapter.fit(syn, real, rng=np.random.default_rng(int(job.seed or 0)),
-                synthetic_labels=syn_labels, real_labels=real_labels)
+    # class pairing: only the SMCAE fits (and chains of them) take labels
+    labels: dict[str, Any] = {"synthetic_labels": syn_labels, "real_labels": real_labels}
+    adapter.fit(syn, real, rng=np.random.default_rng(int(job.seed or 0)), **labels)
     seconds = round(time.perf_counter() - t0, 3)
     adapter.save(model)
     return {"model": str(model), "method": job.adapt.method, "pairing": "class",
@@ -209,13 +213,16 @@ def gap_stage(job: Job, sets: dict[str, Path], figure: Path, *,
                 for img in load_photos(folder, limit=max_images).images][:max_images]
     fitted = job.adapt.method != "none" and job.adapt.pairing != "aligned"
     skip = (job.adapt.max_images or 0) if fitted else 0
-    reports, examples, used = {}, {}, {}
+    reports: dict[str, GapReport] = {}
+    examples: dict[str, Sequence[np.ndarray]] = {}
+    used: dict[str, dict[str, str]] = {}
     for name, root in sets.items():
         # the same seed for every set: the same renders (by index) are compared
         images, renders_held = _dataset_images(root, max_images,
-                                               np.random.default_rng([job.seed, 1]),
+                                               np.random.default_rng([int(job.seed or 0), 1]),
                                                skip_first=skip)
-        reports[name] = measure_gap(images, real, rng=np.random.default_rng([job.seed, 2]))
+        reports[name] = measure_gap(images, real,
+                                    rng=np.random.default_rng([int(job.seed or 0), 2]))
         examples[name] = images[:3]
         used[name] = {"photos": f"held out ({len(real)})" if held else
                       f"fit ({len(real)}; too few to hold any out)" if fitted else

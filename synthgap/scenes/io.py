@@ -119,6 +119,10 @@ def scene_to_yaml(scene: Scene) -> str:
         if part.placement != "fixed":
             d.pop("position", None)
             d.pop("rotation_deg", None)
+        if "yaw_deg" not in part.model_fields_set:
+            d.pop("yaw_deg", None)  # the default draws yaw as it always has (same images)
+        if not part.rest_poses:
+            d.pop("rest_poses", None)
     _trim_background(data.get("background", {}))
     for d, view in zip(data.get("real_views", []), scene.real_views, strict=True):
         if view.lights is not None:

@@ -13,6 +13,7 @@ from pydantic import (
 
 from synthgap.scenes.distributions import Bounded, ColorDist, FloatDist, IntDist
 from synthgap.scenes.fields import (
+    Angle,
     NonNeg,
     Positive,
     Probability,
@@ -24,7 +25,7 @@ from synthgap.scenes.fields import (
 )
 
 __all__ = ["MATERIAL_METALLIC", "MATERIAL_ROUGHNESS", "MESH_SUFFIXES", "PROCEDURAL_PARTS",
-           "DefectConfig", "MaterialConfig", "PartConfig"]
+           "DefectConfig", "MaterialConfig", "PartConfig", "RestPoseConfig"]
 
 
 #: Mesh file suffixes `load_parts` reads (STEP needs the `[step]` extra, cascadio).
@@ -158,6 +159,17 @@ class DefectConfig(SceneModel):
         return {k: getattr(self, k) for k in _DEFECT_SIZES[self.type]}
 
 
+class RestPoseConfig(SceneModel):
+    """One resting orientation of a part on the support plane (`placement: observed`)."""
+
+    rotation_deg: Vec3
+    """Orientation of the part relative to the plane, extrinsic x, y, z Euler angles in
+    degrees (yaw about the plane normal is drawn separately from `yaw_deg`); the part is
+    lowered until its lowest point touches z = 0."""
+    weight: float = Field(1.0, gt=0.0)
+    """Relative frequency (e.g. how many photos showed the part resting this way)."""
+
+
 class PartConfig(SceneModel):
     """One part entry: a mesh file or a procedural part, how many, where, and what it looks like."""
 
@@ -187,9 +199,16 @@ class PartConfig(SceneModel):
     random (with replacement), so the bodies together get `count` instances and one body
     anywhere from 0 to all of them (on average count/B); `synthgap validate` therefore
     counts such bodies from 0 (not `count`'s low end) in its per-class range."""
-    placement: Literal["stable", "random", "fixed"] = "stable"
+    placement: Literal["stable", "random", "fixed", "observed"] = "stable"
     """`stable`: a resting pose from trimesh stable poses on z = 0, random yaw and position;
-    `random`: uniformly random orientation resting on z = 0; `fixed`: `position`/`rotation_deg`."""
+    `random`: uniformly random orientation resting on z = 0; `fixed`: `position`/`rotation_deg`;
+    `observed`: one of `rest_poses` (e.g. written by `synthgap scene fit` from photos), yaw
+    from `yaw_deg`, random position."""
+    rest_poses: tuple[RestPoseConfig, ...] = ()
+    """`observed` placement: the resting orientations to draw from, by `weight`."""
+    yaw_deg: Angle = Field(default_factory=lambda: as_dist([0.0, 360.0]))
+    """`stable` and `observed` placement: rotation about the plane normal, degrees (0 = the
+    resting orientation as given; a range such as `[-20, 40]` may cross 0 or 360)."""
     position: Vec3 = (0.0, 0.0, 0.0)
     """`fixed` placement: object origin in world, metres."""
     rotation_deg: Vec3 = (0.0, 0.0, 0.0)
@@ -217,6 +236,14 @@ class PartConfig(SceneModel):
             raise ValueError("select and assembly apply to STEP files only")
         if self.placement != "fixed" and fields & {"position", "rotation_deg"}:
             raise ValueError(f"position and rotation_deg apply to placement: fixed, not "
+                             f"{self.placement}")
+        if self.placement == "observed" and not self.rest_poses:
+            raise ValueError("placement: observed draws from rest_poses; list at least one "
+                             "{rotation_deg: [x, y, z]} (or use placement: stable)")
+        if self.placement != "observed" and self.rest_poses:
+            raise ValueError(f"rest_poses apply to placement: observed, not {self.placement}")
+        if self.placement in ("fixed", "random") and "yaw_deg" in fields:
+            raise ValueError(f"yaw_deg applies to placement: stable or observed, not "
                              f"{self.placement}")
         if self.placement == "fixed" and self.count.support()[1] > 1:
             raise ValueError("placement: fixed puts every instance at the same pose; "

@@ -30,6 +30,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("parts[]", schema.PartConfig),
     ("parts[].material, distractors.material", schema.MaterialConfig),
     ("parts[].defects[]", schema.DefectConfig),
+    ("parts[].rest_poses[]", schema.RestPoseConfig),
     ("lights[]", schema.LightConfig),
     ("background", schema.BackgroundConfig),
     ("distractors", schema.DistractorsConfig),

@@ -25,6 +25,7 @@ from synthgap.scenes.parts import (
     DefectConfig,
     MaterialConfig,
     PartConfig,
+    RestPoseConfig,
 )
 from synthgap.scenes.real_views import (
     LookAtConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "PartConfig",
     "RealViewConfig",
     "RealViewPartConfig",
+    "RestPoseConfig",
     "Scene",
     "SensorConfig",
     "rigid_matrix",
@@ -77,6 +79,11 @@ class Scene(SceneModel):
     """Size (x, y) in metres of the rectangle on the support plane, centred under
     `camera.pose.look_at`, where parts and distractors are placed. Default: half the view
     footprint at the nearest camera distance looking straight down."""
+    overlap: float = Field(0.0, ge=0.0, lt=1.0)
+    """How far the xy bounding circles of placed parts and distractors may overlap, as a
+    fraction of the sum of their radii, in [0, 1): 0 = circles never overlap; 0.3 = centres
+    may come as close as 0.7 x (r1 + r2) (parts then often hide each other; long parts'
+    circles are loose, so they need not touch). `synthgap scene fit` sets it from the photos."""
     lights: tuple[LightConfig, ...] = Field(default_factory=lambda: (LightConfig(),))
     """Light sources."""
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)

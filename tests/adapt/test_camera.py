@@ -7,7 +7,7 @@ import yaml
 from skimage import data
 
 from synthgap.adapt import camera_estimate as est
-from synthgap.adapt.camera import CameraModel, apply_camera, sensor_yaml
+from synthgap.adapt.camera import LOCAL_IMAGES, CameraModel, apply_camera, sensor_yaml, spread
 from synthgap.adapt.image_base import load_image_adapter, make_image_adapter
 from synthgap.adapt.modelfile import ModelFileError, save_model
 from synthgap.scenes.schema import SensorConfig
@@ -54,6 +54,50 @@ def test_blur_recovered(sigma):
     renders = _scenes()
     got = est.blur_sigma_match(renders, _camera(renders, gains=np.ones(3), blur_sigma=sigma))
     assert abs(got - sigma) <= 0.2
+
+
+@pytest.mark.parametrize(("sigma", "noise"), [(0.0, 0.0), (1.1, 3e-4), (2.6, 0.0)])
+def test_blur_search_coarse_to_fine_finds_what_the_full_grid_finds(sigma, noise):
+    renders = _scenes(3, 64)
+    real = _camera(renders, gains=np.ones(3), blur_sigma=sigma, noise_a=noise)
+
+    def degrade(images, s):
+        return _camera(images, gains=np.ones(3), blur_sigma=s, noise_a=noise)
+
+    trials = []
+    fast = est.blur_sigma_match(renders, real, degrade=degrade, on_trial=lambda: trials.append(1))
+    full = est.blur_sigma_match(renders, real, degrade=degrade,
+                                sigmas=np.round(np.arange(0.0, 3.01, 0.1), 1))
+    assert fast == full and abs(fast - sigma) <= 0.2
+    assert len(trials) <= 15  # 7 coarse + at most 8 fine, against 31 for the full grid
+
+
+def test_spread_and_reused_noise():
+    assert spread(list(range(5)), LOCAL_IMAGES) == [0, 1, 2, 3, 4]
+    picked = spread(list(range(200)), 16)
+    assert len(set(picked)) == 16 and picked[0] == 0 and picked[-1] == 199
+    assert max(np.diff(picked)) - min(np.diff(picked)) <= 1  # evenly spread
+    from synthgap.generators.sensor import gaussian_noise
+
+    im = _scenes(1)[0]
+    kw = {**TRUE, "noise_a": 4e-4, "seed": 3}
+    np.testing.assert_array_equal(apply_camera(im, **kw), apply_camera(
+        im, **kw, unit_noise=gaussian_noise(im.shape, 3)))
+
+
+def test_fit_reads_at_most_local_images_for_noise_and_blur(monkeypatch):
+    renders = _scenes(2, 48) * 12  # 24 renders
+    real = _camera(renders, noise_a=1e-4)
+    seen = []
+    real_noise_curve = est.noise_curve
+
+    def noise_curve(synthetic, photos, **kw):
+        seen.append((len(synthetic), len(photos)))
+        return real_noise_curve(synthetic, photos, **kw)
+
+    monkeypatch.setattr(est, "noise_curve", noise_curve)
+    CameraModel(jpeg=False).fit(renders, real, rng=np.random.default_rng(0))
+    assert seen and all(n <= LOCAL_IMAGES and m <= LOCAL_IMAGES for n, m in seen)
 
 
 def test_jpeg_quality_recovered_and_none_without_blocks():

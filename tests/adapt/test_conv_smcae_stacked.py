@@ -139,3 +139,73 @@ def test_auto_strength_keeps_a_useful_correction():
 def test_strength_field_is_checked(bad):
     with pytest.raises(ValueError, match="strength"):
         ConvSmcaeConfig(strength=bad)
+
+
+def test_each_greedy_stage_targets_what_the_schedule_says(monkeypatch):
+    """Every step's targets and trained tensors, stage by stage (docs/adaptation.md):
+    layer 1 and the decoding stage regress onto the paired real patch / the real patch; layer
+    i > 1 onto the frozen layer-(i−1) codes of the paired real / real patch; the decoding stage
+    moves only the kept decoders, fine-tuning moves everything."""
+    import torch
+
+    from synthgap.adapt import conv_smcae_train as cst
+
+    seen = []
+    real_cost = cst._cost
+    real_batch = cst._Trainer.batch
+
+    def batch(self):
+        b = real_batch(self)
+        seen.append({"batch": b, "trainer": self})
+        return b
+
+    def cost(config, out, **kw):
+        rec = seen[-1]
+        t = rec["trainer"]
+        rec["out"] = out
+        rec["params"] = {k: v.detach().clone() for k, v in t.params.items()}
+        return real_cost(config, out, **kw)
+
+    monkeypatch.setattr(cst._Trainer, "batch", batch)
+    monkeypatch.setattr(cst, "_cost", cost)
+    renders = _colour_renders()
+    cfg = ConvSmcaeConfig(**{**SMALL, "iterations": 4, "pretrain_iterations": 3,
+                             "hidden": (6, 5, 4)}, pairing="aligned")
+    ConvSmcae(cfg).fit(renders, _warm(renders), rng=np.random.default_rng(0))
+    stages = {"layer1": seen[0:3], "layer2": seen[3:6], "layer3": seen[6:9],
+              "decoding": seen[9:12], "fine_tune": seen[12:16]}
+    assert len(seen) == 16
+    r = cfg.radius
+
+    def crop(x):
+        return x[:, :, r:-r, r:-r]
+
+    for name, recs in stages.items():
+        for rec in recs:
+            bs, bt, br = rec["batch"]
+            out, p = rec["out"], rec["params"]
+            if name in ("layer2", "layer3"):
+                i = int(name[-1]) - 1
+                with torch.no_grad():
+                    want_t, want_r = cst.encode(p, bt, i), cst.encode(p, br, i)
+                assert out.t_s.shape[1] == cfg.hidden[i - 1]  # codes, not images
+                assert out.y_s.shape == out.t_s.shape
+            else:
+                want_t, want_r = crop(bt), crop(br)
+                assert out.t_s.shape[1] == 3 and out.y_s.shape == out.t_s.shape
+                assert not torch.equal(out.t_s, crop(bs))  # not the render itself
+            assert torch.equal(out.t_s, want_t), name  # the *paired real* patch (or its codes)
+            assert torch.equal(out.t_r, want_r), name  # the real patch itself (or its codes)
+
+    def moved(recs, key):
+        return not torch.equal(recs[0]["params"][key], recs[-1]["params"][key])
+
+    enc = [f"enc{i}.w" for i in range(3)]
+    assert [moved(stages["layer1"], k) for k in enc] == [True, False, False]
+    assert [moved(stages["layer2"], k) for k in enc] == [False, True, False]
+    assert [moved(stages["layer3"], k) for k in enc] == [False, False, True]
+    # the decoding stage: the kept decoders only (no decoding hidden layer of its own)
+    assert [moved(stages["decoding"], k) for k in enc] == [False, False, False]
+    assert moved(stages["decoding"], "dec_syn.w") and moved(stages["decoding"], "dec_real.w")
+    assert not moved(stages["layer1"], "dec_syn.w")  # layer 1 used temporary decoders
+    assert all(moved(stages["fine_tune"], k) for k in [*enc, "dec_syn.w", "dec_real.w"])

@@ -124,7 +124,7 @@ def test_align_pose_hint_file_errors(cell, tmp_path):
 
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-colours"], False)])
 def test_align_colours_flag_reaches_the_config(cell, tmp_path, monkeypatch, flag, expected):
-    import synthgap.adapt.align_views as av
+    import synthgap.poses.views as av
 
     seen = {}
 

@@ -70,7 +70,7 @@ def test_scene_is_frozen():
     ("parts[0].material.metalic", 0.5, "parts[0].material.metalic",
      r"unknown key 'metalic'; did you mean 'metallic'\?"),
     ("parts[0].placement", "stabel", "parts[0].placement",
-     r"expected one of stable, random, fixed, got 'stabel'; did you mean 'stable'\?"),
+     r"expected one of stable, random, fixed, observed, got 'stabel'; did you mean 'stable'\?"),
     ("parts[0].procedural", "hex_nutt", "parts[0].procedural",
      r"did you mean 'hex_nut'\?"),
     ("parts[0].count", [3, 1], "parts[0].count", r"lo <= hi"),

@@ -1,6 +1,6 @@
 """From photos and hints to a scene's `real_views`: what `synthgap align` does, without click.
 
-`align_views` runs `synthgap.adapt.align.Aligner` on each (photo, part) and returns one
+`align_views` runs `synthgap.poses.aligner.Aligner` on each (photo, part) and returns one
 `real_views` entry per photo (`synthgap.scenes.schema.RealViewConfig` fields, plain data), so
 the adaptation can render each photo's exact view and pair it pixel for pixel.
 
@@ -14,21 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import trimesh
 import yaml
 
-from synthgap.adapt.align import (
-    AlignConfig,
-    Aligner,
-    AlignResult,
-    BoxHint,
-    PoseHint,
-    contour_overlay,
-    project_mask,
-)
+from synthgap.poses.aligner import Aligner
+from synthgap.poses.config import AlignConfig, AlignResult, BoxHint, PoseHint
+from synthgap.poses.render import contour_overlay, project_mask
 from synthgap.scenes.schema import RealViewConfig, Scene
+
+if TYPE_CHECKING:
+    from synthgap.generators.renderer import Renderer
 
 __all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
 
@@ -126,10 +124,41 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
         ValueError: unknown part, wrong number of boxes, both hint kinds, a photo of the wrong
             size, no hint and no depth (each message names the value and the fix).
     """
-    from synthgap.data.layout import read_image
     from synthgap.generators.parts import load_parts
     from synthgap.generators.renderer import Renderer
 
+    _check_request(photos, parts, boxes, pose_hints, depth)
+    library = load_parts(scene)
+    missing = [p for p in parts if p not in library]
+    if missing:
+        raise ValueError(f"--part {missing[0]!r} is not in the scene's part library (parts: "
+                         f"{', '.join(library)})")
+    views: list[dict[str, Any]] = []
+    aligned: list[AlignedPart] = []
+    full = Renderer(scene.image.width, scene.image.height) if preview_dir is not None else None
+    try:
+        with Aligner(config) as aligner:
+            for i, photo_path in enumerate(photos):
+                own = None if boxes is None else boxes[i * len(parts):(i + 1) * len(parts)]
+                view, done, overlay = _align_photo(
+                    aligner, scene, photo_path, {p: library[p].mesh for p in parts},
+                    boxes=own, pose_hints=pose_hints, depth=depth, rng_key=(seed, i),
+                    preview=full, base_dir=base_dir)
+                views.append(view)
+                aligned += done
+                if preview_dir is not None:
+                    _write_png(preview_dir / f"{Path(photo_path).stem}_align.png", overlay)
+    finally:
+        if full is not None:
+            full.close()
+    return views, aligned
+
+
+def _check_request(photos: list[Path], parts: list[str],
+                   boxes: list[tuple[float, float, float, float]] | None,
+                   pose_hints: list[RealViewConfig] | None,
+                   depth: tuple[float, float] | None) -> None:
+    """`ValueError` (naming the fix) for an `align_views` call that cannot run."""
     if not photos:
         raise ValueError("no photos given; pass one or more photo files")
     if not parts:
@@ -143,62 +172,60 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
     if boxes is None and pose_hints is None and depth is None:
         raise ValueError("no hint: give --hint-box or --hint-pose, or --depth NEAR,FAR "
                          "(metres) for a sliding search over the whole photo (slow)")
-    library = load_parts(scene)
-    missing = [p for p in parts if p not in library]
-    if missing:
-        raise ValueError(f"--part {missing[0]!r} is not in the scene's part library (parts: "
-                         f"{', '.join(library)})")
+
+
+def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
+                 meshes: dict[str, trimesh.Trimesh], *,
+                 boxes: list[tuple[float, float, float, float]] | None,
+                 pose_hints: list[RealViewConfig] | None,
+                 depth: tuple[float, float] | None, rng_key: tuple[int, int],
+                 preview: Renderer | None, base_dir: Path | None
+                 ) -> tuple[dict[str, Any], list[AlignedPart], np.ndarray]:
+    """Align every part of `meshes` (in order) in one photo: its `real_views` entry, the
+    aligned parts and the photo with their contours (when `preview` renders full frames).
+
+    Args:
+        boxes: one box hint per part, or None. pose_hints: the pose hint views (matched
+            by the photo's name), or None. Neither: a sliding search over `depth`.
+        rng_key: `(seed, photo index)`; part j draws from `default_rng([*rng_key, j])`.
+    """
+    from synthgap.data.layout import read_image
+
     k = scene.intrinsics()
     K = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
     distortion = tuple(float(d) for d in scene.camera.distortion)
     size = (scene.image.width, scene.image.height)
-    views: list[dict[str, Any]] = []
-    aligned: list[AlignedPart] = []
-    full = Renderer(*size) if preview_dir is not None else None
-    try:
-        with Aligner(config) as aligner:
-            for i, photo_path in enumerate(photos):
-                photo = read_image(photo_path)
-                if (photo.shape[1], photo.shape[0]) != size:
-                    raise ValueError(f"{photo_path}: the photo is {photo.shape[1]}x"
-                                     f"{photo.shape[0]} but the scene's image is {size[0]}x"
-                                     f"{size[1]}; set image to the photos' size (photos are "
-                                     "never resized, that would misalign them)")
-                cam_pose = np.eye(4)
-                hint_view = None
-                entries = []
-                overlay = photo
-                for j, part in enumerate(parts):
-                    rng = np.random.default_rng([seed, i, j])
-                    mesh = library[part].mesh
-                    hint: BoxHint | PoseHint | None = None
-                    if boxes is not None:
-                        hint = BoxHint(boxes[i * len(parts) + j])
-                    elif pose_hints is not None:
-                        cam_pose, co, hint_view = _hint_for(pose_hints, photo_path, part)
-                        hint = PoseHint(co)
-                    res = aligner.align(photo, K, mesh, hint=hint, rng=rng,
-                                        distortion=distortion, part=part, depth=depth)
-                    aligned.append(AlignedPart(photo=photo_path, part=part, result=res))
-                    entries.append({"part": part,
-                                    "pose": _rounded(cam_pose @ res.pose)})
-                    if full is not None:
-                        mask, _ = project_mask(full, K, distortion, mesh, res.pose, part=part)
-                        overlay = contour_overlay(overlay, mask, color=_COLOURS[j % 6])
-                view: dict[str, Any] = {"photo": _relative(photo_path, base_dir), "units": "m",
-                                        "camera_pose": _rounded(cam_pose), "parts": entries}
-                if hint_view is None and scene.background.plane:
-                    view["background"] = {"plane": False}
-                elif hint_view is not None and hint_view.background is not None:
-                    view["background"] = hint_view.background.model_dump(mode="json",
-                                                                         exclude_unset=True)
-                views.append(view)
-                if preview_dir is not None:
-                    _write_png(preview_dir / f"{Path(photo_path).stem}_align.png", overlay)
-    finally:
-        if full is not None:
-            full.close()
-    return views, aligned
+    photo = read_image(photo_path)
+    if (photo.shape[1], photo.shape[0]) != size:
+        raise ValueError(f"{photo_path}: the photo is {photo.shape[1]}x{photo.shape[0]} but "
+                         f"the scene's image is {size[0]}x{size[1]}; set image to the photos' "
+                         "size (photos are never resized, that would misalign them)")
+    cam_pose = np.eye(4)
+    hint_view = None
+    entries = []
+    aligned = []
+    overlay = photo
+    for j, (part, mesh) in enumerate(meshes.items()):
+        hint: BoxHint | PoseHint | None = None
+        if boxes is not None:
+            hint = BoxHint(boxes[j])
+        elif pose_hints is not None:
+            cam_pose, co, hint_view = _hint_for(pose_hints, photo_path, part)
+            hint = PoseHint(co)
+        res = aligner.align(photo, K, mesh, hint=hint, rng=np.random.default_rng([*rng_key, j]),
+                            distortion=distortion, part=part, depth=depth)
+        aligned.append(AlignedPart(photo=photo_path, part=part, result=res))
+        entries.append({"part": part, "pose": _rounded(cam_pose @ res.pose)})
+        if preview is not None:
+            mask, _ = project_mask(preview, K, distortion, mesh, res.pose, part=part)
+            overlay = contour_overlay(overlay, mask, color=_COLOURS[j % 6])
+    view: dict[str, Any] = {"photo": _relative(photo_path, base_dir), "units": "m",
+                            "camera_pose": _rounded(cam_pose), "parts": entries}
+    if hint_view is None and scene.background.plane:
+        view["background"] = {"plane": False}
+    elif hint_view is not None and hint_view.background is not None:
+        view["background"] = hint_view.background.model_dump(mode="json", exclude_unset=True)
+    return view, aligned, overlay
 
 
 _COLOURS = ((0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0), (255, 128, 0),
@@ -233,5 +260,6 @@ def views_yaml(views: list[dict[str, Any]]) -> str:
     """The `real_views:` YAML block to paste into (or merge with) the scene file."""
     head = ("# real_views estimated by `synthgap align` (silhouette/edge matching); check the\n"
             "# --preview overlays before using them. Poses: world-from-object, metres.\n")
-    return head + yaml.safe_dump({"real_views": views}, sort_keys=False,
-                                 default_flow_style=None, width=100)
+    body: str = yaml.safe_dump({"real_views": views}, sort_keys=False, default_flow_style=None,
+                               width=100)
+    return head + body

@@ -1,4 +1,4 @@
-"""`synthgap.adapt.align`: a procedural part rendered at a known pose is the "photo"; align
+"""`synthgap.poses.aligner`: a procedural part rendered at a known pose is the "photo"; align
 recovers the pose from a perturbed pose hint and from its box; bad inputs give clear errors."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synthgap.adapt.align import (
+from synthgap.generators.params import MaterialParams
+from synthgap.generators.procedural import l_bracket
+from synthgap.poses.aligner import (
     AlignConfig,
     Aligner,
     BoxHint,
@@ -16,15 +18,13 @@ from synthgap.adapt.align import (
     fibonacci_directions,
     project_mask,
 )
-from synthgap.adapt.align_features import (
+from synthgap.poses.features import (
     edge_term,
     photo_features,
     silhouette_points,
     square_roi,
 )
-from synthgap.generators.params import MaterialParams
-from synthgap.generators.procedural import l_bracket
-from tests.adapt.align_scene import FAST, H, K, W, iou, render_part, true_pose
+from tests.poses.align_scene import FAST, H, K, W, iou, render_part, true_pose
 
 
 @pytest.fixture(scope="module")

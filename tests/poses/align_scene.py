@@ -7,7 +7,6 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from synthgap.adapt.align import AlignConfig
 from synthgap.generators.params import (
     BackgroundParams,
     CameraParams,
@@ -17,6 +16,7 @@ from synthgap.generators.params import (
     SampleParams,
     as_matrix4,
 )
+from synthgap.poses.aligner import AlignConfig
 
 W, H = 160, 120
 K = np.array([[260.0, 0.0, 79.5], [0.0, 260.0, 59.5], [0.0, 0.0, 1.0]])

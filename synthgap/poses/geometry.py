@@ -1,4 +1,4 @@
-"""Geometry of `synthgap.adapt.align`: viewpoints, rotations, poses from a part's centre,
+"""Geometry of `synthgap.poses.aligner`: viewpoints, rotations, poses from a part's centre,
 candidate boxes of the sliding search (plain numpy, no OpenGL).
 
 Frames: OpenCV camera frame (+x right, +y down, +z forward), metres; poses are
@@ -50,7 +50,8 @@ def ray_rotation(d: np.ndarray) -> np.ndarray:
     s = np.linalg.norm(axis)
     if s < 1e-12:
         return np.eye(3)
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, d[2])).as_matrix()
+    rot: np.ndarray = Rotation.from_rotvec(axis / s * np.arctan2(s, d[2])).as_matrix()
+    return rot
 
 
 def rot_z(theta: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`synthgap.adapt.align`'s mesh-colour region term and trimmed chamfer: a coloured part on a
+"""`synthgap.poses.aligner`'s mesh-colour region term and trimmed chamfer: a coloured part on a
 cluttered background; the colour probability marks the part, the cost prefers the truth, a
 plain (uncoloured) mesh keeps the edge + GrabCut path."""
 
@@ -9,8 +9,10 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from synthgap.adapt.align import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
-from synthgap.adapt.align_features import (
+from synthgap.generators.params import MaterialParams
+from synthgap.generators.procedural import l_bracket
+from synthgap.poses.aligner import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
+from synthgap.poses.features import (
     appearance_term,
     colour_bins,
     edge_term,
@@ -21,9 +23,7 @@ from synthgap.adapt.align_features import (
     square_roi,
     with_mesh_colours,
 )
-from synthgap.generators.params import MaterialParams
-from synthgap.generators.procedural import l_bracket
-from tests.adapt.align_scene import FAST, H, K, W, iou, render_part, true_pose
+from tests.poses.align_scene import FAST, H, K, W, iou, render_part, true_pose
 
 ORANGE = (230, 120, 30)  # the part's vertex colour (sRGB)
 
@@ -225,7 +225,7 @@ def test_box_outside_does_not_charge_the_occluded_share_of_the_box(scene):
 
 
 def test_grabcut_seeded_by_the_mesh_colours_finds_the_part(scene):
-    from synthgap.adapt.align_features import with_grabcut
+    from synthgap.poses.features import with_grabcut
 
     _, mesh, photo, truth = scene
     box, roi, feats = truth_window(photo, truth)

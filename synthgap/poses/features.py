@@ -1,4 +1,4 @@
-"""Photo features and the silhouette cost that `synthgap.adapt.align` minimises (no OpenGL).
+"""Photo features and the silhouette cost that `synthgap.poses.aligner` minimises (no OpenGL).
 
 Everything here works in a square region of interest (ROI) of the photo resampled to
 `size x size` pixels: the ROI is the hint box enlarged by a margin, and a crop + scale of the
@@ -26,9 +26,11 @@ Pixel convention: OpenCV (pixel centres at integer coordinates).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
+import trimesh
 
 __all__ = [
     "PhotoFeatures",
@@ -79,7 +81,8 @@ class Roi:
     def intrinsics(self, K: np.ndarray) -> np.ndarray:
         """`(3, 3)` intrinsics of the ROI camera, given the photo's `(3, 3)` `K`."""
         A = np.vstack([self.affine(), [0.0, 0.0, 1.0]])
-        return A @ np.asarray(K, float)
+        out: np.ndarray = A @ np.asarray(K, float)
+        return out
 
 
 def square_roi(box: tuple[float, float, float, float], *, margin: float, size: int) -> Roi:
@@ -130,6 +133,8 @@ def _hsv_bins(rgb: np.ndarray) -> np.ndarray:
 _COLOUR_BINS = (4, 16, 16)
 _N_COLOUR_BINS = int(np.prod(_COLOUR_BINS))
 _BRIGHTNESS_EDGES = np.array([40.0, 100.0, 170.0])
+#: grabCut's rectangle argument when it starts from a mask (then OpenCV ignores the rectangle).
+_NO_RECT = (0, 0, 0, 0)
 
 
 def colour_bins(rgb: np.ndarray) -> np.ndarray:
@@ -147,7 +152,8 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     ri = np.minimum(((x[:, 0] + 1.0) / total * nr).astype(np.int64), nr - 1)
     gi = np.minimum(((x[:, 1] + 1.0) / total * ng).astype(np.int64), ng - 1)
     bi = np.searchsorted(_BRIGHTNESS_EDGES, x.mean(axis=1), side="right")
-    return (bi * nr + ri) * ng + gi
+    index: np.ndarray = (bi * nr + ri) * ng + gi
+    return index
 
 
 def _smooth_hist(hist: np.ndarray) -> np.ndarray:
@@ -157,10 +163,11 @@ def _smooth_hist(hist: np.ndarray) -> np.ndarray:
 
     h = gaussian_filter(hist.astype(np.float64).reshape(_COLOUR_BINS), sigma=(0.7, 1.0, 1.0),
                         mode="nearest")
-    return h.ravel()
+    out: np.ndarray = h.ravel()
+    return out
 
 
-def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
+def mesh_colours(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray] | None:
     """The colours a mesh file carries (vertex colours, face colours or a texture sampled at
     the vertices), with the surface area each stands for.
 
@@ -171,7 +178,7 @@ def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
         `(colours (n, 3) uint8 RGB, weights (n,) float64 m^2)`, or None for a plain CAD mesh
         (no colours, or one uniform default colour).
     """
-    visual = getattr(mesh, "visual", None)
+    visual: Any = getattr(mesh, "visual", None)
     kind = getattr(visual, "kind", None)
     if kind is None:
         return None
@@ -180,13 +187,13 @@ def mesh_colours(mesh: object) -> tuple[np.ndarray, np.ndarray] | None:
             visual = visual.to_color()
         if kind == "face" or getattr(visual, "kind", None) == "face":
             cols = np.asarray(visual.face_colors)[:, :3]
-            w = np.asarray(mesh.area_faces, float)  # type: ignore[attr-defined]
+            w = np.asarray(mesh.area_faces, float)
         else:
             cols = np.asarray(visual.vertex_colors)[:, :3]
-            faces = np.asarray(mesh.faces)  # type: ignore[attr-defined]
+            faces = np.asarray(mesh.faces)
             w = np.zeros(len(cols))
             np.add.at(w, faces.ravel(), np.repeat(np.asarray(mesh.area_faces, float) / 3.0,
-                                                   3))  # type: ignore[attr-defined]
+                                                   3))
     except (AttributeError, ValueError, IndexError):
         return None
     if len(cols) == 0 or len(np.unique(cols, axis=0)) < 2 or w.sum() <= 0:
@@ -342,7 +349,7 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
             if 20 <= likely.sum() < near.sum() - 20:
                 mask[near] = np.where(likely[near], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
         cv2.setRNGSeed(int(cv_seed))
-        cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(img, mask, _NO_RECT, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     else:
         x, y, w, h = rect
         x0, y0 = int(max(0, np.floor(x))), int(max(0, np.floor(y)))
@@ -354,11 +361,11 @@ def with_grabcut(feats: PhotoFeatures, rect: tuple[float, float, float, float], 
         cv2.setRNGSeed(int(cv_seed))
         inside = np.zeros((size, size), bool)
         inside[y0:y1, x0:x1] = True
-        likely = inside & (seed_prob >= 0.5) if seed_prob is not None else None
-        if likely is not None and 20 <= likely.sum() < inside.sum() - 20:
+        likely_in = inside & (seed_prob >= 0.5) if seed_prob is not None else None
+        if likely_in is not None and 20 <= likely_in.sum() < inside.sum() - 20:
             mask[inside] = cv2.GC_PR_BGD
-            mask[likely] = cv2.GC_PR_FGD
-            cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+            mask[likely_in] = cv2.GC_PR_FGD
+            cv2.grabCut(img, mask, _NO_RECT, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
         else:
             cv2.grabCut(img, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations,
                         cv2.GC_INIT_WITH_RECT)
@@ -413,8 +420,9 @@ def silhouette_points(mask: np.ndarray, depth: np.ndarray | None = None, *,
         `PhotoFeatures.edge_angle`. Empty arrays for an empty mask.
     """
     m = mask.astype(np.uint8)
-    edge = m & ~cv2.erode(m, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+    eroded = np.asarray(cv2.erode(m, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                                  borderValue=0), np.uint8)
+    edge = m & ~eroded
     edge = edge.astype(bool)
     mf = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 1.0)
     gx = cv2.Sobel(mf, cv2.CV_32F, 1, 0)
@@ -472,7 +480,8 @@ def edge_term(dist: np.ndarray, angle_at: np.ndarray, angles: np.ndarray, tau: f
     keep = max(1, int(np.ceil(trim * n)))
     if keep < n:
         per = np.partition(per, keep - 1, axis=-1)[..., :keep]
-    return per.mean(axis=-1)
+    out: np.ndarray = per.mean(axis=-1)
+    return out
 
 
 def pose_cost(points: np.ndarray, angles: np.ndarray, mask: np.ndarray, feats: PhotoFeatures,
