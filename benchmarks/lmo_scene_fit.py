@@ -29,43 +29,27 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import real_lmo as rl
+from synthgap.evaluate import bench as rl
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, str]):
+def fit_truth(data: Path, ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Real crops, labels and photo ids of the given (fit) photos only, from their poses."""
-    from synthgap.data.layout import read_image
-    from synthgap.generators.ground_truth import iter_view_labels
-    from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
+    from synthgap.evaluate.crops import real_crops
 
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=ids)
-    scene = bop_scene_to_scene(bop, names=names)
-    cls_index = {c: i for i, c in enumerate(classes)}
-    crops, cls, img = [], [], []
-    labelled = [im for im in bop.images if im.objects]
-    for lab in iter_view_labels(scene):
-        im = labelled[lab.view_index]
-        photo = read_image(im.rgb)
-        for k, o in enumerate(im.objects):
-            box, fract = o.bbox_visib, o.visib_fract
-            if box is None or fract is None:
-                box, fract = tuple(lab.boxes_visib[k]), float(lab.visib_fract[k])
-            if fract < rl.MIN_VISIB or min(box[2], box[3]) < rl.MIN_BOX_PX:
-                continue
-            crops.append(rl.square_crop(photo, box))
-            cls.append(cls_index[lab.categories[k]])
-            img.append(im.image_id)
-    return np.stack(crops), np.array(cls), np.array(img)
+    real = rl.read_photos(data, ids, seg_size=None)
+    c = real_crops(real)
+    photo_ids = np.array([p.order for p in real.photos])
+    return c.x, c.y, photo_ids[c.image]
 
 
 def random_scene(data: Path, out: Path, ids: list[int], names: dict[int, str]) -> Path:
-    """`examples/lmo_like.yaml` with this fold's photos as backgrounds (as real_lmo.py)."""
-    path = rl.render_scene_file(data, out, REPO / "examples" / "lmo_like.yaml", ids, names)
-    return path
+    """`examples/lmo_like.yaml` with this fold's raw photos as backgrounds (real_lmo.py cleans
+    them first; this row keeps them raw)."""
+    rgb = rl.scene_dir(data) / "rgb"
+    return rl.render_scene_file(REPO / "examples" / "lmo_like.yaml", out, data, ids,
+                                [rgb / f"{i:06d}.png" for i in ids])
 
 
 def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
@@ -74,8 +58,9 @@ def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
     if path.is_file():
         return path
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "synthgap", "scene", "fit", str(REPO / "examples" / "lmo_like.yaml"),
-           "--bop", str(rl.find_scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
+    cmd = [sys.executable, "-m", "synthgap", "scene", "fit",
+           str(REPO / "examples" / "lmo_like.yaml"),
+           "--bop", str(rl.scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
            "-o", str(path), "--force", *([] if plates else ["--no-plates"])]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     if res.returncode:
@@ -91,7 +76,7 @@ def _masks(data: Path, ids: tuple[int, ...]) -> tuple:
     from synthgap.scenes import load_scene
 
     tpl = load_scene(REPO / "examples" / "lmo_like.yaml")
-    obs = from_bop([rl.find_scene_dir(data)], tpl, image_ids=ids)
+    obs = from_bop([rl.scene_dir(data)], tpl, image_ids=ids)
     return obs, photo_masks(tpl, obs)
 
 
@@ -119,7 +104,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from _lmo_models import TrainBudget, classify, train_classifier
+    from synthgap.evaluate.models import TrainBudget, classify, train_classifier
 
     splits = json.loads((args.data / "splits.json").read_text())
     fit_ids = [int(i) for i in splits["fit"]]  # the test split is never read
@@ -138,12 +123,12 @@ def main() -> None:
         if not classes:
             classes = sorted({p.get("class") for p in yaml.safe_load(
                 scenes["random"].read_text())["parts"]})
-            crops, cls, img = fit_truth(args.data, fit_ids, classes, names)
+            crops, cls, img = fit_truth(args.data, fit_ids)
         held = np.isin(img, folds[1 - f])
         for row, scene in scenes.items():
             rdir = rl.render(scene, args.out / f"fold{f}" / f"renders_{row}", args.renders, 1)
             rs = rl.RenderSet(rdir, classes)
-            d = rl.derived((rs.image(i) for i in range(len(rs))), rs, set())
+            d = rl.derived((rs.image(i) for i in range(len(rs))), rs, set(), seg_size=None)
             shares.setdefault(row, []).append(share(rdir, args.data, ids))
             for seed in range(args.seeds):
                 net = train_classifier([(d["crops"], d["labels"])], len(classes), seed=seed,
@@ -159,9 +144,11 @@ def main() -> None:
     table = {}
     for row, by_seed in results.items():
         v = np.array([c / n for c, n in by_seed.values()])
-        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
+        share_mean = float(np.mean([s["mean_share"] for s in shares[row]]))
+        table[row] = {"mean": round(float(v.mean()), 4),
+                      "std": round(float(v.std(ddof=1)), 4) if len(v) > 1 else None,
                       "seeds": [round(float(x), 4) for x in v],
-                      "object_share": round(float(np.mean([s["mean_share"] for s in shares[row]])), 4),
+                      "object_share": round(share_mean, 4),
                       "other_class_over_10pct": round(float(np.mean(
                           [s["other_class_over_10pct"] or 0.0 for s in shares[row]])), 4)}
     rng = np.random.default_rng(0)
@@ -177,10 +164,11 @@ def main() -> None:
     for row, t in table.items():
         vs = t.get("vs_random")
         vs_s = f"{vs['diff']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
-        print(f"{row:18s} {t['mean']:.3f} ± {t['std']:.3f}    {t['object_share']:10.3f} "
+        std = f"{t['std']:.3f}" if t["std"] is not None else "-"
+        print(f"{row:18s} {t['mean']:.3f} ± {std}    {t['object_share']:10.3f} "
               f"{t['other_class_over_10pct']:10.3f}  {vs_s}")
     summary = {"benchmark": "lmo_scene_fit", "renders": args.renders, "seeds": args.seeds,
-               "steps": args.steps, "test_crops": int(len(cls)),
+               "steps": args.steps, "test_crops": len(cls),
                "seconds": round(time.perf_counter() - t0, 1), "rows": table}
     print(json.dumps(summary))
 

@@ -109,11 +109,14 @@ def render_scene_file(template: Path, out: Path, data: Path, ids: Sequence[int],
 
 def render(scene_path: Path, out: Path, count: int, seed: int) -> Path:
     """Render `count` images of a scene file into `out` (resumed when cached there)."""
-    from synthgap.cli.render import prepare_render
-    from synthgap.generators.runner import render_dataset
-    from synthgap.generators.writer import DatasetConflictError
+    from synthgap.generators.preflight import check_renderable
+    from synthgap.generators.runner import SceneSource, render_dataset
+    from synthgap.generators.writer import DatasetConflictError, RunIdentity
+    from synthgap.scenes import load_scene
 
-    source, identity = prepare_render(str(scene_path), seed=seed)
+    scene = load_scene(scene_path).model_copy(update={"seed": seed})
+    check_renderable(scene, source=str(scene_path))
+    source, identity = SceneSource(scene, scene.seed), RunIdentity.for_scene(scene)
     t = time.perf_counter()
     try:
         summary = render_dataset(source, out, identity=identity, count=count)
