@@ -79,8 +79,8 @@ def markdown(ev: Evaluation) -> str:
     if dirty:
         lines += ["", "Labelled real objects inside the render crops (the renders' background "
                   "photos are labelled photos; unlabelled real instances teach the wrong class): "
-                  + ", ".join(f"{k} {v['mean_share']:.1%} of crop pixels "
-                              f"({v['crops_over_10pct']:.0%} of crops ≥ 10 %)"
+                  + ", ".join(f"{k} {v['mean_share']:.1%} of instance-box pixels "
+                              f"({v['crops_over_10pct']:.0%} of boxes ≥ 10 %)"
                               for k, v in dirty.items())
                   + ". Fill them out of the background photos, or use photos without the "
                   "parts."]
