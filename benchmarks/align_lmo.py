@@ -49,8 +49,8 @@ from scipy.spatial.transform import Rotation
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-LMO_NAMES = {1: "ape", 5: "can", 6: "cat", 8: "driller", 9: "duck", 10: "eggbox", 11: "glue",
-             12: "holepuncher"}
+from synthgap.evaluate.bench import LMO_NAMES  # noqa: E402 (after the path set-up)
+
 MIN_VISIB = 0.5
 MIN_BOX_PX = 6  # visible boxes thinner than this (a part cut by the image border) are skipped
 

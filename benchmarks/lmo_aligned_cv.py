@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from synthgap.adapt.strength import applied_strengths
 from synthgap.evaluate import bench as rl
 
 
@@ -75,8 +76,7 @@ def main() -> None:
                 kwargs = {"synthetic_masks": fd.synthetic_masks, "real_masks": fd.real_masks}
                 adapter.fit(fd.synthetic, fd.real, rng=np.random.default_rng(0),
                             **rl.accepted(adapter, kwargs))
-                strengths = [float(st.strength) for st in getattr(adapter, "steps", [adapter])
-                             if hasattr(st, "strength")]
+                strengths = applied_strengths(adapter)
                 row = f"{m}:aligned[{app}]"
                 fits.setdefault(row, []).append({"fold": f, "pairs": len(fd.synthetic),
                                                  "strength": strengths[-1] if strengths else None,

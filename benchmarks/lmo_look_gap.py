@@ -51,6 +51,7 @@ os.environ.setdefault("PYGLET_HEADLESS", "1")
 
 import numpy as np
 
+from synthgap.adapt.strength import applied_strengths
 from synthgap.evaluate import bench
 from synthgap.evaluate.bench import accepted, log, recognition_job, run_jobs
 from synthgap.evaluate.crops import square_crop
@@ -126,8 +127,7 @@ def adapt_two_fold(variant: str, fit, rng_seed: int = 0
             adapter.fit([fit.synthetic[i] for i in tr], [fit.real[i] for i in tr],
                         rng=np.random.default_rng(rng_seed))
         info["fit_s"] += time.perf_counter() - t
-        strengths = [float(st.strength) for st in getattr(adapter, "steps", [adapter])
-                     if hasattr(st, "strength")]
+        strengths = applied_strengths(adapter)
         if strengths:
             info["strength"].append(strengths[-1])
         for i in te:

@@ -37,9 +37,9 @@ from typing import Any
 
 import yaml
 
+from synthgap.evaluate.bench import LMO_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
-LMO_NAMES = {1: "ape", 5: "can", 6: "cat", 8: "driller", 9: "duck", 10: "eggbox", 11: "glue",
-             12: "holepuncher"}
 
 
 def log(msg: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any, cast
 import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter
+from synthgap.adapt.strength import strength_steps
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
 from synthgap.data.paths import (
@@ -357,7 +358,7 @@ def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out
     adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
     seconds = time.perf_counter() - t0
     adapter.save(out)
-    with_strength = [st for st in getattr(adapter, "steps", [adapter]) if hasattr(st, "strength")]
+    with_strength = strength_steps(adapter)
     last = with_strength[-1] if with_strength else None
     chosen = (getattr(last, "report", None) or {}).get("strength") if last else None
     return FitSummary(model=str(out), method=method, pairing=getattr(

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from synthgap.adapt.strength import applied_strengths
 from synthgap.evaluate.bop_reader import find_scene_dirs, read_bop
 from synthgap.evaluate.contamination import Contamination, clean_backgrounds, contamination
 from synthgap.evaluate.contamination import object_masks as photo_object_masks
@@ -228,8 +229,7 @@ def fit_adapter(variant: str, fit_renders: list[np.ndarray], fit_photos: list[np
         adapter = make_image_adapter(method)
         adapter.fit(fit_renders, fit_photos, rng=np.random.default_rng(seed))
     info: dict[str, Any] = {"fit_s": round(time.perf_counter() - t, 1)}
-    strengths = [float(st.strength) for st in getattr(adapter, "steps", [adapter])
-                 if hasattr(st, "strength")]
+    strengths = applied_strengths(adapter)
     if strengths:
         info["strength"] = strengths[-1]
     return adapter, info
