@@ -7,25 +7,7 @@ from pathlib import Path
 
 import click
 
-
-def _ids(value: str | None) -> tuple[int, ...] | None:
-    """Comma-separated ids, or a splits.json whose 'fit' list is used."""
-    if value is None:
-        return None
-    p = Path(value)
-    try:
-        if p.suffix == ".json" and p.is_file():
-            data = json.loads(p.read_text(encoding="utf-8"))
-            listed = data.get("fit", []) if isinstance(data, dict) else data
-            ids = tuple(int(v) for v in listed)
-        else:
-            ids = tuple(int(v) for v in value.split(","))
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise click.BadParameter(f"expected comma-separated image ids or a splits.json with a "
-                                 f"'fit' list, got {value!r}", param_hint="--image-ids") from None
-    if not ids or min(ids) < 0:
-        raise click.BadParameter("image ids must be >= 0", param_hint="--image-ids")
-    return ids
+from synthgap.cli.options import image_ids as parse_image_ids
 
 
 @click.command("lights")
@@ -62,8 +44,9 @@ def lights(scene: Path, bop: Path | None, image_ids: str | None, out: Path, fold
     if image_ids is not None and bop is None:
         raise click.BadParameter("applies to --bop only", param_hint="--image-ids")
     try:
-        summary = fit_lights_into_scene(scene, out, bop_dir=bop, image_ids=_ids(image_ids),
-                                        folds=folds, max_refine=max_refine)
+        ids = parse_image_ids(image_ids)
+        summary = fit_lights_into_scene(scene, out, bop_dir=bop, image_ids=ids, folds=folds,
+                                        max_refine=max_refine)
     except SceneError as exc:
         raise click.BadParameter(str(exc), param_hint="SCENE/--bop") from None
     except ValueError as exc:

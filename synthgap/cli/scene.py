@@ -8,31 +8,13 @@ from pathlib import Path
 
 import click
 
+from synthgap.cli.options import image_ids as parse_image_ids
+
 
 @click.group("scene")
 def scene() -> None:
     """Scene files from photos (`scene fit`)."""
 
-
-def _ids(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    p = Path(value)
-    try:
-        if p.suffix == ".json" and p.is_file():
-            data = json.loads(p.read_text(encoding="utf-8"))
-            key = "fit"
-            if isinstance(data, dict):
-                data = data.get(key)
-            ids = tuple(int(v) for v in data)
-        else:
-            ids = tuple(int(v) for v in value.split(","))
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise click.BadParameter(f"expected comma-separated image ids or a splits.json with a "
-                                 f"'fit' list, got {value!r}", param_hint="--image-ids") from None
-    if not ids or min(ids) < 0:
-        raise click.BadParameter("image ids must be >= 0", param_hint="--image-ids")
-    return ids
 
 
 @scene.command("fit")
@@ -85,7 +67,8 @@ def fit(template: str, bop: tuple[Path, ...], image_ids: str | None, views: Path
                                      "lmo/test/000002", param_hint="--bop")
     if image_ids is not None and not bop:
         raise click.BadParameter("applies to --bop folders only", param_hint="--image-ids")
-    cfg = SceneFitConfig(template=template, out=out, bop=bop, image_ids=_ids(image_ids),
+    ids = parse_image_ids(image_ids)
+    cfg = SceneFitConfig(template=template, out=out, bop=bop, image_ids=ids,
                          views=views, plates=plates, plates_dir=plates_dir, sensor=sensor,
                          widen=widen, dilate_px=dilate, table_fill=table_fill,
                          ignore_objects=ignore, force=force)
