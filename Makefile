@@ -51,12 +51,12 @@ setup: system-deps $(STAMP)
 demo: setup
 	$(VENV)/bin/synthgap demo -o demo_out
 
-# lint, then types (strict on scenes/, data/, export/ and the top-level API: [tool.mypy] in
-# pyproject.toml), then the tests
+# lint, then types (strict over the whole package: [tool.mypy] in pyproject.toml), then the
+# tests in two processes (pytest-xdist; a test module stays on one)
 test: setup
 	$(PY) -m ruff check synthgap tests benchmarks
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(PY) benchmarks/real_lmo.py --json --figure docs/real_lmo.png
