@@ -28,41 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import real_lmo as rl
-
-
-def aligned_data(data: Path, ids: list[int], names: dict[int, str], scene_path: Path,
-                 appearance: str, draws: int):
-    """Renders of photos `ids` at their true poses (each over its own photo) with masks;
-    `sample`: `draws` renders per photo with lights/materials/sensor drawn per render."""
-    from synthgap.adapt.fitting import FitData, scene_fit_data
-    from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
-
-    spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=ids)
-    extra = {"lights": spec["lights"], "sensor": spec.get("sensor", {}),
-             "background": {"ambient": spec["background"].get("ambient", [0.05] * 3)}}
-    scene = bop_scene_to_scene(bop, names=names, extra=extra, photo_background=True)
-    if appearance == "midpoint":
-        return scene_fit_data(scene, seed=0, class_masks=True)
-    scene = scene.model_copy(update={"real_views": tuple(
-        v.model_copy(update={"appearance": "sample"}) for v in scene.real_views)})
-    syn, real, masks = [], [], []
-    for d in range(draws):
-        fd = scene_fit_data(scene, seed=d, class_masks=True)
-        syn += fd.synthetic
-        real += fd.real
-        masks += fd.synthetic_masks
-    return FitData(syn, real, synthetic_masks=masks, real_masks=masks, source="scene")
+from synthgap.evaluate import bench as rl
 
 
 def main() -> None:
@@ -76,14 +46,13 @@ def main() -> None:
     t0 = time.perf_counter()
 
     from synthgap.adapt.image_base import make_image_adapter
-    from synthgap.data.layout import read_image
 
     fs = rl.FitSplit(args.data, args.out, args.scene, args.renders)
-    data, bop, names, classes, renders = fs.data, fs.bop, fs.names, fs.classes, fs.renders
+    data, classes, renders = fs.data, fs.classes, fs.renders
     scene_path, folds = fs.scene_path, fs.folds
     images = [renders.image(i) for i in range(len(renders))]
     raw = rl.derived(images, renders, set())
-    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    budget = (args.steps, 48, 3e-3)  # real_lmo.py: 200 steps
     methods = [m for m in args.methods.split(",") if m]
     appearances = ["midpoint", f"sample{args.draws}"]
 
@@ -92,13 +61,13 @@ def main() -> None:
         test_x, test_y = fs.held_out(f)
         fold_sets = {"raw": raw}
         hist = make_image_adapter("histogram")
-        hist.fit(images[:args.fit_renders], [read_image(bop.image(i).rgb) for i in train_ids],
+        hist.fit(images[:args.fit_renders], [fs.photo(i) for i in train_ids],
                  rng=np.random.default_rng(0))
         fold_sets["histogram"] = rl.derived((hist.transform(im) for im in images), renders,
                                             set())
         for app in appearances:
-            fd = aligned_data(data, train_ids, names, scene_path,
-                              "midpoint" if app == "midpoint" else "sample", args.draws)
+            fd = rl.aligned_fit_data(data, train_ids, scene_path, draws=args.draws,
+                                     appearance="midpoint" if app == "midpoint" else "sample")
             for m in methods:
                 t = time.perf_counter()
                 smcae = any(s.endswith("smcae") for s in m.split("+"))
@@ -121,7 +90,7 @@ def main() -> None:
                 jobs.append((name, seed, [(s["crops"], s["labels"])], test_x, test_y,
                              len(classes), budget, None))
     rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
-    results = rl.run_jobs(rl._recognition_job, jobs, args.jobs)
+    results = rl.run_jobs(rl.recognition_job, jobs, args.jobs)
 
     table = rl.accuracy_table(results, "lmo_aligned_cv")
     print(f"\nfit-split 2-fold CV ({len(fs.fit_ids)} fit photos, {args.seeds} seeds), recognition "

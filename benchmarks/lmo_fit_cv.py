@@ -1,10 +1,12 @@
 """Choose how renders and a few labelled real photos are combined, on the `fit` photos only.
 
 `benchmarks/real_lmo.py` trains each `+real` row on renders plus the labelled crops of the 20
-`fit` photos. How the two are combined (`synthgap.evaluate.models.MIX_RECIPES`: `batch`, half of every
-batch from each; `finetune`, train on the renders then on the real crops from those weights)
-is a choice, and choices are made here, by 2-fold cross-validation over the 20 `fit` photos
-(train on 10, test on the crops of the other 10), never on the `test` photos.
+`fit` photos. How the two are combined (`synthgap.evaluate.models.MIX_RECIPES`: `batch`, half
+of every batch from each; `finetune`, train on the renders then on the real crops from those
+weights)
+is a choice, and choices are made here, by cross-validation over the 20 `fit` photos (two
+contiguous blocks of photos; a block's neighbour frames are left out of its training photos),
+never on the `test` photos.
 
 Rows, every one trained side by side with the same seeds: `real-only` (one budget),
 `real-only x2` (two budgets: the step count of `finetune`), and `SET+real[RECIPE]` for the raw
@@ -15,23 +17,20 @@ Usage (after one `real_lmo.py` run has cached the renders and real ground truth 
     PYOPENGL_PLATFORM=egl python benchmarks/lmo_fit_cv.py [--data ../shared/data/lmo]
         [--methods pda] [--seeds 3] [--jobs 2] [--json]
 
-Caveat: the renders' backgrounds are the 20 `fit` photos (as in `real_lmo.py`), so a render
-may show a held-out fold's photo behind its parts; no label of those photos is used.
+Caveat: the renders' backgrounds are the 20 `fit` photos with their labelled objects filled in
+(as in `real_lmo.py`), so a render may show a held-out fold's desk behind its parts; no label
+of those photos is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import real_lmo as rl
+from synthgap.evaluate import bench as rl
 
 
 def _job(args: tuple) -> tuple[str, int, int, int, int]:
@@ -59,16 +58,14 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
 
+    from synthgap.adapt.image_base import make_image_adapter
     from synthgap.evaluate.models import MIX_RECIPES
 
-    from synthgap.adapt.image_base import make_image_adapter
-    from synthgap.data.layout import read_image
-
     fs = rl.FitSplit(args.data, args.out, args.scene, args.renders)
-    bop, classes, renders, truth, folds = fs.bop, fs.classes, fs.renders, fs.truth, fs.folds
+    classes, renders, truth, folds = fs.classes, fs.renders, fs.truth, fs.folds
     fit_ids = fs.fit_ids
     sets = {"raw": rl.derived((renders.image(i) for i in range(len(renders))), renders, set())}
-    budget = (200, 48, 3e-3)  # real_lmo.py's full budget
+    budget = (args.steps, 48, 3e-3)  # real_lmo.py: 200 steps
     methods = [m for m in args.methods.split(",") if m]
 
     jobs = []
@@ -80,7 +77,7 @@ def main() -> None:
         for m in methods:  # adapters see the training fold's photos only
             adapter = make_image_adapter(m)
             adapter.fit([renders.image(i) for i in range(args.fit_renders)],
-                        [read_image(bop.image(i).rgb) for i in train_ids],
+                        [fs.photo(i) for i in train_ids],
                         rng=np.random.default_rng(0))
             fold_sets[m] = rl.derived((adapter.transform(renders.image(i))
                                        for i in range(len(renders))), renders, set())

@@ -2,32 +2,35 @@
 
 `real_lmo.py` compares training sets that differ in content (random scenes) *and* look
 (rendered pixels). This benchmark holds the content fixed: the 20 LM-O `fit` photos are
-rendered at their true poses, every part over its own photo (`real_lmo.aligned_fit_data`: the
+rendered at their true poses, every part over its own photo (`bench.aligned_fit_data`: the
 render scene's lights and sensor), and a classifier is trained on the very same object crops
 (the photos' visible boxes) cut
 
-* from the photos themselves (`real`: the `real-only` row of `real_lmo.py`),
+* from the photos themselves (`real`),
 * from the renders (`rendered`): same poses, occlusions by the 8 parts, backgrounds and crop
   boxes; only the parts' pixels are drawn by synthgap,
-* from the renders adapted by each method, **2-fold over the photos**: an adapter is fitted on
-  the renders and photos of one half of the `fit` photos (aligned pairs for `...:aligned`,
-  as unpaired sets otherwise) and applied to the renders of the other half, so no render is
-  adapted by a model that saw its photo.
+* from the renders adapted by each method, **2-fold inside the training photos**: an adapter
+  is fitted on the renders and photos of one half of them (aligned pairs for `...:aligned`,
+  with the part masks; as unpaired sets otherwise) and applied to the renders of the other
+  half, so no render is adapted by a model that saw its photo. `camera:aligned` gets the same
+  part masks as the `camera` step of `camera+conv-smcae:aligned` (a controlled row: the
+  chain's gain over it is the SMCAE's).
 
-All are tested on the real crops of the `test` photos (nothing is chosen on them), with the
-same small CNN and budget as `real-only` (several seeds, mean ± std). `real − rendered` is the
-look gap: what a perfect pixel adapter could win at most on this content; an adapter's
-`closed` share is `(adapted − rendered) / (real − rendered)`. Also per set, on the parts'
-pixels of every (held-out) render vs its photo: mean absolute error (0-255) and SSIM of the
-grey images (`skimage.metrics.structural_similarity`) averaged over the part pixels; and the
-gap metric (`synthgap.gap.measure_gap`, domain-classifier accuracy, 0.5 = indistinguishable)
-of each set's crops against 600 `test` crops and of its 20 images against 90 `test` photos,
-with its Spearman rank correlation with recognition over the sets.
+Protocol (nothing chosen on, or even read from, the `test` photos): cross-validation over the
+20 `fit` photos in two contiguous blocks (a block's neighbour frames kept out of training):
+every set is built from one block's photos and tested on the real crops of the other; the
+same small CNN and budget for every set, 5 seeds (mean ± std, ddof 1). `real − rendered` is the
+look gap; an adapter's `closed` share is `(adapted − rendered) / (real − rendered)`. Also per
+set, on the parts' pixels of every (held-out) render vs its photo: mean absolute error (0-255)
+and SSIM of the grey images averaged over the part pixels; and the gap metric
+(`synthgap.gap.measure_gap`, domain-classifier accuracy, 0.5 = indistinguishable) of each
+set's crops and images against the held-out block's, with its Spearman rank correlation with
+recognition over the adapted sets (chains included; and with `real`).
 
 Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/lmo_look_gap.py [--data ../shared/data/lmo]
-        [--methods histogram,pda,camera,conv-smcae:aligned,camera+conv-smcae:aligned]
+        [--methods histogram,pda,camera,camera:aligned,conv-smcae:aligned,camera+conv-smcae:aligned]
         [--seeds 5] [--json]
 
 Prints a table and one JSON line last.
@@ -47,45 +50,24 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("PYGLET_HEADLESS", "1")
 
 import numpy as np
-from scipy.stats import spearmanr
+
+from synthgap.evaluate import bench
+from synthgap.evaluate.bench import accepted, log, recognition_job, run_jobs
+from synthgap.evaluate.crops import square_crop
+from synthgap.evaluate.folds import photo_folds
+from synthgap.evaluate.stats import spearman_rows
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from real_lmo import (  # noqa: E402
-    LMO_NAMES,
-    MIN_BOX_PX,
-    MIN_VISIB,
-    _recognition_job,
-    accepted,
-    aligned_fit_data,
-    find_scene_dir,
-    log,
-    real_truth,
-    render_scene_file,
-    run_jobs,
-    square_crop,
-)
-
-DEFAULT_METHODS = "histogram,pda,camera,conv-smcae:aligned,camera+conv-smcae:aligned"
+MIN_VISIB, MIN_BOX_PX = 0.3, 6
+DEFAULT_METHODS = ("histogram,pda,camera,camera:aligned,conv-smcae:aligned,"
+                   "camera+conv-smcae:aligned")
 
 
-def fit_boxes(bop, names: dict[int, str], classes: list[str]
-              ) -> list[list[tuple[tuple[int, int, int, int], int]]]:
-    """Per fit photo: (visible box, class index) of the instances `real_lmo` crops."""
-    cls_index = {c: i for i, c in enumerate(classes)}
-    out = []
-    for im in bop.images:
-        keep = []
-        for o in im.objects:
-            if o.bbox_visib is None or o.visib_fract is None:
-                sys.exit("lmo_look_gap: the data set needs scene_gt_info.json (visible boxes)")
-            if o.visib_fract < MIN_VISIB or min(o.bbox_visib[2], o.bbox_visib[3]) < MIN_BOX_PX:
-                continue
-            keep.append((tuple(o.bbox_visib), cls_index[names[o.obj_id]]))
-        out.append(keep)
-    return out
+def fit_boxes(real: Any) -> list[list[tuple[tuple[float, float, float, float], int]]]:
+    """Per photo: (visible box, class index) of the instances `real_lmo` crops."""
+    return [[(r.box, r.cls) for r in p.instances
+             if r.visib >= MIN_VISIB and min(r.box[2], r.box[3]) >= MIN_BOX_PX]
+            for p in real.photos]
 
 
 def crops_of(images: list[np.ndarray], boxes) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +136,38 @@ def adapt_two_fold(variant: str, fit, rng_seed: int = 0
     return [o for o in out if o is not None], info
 
 
+def subset(fit: Any, idx: list[int]) -> Any:
+    """The aligned fit data of these photos only."""
+    from synthgap.adapt.fitting import FitData
+
+    pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+    return FitData(pick(fit.synthetic), pick(fit.real), synthetic_masks=pick(fit.synthetic_masks),
+                   real_masks=pick(fit.real_masks), source="scene")
+
+
+def fold_sets(fit: Any, train: list[int], boxes: list, methods: list[str], failed: dict,
+              adapters: dict) -> tuple[dict[str, tuple], dict[str, list[np.ndarray]]]:
+    """Crops of the training photos: real, rendered and each adapter's (2-fold inside them)."""
+    sub = subset(fit, train)
+    b = [boxes[i] for i in train]
+    sets = {"real": crops_of(sub.real, b), "rendered": crops_of(sub.synthetic, b)}
+    images = {"real": sub.real, "rendered": sub.synthetic}
+    for variant in methods:
+        if variant in failed:
+            continue
+        try:
+            adapted, info = adapt_two_fold(variant, sub)
+        except Exception as exc:  # a broken method is reported (exit 1), the others still run
+            failed[variant] = f"{type(exc).__name__}: {exc}"
+            log(f"{variant}: FAILED: {failed[variant]}")
+            continue
+        sets[variant] = crops_of(adapted, b)
+        images[variant] = adapted
+        adapters.setdefault(variant, []).append(info)
+        log(f"{variant}: fit {info['fit_s']:.0f} s, strengths {info['strength']}")
+    return sets, images
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
@@ -161,7 +175,7 @@ def main() -> None:
     ap.add_argument("--scene", type=Path, default=REPO / "examples" / "lmo_like.yaml",
                     help="render scene template (lights, sensor; as real_lmo.py)")
     ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "lmo_look_gap",
-                    help="cache folder (real ground truth, render scene)")
+                    help="folder for the render scene file")
     ap.add_argument("--methods", default=DEFAULT_METHODS,
                     help="comma-separated adapters: METHOD (fitted unpaired on a half's renders "
                          "and photos) or METHOD:aligned (aligned pairs); `none`: no adapters")
@@ -171,127 +185,99 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object last")
     args = ap.parse_args()
     t_start = time.perf_counter()
-
-    from synthgap.scenes.bop import read_bop_scene
-
-    data = args.data.resolve()
-    splits_path = data / "splits.json"
-    if not splits_path.is_file():
-        sys.exit(f"lmo_look_gap: {splits_path} not found; --data must be a BOP data set folder "
-                 "with splits.json ({\"fit\": [ids], \"test\": [ids]})")
-    splits = json.loads(splits_path.read_text())
-    fit_ids, test_ids = [int(i) for i in splits["fit"]], [int(i) for i in splits["test"]]
-    bop_all = read_bop_scene(find_scene_dir(data))
-    names = {i: LMO_NAMES.get(i, f"obj_{i:06d}") for i in bop_all.obj_ids}
-    classes = sorted(names.values())
-    out = args.out.resolve()
-
-    truth = real_truth(data, out, classes, names)
-    test_c = np.isin(truth["crop_img"], test_ids)
-    test_x, test_y = truth["crops"][test_c], truth["crop_cls"][test_c]
-    scene_path = render_scene_file(data, out, args.scene, fit_ids, names)
-    bop_fit = read_bop_scene(find_scene_dir(data), image_ids=fit_ids)
-    fit = aligned_fit_data(data, fit_ids, names, scene_path)
-    if len(fit.real) != len(bop_fit.images):
-        sys.exit(f"lmo_look_gap: {len(fit.real)} aligned views for {len(bop_fit.images)} photos")
     from synthgap.data.layout import read_image
 
-    for photo, im in zip(fit.real, bop_fit.images, strict=True):  # same order, same pixels
-        if not np.array_equal(photo, read_image(im.rgb)):
-            sys.exit(f"lmo_look_gap: aligned view order differs from the photos ({im.rgb})")
-    boxes = fit_boxes(bop_fit, names, classes)
-    masks = fit.real_masks
-    log(f"look gap: {len(fit.real)} fit photos, {sum(map(len, boxes))} crops; "
-        f"{len(test_y)} test crops")
-
-    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        "real": crops_of(fit.real, boxes), "rendered": crops_of(fit.synthetic, boxes)}
-    look = {"rendered": part_look(fit.synthetic, fit.real, masks)}
-    adapters: dict[str, Any] = {}
-    adapted_images: dict[str, list[np.ndarray]] = {}
-    failed: dict[str, str] = {}
+    data = args.data.resolve()
+    fit_ids, _ = bench.read_splits(data)
+    real = bench.read_photos(data, fit_ids, seg_size=None)
+    classes = real.classes
+    scene_path = bench.render_scene_file(args.scene, args.out.resolve(), data, fit_ids,
+                                         [p.path for p in real.photos])
+    fit = bench.aligned_fit_data(data, fit_ids, scene_path)
+    for photo, p in zip(fit.real, real.photos, strict=True):  # same order, same pixels
+        if not np.array_equal(photo, read_image(p.path)):
+            sys.exit(f"lmo_look_gap: aligned view order differs from the photos ({p.path})")
+    boxes = fit_boxes(real)
+    folds = photo_folds([p.group for p in real.photos], [p.order for p in real.photos], 2)
     methods = [] if args.methods == "none" else [m for m in args.methods.split(",") if m]
-    for variant in methods:
-        try:
-            adapted, info = adapt_two_fold(variant, fit)
-        except Exception as exc:  # a broken method is reported, the others still run
-            failed[variant] = f"{type(exc).__name__}: {exc}"
-            log(f"{variant}: FAILED: {failed[variant]}")
-            continue
-        sets[variant] = crops_of(adapted, boxes)
-        adapted_images[variant] = adapted
-        look[variant] = part_look(adapted, fit.real, masks)
-        adapters[variant] = info
-        log(f"{variant}: fit {info['fit_s']:.0f} s (2 folds)"
-            + (f", strengths {info['strength']}" if info["strength"] else "")
-            + f", part MAE {look[variant]['mae']}, SSIM {look[variant]['ssim']}")
+    failed: dict[str, str] = {}
+    adapters: dict[str, list] = {}
+    jobs, looks, gaps = [], {}, {}
+    budget = (args.steps, 48, 3e-3)
+    for f, fold in enumerate(folds):
+        train, test = list(fold.train), list(fold.test)
+        sets, images = fold_sets(fit, train, boxes, methods, failed, adapters)
+        test_x, test_y = crops_of([fit.real[i] for i in test], [boxes[i] for i in test])
+        test_photos = [fit.real[i] for i in test]
+        masks = [fit.real_masks[i] for i in train]
+        for name, crops in sets.items():
+            looks.setdefault(name, []).append(part_look(images[name], images["real"], masks))
+            gaps.setdefault(name, []).append(gap_metric(crops[0], images[name], test_x,
+                                                        test_photos))
+            jobs += [(name, f, seed, [crops], test_x, test_y, len(classes), budget)
+                     for seed in range(args.seeds)]
+    log(f"recognition: {len(jobs)} trainings on {args.jobs} processes")
+    results = run_jobs(_job, jobs, args.jobs)
+    rec = bench.accuracy_table(results, "lmo_look_gap")
+    report(args, rec, looks, gaps, adapters, failed, folds, t_start)
 
+
+def _job(args: tuple) -> tuple[str, int, int, int, int]:
+    name, fold, seed, parts, test_x, test_y, n_cls, budget = args
+    _, _, correct, total = recognition_job((name, seed, parts, test_x, test_y, n_cls, budget,
+                                            None))
+    return name, fold, seed, correct, total
+
+
+def gap_metric(crops: np.ndarray, images: list[np.ndarray], test_x: np.ndarray,
+               test_photos: list[np.ndarray]) -> dict[str, float]:
     from synthgap.gap.metric import GapConfig, measure_gap
 
     crop_cfg = GapConfig(patch_size=64, patches_per_image=1, max_images=1500,
                          mmd_permutations=0)
     img_cfg = GapConfig(mmd_permutations=0)
-    pick = np.random.default_rng(2).choice(len(test_x), size=min(600, len(test_x)),
-                                           replace=False)
-    gap_ids = sorted(np.random.default_rng(0).choice(test_ids, size=min(90, len(test_ids)),
-                                                     replace=False).tolist())
-    bop_test = read_bop_scene(find_scene_dir(data), image_ids=gap_ids)
-    test_photos = [read_image(im.rgb) for im in bop_test.images]
-    images_of = {"real": fit.real, "rendered": fit.synthetic, **adapted_images}
-    gap_metric = {}
-    for name, (crops, _) in sets.items():
-        gap_metric[name] = {
-            "crops": round(measure_gap(list(crops), list(test_x[np.sort(pick)]),
-                                       rng=np.random.default_rng(0),
-                                       config=crop_cfg).domain_accuracy, 4),
-            "images": round(measure_gap(list(images_of[name]), test_photos,
-                                        rng=np.random.default_rng(0),
-                                        config=img_cfg).domain_accuracy, 4)}
-    log(f"gap metric: {gap_metric}")
+    return {"crops": measure_gap(list(crops), list(test_x), rng=np.random.default_rng(0),
+                                 config=crop_cfg).domain_accuracy,
+            "images": measure_gap(images, test_photos, rng=np.random.default_rng(0),
+                                  config=img_cfg).domain_accuracy}
 
-    budget = (args.steps, 48, 3e-3)
-    jobs = [(name, seed, [s], test_x, test_y, len(classes), budget, None)
-            for seed in range(args.seeds) for name, s in sets.items()]
-    log(f"recognition: {len(jobs)} trainings on {args.jobs} processes")
-    results = run_jobs(_recognition_job, jobs, args.jobs)
-    per: dict[str, dict[int, float]] = {}
-    for name, seed, correct, total in results:
-        per.setdefault(name, {})[seed] = correct / total
-    rec = {k: {"mean": round(float(np.mean(list(v.values()))), 4),
-               "std": round(float(np.std(list(v.values()))), 4),
-               "seeds": [round(x, 4) for x in v.values()]} for k, v in per.items()}
-    if any(not np.isfinite(r["mean"]) for r in rec.values()):
-        sys.exit("lmo_look_gap: a recognition result is not finite")
+
+def report(args: argparse.Namespace, rec: dict, looks: dict, gaps: dict, adapters: dict,
+           failed: dict, folds: list, t_start: float) -> None:
+    mean = lambda ds, k: round(float(np.mean([d[k] for d in ds])), 4)  # noqa: E731
+    look = {n: {"mae": mean(v, "mae"), "ssim": mean(v, "ssim")} for n, v in looks.items()}
+    gap_m = {n: {"crops": mean(v, "crops"), "images": mean(v, "images")} for n, v in gaps.items()}
     gap = rec["real"]["mean"] - rec["rendered"]["mean"]
-
-    print(f"\nSame content, rendered vs real look: {len(sets['real'][1])} crops of the "
-          f"{len(fit.real)} `fit` photos; recognition of {len(test_y)} `test` crops "
-          f"({args.seeds} seeds, {args.steps} steps)\n")
+    n = sum(len(f.test) for f in folds)
+    print(f"\nSame content, rendered vs real look: 2-fold CV over the {n}"
+          f" `fit` photos ({args.seeds} seeds, {args.steps} steps)\n")
     print("| training crops | recognition | closed | part MAE | part SSIM | gap: crops | "
           "gap: images | strength |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in sets:
-        r = rec[name]
+    for name, r in rec.items():
         closed = ("" if name in ("real", "rendered") or abs(gap) < 1e-9 else
                   f"{(r['mean'] - rec['rendered']['mean']) / gap:+.0%}")
-        lk = look.get(name, {"mae": 0.0, "ssim": 1.0})
-        st = ",".join(f"{s:g}" for s in adapters.get(name, {}).get("strength", []))
-        gm = gap_metric[name]
-        print(f"| {name} | {r['mean']:.3f} ± {r['std']:.3f} | {closed} | {lk['mae']:.1f} | "
-              f"{lk['ssim']:.3f} | {gm['crops']:.3f} | {gm['images']:.3f} | {st} |")
-    order = list(sets)
-    rho = {k: round(float(spearmanr([-gap_metric[n][k] for n in order],
-                                    [rec[n]["mean"] for n in order]).statistic), 3)
+        st = ",".join(f"{s:g}" for i in adapters.get(name, []) for s in i["strength"])
+        print(f"| {name} | {r['mean']:.3f} ± {r['std']:.3f} | {closed} | "
+              f"{look[name]['mae']:.1f} | {look[name]['ssim']:.3f} | "
+              f"{gap_m[name]['crops']:.3f} | {gap_m[name]['images']:.3f} | {st} |")
+    acc = {k: v["mean"] for k, v in rec.items()}
+    synth = [k for k in rec if k != "real"]
+    rho = {k: spearman_rows({n: gap_m[n][k] for n in gap_m}, acc, synth, ["real"])
            for k in ("crops", "images")}
-    print(f"\nlook gap (real − rendered): {gap:+.3f}; gap metric vs recognition, Spearman: "
-          f"crops {rho['crops']}, images {rho['images']}")
+    print(f"\nlook gap (real − rendered): {gap:+.3f}; gap metric vs recognition, Spearman over "
+          f"the synthetic sets / with real: crops {rho['crops']['synthetic']:.2f} / "
+          f"{rho['crops']['with_real']:.2f}, images {rho['images']['synthetic']:.2f} / "
+          f"{rho['images']['with_real']:.2f}")
     for k, v in failed.items():
         print(f"FAILED {k}: {v}")
-    result = {"benchmark": "lmo_look_gap", "n_train_crops": len(sets["real"][1]),
-              "n_test_crops": len(test_y), "seeds": args.seeds, "steps": args.steps,
+    num = lambda x: None if not np.isfinite(x) else round(float(x), 3)  # noqa: E731
+    result = {"benchmark": "lmo_look_gap", "protocol": "2-fold CV over the fit photos",
+              "folds": [len(f.test) for f in folds], "seeds": args.seeds, "steps": args.steps,
               "recognition": rec, "look_gap": round(gap, 4), "part_look": look,
-              "adapters": adapters, "failed": failed, "gap_metric": gap_metric,
-              "spearman": rho,
+              "adapters": adapters, "failed": failed, "gap_metric": gap_m,
+              "spearman": {k: num(v["with_real"]) for k, v in rho.items()},
+              "spearman_synthetic": {k: num(v["synthetic"]) for k, v in rho.items()},
               "seconds": round(time.perf_counter() - t_start, 1)}
     if args.json:
         print(json.dumps(result))

@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import real_lmo as rl
-from lmo_aligned_cv import aligned_data
+from synthgap.evaluate import bench as rl
 
 
 def _linear(rgb: np.ndarray) -> np.ndarray:
@@ -89,14 +84,14 @@ def main() -> None:
     data, names, classes, out, scene_path = fs.data, fs.names, fs.classes, fs.out, fs.scene_path
     raw = rl.derived((fs.renders.image(i) for i in range(len(fs.renders))), fs.renders, set())
     folds = fs.folds
-    budget = (200, 48, 3e-3)
+    budget = (args.steps, 48, 3e-3)
     jobs, corrections = [], {}
     for f, train_ids in enumerate(folds):
         test_x, test_y = fs.held_out(f)
-        fd = aligned_data(data, train_ids, names, scene_path, "midpoint", 1)
+        fd = rl.aligned_fit_data(data, train_ids, scene_path)
         spec = yaml.safe_load(scene_path.read_text(encoding="utf-8"))
         # the aligned scene's parts: the objects seen in these photos, sorted by id
-        used = sorted({o.obj_id for im in read_bop_scene(rl.find_scene_dir(data),
+        used = sorted({o.obj_id for im in read_bop_scene(rl.scene_dir(data),
                                                          image_ids=train_ids).images
                        for o in im.objects})
         corr = part_corrections(fd, len(used))
@@ -118,7 +113,7 @@ def main() -> None:
                 jobs.append((name, seed, [(s["crops"], s["labels"])], test_x, test_y,
                              len(classes), budget, None))
     rl.log(f"{len(jobs)} trainings on {args.jobs} processes")
-    results = rl.run_jobs(rl._recognition_job, jobs, args.jobs)
+    results = rl.run_jobs(rl.recognition_job, jobs, args.jobs)
     table = rl.accuracy_table(results, "lmo_part_colour_cv")
     print("\n| renders (fit-split 2-fold CV) | recognition |\n|---|---|")
     for row, r in table.items():

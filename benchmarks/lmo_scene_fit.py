@@ -28,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import real_lmo as rl
+from synthgap.evaluate import bench as rl
+from synthgap.evaluate.crops import square_crop
 
 REPO = Path(__file__).resolve().parents[1]
+# the real crops real_lmo uses (synthgap.evaluate.crops.real_crops defaults)
+MIN_VISIB, MIN_BOX_PX = 0.3, 6
 
 
 def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, str]):
@@ -41,7 +42,7 @@ def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, s
     from synthgap.generators.ground_truth import iter_view_labels
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=ids)
+    bop = read_bop_scene(rl.scene_dir(data), image_ids=ids)
     scene = bop_scene_to_scene(bop, names=names)
     cls_index = {c: i for i, c in enumerate(classes)}
     crops, cls, img = [], [], []
@@ -53,9 +54,9 @@ def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, s
             box, fract = o.bbox_visib, o.visib_fract
             if box is None or fract is None:
                 box, fract = tuple(lab.boxes_visib[k]), float(lab.visib_fract[k])
-            if fract < rl.MIN_VISIB or min(box[2], box[3]) < rl.MIN_BOX_PX:
+            if fract < MIN_VISIB or min(box[2], box[3]) < MIN_BOX_PX:
                 continue
-            crops.append(rl.square_crop(photo, box))
+            crops.append(square_crop(photo, box))
             cls.append(cls_index[lab.categories[k]])
             img.append(im.image_id)
     return np.stack(crops), np.array(cls), np.array(img)
@@ -75,7 +76,7 @@ def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "synthgap", "scene", "fit",
            str(REPO / "examples" / "lmo_like.yaml"),
-           "--bop", str(rl.find_scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
+           "--bop", str(rl.scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
            "-o", str(path), "--force", *([] if plates else ["--no-plates"])]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     if res.returncode:
@@ -91,7 +92,7 @@ def _masks(data: Path, ids: tuple[int, ...]) -> tuple:
     from synthgap.scenes import load_scene
 
     tpl = load_scene(REPO / "examples" / "lmo_like.yaml")
-    obs = from_bop([rl.find_scene_dir(data)], tpl, image_ids=ids)
+    obs = from_bop([rl.scene_dir(data)], tpl, image_ids=ids)
     return obs, photo_masks(tpl, obs)
 
 
@@ -117,12 +118,12 @@ def align_views_file(data: Path, out: Path, ids: list[int], min_visib: float) ->
     if path.is_file():
         return path
     tpl = load_scene(REPO / "examples" / "lmo_like.yaml")
-    bop = read_bop_scene(rl.find_scene_dir(data), image_ids=ids)
+    bop = read_bop_scene(rl.scene_dir(data), image_ids=ids)
     views: list = []
     t = time.perf_counter()
     for im in bop.images:
         objs = [o for o in im.objects if o.visib_fract is not None and o.bbox_visib is not None
-                and o.visib_fract >= min_visib and min(o.bbox_visib[2:]) >= rl.MIN_BOX_PX]
+                and o.visib_fract >= min_visib and min(o.bbox_visib[2:]) >= MIN_BOX_PX]
         if not objs:
             continue
         v, _ = align_views(tpl, [im.rgb], [f"obj_{o.obj_id:06d}" for o in objs],

@@ -118,9 +118,10 @@ def evaluate(real_path: Path, fmt: str, names: Path | None, mesh_units: str,
                      n_boot=1000 if quick else 2000)
     bars = _bars(not no_progress)
     try:
+        # BOP: small class maps from the poses, for the contamination of render backgrounds
         real = read_real(real_path, fmt=fmt, names_file=names, mesh_units=mesh_units,
-                         seg_size=None) if fmt in ("auto", "bop") else read_real(real_path,
-                                                                                  fmt=fmt)
+                         seg_size=(160, 120)) if fmt in ("auto", "bop") else read_real(
+                             real_path, fmt=fmt)
         ev = Evaluator(real, cfg, folds=folds or (3 if quick else 5), curve=counts, bars=bars)
     except LabelError as exc:
         raise click.BadParameter(str(exc), param_hint="--real") from None

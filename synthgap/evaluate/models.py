@@ -218,6 +218,7 @@ def train_segmenter(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, 
     xs = torch.from_numpy(np.concatenate([p[0] for p in parts])).permute(0, 3, 1, 2)
     ys = torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64))
     sizes = [len(p[1]) for p in parts]
+    crop = min(crop, xs.shape[2], xs.shape[3])  # images smaller than the window: whole images
     weight = torch.ones(n_classes, device=device)
     weight[0] = 0.25
     opt = torch.optim.AdamW(net.parameters(), lr=budget.lr, weight_decay=1e-4)

@@ -75,6 +75,15 @@ def markdown(ev: Evaluation) -> str:
         rs = info.get("render_seconds")
         lines.append(f"| {name} | {info.get('renders', '-')} | {info['crops']} | "
                      f"{'-' if rs is None else f'{rs:.0f}'} | {info['train_seconds']:.0f} |")
+    dirty = {k: v["contamination"] for k, v in ev.sets.items() if "contamination" in v}
+    if dirty:
+        lines += ["", "Labelled real objects inside the render crops (the renders' background "
+                  "photos are labelled photos; unlabelled real instances teach the wrong class): "
+                  + ", ".join(f"{k} {v['mean_share']:.1%} of instance-box pixels "
+                              f"({v['crops_over_10pct']:.0%} of boxes ≥ 10 %)"
+                              for k, v in dirty.items())
+                  + ". Fill them out of the background photos, or use photos without the "
+                  "parts."]
     for name, err in ev.failed.items():
         lines.append(f"\n**{name}: FAILED** — {err}")
     lines += ["", "![accuracy against real photos](report.png)", ""]

@@ -107,6 +107,7 @@ class Evaluator:
         self.sets: dict[str, dict[str, Any]] = {}
         self.failed: dict[str, str] = {}
         self.baseline: str | None = None
+        self._masks: dict[str, np.ndarray] | None = None
         self._n_classes = len(real.classes)
         t = time.perf_counter()
         self.counts.update(self._recognition([], "real-only"))
@@ -137,8 +138,16 @@ class Evaluator:
                                     progress=self._bar(f"{name}: labels", 0))
         t = time.perf_counter()
         derived = derive((read_image(p) for p in labels.images), labels, size=self.cfg.crop)
-        info = {"renders": len(labels.images), "render_seconds": labels.seconds,
-                "crop_seconds": round(time.perf_counter() - t, 1)}
+        info: dict[str, Any] = {"renders": len(labels.images), "render_seconds": labels.seconds,
+                                "crop_seconds": round(time.perf_counter() - t, 1)}
+        if self.real.seg_y is not None:  # labelled real objects in the renders' backgrounds
+            from synthgap.evaluate.contamination import contamination, object_masks
+
+            if self._masks is None:
+                self._masks = object_masks(self.real, range(len(self.real.photos)))
+            c = contamination(labels, self._masks)
+            info["contamination"] = {"mean_share": round(c.mean_share, 4),
+                                     "crops_over_10pct": round(c.crops_over_10pct, 4)}
         return self.add_crops(name, derived.crops, info=info)
 
     def add_crops(self, name: str, crops: CropSet | Sequence[CropSet], *,

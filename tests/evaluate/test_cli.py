@@ -45,6 +45,7 @@ def test_bop_end_to_end(bop_dir: Path, renders: Path, tmp_path: Path) -> None:
     assert rows["raw+real@2"]["vs"] == "real-only@2" and rows["raw"]["n_seeds"] == 2
     assert report["real"]["visibility_check"]["checked"] == 18
     assert report["sets"]["raw"]["render_seconds"] > 0
+    assert 0 < report["sets"]["raw"]["contamination"]["mean_share"] < 1  # photos as backgrounds
     md = (out / "report.md").read_text()
     assert "| real photos only |" in md and "| raw + photos |" in md
     assert (out / "report.png").stat().st_size > 1000

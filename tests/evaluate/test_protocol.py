@@ -69,3 +69,22 @@ def test_equivalent_photos() -> None:
     assert equivalent_photos(0.65, curve) == "15"
     assert equivalent_photos(0.4, curve) == "<5"
     assert equivalent_photos(0.8, curve) == ">20"
+
+
+def test_segmentation_rows_ignore_pixels() -> None:
+    from synthgap.evaluate.folds import Fold
+    from synthgap.evaluate.segmentation import SegConfig, run_segmentation
+
+    rng = np.random.default_rng(3)
+    y = np.zeros((6, 32, 32), np.uint8)
+    y[:, 8:24, 8:24] = 1
+    x = np.where(y[..., None] == 1, 200, 40).astype(np.uint8).repeat(3, axis=3)
+    x = np.clip(x + rng.normal(0, 5, x.shape), 0, 255).astype(np.uint8)
+    real_y = y.copy()
+    real_y[:, 0:4, :] = IGNORE  # unsure pixels: a loss or score that took them would fail
+    folds = [Fold(train=(0, 1, 2), test=(3, 4, 5)), Fold(train=(3, 4, 5), test=(0, 1, 2))]
+    out = run_segmentation({"raw": (x, y)}, x, real_y, folds, ["box"],
+                           SegConfig(steps=3, batch=2), with_real=["raw"])
+    assert set(out) == {"raw", "raw+real", "real-only"}
+    for row in out.values():
+        assert 0 <= row["miou"] <= 1 and set(row["per_class"]) == {"background", "box"}
