@@ -116,6 +116,36 @@ def ablated_scene(scene_path: Path, name: str) -> Path:
     return path
 
 
+def scene_backgrounds(scene_path: Path, real: Any, fit_pos: list[int]
+                      ) -> tuple[list[Path], dict[str, np.ndarray]]:
+    """The render scene's own background photos as plates of the fit photos (`SCENE_ID.png`,
+    one per fit photo, no others) and, by resolved plate path, the labelled-object pixels
+    each plate left unchanged (for `contamination` `after`)."""
+    from synthgap.data.layout import read_image
+    from synthgap.evaluate.contamination import object_masks
+    from synthgap.scenes import load_scene
+
+    files = [Path(f).resolve() for f in load_scene(scene_path).background.image_files or ()]
+    def ids(name: str) -> tuple[int, ...] | str:  # '000002_000003' and '000002/3' alike
+        parts = name.replace("/", "_").split("_")
+        return tuple(int(x) for x in parts) if all(x.isdigit() for x in parts) else name
+
+    by_stem = {ids(f.stem): f for f in files}
+    keys = [ids(real.photos[i].key) for i in fit_pos]
+    if set(by_stem) != set(keys) or len(files) != len(keys):
+        sys.exit(f"{scene_path}: background: --keep-scene-background needs one plate per fit "
+                 f"photo named SCENE_ID.png ({keys[:2]}...); got {list(by_stem)[:3]}...")
+    masks = object_masks(real, fit_pos)
+    plates, left = [], {}
+    for i, key in zip(fit_pos, keys, strict=True):
+        photo = read_image(real.photos[i].path)
+        plate = read_image(by_stem[key])
+        mask = masks[str(Path(real.photos[i].path).resolve())]
+        left[str(by_stem[key])] = mask & np.all(plate == photo, axis=-1)
+        plates.append(by_stem[key])
+    return plates, left
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
@@ -143,6 +173,10 @@ def parse_args() -> argparse.Namespace:
                          "aligned camera, conv-smcae, camera+conv-smcae; `none`: raw only")
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="also train on renders without one realism feature (row raw[NAME])")
+    ap.add_argument("--keep-scene-background", action="store_true",
+                    help="render over --scene's own background photos when it has some (e.g. "
+                         "the plates of `synthgap scene fit` on the fit photos, named "
+                         "SCENE_ID.png) instead of the cleaned fit photos")
     ap.add_argument("--no-seg", action="store_true", help="skip segmentation")
     ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
                     help="how `+real` rows combine renders and photos (chosen by "
@@ -359,7 +393,10 @@ def main() -> None:
     log(f"real: {len(real.photos)} photos, {len(crops)} crops; visibility check: {vis}")
     # 2. cleaned backgrounds and renders
     backgrounds, left = clean_backgrounds(real, fit_pos, args.out / "backgrounds")
-    scene_path = bench.render_scene_file(args.scene, args.out, args.data, fit_ids, backgrounds)
+    scene_path = bench.render_scene_file(args.scene, args.out, args.data, fit_ids, backgrounds,
+                                         keep_background=args.keep_scene_background)
+    if args.keep_scene_background:
+        backgrounds, left = scene_backgrounds(scene_path, real, fit_pos)
     renders = bench.RenderSet(bench.render(scene_path, args.out / "renders", n_renders,
                                            args.render_seed), classes)
     contamination = bench.render_contamination(real, fit_pos, backgrounds, left, renders.labels)
