@@ -177,6 +177,10 @@ def parse_args() -> argparse.Namespace:
                     help="render over --scene's own background photos when it has some (e.g. "
                          "the plates of `synthgap scene fit` on the fit photos, named "
                          "SCENE_ID.png) instead of the cleaned fit photos")
+    ap.add_argument("--save-rows", type=Path, default=None,
+                    help="write every recognition row's per-photo results (NPZ: ROW/correct "
+                         "(seeds, photos), ROW/total (photos), photo_ids) for paired comparisons "
+                         "across runs")
     ap.add_argument("--no-seg", action="store_true", help="skip segmentation")
     ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
                     help="how `+real` rows combine renders and photos (chosen by "
@@ -255,7 +259,7 @@ def build_sets(args: argparse.Namespace, renders: bench.RenderSet, scene_path: P
 
 def recognition(args: argparse.Namespace, crops: Any, n_photos: int, folds: list[Fold],
                 sets: dict[str, list[dict[str, Any]]], cfg: EvalConfig, n_cls: int,
-                upper_folds: list[Fold] | None) -> dict[str, Any]:
+                upper_folds: list[Fold] | None, photo_ids: list[str]) -> dict[str, Any]:
     """Every recognition row, summarised with its interval to `raw` (and `+real` rows also
     to `real-only`)."""
     training = [TrainingSet(name, [v["set"] for v in vs]) for name, vs in sets.items()]
@@ -268,6 +272,11 @@ def recognition(args: argparse.Namespace, crops: Any, n_photos: int, folds: list
         rows.update(run_recognition(crops, n_photos, upper_folds, [], cfg, real_name="upper",
                                     real_factor=2, n_classes=n_cls))
     log(f"recognition: {time.perf_counter() - t:.0f} s")
+    if args.save_rows is not None:
+        args.save_rows.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.save_rows, photo_ids=np.array(photo_ids),
+                 **{f"{r}/{k}": getattr(rc, k) for r, rc in rows.items()
+                    for k in ("correct", "total")})
     table = summarise(rows, references={r: "raw" for r in rows}, n_boot=2000)
     for r in rows:
         if r.endswith("+real"):
@@ -420,7 +429,8 @@ def main() -> None:
         folds = [Fold(tuple(fit_pos[j] for j in f.train), tuple(fit_pos[j] for j in f.test))
                  for f in photo_folds([p.group for p in fp], [p.order for p in fp], k)]
         upper, tested = None, fit_pos
-    rec = recognition(args, crops, len(real.photos), folds, sets, cfg, n_cls, upper)
+    rec = recognition(args, crops, len(real.photos), folds, sets, cfg, n_cls, upper,
+                      [p.key for p in real.photos])
     seg = {} if args.no_seg else segmentation(args, real, renders, sets, folds, classes, upper)
     half = len(tested) // 2
     gap = gap_rows(real, crops, sets, tested, (tested[:half], tested[half:]),
