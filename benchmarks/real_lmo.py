@@ -116,6 +116,36 @@ def ablated_scene(scene_path: Path, name: str) -> Path:
     return path
 
 
+def scene_backgrounds(scene_path: Path, real: Any, fit_pos: list[int]
+                      ) -> tuple[list[Path], dict[str, np.ndarray]]:
+    """The render scene's own background photos as plates of the fit photos (`SCENE_ID.png`,
+    one per fit photo, no others) and, by resolved plate path, the labelled-object pixels
+    each plate left unchanged (for `contamination` `after`)."""
+    from synthgap.data.layout import read_image
+    from synthgap.evaluate.contamination import object_masks
+    from synthgap.scenes import load_scene
+
+    files = [Path(f).resolve() for f in load_scene(scene_path).background.image_files or ()]
+    def ids(name: str) -> tuple[int, ...] | str:  # '000002_000003' and '000002/3' alike
+        parts = name.replace("/", "_").split("_")
+        return tuple(int(x) for x in parts) if all(x.isdigit() for x in parts) else name
+
+    by_stem = {ids(f.stem): f for f in files}
+    keys = [ids(real.photos[i].key) for i in fit_pos]
+    if set(by_stem) != set(keys) or len(files) != len(keys):
+        sys.exit(f"{scene_path}: background: --keep-scene-background needs one plate per fit "
+                 f"photo named SCENE_ID.png ({keys[:2]}...); got {list(by_stem)[:3]}...")
+    masks = object_masks(real, fit_pos)
+    plates, left = [], {}
+    for i, key in zip(fit_pos, keys, strict=True):
+        photo = read_image(real.photos[i].path)
+        plate = read_image(by_stem[key])
+        mask = masks[str(Path(real.photos[i].path).resolve())]
+        left[str(by_stem[key])] = mask & np.all(plate == photo, axis=-1)
+        plates.append(by_stem[key])
+    return plates, left
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo",
@@ -143,6 +173,14 @@ def parse_args() -> argparse.Namespace:
                          "aligned camera, conv-smcae, camera+conv-smcae; `none`: raw only")
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="also train on renders without one realism feature (row raw[NAME])")
+    ap.add_argument("--keep-scene-background", action="store_true",
+                    help="render over --scene's own background photos when it has some (e.g. "
+                         "the plates of `synthgap scene fit` on the fit photos, named "
+                         "SCENE_ID.png) instead of the cleaned fit photos")
+    ap.add_argument("--save-rows", type=Path, default=None,
+                    help="write every recognition row's per-photo results (NPZ: ROW/correct "
+                         "(seeds, photos), ROW/total (photos), photo_ids) for paired comparisons "
+                         "across runs")
     ap.add_argument("--no-seg", action="store_true", help="skip segmentation")
     ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
                     help="how `+real` rows combine renders and photos (chosen by "
@@ -221,7 +259,7 @@ def build_sets(args: argparse.Namespace, renders: bench.RenderSet, scene_path: P
 
 def recognition(args: argparse.Namespace, crops: Any, n_photos: int, folds: list[Fold],
                 sets: dict[str, list[dict[str, Any]]], cfg: EvalConfig, n_cls: int,
-                upper_folds: list[Fold] | None) -> dict[str, Any]:
+                upper_folds: list[Fold] | None, photo_ids: list[str]) -> dict[str, Any]:
     """Every recognition row, summarised with its interval to `raw` (and `+real` rows also
     to `real-only`)."""
     training = [TrainingSet(name, [v["set"] for v in vs]) for name, vs in sets.items()]
@@ -234,6 +272,11 @@ def recognition(args: argparse.Namespace, crops: Any, n_photos: int, folds: list
         rows.update(run_recognition(crops, n_photos, upper_folds, [], cfg, real_name="upper",
                                     real_factor=2, n_classes=n_cls))
     log(f"recognition: {time.perf_counter() - t:.0f} s")
+    if args.save_rows is not None:
+        args.save_rows.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.save_rows, photo_ids=np.array(photo_ids),
+                 **{f"{r}/{k}": getattr(rc, k) for r, rc in rows.items()
+                    for k in ("correct", "total")})
     table = summarise(rows, references={r: "raw" for r in rows}, n_boot=2000)
     for r in rows:
         if r.endswith("+real"):
@@ -359,7 +402,10 @@ def main() -> None:
     log(f"real: {len(real.photos)} photos, {len(crops)} crops; visibility check: {vis}")
     # 2. cleaned backgrounds and renders
     backgrounds, left = clean_backgrounds(real, fit_pos, args.out / "backgrounds")
-    scene_path = bench.render_scene_file(args.scene, args.out, args.data, fit_ids, backgrounds)
+    scene_path = bench.render_scene_file(args.scene, args.out, args.data, fit_ids, backgrounds,
+                                         keep_background=args.keep_scene_background)
+    if args.keep_scene_background:
+        backgrounds, left = scene_backgrounds(scene_path, real, fit_pos)
     renders = bench.RenderSet(bench.render(scene_path, args.out / "renders", n_renders,
                                            args.render_seed), classes)
     contamination = bench.render_contamination(real, fit_pos, backgrounds, left, renders.labels)
@@ -383,7 +429,8 @@ def main() -> None:
         folds = [Fold(tuple(fit_pos[j] for j in f.train), tuple(fit_pos[j] for j in f.test))
                  for f in photo_folds([p.group for p in fp], [p.order for p in fp], k)]
         upper, tested = None, fit_pos
-    rec = recognition(args, crops, len(real.photos), folds, sets, cfg, n_cls, upper)
+    rec = recognition(args, crops, len(real.photos), folds, sets, cfg, n_cls, upper,
+                      [p.key for p in real.photos])
     seg = {} if args.no_seg else segmentation(args, real, renders, sets, folds, classes, upper)
     half = len(tested) // 2
     gap = gap_rows(real, crops, sets, tested, (tested[:half], tested[half:]),

@@ -79,10 +79,15 @@ def read_photos(data: Path, ids: Sequence[int], *, seg_size: tuple[int, int] | N
 
 
 def render_scene_file(template: Path, out: Path, data: Path, ids: Sequence[int],
-                      backgrounds: Sequence[Path], *, name: str = "scene.yaml") -> Path:
+                      backgrounds: Sequence[Path], *, name: str = "scene.yaml",
+                      keep_background: bool = False) -> Path:
     """The render scene: the template's look and pose ranges; this data set's meshes, median
     intrinsics and the given background photos. Each part keeps the template part of its
-    class (material, count, ...), else the template's first part's settings."""
+    class (material, count, ...), else the template's first part's settings.
+
+    With `keep_background`, a template that has its own background photos (`images` folder or
+    `image_files`, e.g. the plates of `synthgap scene fit`) keeps them (made absolute) instead
+    of `backgrounds`; a template without any still gets `backgrounds`."""
     from synthgap.scenes.bop import read_bop_scene
 
     bop = read_bop_scene(scene_dir(data), image_ids=list(ids))
@@ -100,8 +105,18 @@ def render_scene_file(template: Path, out: Path, data: Path, ids: Sequence[int],
         parts.append({**{k: v for k, v in base.items() if k not in ("mesh", "class", "name")},
                       "mesh": str(bop.models[i]), "class": cls})
     spec["parts"] = parts
-    spec["background"]["image_files"] = [str(p) for p in backgrounds]
-    spec["background"].pop("images", None)
+    bg = spec.setdefault("background", {})
+    own = bg.get("images") is not None or bool(bg.get("image_files"))
+    if keep_background and own:
+        base = template.resolve().parent
+        if bg.get("images") is not None:
+            bg["images"] = str((base / bg["images"]).resolve())
+            bg.pop("image_files", None)
+        else:
+            bg["image_files"] = [str((base / f).resolve()) for f in bg["image_files"]]
+    else:
+        bg["image_files"] = [str(p) for p in backgrounds]
+        bg.pop("images", None)
     out.mkdir(parents=True, exist_ok=True)
     path = out / name
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")

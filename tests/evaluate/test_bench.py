@@ -45,3 +45,26 @@ def test_splits_and_table(tmp_path: Path) -> None:
     assert table["a"]["mean"] == pytest.approx((0.8 + 0.35) / 2)
     assert table["a"]["std"] == pytest.approx(0.3182, abs=1e-4)  # ddof 1
     assert table["a"]["n_seeds"] == 2
+
+
+def test_render_scene_keeps_own_background_only_when_asked(tmp_path: Path) -> None:
+    spec = yaml.safe_load(TEMPLATE.read_text())
+    spec["background"]["images"] = "plates"  # relative to the template, as scene fit writes
+    spec["background"].pop("image_files", None)
+    template = tmp_path / "t.yaml"
+    template.write_text(yaml.safe_dump(spec))
+    backgrounds = [tmp_path / "a.png"]
+    kept = yaml.safe_load(bench.render_scene_file(template, tmp_path / "o", LMO, [3], backgrounds,
+                                                  keep_background=True).read_text())
+    assert kept["background"]["images"] == str((tmp_path / "plates").resolve())
+    assert "image_files" not in kept["background"]
+    over = yaml.safe_load(bench.render_scene_file(template, tmp_path / "p", LMO, [3],
+                                                  backgrounds).read_text())
+    assert over["background"]["image_files"] == [str(backgrounds[0])]
+    assert "images" not in over["background"]
+    # a template without background photos of its own still gets the given ones
+    spec["background"].pop("images")
+    template.write_text(yaml.safe_dump(spec))
+    none = yaml.safe_load(bench.render_scene_file(template, tmp_path / "q", LMO, [3], backgrounds,
+                                                  keep_background=True).read_text())
+    assert none["background"]["image_files"] == [str(backgrounds[0])]
