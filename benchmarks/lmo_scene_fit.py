@@ -63,9 +63,11 @@ def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, s
 
 
 def random_scene(data: Path, out: Path, ids: list[int], names: dict[int, str]) -> Path:
-    """`examples/lmo_like.yaml` with this fold's photos as backgrounds (as real_lmo.py)."""
-    path = rl.render_scene_file(data, out, REPO / "examples" / "lmo_like.yaml", ids, names)
-    return path
+    """`examples/lmo_like.yaml` with this fold's raw photos as backgrounds (real objects and
+    all: the contamination the fitted scene's plates remove)."""
+    rgb = rl.scene_dir(data) / "rgb"
+    photos = [next(rgb.glob(f"{i:06d}.*")) for i in ids]
+    return rl.render_scene_file(REPO / "examples" / "lmo_like.yaml", out, data, ids, photos)
 
 
 def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
