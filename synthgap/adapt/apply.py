@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +22,6 @@ from typing import Any, cast
 import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter
-from synthgap.adapt.strength import strength_steps
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
 from synthgap.data.paths import (
@@ -35,8 +33,7 @@ from synthgap.data.paths import (
 )
 from synthgap.data.records import drop_torn_tail
 
-__all__ = ["AdaptedDatasetError", "ApplySummary", "FitSummary", "aligned_from_scene",
-           "apply_adapter", "file_sha256", "fit_from_folders"]
+__all__ = ["AdaptedDatasetError", "ApplySummary", "apply_adapter", "file_sha256"]
 
 
 class AdaptedDatasetError(DatasetFileError):
@@ -235,134 +232,3 @@ def _identity(adapter: ImageAdapter, model_path: Path | None) -> dict[str, str]:
         h.update(k.encode())
         h.update(tensors[k].tobytes())
     return {"model": "(in memory)", "model_sha256": h.hexdigest()}
-
-
-@dataclass(frozen=True)
-class FitSummary:
-    """What `fit_from_folders` did.
-
-    Attributes:
-        model: the model file written.
-        method: adapter method.
-        pairing: patch pairing used (None for baselines).
-        n_synthetic, n_real: images fitted on.
-        skipped: unreadable files skipped (`--skip-bad`), as `"path: reason"`.
-        seconds: fit wall time.
-        strength: the strength an SMCAE step applies (`strength: auto` chose it on held-out
-            images; see docs/adaptation.md), None for methods without one.
-        strength_scores: the look distance of each tried strength (lower is closer), when
-            `auto` chose it.
-    """
-
-    model: str
-    method: str
-    pairing: str | None
-    n_synthetic: int
-    n_real: int
-    skipped: list[str]
-    seconds: float
-    strength: float | None = None
-    strength_scores: dict[str, float] | None = None
-
-
-def aligned_from_scene(scene_path: Path, *, seed: int
-                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Render the pinned views (`real_views`) of a scene file: `(renders, photos)`, aligned.
-
-    Render i and photo i show the same view pixel for pixel
-    (`synthgap.generators.views.render_aligned_views`).
-    """
-    from synthgap.generators.views import render_aligned_views
-    from synthgap.scenes import load_scene
-
-    views = render_aligned_views(load_scene(scene_path), seed=seed)
-    return [v.render for v in views], [v.real for v in views]
-
-
-def fit_from_folders(method: str, synthetic: Path | None, real: Path | None, out: Path, *,
-                     pairing: str | None = None, skip_bad: bool = False, seed: int = 0,
-                     max_images: int | None = None, options: dict[str, Any] | None = None,
-                     scene: Path | None = None, exclude_real: Collection[str] = ()
-                     ) -> FitSummary:
-    """Fit an image adapter on a render folder (or dataset directory) and a photo folder.
-
-    Args:
-        method: one of `synthgap.adapt.image_base.METHODS`.
-        synthetic: dataset directory (its `images/`) or folder of renders. With `class`
-            pairing: a folder with one sub-folder per class.
-        real: folder of real photos (any common format and size); with `class` pairing, one
-            sub-folder per class.
-        out: model file to write (`.safetensors`; a `.json` sidecar is written beside it).
-        pairing: patch pairing for the SMCAE methods (`nearest` when None); with `aligned`,
-            the i-th render (sorted by name) must be pixel-aligned with the i-th photo.
-        skip_bad: skip unreadable files instead of failing.
-        seed: seed of every random choice (patches, initialisation, batches).
-        max_images: use at most this many images of each folder (the first by name).
-        options: extra method configuration (see `make_image_adapter`).
-        scene: with `aligned` pairing, a scene file whose `real_views` pin each photo's camera
-            and part poses: the matching views are rendered and paired pixel for pixel
-            (then `synthetic` and `real` must be None).
-        exclude_real: names of photos in `real` to leave out of the fit (photos held back to
-            measure the gap on; not with `class` pairing).
-
-    Returns:
-        The summary.
-
-    Raises:
-        PhotoError: a folder is missing or empty, or holds unreadable files (named).
-        ValueError: a bad method, pairing or option.
-    """
-    import numpy as np
-
-    from synthgap.adapt.image_base import make_image_adapter
-    from synthgap.adapt.photos import load_photos
-
-    adapter = make_image_adapter(method, pairing=pairing, options=options)
-    kwargs: dict[str, Any] = {}
-    if scene is not None:
-        if pairing != "aligned" or synthetic is not None or real is not None:
-            raise ValueError("a scene file with real_views gives aligned pairs by itself: use it "
-                             "with pairing 'aligned' and without synthetic/real folders")
-        from synthgap.adapt.fitting import scene_fit_data
-        from synthgap.scenes import load_scene
-
-        loaded = load_scene(scene)
-        if max_images is not None:  # the first views, as with folders the first photos
-            loaded = loaded.model_copy(update={"real_views": loaded.real_views[:max_images]})
-        data = scene_fit_data(loaded, seed=seed)  # as `synthgap adapt fit --scene`
-        syn, rea = data.synthetic, data.real
-        kwargs = {"synthetic_masks": data.synthetic_masks, "real_masks": data.real_masks}
-        skipped_s: list[tuple[Path, str]] = []
-        skipped_r: list[tuple[Path, str]] = []
-    elif synthetic is None or real is None:
-        raise ValueError("give both a synthetic and a real folder (or, with aligned pairing, a "
-                         "scene file with real_views)")
-    elif pairing == "class":
-        from synthgap.adapt.photos import load_class_photos
-
-        syn, syn_labels, skipped_s = load_class_photos(synthetic, skip_bad=skip_bad,
-                                                       limit=max_images)
-        rea, real_labels, skipped_r = load_class_photos(real, skip_bad=skip_bad, limit=max_images)
-        kwargs = {"synthetic_labels": syn_labels, "real_labels": real_labels}
-    else:
-        s, r = load_photos(synthetic, skip_bad=skip_bad, limit=max_images), load_photos(
-            real, skip_bad=skip_bad, limit=max_images, exclude=exclude_real)
-        syn, rea, skipped_s, skipped_r = s.images, r.images, s.skipped, r.skipped
-    if kwargs:  # masks or labels: only to adapters (steps) whose fit takes them
-        import inspect
-
-        takes = inspect.signature(adapter.fit).parameters
-        if not any(p.kind == p.VAR_KEYWORD for p in takes.values()):
-            kwargs = {k: v for k, v in kwargs.items() if k in takes}
-    t0 = time.perf_counter()
-    adapter.fit(syn, rea, rng=np.random.default_rng(seed), **kwargs)
-    seconds = time.perf_counter() - t0
-    adapter.save(out)
-    with_strength = strength_steps(adapter)
-    last = with_strength[-1] if with_strength else None
-    chosen = (getattr(last, "report", None) or {}).get("strength") if last else None
-    return FitSummary(model=str(out), method=method, pairing=getattr(
-        getattr(adapter, "config", None), "pairing", None), n_synthetic=len(syn),
-        n_real=len(rea), skipped=[f"{p}: {why}" for p, why in [*skipped_s, *skipped_r]],
-        seconds=round(seconds, 3), strength=None if last is None else float(last.strength),
-        strength_scores=chosen.get("mmd2") if chosen else None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,10 @@ class FitReport:
         sensor_yaml: the `sensor:` block file written (camera fits), or None.
         report: per step, what it measured: a camera model's fitted values; a conv SMCAE's
             `n_distinct_targets` and per-stage cost magnitudes.
+        strength: the strength the last SMCAE step applies (`strength: auto` chose it on
+            held-out images; see docs/adaptation.md), None for methods without one.
+        strength_scores: the look distance of each tried strength (lower is closer), when
+            `auto` chose it.
     """
 
     model: str
@@ -83,10 +87,13 @@ class FitReport:
     seconds: float
     sensor_yaml: str | None
     report: dict[str, Any]
+    strength: float | None = None
+    strength_scores: dict[str, float] | None = None
 
 
 def folder_fit_data(synthetic: Path, real: Path, *, skip_bad: bool = False,
-                    max_images: int | None = None, real_masks: Path | None = None) -> FitData:
+                    max_images: int | None = None, real_masks: Path | None = None,
+                    exclude_real: Collection[str] = ()) -> FitData:
     """Renders and photos from folders; with `real_masks`, label maps for `region` pairing.
 
     Args:
@@ -105,7 +112,7 @@ def folder_fit_data(synthetic: Path, real: Path, *, skip_bad: bool = False,
     from synthgap.data.layout import DatasetFileError, read_label_png
 
     s = load_photos(synthetic, skip_bad=skip_bad, limit=max_images)
-    r = load_photos(real, skip_bad=skip_bad, limit=max_images)
+    r = load_photos(real, skip_bad=skip_bad, limit=max_images, exclude=exclude_real)
     skipped = [f"{p}: {why}" for p, why in [*s.skipped, *r.skipped]]
     if real_masks is None:
         return FitData(s.images, r.images, skipped=skipped, source="folders")
@@ -156,7 +163,8 @@ def class_folder_fit_data(synthetic: Path, real: Path, *, skip_bad: bool = False
                    real_labels=rl)
 
 
-def scene_fit_data(scene: Scene, *, seed: int = 0, class_masks: bool = False) -> FitData:
+def scene_fit_data(scene: Scene, *, seed: int = 0, class_masks: bool = False,
+                   max_views: int | None = None) -> FitData:
     """Aligned renders, photos and masks of a `Scene`'s `real_views` (masks shared by both).
 
     Args:
@@ -164,8 +172,13 @@ def scene_fit_data(scene: Scene, *, seed: int = 0, class_masks: bool = False) ->
         seed: seed of what the views do not pin (appearance).
         class_masks: label maps hold the part's index in `scene.parts` + 1 (so labels mean the
             same part in every view) instead of the view's instance index + 1.
+        max_views: use only the first this many views (as `max_images` takes the first photos
+            of a folder).
     """
     from synthgap.generators.views import render_aligned_views
+
+    if max_views is not None:
+        scene = scene.model_copy(update={"real_views": scene.real_views[:max_views]})
 
     views = render_aligned_views(scene, seed=seed)
     names = [p.name for p in scene.parts]
@@ -237,6 +250,7 @@ def fit_adapter(method: str, data: FitData, out: Path, *, pairing: str | None = 
 
     from synthgap.adapt.camera import sensor_yaml as make_sensor_yaml
     from synthgap.adapt.image_base import chain_methods, make_image_adapter
+    from synthgap.adapt.strength import strength_steps
 
     names = chain_methods(method)
     if sensor_yaml is not None and "camera" not in names:
@@ -271,7 +285,11 @@ def fit_adapter(method: str, data: FitData, out: Path, *, pairing: str | None = 
         written = str(sensor_yaml)
     pairing_used = next((s.config.pairing for s in steps
                          if hasattr(getattr(s, "config", None), "pairing")), None)
+    with_strength = strength_steps(adapter)
+    last = with_strength[-1] if with_strength else None
+    chosen = (getattr(last, "report", None) or {}).get("strength") if last else None
     return FitReport(model=str(out), method=method, pairing=pairing_used,
                      n_synthetic=len(data.synthetic), n_real=len(data.real), source=data.source,
                      skipped=list(data.skipped), seconds=round(seconds, 3), sensor_yaml=written,
-                     report=report)
+                     report=report, strength=None if last is None else float(last.strength),
+                     strength_scores=chosen.get("mmd2") if chosen else None)

@@ -86,24 +86,24 @@ def held_out_photos(job: Job) -> list[str]:
 
 def fit_stage(job: Job, renders: Path, model: Path) -> dict[str, Any]:
     """Fit the job's adapter on the renders in `renders` and the real photos; write `model`."""
-    from synthgap.adapt.apply import fit_from_folders
+    from synthgap.adapt.fitting import fit_adapter, folder_fit_data, scene_fit_data
+    from synthgap.scenes import load_scene
 
     model.parent.mkdir(parents=True, exist_ok=True)
     if job.adapt.pairing == "class":
         return _fit_by_class(job, renders, model)
+    seed, options = int(job.seed or 0), dict(job.adapt.options) or None
     if job.adapt.pairing == "aligned":
         # aligned pairs (with their masks) come from the scene file's pinned real views: the
-        # same code path as `synthgap adapt fit --scene`
-        summary = fit_from_folders(job.adapt.method, None, None, model, pairing="aligned",
-                                   seed=int(job.seed or 0), max_images=job.adapt.max_images,
-                                   options=dict(job.adapt.options) or None,
-                                   scene=Path(job.scene))
-        return _summary(summary)
+        # same functions as `synthgap adapt fit --scene`
+        data = scene_fit_data(load_scene(job.scene), seed=seed, max_views=job.adapt.max_images)
+        return _summary(fit_adapter(job.adapt.method, data, model, pairing="aligned", seed=seed,
+                                    options=options))
     held = held_out_photos(job)
-    summary = fit_from_folders(job.adapt.method, renders, Path(str(job.real_photos)), model,
-                               pairing=job.adapt.pairing, seed=int(job.seed or 0),
-                               max_images=job.adapt.max_images,
-                               options=dict(job.adapt.options) or None, exclude_real=held)
+    data = folder_fit_data(renders, Path(str(job.real_photos)), max_images=job.adapt.max_images,
+                           exclude_real=held)
+    summary = fit_adapter(job.adapt.method, data, model, pairing=job.adapt.pairing, seed=seed,
+                          options=options)
     return {**_summary(summary), "held_out_photos": held}
 
 

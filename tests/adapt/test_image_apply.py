@@ -79,8 +79,8 @@ def test_refuses_stale_output_after_source_rerendered(fake_dataset, tmp_path):
         apply_adapter(ad, fake_dataset, out, progress=False)
 
 
-def test_fit_from_folders_reports_the_chosen_strength(fake_dataset, tmp_path):
-    from synthgap.adapt.apply import fit_from_folders
+def test_fit_adapter_reports_the_chosen_strength(fake_dataset, tmp_path):
+    from synthgap.adapt.fitting import fit_adapter, folder_fit_data
     from synthgap.data.layout import write_image_atomic as write_image
 
     photos = tmp_path / "photos"
@@ -89,12 +89,12 @@ def test_fit_from_folders_reports_the_chosen_strength(fake_dataset, tmp_path):
         write_image(photos / f"p{i}.png", img)
     small = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
              "patch_size": 8}
-    summary = fit_from_folders("conv-smcae", fake_dataset, photos, tmp_path / "m.safetensors",
-                               options=small)
+    data = folder_fit_data(fake_dataset, photos)
+    summary = fit_adapter("conv-smcae", data, tmp_path / "m.safetensors", options=small)
     assert summary.strength in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert set(summary.strength_scores) == {"0", "0.25", "0.5", "0.75", "1"}
-    fixed = fit_from_folders("histogram+conv-smcae", fake_dataset, photos,
-                             tmp_path / "c.safetensors", options={**small, "strength": 0.25})
+    fixed = fit_adapter("histogram+conv-smcae", data, tmp_path / "c.safetensors",
+                        options={**small, "strength": 0.25})
     assert fixed.strength == 0.25 and fixed.strength_scores is None
-    none = fit_from_folders("pda", fake_dataset, photos, tmp_path / "p.safetensors")
+    none = fit_adapter("pda", data, tmp_path / "p.safetensors")
     assert none.strength is None and none.strength_scores is None

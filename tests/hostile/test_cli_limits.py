@@ -202,14 +202,14 @@ def test_a_huge_photo_is_refused_by_fit_without_decoding_it(fake_dataset, tmp_pa
 
 
 def test_a_diverged_fit_exits_2_and_writes_nothing(fake_dataset, tmp_path):
-    from synthgap.adapt.apply import fit_from_folders
+    from synthgap.adapt.fitting import fit_adapter, folder_fit_data
 
     real = tmp_path / "real"
     real.mkdir()
     for i in range(3):
         cv2.imwrite(str(real / f"{i}.png"), np.full((40, 40, 3), 60 + 40 * i, np.uint8))
     with pytest.raises(ValueError, match="NaN or infinite.*nothing was written"):
-        fit_from_folders("conv-smcae", fake_dataset, real, tmp_path / "m.safetensors",
-                         options={"learning_rate": 1e30, "iterations": 5, "patch_size": 16,
-                                  "hidden": [4], "n_pairs": 16})
+        fit_adapter("conv-smcae", folder_fit_data(fake_dataset, real), tmp_path / "m.safetensors",
+                    options={"learning_rate": 1e30, "iterations": 5, "patch_size": 16,
+                             "hidden": [4], "n_pairs": 16})
     assert not list(tmp_path.glob("m.*"))

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,7 +110,9 @@ def test_real_masks_are_honoured_or_refused(fake_dataset, tmp_path):
 
 
 def test_job_aligned_fit_honours_max_images_and_passes_masks(monkeypatch, tmp_path):
-    from synthgap.adapt.apply import fit_from_folders
+    from types import SimpleNamespace
+
+    from synthgap.pipeline.stages import fit_stage
 
     seen = {}
 
@@ -148,11 +149,12 @@ def test_job_aligned_fit_honours_max_images_and_passes_masks(monkeypatch, tmp_pa
         return original(self, synthetic, real, **kw)
 
     monkeypatch.setattr(ConvSmcae, "fit", spy)
-    summary = fit_from_folders("conv-smcae", None, None, tmp_path / "m.safetensors",
-                               pairing="aligned", max_images=2, scene=Path("s.yaml"),
-                               options={"iterations": 2, "hidden": [2], "n_pairs": 8,
-                                        "patch_size": 8, "strength": 1.0})
-    assert seen == {"views": 2, "masks": True} and summary.n_real == 2
+    # the job's fit stage: the same functions as `synthgap adapt fit --scene`
+    job = SimpleNamespace(scene="s.yaml", seed=0, adapt=SimpleNamespace(
+        method="conv-smcae", pairing="aligned", max_images=2,
+        options={"iterations": 2, "hidden": [2], "n_pairs": 8, "patch_size": 8, "strength": 1.0}))
+    summary = fit_stage(job, tmp_path / "renders", tmp_path / "m.safetensors")
+    assert seen == {"views": 2, "masks": True} and summary["n_real"] == 2
 
 
 # -- item 16
