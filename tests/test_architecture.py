@@ -170,3 +170,32 @@ def test_checker_accepts_good_imports_and_finds_private_ones(tmp_path):
     errors, private = violations(root)
     assert errors == []
     assert len(private) == 1 and "_blank_png" in private[0]
+
+
+def gl_importers(root: Path = PACKAGE) -> list[str]:
+    """Modules under `root` that import pyrender or OpenGL (at any depth of the module)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            if any(n.split(".")[0] in ("pyrender", "OpenGL") for n in names):
+                found.append(path.relative_to(root).as_posix())
+                break
+    return found
+
+
+def test_only_the_gl_layer_imports_pyrender_or_opengl():
+    # DESIGN.md: one place turns a sampled scene into pixels; the GL layer is the
+    # generators/pyrender_compat package (split from one 651-line module), which the renderer
+    # calls; scene, sampling, adapt ... code never touches GL
+    outside = [m for m in gl_importers() if not m.startswith("generators/pyrender_compat/")]
+    assert gl_importers(), "the GL layer was not found: the checker is broken"
+    assert not outside, outside
+
+
+def test_gl_checker_finds_an_import_inside_a_function(tmp_path):
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "x.py").write_text("def f():\n    from OpenGL import GL\n")
+    assert gl_importers(tmp_path) == ["scenes/x.py"]
