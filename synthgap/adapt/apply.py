@@ -22,6 +22,7 @@ from typing import Any, cast
 import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter
+from synthgap.adapt.strength import strength_steps
 from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
 from synthgap.data.layout import DatasetFileError
 from synthgap.data.paths import (
@@ -33,7 +34,8 @@ from synthgap.data.paths import (
 )
 from synthgap.data.records import drop_torn_tail
 
-__all__ = ["AdaptedDatasetError", "ApplySummary", "apply_adapter", "file_sha256"]
+__all__ = ["AdaptedDatasetError", "ApplySummary", "apply_adapter", "changes_nothing",
+           "file_sha256"]
 
 
 class AdaptedDatasetError(DatasetFileError):
@@ -51,6 +53,8 @@ class ApplySummary:
         already_done: images found finished from an earlier run (resumed).
         seconds: wall time of this run.
         images_per_second: `written / seconds` (0 when nothing was written).
+        unchanged: the adapter changes nothing (every step applies strength 0, as an SMCAE's
+            `strength: auto` may choose): the images were copied, not re-encoded.
     """
 
     out: str
@@ -59,6 +63,18 @@ class ApplySummary:
     already_done: int
     seconds: float
     images_per_second: float
+    unchanged: bool = False
+
+
+def changes_nothing(adapter: ImageAdapter) -> bool:
+    """True when every step of `adapter` (the adapter itself, or a chain's steps) applies
+    strength 0 to colour images, i.e. returns its input unchanged (a grey-camera step still
+    turns colour renders grey at strength 0)."""
+    steps = list(getattr(adapter, "steps", [adapter]))
+    with_strength = strength_steps(adapter)
+    return len(with_strength) == len(steps) and all(
+        float(step.strength) == 0.0 and getattr(step, "channels", 3) != 1
+        for step in with_strength)
 
 
 def file_sha256(path: Path) -> str:
@@ -172,6 +188,7 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
         drop_torn_tail(layout.records)
         done = {r.index for r in read_records(dst)}
     todo = [r for r in records if r.index not in done]
+    unchanged = changes_nothing(adapter)
     t0 = time.perf_counter()
     for rec in tqdm(todo, desc=f"adapt ({adapter.method})", unit="img", file=sys.stderr,
                     disable=not progress):
@@ -183,11 +200,13 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
                  for layer in files}
         pairs = {layer: (contained(src, rel, what=where[layer]),
                          contained(dst, rel, what=where[layer])) for layer, rel in files.items()}
-        image = read_image(pairs["image"][0])
-        out = cast(np.ndarray, adapter.transform(image))  # one image in: one image out
-        if out.shape != image.shape or out.dtype != image.dtype:
-            raise RuntimeError(f"{adapter.method}: changed image {rec.index} from {image.shape} "
-                               f"{image.dtype} to {out.shape} {out.dtype}")
+        out: np.ndarray | None = None
+        if not unchanged:
+            image = read_image(pairs["image"][0])
+            out = cast(np.ndarray, adapter.transform(image))  # one image in: one image out
+            if out.shape != image.shape or out.dtype != image.dtype:
+                raise RuntimeError(f"{adapter.method}: changed image {rec.index} from "
+                                   f"{image.shape} {image.dtype} to {out.shape} {out.dtype}")
         for layer, (s_path, d_path) in pairs.items():
             if layer == "image":
                 continue
@@ -196,12 +215,18 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
             d_path.parent.mkdir(parents=True, exist_ok=True)
             _copy_atomic(s_path, d_path)
         pairs["image"][1].parent.mkdir(parents=True, exist_ok=True)
-        write_image_atomic(pairs["image"][1], out)
+        if out is None:  # strength 0 everywhere: the same pixels, without a re-encode
+            if not pairs["image"][0].is_file():
+                raise DatasetFileError(f"{pairs['image'][0]}: missing image {rec.index}")
+            _copy_atomic(pairs["image"][0], pairs["image"][1])
+        else:
+            write_image_atomic(pairs["image"][1], out)
         append_record(dst, rec)
     seconds = time.perf_counter() - t0
     return ApplySummary(out=str(dst), total=len(records), written=len(todo),
                         already_done=len(records) - len(todo), seconds=round(seconds, 3),
-                        images_per_second=round(len(todo) / seconds, 3) if todo else 0.0)
+                        images_per_second=round(len(todo) / seconds, 3) if todo else 0.0,
+                        unchanged=unchanged)
 
 
 def _source_run_sha256(src: Path) -> str | None:

@@ -223,4 +223,9 @@ def apply(model: Path, src: Path, dst: Path, progress: bool) -> None:
         raise click.ClickException(str(exc)) from None
     except (AdaptedDatasetError, DatasetFileError) as exc:  # bad input: exit 2
         raise click.UsageError(str(exc)) from None
+    if summary.unchanged:
+        click.echo(f"synthgap: {model.name} applies strength 0 (its fit found that changing the "
+                   "renders did not bring them closer to the photos): OUT holds unchanged "
+                   "copies of IN's images; use IN directly, or refit with another method",
+                   err=True)
     click.echo(json.dumps(asdict(summary)))

@@ -98,3 +98,42 @@ def test_fit_adapter_reports_the_chosen_strength(fake_dataset, tmp_path):
     assert fixed.strength == 0.25 and fixed.strength_scores is None
     none = fit_adapter("pda", data, tmp_path / "p.safetensors")
     assert none.strength is None and none.strength_scores is None
+
+
+def test_an_adapter_that_changes_nothing_is_copied_and_said(fake_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from synthgap.adapt.apply import changes_nothing
+    from synthgap.adapt.fitting import fit_adapter, folder_fit_data
+    from synthgap.cli import main
+    from synthgap.data.layout import write_image_atomic as write_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, img in enumerate(_real(5)):
+        write_image(photos / f"p{i}.png", img)
+    small = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
+             "patch_size": 8}
+    data = folder_fit_data(fake_dataset, photos)
+    zero = tmp_path / "zero.safetensors"
+    fit_adapter("conv-smcae", data, zero, options={**small, "strength": 0.0})
+    half = tmp_path / "half.safetensors"
+    fit_adapter("conv-smcae", data, half, options={**small, "strength": 0.5})
+    chain = tmp_path / "chain.safetensors"
+    fit_adapter("histogram+conv-smcae", data, chain, options={**small, "strength": 0.0})
+    from synthgap.adapt.image_base import load_image_adapter
+
+    assert changes_nothing(load_image_adapter(zero))
+    assert not changes_nothing(load_image_adapter(half))
+    assert not changes_nothing(load_image_adapter(chain))  # histogram still changes the look
+    assert not changes_nothing(_fitted(fake_dataset))  # no strength at all
+    res = CliRunner().invoke(main, ["adapt", "apply", str(zero), str(fake_dataset),
+                                    str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "applies strength 0" in res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["unchanged"] is True
+    for p in sorted((fake_dataset / "images").glob("*.png")):  # the very files, no re-encode
+        assert (tmp_path / "out" / "images" / p.name).read_bytes() == p.read_bytes()
+    s = apply_adapter(load_image_adapter(half), fake_dataset, tmp_path / "out_half",
+                      progress=False)
+    assert s.unchanged is False
