@@ -73,6 +73,8 @@ def load_yaml_text(text: str) -> Any:
             or too many values.
     """
     try:
+        # _StrictLoader is a yaml.SafeLoader subclass (plain data only, never objects): the same
+        # safety as yaml.safe_load, plus YAML 1.2 numbers and duplicate keys refused
         data = yaml.load(text, Loader=_StrictLoader)
     except RecursionError:
         raise YamlProblem(f"lists or mappings nested too deeply (more than {MAX_DEPTH} "

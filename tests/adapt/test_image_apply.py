@@ -79,22 +79,32 @@ def test_refuses_stale_output_after_source_rerendered(fake_dataset, tmp_path):
         apply_adapter(ad, fake_dataset, out, progress=False)
 
 
-def test_fit_adapter_reports_the_chosen_strength(fake_dataset, tmp_path):
-    from synthgap.adapt.fitting import fit_adapter, folder_fit_data
-    from synthgap.data.layout import write_image_atomic as write_image
+#: a conv SMCAE small enough to fit in a second
+SMALL = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
+         "patch_size": 8}
+
+
+def _fit_data(fake_dataset, tmp_path):
+    """Fit data: the fake dataset's renders and 5 random 'photos' written to a folder."""
+    from synthgap.adapt.fitting import folder_fit_data
+    from synthgap.data.layout import write_image_atomic
 
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, img in enumerate(_real(5)):
-        write_image(photos / f"p{i}.png", img)
-    small = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
-             "patch_size": 8}
-    data = folder_fit_data(fake_dataset, photos)
-    summary = fit_adapter("conv-smcae", data, tmp_path / "m.safetensors", options=small)
+        write_image_atomic(photos / f"p{i}.png", img)
+    return folder_fit_data(fake_dataset, photos)
+
+
+def test_fit_adapter_reports_the_chosen_strength(fake_dataset, tmp_path):
+    from synthgap.adapt.fitting import fit_adapter
+
+    data = _fit_data(fake_dataset, tmp_path)
+    summary = fit_adapter("conv-smcae", data, tmp_path / "m.safetensors", options=SMALL)
     assert summary.strength in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert set(summary.strength_scores) == {"0", "0.25", "0.5", "0.75", "1"}
     fixed = fit_adapter("histogram+conv-smcae", data, tmp_path / "c.safetensors",
-                        options={**small, "strength": 0.25})
+                        options={**SMALL, "strength": 0.25})
     assert fixed.strength == 0.25 and fixed.strength_scores is None
     none = fit_adapter("pda", data, tmp_path / "p.safetensors")
     assert none.strength is None and none.strength_scores is None
@@ -104,23 +114,16 @@ def test_an_adapter_that_changes_nothing_is_copied_and_said(fake_dataset, tmp_pa
     from click.testing import CliRunner
 
     from synthgap.adapt.apply import changes_nothing
-    from synthgap.adapt.fitting import fit_adapter, folder_fit_data
+    from synthgap.adapt.fitting import fit_adapter
     from synthgap.cli import main
-    from synthgap.data.layout import write_image_atomic as write_image
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, img in enumerate(_real(5)):
-        write_image(photos / f"p{i}.png", img)
-    small = {"iterations": 4, "n_pairs": 64, "batch_size": 8, "hidden": [4], "kernel": 3,
-             "patch_size": 8}
-    data = folder_fit_data(fake_dataset, photos)
+    data = _fit_data(fake_dataset, tmp_path)
     zero = tmp_path / "zero.safetensors"
-    fit_adapter("conv-smcae", data, zero, options={**small, "strength": 0.0})
+    fit_adapter("conv-smcae", data, zero, options={**SMALL, "strength": 0.0})
     half = tmp_path / "half.safetensors"
-    fit_adapter("conv-smcae", data, half, options={**small, "strength": 0.5})
+    fit_adapter("conv-smcae", data, half, options={**SMALL, "strength": 0.5})
     chain = tmp_path / "chain.safetensors"
-    fit_adapter("histogram+conv-smcae", data, chain, options={**small, "strength": 0.0})
+    fit_adapter("histogram+conv-smcae", data, chain, options={**SMALL, "strength": 0.0})
     from synthgap.adapt.image_base import load_image_adapter
 
     assert changes_nothing(load_image_adapter(zero))
