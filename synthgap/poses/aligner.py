@@ -173,6 +173,18 @@ class Aligner:
             raise RuntimeError("Aligner.last_cost: call align first")
         return float(self._last_cost(np.asarray(pose, float)))
 
+    def cost_function(self) -> Callable[[np.ndarray], float]:
+        """The cost the last `align` call minimised, as a function of a camera-from-object
+        pose `(4, 4)` metres (keep one per part to score other poses of it later, e.g. the
+        plane step, `synthgap.poses.plane.snap_to_plane`).
+
+        Raises:
+            RuntimeError: before any `align` call.
+        """
+        if self._last_cost is None:
+            raise RuntimeError("Aligner.cost_function: call align first")
+        return self._last_cost
+
     # ------------------------------------------------------------------ rendering
     def _renderer_now(self) -> Renderer:
         """The renderer of `roi_size`, made on first use; counts one render."""
