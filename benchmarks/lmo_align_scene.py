@@ -67,7 +67,7 @@ def align_photo(aligner: Any, tpl: Any, library: Any, im: Any, min_visib: float,
     photo = read_image(im.rgb)
     names = [f"obj_{o.obj_id:06d}" for o in objs]
     t0 = time.perf_counter()
-    results, fns = [], []
+    results, fns, alts = [], [], []
     for j, (name, o) in enumerate(zip(names, objs, strict=True)):
         res = aligner.align(photo, K, library[name].mesh,
                             hint=BoxHint(tuple(float(b) for b in o.bbox_visib)),
@@ -75,12 +75,13 @@ def align_photo(aligner: Any, tpl: Any, library: Any, im: Any, min_visib: float,
                             part=name)
         results.append(res)
         fns.append(aligner.cost_function())
+        alts.append(aligner.alternatives()[1:])
     t1 = time.perf_counter()
     for name in names:
         if name not in rests:
             rests[name] = rest_model(library[name].mesh, cfg)
     plane, choices = snap_to_plane(K, [rests[n] for n in names], [r.pose for r in results],
-                                   [r.cost for r in results], fns, cfg)
+                                   [r.cost for r in results], fns, cfg, alternatives=alts)
     t2 = time.perf_counter()
     true = []
     for o in objs:
@@ -91,6 +92,8 @@ def align_photo(aligner: Any, tpl: Any, library: Any, im: Any, min_visib: float,
             "visib": [float(o.visib_fract) for o in objs], "true": true,
             "free": [r.pose.tolist() for r in results],
             "free_cost": [float(r.cost) for r in results],
+            "alternatives": [[q.tolist() for q in a] for a in alts],
+            "plane": None if plane is None else [*plane.normal.tolist(), plane.offset],
             "plane_pose": [None if c.plane_pose is None else c.plane_pose.tolist()
                            for c in choices],
             "plane_cost": [float(c.plane_cost) for c in choices],
@@ -193,7 +196,18 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a PlaneConfig field of the run (repeatable)")
     ap.add_argument("--no-fit", action="store_true", help="skip the scene fits (b)")
+    ap.add_argument("--cv", action="store_true",
+                    help="(c) instead: the recognition rows fitted, fitted[align] (free poses) "
+                         "and fitted[align+plane] under lmo_scene_fit's 2-fold CV over the 20 "
+                         "fit photos; needs both folds' align caches in --out (run --fold 0 "
+                         "and --fold 1 first)")
+    ap.add_argument("--renders", type=int, default=60, help="--cv: renders per scene and fold")
+    ap.add_argument("--seeds", type=int, default=2, help="--cv: training seeds")
+    ap.add_argument("--steps", type=int, default=200, help="--cv: training steps")
     args = ap.parse_args()
+    if args.cv:
+        cv(args)
+        return
 
     from synthgap.generators.parts import load_parts
     from synthgap.poses.aligner import Aligner
@@ -278,6 +292,87 @@ def report(args: argparse.Namespace, recs: list[dict], library: Any, tpl: Any,
                         for k, v in acc.items()},
            "fits": fits}
     print(json.dumps(out))
+
+
+def cv(args: argparse.Namespace) -> None:
+    """(c): `lmo_scene_fit.py`'s protocol (scene fitted on one fold's 10 photos, with plates;
+    classifier trained on its renders alone, tested on the other fold's real crops) for the
+    true poses, align's free poses and the plane step's; paired bootstrap over held-out photos
+    of each align row against `fitted`."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import lmo_scene_fit as lsf  # the row protocol (owned by benchmarks/lmo_scene_fit.py)
+    import torch
+
+    from synthgap.evaluate import bench as rl
+
+    torch.set_num_threads(1)
+    margin = float(args.margins.split(",")[-1] if "," in args.margins else args.margins)
+    data = args.data.resolve()
+    fit_ids = [int(i) for i in json.loads((data / "splits.json").read_text())["fit"]]
+    folds = [fit_ids[0::2], fit_ids[1::2]]
+    names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in range(1, 16)}
+    classes = sorted(names[i] for i in (1, 5, 6, 8, 9, 10, 11, 12))
+    truth = lsf.fit_truth(data, fit_ids, classes, names)
+    ns = argparse.Namespace(data=data, out=args.out / "cv", renders=args.renders,
+                            seeds=args.seeds, steps=args.steps)
+    rows = ("fitted", "fitted[align]", "fitted[align+plane]")
+    results: dict[str, list[dict]] = {r: [] for r in rows}
+    t0 = time.perf_counter()
+    for f, ids in enumerate(folds):
+        recs = []
+        for i in ids:
+            cache = args.out / f"photo_{i:06d}.json"
+            if cache.is_file():
+                recs.append(json.loads(cache.read_text()))
+        if not recs:
+            sys.exit(f"--cv: no align cache for fold {f} in {args.out}; run --fold {f} first")
+        held = np.isin(truth[2], folds[1 - f])
+        test = (truth[0][held], truth[1][held], truth[2][held])
+        fold = ns.out / f"fold{f}"
+        fold.mkdir(parents=True, exist_ok=True)
+        for row in rows:
+            if row == "fitted":
+                scene = lsf.fitted_scene(data, fold / "fitted", ids, True)
+            else:
+                poses = [[np.array(T) for T in r["free"]] if row == "fitted[align]"
+                         else chosen(r, margin) for r in recs]
+                sub = fold / ("align" if row == "fitted[align]" else "align_plane")
+                sub.mkdir(parents=True, exist_ok=True)
+                scene = lsf.fitted_from_views(views_file(recs, poses, sub / "views.yaml"), sub)
+            results[row].append(lsf.row_result(ns, f, row, scene, ids, classes, test))
+            log(f"cv fold {f} {row}: done ({time.perf_counter() - t0:.0f} s)")
+    cv_report(results, args, margin)
+
+
+def cv_report(results: dict[str, list[dict]], args: argparse.Namespace, margin: float) -> None:
+    """Pooled accuracy per row (mean ± std over seeds) and the paired bootstrap (over
+    held-out photos, 2,000 draws) of each align row minus `fitted`."""
+    table: dict[str, dict] = {}
+    photo: dict[str, dict[str, float]] = {}
+    for row, folds in results.items():
+        seeds = sorted({s for r in folds for s in r["seeds"]})
+        v = np.array([sum(r["seeds"][s][0] for r in folds) / sum(r["seeds"][s][1] for r in folds)
+                      for s in seeds])
+        photo[row] = {p: float(np.mean(a)) for r in folds for p, a in r["photos"].items()}
+        table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4)}
+    rng = np.random.default_rng(0)
+    ids = sorted(photo["fitted"])
+    for row in table:
+        if row == "fitted":
+            continue
+        diff = np.array([photo[row][p] - photo["fitted"][p] for p in ids])
+        boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+        table[row]["vs_fitted"] = {"diff": round(float(diff.mean()), 4),
+                                   "ci95": [round(float(np.percentile(boots, 2.5)), 4),
+                                            round(float(np.percentile(boots, 97.5)), 4)]}
+    print(f"{'row':22s} {'accuracy':>16s}  vs fitted (per-photo paired bootstrap, 95 %)")
+    for row, t in table.items():
+        vs = t.get("vs_fitted")
+        vs_s = f"{vs['diff']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
+        print(f"{row:22s} {t['mean']:.3f} ± {t['std']:.3f}    {vs_s}")
+    print(json.dumps({"benchmark": "lmo_align_scene_cv", "renders": args.renders,
+                      "seeds": args.seeds, "steps": args.steps, "keep_margin": margin,
+                      "rows": table}))
 
 
 def print_fits(fits: dict[str, Any]) -> None:

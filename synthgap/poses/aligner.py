@@ -149,6 +149,7 @@ class Aligner:
                                        tuple[np.ndarray, np.ndarray] | None]] = {}
         self._coloured: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh | None]] = {}
         self._last_cost: Callable[[np.ndarray], float] | None = None
+        self._alternatives: list[np.ndarray] = []
 
     def __enter__(self) -> Aligner:
         return self
@@ -184,6 +185,12 @@ class Aligner:
         if self._last_cost is None:
             raise RuntimeError("Aligner.cost_function: call align first")
         return self._last_cost
+
+    def alternatives(self) -> list[np.ndarray]:
+        """The last `align` call's refined hypotheses `(4, 4)`, best first (the estimate,
+        then the other `top_k - 1` refined candidates): other poses that fit the photo,
+        e.g. for the plane step to pick the one resting on the table."""
+        return [q.copy() for q in self._alternatives]
 
     # ------------------------------------------------------------------ rendering
     def _renderer_now(self) -> Renderer:
@@ -458,4 +465,6 @@ class Aligner:
         scored = sorted(((cost_of(q), q) for q in candidates), key=lambda t: t[0])
         refined = [refine(cfg, q, cost_of, centre, Kr, scale=1.0) for _, q in scored[:cfg.top_k]]
         refined.sort(key=lambda t: t[0])
-        return refine(cfg, refined[0][1], cost_of, centre, Kr, scale=0.3)[1]
+        best = refine(cfg, refined[0][1], cost_of, centre, Kr, scale=0.3)[1]
+        self._alternatives = [best] + [q for _, q in refined[1:]]
+        return best

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 from scipy.optimize import minimize
+from scipy.spatial.transform import Rotation
 
 __all__ = ["PlaneChoice", "PlaneConfig", "RestModel", "SupportPlane", "agreeing_parts",
            "on_plane_pose", "rest_model", "snap_part", "snap_to_plane", "support_plane"]
@@ -55,6 +56,10 @@ class PlaneConfig:
         refine_evals: cost evaluations per Nelder-Mead refinement on the plane (>= 0).
         keep_margin: the free pose is kept when its cost is lower than the plane pose's by
             more than this (cost units of `synthgap.poses.features.pose_cost`).
+        w_lean: the refinement on the plane may also tilt the part and lift it off the
+            plane (the estimated plane is a few degrees off; parts are not perfect): each
+            costs `w_lean` x (tilt / `angle_tol_deg`)^2 and x (lift / `height_tol`)^2,
+            added to the plane pose's cost. 0 = tilt and lift fixed at 0.
     """
 
     min_parts: int = 3
@@ -63,8 +68,9 @@ class PlaneConfig:
     yaw_steps: int = 24
     max_rests: int = 6
     min_rest_prob: float = 0.02
-    refine_evals: int = 60
+    refine_evals: int = 80
     keep_margin: float = 0.1
+    w_lean: float = 0.2
 
     def __post_init__(self) -> None:
         checks = [("min_parts", self.min_parts >= 2, ">= 2"),
@@ -74,7 +80,8 @@ class PlaneConfig:
                   ("max_rests", self.max_rests >= 1, ">= 1"),
                   ("min_rest_prob", 0 <= self.min_rest_prob < 1, "0..1"),
                   ("refine_evals", self.refine_evals >= 0, ">= 0"),
-                  ("keep_margin", self.keep_margin >= 0, ">= 0")]
+                  ("keep_margin", self.keep_margin >= 0, ">= 0"),
+                  ("w_lean", self.w_lean >= 0, ">= 0")]
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"PlaneConfig.{name}: expected {rule}, got "
@@ -149,20 +156,25 @@ def rest_model(mesh: trimesh.Trimesh, cfg: PlaneConfig) -> RestModel:
                      centre=(np.asarray(lo) + np.asarray(hi)) / 2.0)
 
 
-def _agreement(normal: np.ndarray, poses: Sequence[np.ndarray], models: Sequence[RestModel],
-               cfg: PlaneConfig) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+def _agreement(normal: np.ndarray, hyps: Sequence[Sequence[np.ndarray]],
+               models: Sequence[RestModel], cfg: PlaneConfig
+               ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """(agreeing `(n,) bool`, each part's best-matching up direction `(n, 3)`, the plane
-    offset, each part's lowest point along `normal` `(n,)`) for one candidate normal."""
+    offset, each part's lowest point along `normal` `(n,)`) for one candidate normal; each
+    part is represented by whichever of its pose hypotheses `hyps[i]` rests best on it."""
     cos_tol = np.cos(np.radians(cfg.angle_tol_deg))
-    best_up = np.zeros((len(poses), 3))
-    angle_ok = np.zeros(len(poses), bool)
-    lows = np.zeros(len(poses))
-    for i, (p, m) in enumerate(zip(poses, models, strict=True)):
-        cam_up = (p[:3, :3] @ m.up.T).T  # (r, 3)
-        c = cam_up @ normal
-        j = int(np.argmax(c))
-        best_up[i], angle_ok[i] = cam_up[j], bool(c[j] >= cos_tol)
-        lows[i] = float(((m.hull @ p[:3, :3].T + p[:3, 3]) @ normal).min())
+    n = len(hyps)
+    best_up, angle_ok, lows = np.zeros((n, 3)), np.zeros(n, bool), np.zeros(n)
+    for i, (alts, m) in enumerate(zip(hyps, models, strict=True)):
+        best = -2.0
+        for p in alts:
+            cam_up = (p[:3, :3] @ m.up.T).T  # (r, 3)
+            c = cam_up @ normal
+            j = int(np.argmax(c))
+            if c[j] > best:
+                best, best_up[i] = float(c[j]), cam_up[j]
+                lows[i] = float(((m.hull @ p[:3, :3].T + p[:3, 3]) @ normal).min())
+        angle_ok[i] = best >= cos_tol
     if not angle_ok.any():
         return angle_ok, best_up, float("nan"), lows
     # the height most angle-agreeing parts share (ties: the lowest plane)
@@ -176,39 +188,58 @@ def _agreement(normal: np.ndarray, poses: Sequence[np.ndarray], models: Sequence
     return agree, best_up, offset, lows
 
 
+def _hyps(poses: Sequence[np.ndarray], alternatives: Sequence[Sequence[np.ndarray]] | None
+          ) -> list[list[np.ndarray]]:
+    """Each part's pose hypotheses: its estimate, then its alternatives."""
+    if alternatives is None:
+        return [[np.asarray(p, float)] for p in poses]
+    return [[np.asarray(p, float)] + [np.asarray(q, float) for q in alts]
+            for p, alts in zip(poses, alternatives, strict=True)]
+
+
 def agreeing_parts(normal: np.ndarray, poses: Sequence[np.ndarray],
                    models: Sequence[RestModel], cfg: PlaneConfig) -> np.ndarray:
     """`(n,) bool`: the parts resting on a plane of this `normal` (camera frame) in one of
     their resting poses, at the height most of them share (a diagnostic: how many parts of a
     photo lie on one common plane)."""
-    return _agreement(np.asarray(normal, float), poses, models, cfg)[0]
+    return _agreement(np.asarray(normal, float), _hyps(poses, None), models, cfg)[0]
 
 
 def support_plane(poses: Sequence[np.ndarray], models: Sequence[RestModel],
-                  cfg: PlaneConfig) -> SupportPlane | None:
+                  cfg: PlaneConfig, *,
+                  alternatives: Sequence[Sequence[np.ndarray]] | None = None
+                  ) -> SupportPlane | None:
     """The plane most parts rest on, from their camera-from-object `poses` `(4, 4)` and
-    `RestModel`s; None when fewer than `cfg.min_parts` agree on one."""
+    `RestModel`s; None when fewer than `cfg.min_parts` agree on one.
+
+    Args:
+        alternatives: per part, other pose hypotheses (e.g. `Aligner.alternatives()`); a
+            part agrees with a plane when any of its hypotheses rests on it, and each
+            hypothesis proposes normals.
+    """
     if len(poses) < cfg.min_parts:
         return None
+    hyps = _hyps(poses, alternatives)
     best: tuple[tuple[int, float], SupportPlane] | None = None
-    for p, m in zip(poses, models, strict=True):
-        centre = p[:3, :3] @ m.centre + p[:3, 3]
-        for u in m.up:
-            n = p[:3, :3] @ u
-            if n @ centre >= 0:  # the camera would be under this plane
-                continue
-            agree, ups, offset, _ = _agreement(n, poses, models, cfg)
-            if agree.sum() < cfg.min_parts:
-                continue
-            normal = ups[agree].mean(axis=0)
-            normal /= np.linalg.norm(normal)
-            agree2, _, offset2, _ = _agreement(normal, poses, models, cfg)
-            if agree2.sum() >= agree.sum():
-                agree, offset, n = agree2, offset2, normal
-            resid = float(np.mean(np.arccos(np.clip(ups[agree] @ n, -1.0, 1.0))))
-            key = (int(agree.sum()), -resid)
-            if offset < 0 and (best is None or key > best[0]):
-                best = (key, SupportPlane(normal=n, offset=offset, agree=agree))
+    for alts, m in zip(hyps, models, strict=True):
+        for p in alts:
+            centre = p[:3, :3] @ m.centre + p[:3, 3]
+            for u in m.up:
+                n = p[:3, :3] @ u
+                if n @ centre >= 0:  # the camera would be under this plane
+                    continue
+                agree, ups, offset, _ = _agreement(n, hyps, models, cfg)
+                if agree.sum() < cfg.min_parts:
+                    continue
+                normal = ups[agree].mean(axis=0)
+                normal /= np.linalg.norm(normal)
+                agree2, ups2, offset2, _ = _agreement(normal, hyps, models, cfg)
+                if agree2.sum() >= agree.sum():
+                    agree, ups, offset, n = agree2, ups2, offset2, normal
+                resid = float(np.mean(np.arccos(np.clip(ups[agree] @ n, -1.0, 1.0))))
+                key = (int(agree.sum()), -resid)
+                if offset < 0 and (best is None or key > best[0]):
+                    best = (key, SupportPlane(normal=n, offset=offset, agree=agree))
     return None if best is None else best[1]
 
 
@@ -246,8 +277,9 @@ def on_plane_pose(model: RestModel, rest: int, yaw: float, plane: SupportPlane,
 def snap_part(cost_of: Callable[[np.ndarray], float], model: RestModel, plane: SupportPlane,
               K: np.ndarray, free_pose: np.ndarray, free_cost: float, cfg: PlaneConfig
               ) -> PlaneChoice:
-    """Re-search one part on the plane (resting poses x yaw, then Nelder-Mead on yaw and
-    the image position of its centre) and choose between that and the free estimate.
+    """Re-search one part on the plane (resting poses x yaw, then Nelder-Mead on yaw, the
+    image position of its centre and, penalised by `w_lean`, a small tilt and lift) and
+    choose between that and the free estimate.
 
     Args:
         cost_of: the part's `align` cost of a camera-from-object pose (lower is better).
@@ -255,52 +287,79 @@ def snap_part(cost_of: Callable[[np.ndarray], float], model: RestModel, plane: S
         K: `(3, 3)` intrinsics of the photo, pixels (undistorted).
         free_pose: `(4, 4)` the free estimate; free_cost: its cost.
         cfg: the settings.
+
+    Returns:
+        The `PlaneChoice`; a plane pose's cost includes its lean penalty.
     """
     centre = free_pose[:3, :3] @ model.centre + free_pose[:3, 3]
     pix0 = (K @ centre)[:2] / centre[2]
     yaws = np.arange(cfg.yaw_steps) * (2 * np.pi / cfg.yaw_steps)
-    evals = 0
     scored: list[tuple[float, int, float]] = []
     for j in range(len(model.up)):
         for yaw in yaws:
             q = on_plane_pose(model, j, float(yaw), plane, pix0, K)
             if q is not None:
                 scored.append((cost_of(q), j, float(yaw)))
-                evals += 1
+    evals = len(scored)
     if not scored:
         return PlaneChoice(free_pose, free_cost, free_cost, False, evals)
     scored.sort(key=lambda t: t[0])
     best_cost, best_pose = np.inf, free_pose
     for c0, j, yaw0 in scored[:2]:
-        def pose_of(x: np.ndarray, j: int = j, yaw0: float = yaw0) -> np.ndarray | None:
-            return on_plane_pose(model, j, yaw0 + float(x[0]), plane, pix0 + x[1:], K)
-
-        def f(x: np.ndarray, pose_of: Callable[[np.ndarray], np.ndarray | None] = pose_of
-              ) -> float:
-            q = pose_of(x)
-            return 1e3 if q is None else cost_of(q)
-
-        x0 = np.zeros(3)
-        cost, x = c0, x0
-        if cfg.refine_evals > 1:
-            step = np.array([np.pi / cfg.yaw_steps, 0.03 * _pixel_size(model, centre, K),
-                             0.03 * _pixel_size(model, centre, K)])
-            res = minimize(f, x0, method="Nelder-Mead",
-                           options={"maxfev": cfg.refine_evals, "xatol": 1e-3, "fatol": 1e-4,
-                                    "initial_simplex": np.vstack([x0, x0 + np.diag(step)])})
-            evals += int(res.nfev)
-            if res.fun < c0:
-                cost, x = float(res.fun), res.x
-        q = pose_of(x)
-        if q is not None and cost < best_cost:
+        cost, q, n = _refine_on_plane(cost_of, model, plane, K, pix0, j, yaw0, c0,
+                                      _pixel_size(model, centre, K), cfg)
+        evals += n
+        if cost < best_cost:
             best_cost, best_pose = cost, q
-    if best_cost == np.inf:
-        return PlaneChoice(free_pose, free_cost, free_cost, False, evals)
     if free_cost < best_cost - cfg.keep_margin:
         return PlaneChoice(free_pose, free_cost, free_cost, False, evals, best_pose,
                            float(best_cost))
     return PlaneChoice(best_pose, float(best_cost), free_cost, True, evals, best_pose,
                        float(best_cost))
+
+
+def _refine_on_plane(cost_of: Callable[[np.ndarray], float], model: RestModel,
+                     plane: SupportPlane, K: np.ndarray, pix0: np.ndarray, rest: int,
+                     yaw0: float, c0: float, size_px: float, cfg: PlaneConfig
+                     ) -> tuple[float, np.ndarray, int]:
+    """Nelder-Mead from one on-plane start over (yaw, centre pixel shift (2,), tilt (2,)
+    radians about the plane's axes, lift metres); (penalised cost, pose, evaluations)."""
+    basis = _plane_basis(plane.normal)
+    tol = float(np.radians(cfg.angle_tol_deg))
+
+    def pose_of(x: np.ndarray) -> np.ndarray | None:
+        q = on_plane_pose(model, rest, yaw0 + float(x[0]), plane, pix0 + x[1:3], K)
+        if q is None or cfg.w_lean == 0:
+            return q
+        c = q[:3, :3] @ model.centre + q[:3, 3]
+        R = Rotation.from_rotvec(basis[:, :2] @ x[3:5]).as_matrix() @ q[:3, :3]
+        q[:3, :3] = R
+        q[:3, 3] = c - R @ model.centre + x[5] * plane.normal
+        return q
+
+    def f(x: np.ndarray) -> float:
+        q = pose_of(x)
+        if q is None:
+            return 1e3
+        if cfg.w_lean == 0:
+            return cost_of(q)
+        lean = float(np.sum(x[3:5] ** 2)) / tol**2 + (float(x[5]) / cfg.height_tol) ** 2
+        return cost_of(q) + cfg.w_lean * lean
+
+    x0 = np.zeros(6 if cfg.w_lean > 0 else 3)
+    q0 = pose_of(x0)
+    assert q0 is not None  # the start was scored, so its ray meets the plane
+    if cfg.refine_evals <= 1:
+        return c0, q0, 0
+    step = np.array([np.pi / cfg.yaw_steps, 0.03 * size_px, 0.03 * size_px, 0.5 * tol,
+                     0.5 * tol, 0.25 * cfg.height_tol])[:len(x0)]
+    res = minimize(f, x0, method="Nelder-Mead",
+                   options={"maxfev": cfg.refine_evals, "xatol": 1e-4, "fatol": 1e-4,
+                            "initial_simplex": np.vstack([x0, x0 + np.diag(step)])})
+    q = pose_of(res.x) if res.fun < c0 else None
+    if q is None:
+        return c0, q0, int(res.nfev)
+    return float(res.fun), q, int(res.nfev)
 
 
 def _pixel_size(model: RestModel, centre: np.ndarray, K: np.ndarray) -> float:
@@ -311,7 +370,9 @@ def _pixel_size(model: RestModel, centre: np.ndarray, K: np.ndarray) -> float:
 
 def snap_to_plane(K: np.ndarray, models: Sequence[RestModel], poses: Sequence[np.ndarray],
                   costs: Sequence[float], cost_fns: Sequence[Callable[[np.ndarray], float]],
-                  cfg: PlaneConfig) -> tuple[SupportPlane | None, list[PlaneChoice]]:
+                  cfg: PlaneConfig, *,
+                  alternatives: Sequence[Sequence[np.ndarray]] | None = None
+                  ) -> tuple[SupportPlane | None, list[PlaneChoice]]:
     """The plane step for one photo: the support plane from the free estimates, then every
     part re-searched on it (`snap_part`). No plane (fewer than `min_parts` agree): every part
     keeps its free pose.
@@ -321,8 +382,9 @@ def snap_to_plane(K: np.ndarray, models: Sequence[RestModel], poses: Sequence[np
         poses: `(4, 4)` free camera-from-object estimates. costs: their costs.
         cost_fns: each part's cost of a pose (`Aligner.cost_function()` after its `align`).
         cfg: the settings.
+        alternatives: per part, other hypotheses for the plane (`Aligner.alternatives()`).
     """
-    plane = support_plane(poses, models, cfg)
+    plane = support_plane(poses, models, cfg, alternatives=alternatives)
     if plane is None:
         return None, [PlaneChoice(np.asarray(p, float), float(c), float(c), False, 0)
                       for p, c in zip(poses, costs, strict=True)]

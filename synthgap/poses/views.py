@@ -225,7 +225,8 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
     entries = []
     aligned = []
     overlay = photo
-    costs = []
+    costs: list[Any] = []
+    alts: list[list[np.ndarray]] = []
     for j, (part, mesh) in enumerate(meshes.items()):
         hint: BoxHint | PoseHint | None = None
         if boxes is not None:
@@ -237,8 +238,10 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
                             distortion=distortion, part=part, depth=depth)
         aligned.append(AlignedPart(photo=photo_path, part=part, result=res))
         costs.append(aligner.cost_function())
+        alts.append(aligner.alternatives()[1:])
     if plane is not None:
-        aligned = _on_plane(aligned, meshes, costs, K, plane, {} if rests is None else rests)
+        aligned = _on_plane(aligned, meshes, (costs, alts), K, plane,
+                            {} if rests is None else rests)
     for j, ((part, mesh), a) in enumerate(zip(meshes.items(), aligned, strict=True)):
         res = a.result
         entries.append({"part": part, "pose": _rounded(cam_pose @ res.pose)})
@@ -255,10 +258,11 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
 
 
 def _on_plane(aligned: list[AlignedPart], meshes: dict[str, trimesh.Trimesh],
-              costs: list[Any], K: np.ndarray, cfg: PlaneConfig,
+              costs: tuple[list[Any], list[list[np.ndarray]]], K: np.ndarray, cfg: PlaneConfig,
               rests: dict[str, RestModel]) -> list[AlignedPart]:
-    """The plane step on one photo's aligned parts (`snap_to_plane`); the free estimates kept
-    in `free_pose`."""
+    """The plane step on one photo's aligned parts (`snap_to_plane`; `costs`: each part's
+    cost function and its other refined hypotheses); the free estimates kept in
+    `free_pose`."""
     import time
 
     t0 = time.perf_counter()
@@ -267,7 +271,8 @@ def _on_plane(aligned: list[AlignedPart], meshes: dict[str, trimesh.Trimesh],
             rests[part] = rest_model(mesh, cfg)
     _, choices = snap_to_plane(K, [rests[a.part] for a in aligned],
                                [a.result.pose for a in aligned],
-                               [a.result.cost for a in aligned], costs, cfg)
+                               [a.result.cost for a in aligned], costs[0], cfg,
+                               alternatives=costs[1])
     share = (time.perf_counter() - t0) / max(len(aligned), 1)
     return [AlignedPart(photo=a.photo, part=a.part, free_pose=a.result.pose,
                         snapped=c.snapped,
