@@ -138,3 +138,17 @@ def test_snap_to_plane_without_a_plane_keeps_every_pose():
 def test_plane_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PlaneConfig(**kwargs)
+
+
+def test_an_alternative_hypothesis_that_rests_lets_a_part_agree():
+    models = [rest_model(m, CFG) for m in _parts()]
+    poses = _on_table(models, PIXELS, YAWS)
+    resting = poses[2]
+    tilted = resting.copy()
+    tilted[:3, :3] = Rotation.from_rotvec([0.5, 0.2, 0.0]).as_matrix() @ tilted[:3, :3]
+    poses[2] = tilted
+    cfg = PlaneConfig(min_parts=3)
+    assert support_plane(poses, models, cfg) is None  # the wedge's estimate is tilted
+    plane = support_plane(poses, models, cfg, alternatives=[[], [], [resting]])
+    assert plane is not None and plane.agree.all()
+    assert np.degrees(np.arccos(plane.normal @ NORMAL)) < 1.0
