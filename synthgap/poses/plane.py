@@ -64,7 +64,7 @@ class PlaneConfig:
 
     min_parts: int = 3
     angle_tol_deg: float = 12.0
-    height_tol: float = 0.02
+    height_tol: float = 0.04
     yaw_steps: int = 24
     max_rests: int = 6
     min_rest_prob: float = 0.02
@@ -159,32 +159,42 @@ def rest_model(mesh: trimesh.Trimesh, cfg: PlaneConfig) -> RestModel:
 def _agreement(normal: np.ndarray, hyps: Sequence[Sequence[np.ndarray]],
                models: Sequence[RestModel], cfg: PlaneConfig
                ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """(agreeing `(n,) bool`, each part's best-matching up direction `(n, 3)`, the plane
-    offset, each part's lowest point along `normal` `(n,)`) for one candidate normal; each
-    part is represented by whichever of its pose hypotheses `hyps[i]` rests best on it."""
+    """(agreeing `(n,) bool`, each part's matching up direction `(n, 3)`, the plane offset,
+    each part's lowest point along `normal` `(n,)`) for one candidate normal. A part agrees
+    when one of its pose hypotheses `hyps[i]` rests on the normal (an up direction within
+    `angle_tol_deg`) at the height most parts share (within `height_tol`; ties: the lowest)."""
     cos_tol = np.cos(np.radians(cfg.angle_tol_deg))
     n = len(hyps)
-    best_up, angle_ok, lows = np.zeros((n, 3)), np.zeros(n, bool), np.zeros(n)
+    best_up, lows = np.zeros((n, 3)), np.zeros(n)
+    ok: list[list[tuple[float, np.ndarray]]] = []  # per part: (low, up) of resting hyps
     for i, (alts, m) in enumerate(zip(hyps, models, strict=True)):
         best = -2.0
+        ok.append([])
         for p in alts:
             cam_up = (p[:3, :3] @ m.up.T).T  # (r, 3)
             c = cam_up @ normal
             j = int(np.argmax(c))
+            low = float(((m.hull @ p[:3, :3].T + p[:3, 3]) @ normal).min())
+            if c[j] >= cos_tol:
+                ok[i].append((low, cam_up[j]))
             if c[j] > best:
-                best, best_up[i] = float(c[j]), cam_up[j]
-                lows[i] = float(((m.hull @ p[:3, :3].T + p[:3, 3]) @ normal).min())
-        angle_ok[i] = best >= cos_tol
-    if not angle_ok.any():
-        return angle_ok, best_up, float("nan"), lows
-    # the height most angle-agreeing parts share (ties: the lowest plane)
-    cand = lows[angle_ok]
-    counts = [int((np.abs(cand - d) <= cfg.height_tol).sum()) for d in cand]
-    top = max(counts)
-    d0 = min(float(d) for d, c in zip(cand, counts, strict=True) if c == top)
-    near = angle_ok & (np.abs(lows - d0) <= cfg.height_tol)
-    offset = float(np.median(lows[near]))
-    agree = angle_ok & (np.abs(lows - offset) <= cfg.height_tol)
+                best, best_up[i], lows[i] = float(c[j]), cam_up[j], low
+    cand = [low for o in ok for low, _ in o]
+    if not cand:
+        return np.zeros(n, bool), best_up, float("nan"), lows
+
+    def near(d: float) -> list[int]:
+        return [i for i, o in enumerate(ok) if any(abs(low - d) <= cfg.height_tol
+                                                   for low, _ in o)]
+
+    d0 = min(cand, key=lambda d: (-len(near(d)), d))
+    for i in near(d0):
+        lows[i], best_up[i] = min(ok[i], key=lambda t: abs(t[0] - d0))
+    offset = float(np.median(lows[near(d0)]))
+    agree = np.zeros(n, bool)
+    for i in near(offset):
+        lows[i], best_up[i] = min(ok[i], key=lambda t: abs(t[0] - offset))
+        agree[i] = True
     return agree, best_up, offset, lows
 
 
