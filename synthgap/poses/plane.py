@@ -69,7 +69,7 @@ class PlaneConfig:
     max_rests: int = 6
     min_rest_prob: float = 0.02
     refine_evals: int = 80
-    keep_margin: float = 0.1
+    keep_margin: float = 0.3
     w_lean: float = 0.2
 
     def __post_init__(self) -> None:
