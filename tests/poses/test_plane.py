@@ -25,7 +25,7 @@ from tests.poses.align_scene import H, K, W, iou
 NORMAL = np.array([0.0, -1.0, -1.0]) / np.sqrt(2.0)
 OFFSET = float(NORMAL @ np.array([0.0, 0.05, 0.3]))
 PLANE = SupportPlane(normal=NORMAL, offset=OFFSET, agree=np.zeros(0, bool))
-CFG = PlaneConfig(yaw_steps=12, refine_evals=40)
+CFG = PlaneConfig(yaw_steps=12, refine_evals=40, keep_margin=0.1)  # margin in 1 - IoU units
 
 
 def _parts() -> list[trimesh.Trimesh]:
