@@ -113,7 +113,7 @@ def plane_photo(aligner: Any, tpl: Any, library: Any, rec: dict, states: list, c
                            for c in choices],
             "plane_cost": [float(c.plane_cost) for c in choices],
             "plane": None if plane is None else [*plane.normal.tolist(), plane.offset],
-            "seconds_plane": time.perf_counter() - t0}
+            "seconds_plane": time.perf_counter() - t0, "config": cfg.__dict__}
 
 
 def chosen(rec: dict, margin: float) -> list[np.ndarray]:
@@ -368,7 +368,9 @@ def cv(args: argparse.Namespace) -> None:
         for i in ids:
             cache = args.out / f"photo_{i:06d}.json"
             if cache.is_file():
-                recs.append(json.loads(cache.read_text()))
+                rec = json.loads(cache.read_text())
+                rec.update(_plane_cache(args.out, i))
+                recs.append(rec)
         if not recs:
             sys.exit(f"--cv: no align cache for fold {f} in {args.out}; run --fold {f} first")
         held = np.isin(truth[2], folds[1 - f])
@@ -387,6 +389,24 @@ def cv(args: argparse.Namespace) -> None:
             results[row].append(lsf.row_result(ns, f, row, scene, ids, classes, test))
             log(f"cv fold {f} {row}: done ({time.perf_counter() - t0:.0f} s)")
     cv_report(results, args, margin)
+
+
+def _plane_cache(out: Path, image_id: int) -> dict:
+    """The plane step's cached results of one photo for the default `PlaneConfig` (its
+    poses and costs do not depend on `keep_margin`, which `--margins` re-decides)."""
+    from synthgap.poses.plane import PlaneConfig
+
+    want = {k: v for k, v in PlaneConfig().__dict__.items() if k != "keep_margin"}
+    found = []
+    for path in sorted(out.glob(f"photo_{image_id:06d}.plane_*.json")):
+        got = json.loads(path.read_text())
+        cfg = got.get("config")
+        if cfg is None or {k: v for k, v in cfg.items() if k != "keep_margin"} == want:
+            found.append(got)
+    if len(found) != 1:
+        sys.exit(f"--cv: photo {image_id}: expected one plane-step cache for the default "
+                 f"PlaneConfig in {out}, found {len(found)}; rerun --fold without --set")
+    return found[0]
 
 
 def cv_report(results: dict[str, list[dict]], args: argparse.Namespace, margin: float) -> None:
