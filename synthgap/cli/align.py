@@ -98,11 +98,12 @@ def _check_box(box: tuple[float, ...], photos: tuple[Path, ...]) -> None:
               help="Viewpoints of the coarse search (box hint, no hint).")
 @click.option("--refine-evals", default=150, show_default=True, type=click.IntRange(0, 5000),
               help="Renders per local refinement.")
-@click.option("--plane", "plane_mode", type=click.Choice(["auto", "off"]), default="off",
+@click.option("--plane", "plane_mode", type=click.Choice(["auto", "off"]), default="auto",
               show_default=True,
               help="auto: estimate each photo's support plane from all its parts' poses and "
                    "re-search every part resting on it (kept free when that fits clearly "
-                   "worse); needs 3+ parts per photo agreeing on a plane (docs/align.md).")
+                   "worse); needs 3+ parts per photo agreeing on a plane, else no change. "
+                   "off: each part on its own (docs/align.md).")
 @click.option("--colours/--no-colours", default=True, show_default=True,
               help="Use the mesh file's own colours (vertex colours or texture), when it has "
                    "them, for the region and appearance terms; --no-colours: edges and "

@@ -31,7 +31,11 @@ from synthgap.scenes.schema import RealViewConfig, Scene
 if TYPE_CHECKING:
     from synthgap.generators.renderer import Renderer
 
-__all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
+__all__ = ["DEFAULT_PLANE", "AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
+
+#: The plane step `align_views` runs by default (`synthgap align --plane auto`; docs/align.md
+#: has what it measured).
+DEFAULT_PLANE = PlaneConfig()
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +112,7 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
                 pose_hints: list[RealViewConfig] | None = None,
                 depth: Sequence[float] | None = None, config: AlignConfig | None = None,
                 seed: int = 0, preview_dir: Path | None = None, base_dir: Path | None = None,
-                plane: PlaneConfig | None = None
+                plane: PlaneConfig | None = DEFAULT_PLANE
                 ) -> tuple[list[dict[str, Any]], list[AlignedPart]]:
     """Estimate each part's pose in each photo and build the `real_views` entries.
 
@@ -126,7 +130,8 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
         base_dir: write photo paths relative to this folder (the scene file's) when they lie
             inside it, absolute otherwise.
         plane: run the plane step (`synthgap.poses.plane.snap_to_plane`) on each photo's
-            parts with these settings; None: each part's free estimate.
+            parts with these settings (default: on, as `synthgap align --plane auto`); None:
+            each part's free estimate.
 
     Returns:
         `(real_views entries as plain dicts, one AlignedPart per (photo, part))`.
