@@ -270,6 +270,8 @@ def _on_plane(aligned: list[AlignedPart], meshes: dict[str, trimesh.Trimesh],
     `free_pose`."""
     import time
 
+    if len(aligned) < cfg.min_parts:  # no plane possible: skip the resting poses too
+        return aligned
     t0 = time.perf_counter()
     for part, mesh in meshes.items():
         if part not in rests:
