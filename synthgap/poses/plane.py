@@ -7,7 +7,7 @@ so a part whose silhouette is ambiguous often ends tilted, floating or sunk. Thi
 1. **Resting poses.** Each part's mesh gets its stable poses (`trimesh`'s
    `compute_stable_poses` on the convex hull): the object-frame up direction `u_j` of each,
    and how low the part reaches along it.
-2. **Plane.** Every (part, resting pose) pair proposes a plane normal `R_i u_j` (camera
+2. **Plane.** Every (hypothesis, resting pose) pair proposes a plane normal `R_i u_j` (camera
    frame, towards the camera); a part agrees with a normal when one of its own resting
    poses' up directions is within `angle_tol_deg` of it and its lowest point along it lies
    within `height_tol` of the plane's height (the median lowest point of the agreeing parts).
@@ -17,9 +17,13 @@ so a part whose silhouette is ambiguous often ends tilted, floating or sunk. Thi
 3. **Re-search on the plane.** For every part: each resting pose x `yaw_steps` rotations
    about the normal, placed so the part touches the plane and its centre projects where the
    free estimate's did, is scored with the part's own `align` cost; the best two are refined
-   by Nelder-Mead on (yaw, image position of the centre). The plane pose replaces the free
-   one unless the free one is cheaper by more than `keep_margin` (a part may lean on
-   another).
+   by Nelder-Mead on (yaw, image position of the centre) and, at a penalty (`w_lean`), a
+   small tilt and lift. The plane pose replaces the free one unless the free one is cheaper
+   by more than `keep_margin` (a part may lean on another).
+
+Each part's hypotheses for the plane are its estimate and its other refined candidates
+(`Aligner.alternatives()`), so a part whose best fit is flipped can still vote with a
+resting alternative.
 
 Frames and units: OpenCV camera frame (camera at the origin, +z forward), metres; poses are
 camera-from-object `(4, 4) float64`; a plane is `{x : normal . x = offset}` with `normal` a
