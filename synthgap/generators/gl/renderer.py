@@ -376,23 +376,11 @@ class Renderer:
             self._add_stage("see_through", time.perf_counter() - t0)
 
         # 3. unoccluded pixel counts
-        n = len(params.parts)
-        groups = solo_groups(objects, view, cam_pose, plane_node is not None) if n else []
-        unoccluded = np.zeros(n, np.int64)
         mask_out = distort_nearest(inst_mask, view)
-        visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
-        unoccluded[:] = visible
-        for group in groups:
-            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
-                        if o.iid in group}
-            solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
-                             if iid in group})
-            solo, _ = self._offscreen.render(scene, pr.RenderFlags.SEG, solo_map)
-            solo_ids = solo[:, :, 0].astype(np.uint16) | (solo[:, :, 1].astype(np.uint16) << 8)
-            counts = np.bincount(distort_nearest(solo_ids, view).ravel(), minlength=n + 1)
-            for iid in group:
-                unoccluded[iid - 1] = max(int(counts[iid]), int(visible[iid - 1]))
-
+        groups = (solo_groups(objects, view, cam_pose, plane_node is not None)
+                  if params.parts else [])
+        unoccluded = self._unoccluded(len(params.parts), groups, mask_out, objects, nodes,
+                                      defect_nodes, seg_map, view)
         return RenderResult(
             rgb=distort_linear(rgb, view),
             depth=distort_nearest(depth.astype(np.float32, copy=False), view),
@@ -401,6 +389,30 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
+
+    def _unoccluded(self, n: int, groups: list[list[int]], mask_out: np.ndarray,
+                    objects: list[Bounds], nodes: list[Any],
+                    defect_nodes: dict[Any, tuple[int, int]],
+                    seg_map: dict[Any, tuple[int, int, int]], view: Any) -> np.ndarray:
+        """`(n,)` int64 pixels each instance would cover with nothing in front of it: its
+        visible pixels in `mask_out` (the distorted instance mask), or for the instances of
+        each of `groups` (ids that may be occluded) a segmentation pass of the group alone."""
+        pr = self._pr
+        assert pr is not None and self._graph is not None
+        visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
+        unoccluded = np.zeros(n, np.int64)
+        unoccluded[:] = visible
+        for group in groups:
+            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
+                        if o.iid in group}
+            solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
+                             if iid in group})
+            solo, _ = self._offscreen.render(self._graph.scene, pr.RenderFlags.SEG, solo_map)
+            solo_ids = solo[:, :, 0].astype(np.uint16) | (solo[:, :, 1].astype(np.uint16) << 8)
+            counts = np.bincount(distort_nearest(solo_ids, view).ravel(), minlength=n + 1)
+            for iid in group:
+                unoccluded[iid - 1] = max(int(counts[iid]), int(visible[iid - 1]))
+        return unoccluded
 
     def _see_through(self, opened: list[_Edited], seg_map: dict[Any, tuple[int, int, int]],
                      inst_mask: np.ndarray, depth: np.ndarray, defect_mask: np.ndarray,
