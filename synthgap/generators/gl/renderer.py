@@ -47,9 +47,8 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -75,6 +74,7 @@ from synthgap.generators.gl.compositing import (
     shadow_focus,
     sum_passes,
 )
+from synthgap.generators.gl.context import open_offscreen
 from synthgap.generators.gl.occlusion import (
     Bounds,
     solo_groups,
@@ -88,20 +88,12 @@ from synthgap.generators.parts.lod import MIN_FACES as LOD_MIN_FACES
 from synthgap.generators.parts.lod import MIN_ROUGHNESS as LOD_MIN_ROUGHNESS
 from synthgap.generators.parts.lod import bounding_sphere, lod_level, lod_mesh, simplifiable
 
-__all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
+__all__ = ["RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
-_GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
-                "PYOPENGL_PLATFORM=osmesa")
-
-
-class GLUnavailableError(RuntimeError):
-    """No OpenGL platform (EGL, OSMesa) could create an offscreen context."""
-
-
 @dataclass(frozen=True, eq=False)
 class RenderResult:
     """The layers of one rendered image (output size, after distortion, before sensor effects).
@@ -150,51 +142,11 @@ def _defect_ids(params: SampleParams) -> list[list[int]]:
     return ids
 
 
-# --------------------------------------------------------------------------- GL platform
-
-
 def _surface_colour(d: DefectParams) -> Vec3:
     """A surface defect's colour (the scene schema gives every surface defect type one)."""
     if d.color is None:
         raise ValueError(f"a {d.type} defect has no colour; surface defects need one")
     return d.color
-
-
-def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    # pyrender reads PYOPENGL_PLATFORM while importing and creating the context only: the
-    # process's environment is restored afterwards (docs/architecture.md)
-    with compat.platform_env(platform):
-        pyrender = compat.import_pyrender(platform)
-        return pyrender, pyrender.OffscreenRenderer(width, height)
-
-
-def open_offscreen(width: int, height: int,
-                   opener: Callable[[str, int, int], tuple[ModuleType, Any]] = _open_platform,
-                   ) -> tuple[ModuleType, Any, str]:
-    """Create an offscreen GL context: EGL by default, OSMesa as the fallback.
-
-    `PYOPENGL_PLATFORM` set by the user is respected (no fallback). Otherwise EGL is tried
-    first and OSMesa second.
-
-    Returns:
-        `(pyrender module, OffscreenRenderer, platform name)`.
-
-    Raises:
-        GLUnavailableError: no platform worked; lists each error and the packages to install.
-    """
-    chosen = os.environ.get("PYOPENGL_PLATFORM")
-    platforms = [chosen] if chosen else ["egl", "osmesa"]
-    errors = []
-    for platform in platforms:
-        try:
-            pyrender, offscreen = opener(platform, width, height)
-            return pyrender, offscreen, platform
-        except Exception as exc:  # any failure means "this platform does not work here"
-            errors.append(f"{platform}: {type(exc).__name__}: {exc}")
-    raise GLUnavailableError(
-        "could not create an offscreen OpenGL context (" + "; ".join(errors) + "). On "
-        f"Debian/Ubuntu install {_GL_PACKAGES} (`make setup` does it as root); without a GPU, "
-        "Mesa's llvmpipe renders on the CPU.")
 
 
 # --------------------------------------------------------------------------- the renderer
@@ -295,7 +247,7 @@ class Renderer:
         Raises:
             ValueError: camera size differs from the renderer's, a part is missing from
                 `meshes`, a bad distractor/light/defect (names the field).
-            GLUnavailableError: no OpenGL platform works on this machine.
+            GLUnavailableError: no OpenGL platform works on this machine (`gl.context`).
         """
         cam = params.camera
         if (cam.width, cam.height) != (self.width, self.height):

@@ -322,6 +322,6 @@ def render_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | No
             library.
         synthgap.data.layout.DatasetFileError: a photo is missing, unreadable or not `image`
             size (the message names `real_views[i].photo` and the file).
-        synthgap.generators.gl.renderer.GLUnavailableError: no OpenGL platform works here.
+        synthgap.generators.gl.context.GLUnavailableError: no OpenGL platform works here.
     """
     return list(iter_aligned_views(scene, seed=seed, renderer=renderer, parts=parts))
