@@ -235,7 +235,7 @@ def main() -> None:
         cv(args)
         return
 
-    from synthgap.generators.parts import load_parts
+    from synthgap.generators.parts.assets import load_parts
     from synthgap.poses.aligner import Aligner
     from synthgap.poses.plane import PlaneConfig
     from synthgap.scenes import load_scene
@@ -294,7 +294,7 @@ def main() -> None:
 def report(args: argparse.Namespace, recs: list[dict], library: Any, tpl: Any,
            cfg: Any) -> None:
     """Print the tables and the JSON line."""
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
     from synthgap.poses.plane import rest_model
 
     k = tpl.intrinsics()

@@ -73,7 +73,7 @@ def test_support_plane_from_poses_ignores_the_tilted_part():
 
 @pytest.fixture(scope="module")
 def renderer():
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
     r = Renderer(W, H)
     yield r
