@@ -46,7 +46,8 @@ __all__ = ["PlaneChoice", "PlaneConfig", "RestModel", "SupportPlane", "agreeing_
 
 @dataclass(frozen=True)
 class PlaneConfig:
-    """Settings of the plane step (defaults: docs/align.md, chosen on LM-O `fit` photos).
+    """Settings of the plane step (`keep_margin` and `height_tol` chosen on fold 0 of the LM-O
+    `fit` photos, the rest set by hand; docs/align.md has the measurements).
 
     Attributes:
         min_parts: parts that must agree on a plane before it is used (>= 2).
