@@ -28,6 +28,8 @@ LAYERS = {"data": 0, "scenes": 1, "generators": 2, "poses": 3, "adapt": 4, "expo
 SIDEWAYS = {
     ("adapt", "gap"): "adapt.strength chooses an adapter's strength with the gap metric's "
                       "patch features and MMD (gap never imports adapt)",
+    ("tune", "scenefit"): "tune.frames puts photos on scenefit's support plane (one plane "
+                          "estimate; scenefit never imports tune)",
 }
 
 #: Upward imports the code has today (module, imported module). Do not add to this list:
