@@ -47,7 +47,7 @@ METHODS = ("histogram", "fda", "pda", "patch-smcae", "conv-smcae")
 def render_demo(out: Path, count: int, seed: int, size: int) -> list[np.ndarray]:
     from synthgap.adapt.photos import load_photos
     from synthgap.cli.render import prepare_render
-    from synthgap.generators.runner import render_dataset
+    from synthgap.generators.run.runner import render_dataset
 
     source, identity = prepare_render("preset:turntable", seed=seed, width=size, height=size)
     render_dataset(source, out, identity=identity, count=count)

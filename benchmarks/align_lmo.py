@@ -5,7 +5,7 @@ Data (nothing downloaded): the LM-O BOP scene in `../shared/data/lmo`; only the 
 and are never looked at here).
 
 For every instance with visible fraction >= 0.5 (from rendering the true poses,
-`synthgap.generators.ground_truth.iter_view_labels`), `synthgap.poses.aligner.Aligner` runs
+`synthgap.generators.real.ground_truth.iter_view_labels`), `synthgap.poses.aligner.Aligner` runs
 from two hints:
 
 - `box`: the instance's true visible box (what a person would draw);
@@ -91,9 +91,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from synthgap.data.layout import read_image
-    from synthgap.generators.ground_truth import iter_view_labels
-    from synthgap.generators.parts import load_parts
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
+    from synthgap.generators.parts.assets import load_parts
+    from synthgap.generators.real.ground_truth import iter_view_labels
     from synthgap.poses.aligner import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 

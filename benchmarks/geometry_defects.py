@@ -35,10 +35,10 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import cv2
 import numpy as np
 
-from synthgap.generators.geometry_defects import GEOMETRY_DEFECT_TYPES
-from synthgap.generators.parts import load_parts
-from synthgap.generators.renderer import Renderer
-from synthgap.generators.sampling import sample
+from synthgap.generators.defects.geometry import GEOMETRY_DEFECT_TYPES
+from synthgap.generators.gl.renderer import Renderer
+from synthgap.generators.parts.assets import load_parts
+from synthgap.generators.sampling.sample import sample
 from synthgap.scenes import load_scene
 
 #: Depth change that counts (metres): above the depth buffer's quantisation where a face was

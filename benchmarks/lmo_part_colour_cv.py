@@ -32,7 +32,7 @@ from synthgap.evaluate import bench as rl
 
 
 def _linear(rgb: np.ndarray) -> np.ndarray:
-    from synthgap.generators.appearance import srgb_to_linear
+    from synthgap.generators.look.appearance import srgb_to_linear
 
     return srgb_to_linear(rgb.astype(np.float32) / 255.0)
 

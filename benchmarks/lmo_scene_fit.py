@@ -39,7 +39,7 @@ MIN_VISIB, MIN_BOX_PX = 0.3, 6
 def fit_truth(data: Path, ids: list[int], classes: list[str], names: dict[int, str]):
     """Real crops, labels and photo ids of the given (fit) photos only, from their poses."""
     from synthgap.data.layout import read_image
-    from synthgap.generators.ground_truth import iter_view_labels
+    from synthgap.generators.real.ground_truth import iter_view_labels
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
 
     bop = read_bop_scene(rl.scene_dir(data), image_ids=ids)

@@ -3,7 +3,7 @@
 Each photo's BOP ground truth (camera at the world origin, `cam_R_m2c`/`cam_t_m2c` part
 poses in mm) becomes a `real_views` entry of a scene written to a temporary folder; the
 renders use the meshes' own vertex colours and a shadowed directional light
-(`synthgap.generators.views.render_aligned_views`). Only `fit` photos are used. Usage:
+(`synthgap.generators.real.views.render_aligned_views`). Only `fit` photos are used. Usage:
 
     PYOPENGL_PLATFORM=egl python benchmarks/lmo_side_by_side.py [--data ../shared/data/lmo]
         [--views 2] [--appearance auto|material] -o lmo_side_by_side.jpg
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from synthgap.generators.views import render_aligned_views
+from synthgap.generators.real.views import render_aligned_views
 from synthgap.scenes import load_scene
 
 REPO = Path(__file__).resolve().parents[1]

@@ -48,7 +48,7 @@ def log(msg: str) -> None:
 
 def fit_views_scene(data: Path, fit_ids: list[int], lmo: dict[str, Any]) -> Any:
     """The fit photos at their true poses, each on its desk plane, lit as lmo_like.yaml."""
-    from synthgap.generators.parts import load_parts
+    from synthgap.generators.parts.assets import load_parts
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
     from synthgap.tune import plane_world_scene
 

@@ -1,5 +1,5 @@
 """A simulated multi-node Ray cluster under what real clusters do: the longer version of
-tests/generators/test_ray_cluster.py, timed.
+tests/generators/run/test_ray_cluster.py, timed.
 
 Starts Ray's own `ray.cluster_utils.Cluster` on this machine: a head node without CPUs (it
 schedules, renders nothing) and `--nodes` worker nodes with `--node-cpus` CPUs each, every
@@ -43,7 +43,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from synthgap.cli.render import prepare_render
-from synthgap.generators.runner import render_dataset
+from synthgap.generators.run.runner import render_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE = """\

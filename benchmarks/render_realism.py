@@ -37,10 +37,10 @@ import trimesh
 import yaml
 
 from synthgap.cli.render import prepare_render
-from synthgap.generators.lighting import emitters, light_passes
-from synthgap.generators.parts import simplify_mesh
-from synthgap.generators.renderer import Renderer
-from synthgap.generators.runner import render_dataset
+from synthgap.generators.gl.renderer import Renderer
+from synthgap.generators.look.lighting import emitters, light_passes
+from synthgap.generators.parts.assets import simplify_mesh
+from synthgap.generators.run.runner import render_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SUN = {"type": "directional", "intensity": [2.5, 3.5], "elevation": [45, 75],

@@ -28,10 +28,10 @@ from synthgap.data.layout import (
     depth_to_mm,
     write_png_atomic,
 )
-from synthgap.generators.annotate import annotate
-from synthgap.generators.renderer import Renderer
-from synthgap.generators.runner import reuse_freed_memory
-from synthgap.generators.sensor import apply_sensor
+from synthgap.generators.camera.sensor import apply_sensor
+from synthgap.generators.gl.renderer import Renderer
+from synthgap.generators.run.annotate import annotate
+from synthgap.generators.run.runner import reuse_freed_memory
 
 STAGES = ("sample", "render", "annotate", "sensor", "rgb png", "depth png", "mask png",
           "defects png", "record json")

@@ -31,10 +31,10 @@ import trimesh
 import yaml
 
 from synthgap.cli.render import prepare_render
-from synthgap.generators.environment import environment_layers, load_environment
-from synthgap.generators.parts import simplify_mesh
-from synthgap.generators.renderer import Renderer
-from synthgap.generators.uvs import atlas_uv
+from synthgap.generators.gl.renderer import Renderer
+from synthgap.generators.look.environment import environment_layers, load_environment
+from synthgap.generators.look.uvs import atlas_uv
+from synthgap.generators.parts.assets import simplify_mesh
 
 REPO = Path(__file__).resolve().parents[1]
 SUN = {"type": "directional", "intensity": [2.5, 3.5], "elevation": [45, 75], "shadows": True}

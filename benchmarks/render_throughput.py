@@ -46,7 +46,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 
 from synthgap.cli.render import prepare_render
-from synthgap.generators.runner import render_dataset
+from synthgap.generators.run.runner import render_dataset
 
 
 def bare_loop(params_list, meshes, width, height) -> float:
@@ -124,8 +124,8 @@ def rss_mb() -> float:
 
 
 def memory_growth(scene_arg, size, renders) -> tuple[float, float]:
-    from synthgap.generators.annotate import annotate
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
+    from synthgap.generators.run.annotate import annotate
 
     source, _ = prepare_render(scene_arg, width=size, height=size)
     meshes, sample_fn = source.load()
@@ -203,7 +203,7 @@ def lmo_shadow_scene(data: Path, folder: Path) -> Path:
 
 def lod_comparison(args) -> None:
     """Level of detail off vs on, LM-O scene with shadows, rounds back to back."""
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
     tmp = Path(tempfile.mkdtemp(prefix="synthgap-bench-"))
     n = args.images

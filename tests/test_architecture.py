@@ -8,6 +8,11 @@ A module may import its own package and any lower layer. An import of a higher l
 an import of another package of the same layer fails unless `SIDEWAYS` declares that edge
 with its reason. Lazy imports inside functions count as much as top-level ones: they couple
 the rooms the same way.
+
+Inside `generators/` the same rule holds between its rooms (`ROOMS`), lowest first: params ->
+look / defects / camera -> parts -> sampling / gl -> real -> run (a scene's parts, how they
+look, sampled into `SampleParams`, drawn by the GL layer, pinned to real photos, run into a
+dataset directory).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synthgap"
 LAYERS = {"data": 0, "scenes": 1, "generators": 2, "poses": 3, "adapt": 4, "export": 4,
           "gap": 4, "scenefit": 5, "tune": 5, "evaluate": 6, "pipeline": 7, "cli": 8,
           "__main__": 9}
+
+#: rooms of `generators/` (second name under `synthgap.generators.`) -> layer, lowest first
+ROOMS = {"params": 0, "look": 1, "defects": 1, "camera": 1, "parts": 2, "sampling": 3, "gl": 3,
+         "real": 4, "run": 5}
 
 #: Declared imports between packages of the same layer: (importer, imported) -> why.
 SIDEWAYS = {
@@ -45,11 +54,11 @@ KNOWN_UPWARD = {
 #: Private names imported from another module today (module, imported module, name). Make
 #: the helper public in the module that owns it instead of adding here.
 KNOWN_PRIVATE = {
-    ("synthgap.generators.preflight", "synthgap.generators.distortion", "_render_view"),
-    ("synthgap.generators.views", "synthgap.generators.sampling", "_material"),
-    ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_background"),
-    ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_lights"),
-    ("synthgap.generators.views", "synthgap.generators.sampling", "_sample_sensor"),
+    ("synthgap.generators.run.preflight", "synthgap.generators.camera.distortion", "_render_view"),
+    ("synthgap.generators.real.views", "synthgap.generators.sampling.sample", "_material"),
+    ("synthgap.generators.real.views", "synthgap.generators.sampling.sample", "_sample_background"),
+    ("synthgap.generators.real.views", "synthgap.generators.sampling.sample", "_sample_lights"),
+    ("synthgap.generators.real.views", "synthgap.generators.sampling.sample", "_sample_sensor"),
 }
 
 
@@ -62,6 +71,32 @@ def _package(module: str) -> str | None:
     """`synthgap.export.coco` -> `export`; None for the top-level `synthgap` module."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else None
+
+
+def _room(module: str, names: tuple[str, ...] = ()) -> str | None:
+    """`synthgap.generators.gl.renderer` -> `gl`; for `from synthgap.generators import gl`
+    (module `synthgap.generators`, names) the imported room; None outside the rooms."""
+    parts = module.split(".")
+    if parts[:2] != ["synthgap", "generators"]:
+        return None
+    if len(parts) > 2:
+        return parts[2]
+    return names[0] if len(names) == 1 else None
+
+
+def _check_layers(where: str, src: str, dst: str, layers: dict[str, int], what: str,
+                  module: str, target: str) -> str | None:
+    """The error of one import of `dst` by `src` (packages, or rooms of generators/)."""
+    if src not in layers or dst not in layers:
+        return (f"{where}: {what} {src if src not in layers else dst} has no layer; add it to "
+                f"{'LAYERS' if what == 'package' else 'ROOMS'} and docs/architecture.md")
+    if layers[dst] > layers[src]:
+        if (module, target) not in KNOWN_UPWARD:
+            return f"{where}: {dst} is above {src}; move the shared code down a layer"
+    elif layers[dst] == layers[src] and (src, dst) not in SIDEWAYS:
+        return (f"{where}: {src} and {dst} are one layer; move the shared code down, or "
+                "declare the edge in SIDEWAYS with its reason (and in docs/architecture.md)")
+    return None
 
 
 def imports(source: str, package: str) -> list[tuple[str, tuple[str, ...], int]]:
@@ -100,18 +135,14 @@ def violations(root: Path = PACKAGE) -> tuple[list[str], list[str]]:
                     layer_errors.append(f"{where} {names}: import from the owning package, "
                                         "not the top-level facade")
             elif src is not None and dst != src:
-                if src not in LAYERS or dst not in LAYERS:
-                    layer_errors.append(f"{where}: package {src if src not in LAYERS else dst}"
-                                        " has no layer; add it to LAYERS and "
-                                        "docs/architecture.md")
-                elif LAYERS[dst] > LAYERS[src]:
-                    if (module, target) not in KNOWN_UPWARD:
-                        layer_errors.append(f"{where}: {dst} is above {src}; move the shared "
-                                            "code down a layer")
-                elif LAYERS[dst] == LAYERS[src] and (src, dst) not in SIDEWAYS:
-                    layer_errors.append(f"{where}: {src} and {dst} are one layer; move the "
-                                        "shared code down, or declare the edge in SIDEWAYS "
-                                        "with its reason (and in docs/architecture.md)")
+                if error := _check_layers(where, src, dst, LAYERS, "package", module, target):
+                    layer_errors.append(error)
+            elif src == dst == "generators":
+                room, other = _room(module), _room(target, names)
+                if room is not None and other is not None and room != other and \
+                        (error := _check_layers(where, room, other, ROOMS, "room of generators",
+                                                module, target)):
+                    layer_errors.append(error)
             if target != module:
                 for name in names:
                     if name.startswith("_") and not name.startswith("__") and \
@@ -136,6 +167,14 @@ def test_every_package_has_a_layer():
     assert packages <= set(LAYERS), sorted(packages - set(LAYERS))
 
 
+def test_every_room_of_generators_has_a_layer():
+    # the floor plan of docs/architecture.md: sub-packages, plus `params` (the contract
+    # between sampling and the renderer) and the package's own __init__
+    rooms = {p.name if p.is_dir() else p.stem for p in (PACKAGE / "generators").iterdir()
+             if (p / "__init__.py").exists() or (p.suffix == ".py" and p.stem != "__init__")}
+    assert rooms == set(ROOMS), sorted(rooms ^ set(ROOMS))
+
+
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "synthgap"
     for rel, text in files.items():
@@ -152,6 +191,14 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"generators/x.py": "def f():\n    from synthgap.poses import aligner\n"},
      "poses is above generators"),
     ({"cli/x.py": "from synthgap import load_scene\n"}, "top-level facade"),
+    ({"generators/look/x.py": "from synthgap.generators.gl.renderer import Renderer\n"},
+     "gl is above look"),
+    ({"generators/parts/x.py": "def f():\n    from synthgap.generators import run\n"},
+     "run is above parts"),
+    ({"generators/gl/x.py": "from synthgap.generators.sampling.sample import sample\n"},
+     "gl and sampling are one layer"),
+    ({"generators/kitchen/x.py": "from synthgap.generators.params import vec\n"},
+     "room of generators kitchen has no layer"),
     ({"nova/x.py": "from synthgap.data import Record\n"}, "has no layer"),
 ])
 def test_checker_catches_bad_imports(tmp_path, files, found):
@@ -163,10 +210,12 @@ def test_checker_accepts_good_imports_and_finds_private_ones(tmp_path):
     root = _tree(tmp_path, {
         "cli/x.py": "from synthgap.export import coco\nfrom synthgap import __version__\n",
         "adapt/w.py": "from synthgap.poses.aligner import Aligner\n",
-        "poses/v.py": "from synthgap.generators.renderer import Renderer\n",
+        "poses/v.py": "from synthgap.generators.gl.renderer import Renderer\n",
         "pipeline/y.py": "from synthgap.scenes.io import load_scene\nfrom . import z\n",
         "pipeline/__init__.py": "from .y import load_scene\nfrom ..data import layout\n",
-        "export/z.py": "from synthgap.data.layout import _blank_png\n"})
+        "export/z.py": "from synthgap.data.layout import _blank_png\n",
+        "generators/run/r.py": "from synthgap.generators.gl import renderer\n",
+        "generators/gl/g.py": "from synthgap.generators.params import vec\n"})
     errors, private = violations(root)
     assert errors == []
     assert len(private) == 1 and "_blank_png" in private[0]
@@ -188,9 +237,9 @@ def gl_importers(root: Path = PACKAGE) -> list[str]:
 
 def test_only_the_gl_layer_imports_pyrender_or_opengl():
     # DESIGN.md: one place turns a sampled scene into pixels; the GL layer is the
-    # generators/pyrender_compat package (split from one 651-line module), which the renderer
+    # generators/gl/pyrender_compat package (split from one 651-line module), which the renderer
     # calls; scene, sampling, adapt ... code never touches GL
-    outside = [m for m in gl_importers() if not m.startswith("generators/pyrender_compat/")]
+    outside = [m for m in gl_importers() if not m.startswith("generators/gl/pyrender_compat/")]
     assert gl_importers(), "the GL layer was not found: the checker is broken"
     assert not outside, outside
 

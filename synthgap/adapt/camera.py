@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from synthgap.adapt import camera_estimate as est
 from synthgap.adapt.image_base import ImageAdapter, fit_images, grey_rgb, register, require_tensors
-from synthgap.generators.sensor import jpeg_round_trip
+from synthgap.generators.camera.sensor import jpeg_round_trip
 
 __all__ = ["GLOBAL_IMAGES", "LOCAL_IMAGES", "CameraModel", "apply_camera", "sensor_block",
            "sensor_yaml", "spread"]
@@ -88,7 +88,7 @@ def apply_camera(image: np.ndarray, *, gains: np.ndarray, tone: np.ndarray | Non
     Raises:
         ValueError: a non-finite result (a corrupt model).
     """
-    from synthgap.generators.sensor import gaussian_noise, vignetting_gain
+    from synthgap.generators.camera.sensor import gaussian_noise, vignetting_gain
 
     img = image.astype(np.float32) * np.asarray(gains, np.float32)[None, None, :]
     if tone is not None:
@@ -247,7 +247,7 @@ class CameraModel(ImageAdapter):
         and JPEG removes much of it), then the blur again. Each render's noise pattern is
         drawn once and reused by every trial.
         """
-        from synthgap.generators.sensor import gaussian_noise
+        from synthgap.generators.camera.sensor import gaussian_noise
 
         f = self.flags
         a = b = sigma = 0.0

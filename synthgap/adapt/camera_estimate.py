@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from synthgap.data.colour import GREY_WEIGHTS
-from synthgap.generators.sensor import jpeg_round_trip
+from synthgap.generators.camera.sensor import jpeg_round_trip
 
 __all__ = [
     "LUMA",
@@ -157,7 +157,7 @@ def radial_profile(images: Sequence[np.ndarray], bins: int = 8,
     Returns:
         `(profile, counts)`, each `(bins,)`; a bin without pixels has profile 0.
     """
-    from synthgap.generators.sensor import radius2
+    from synthgap.generators.camera.sensor import radius2
 
     prof, total, used = np.zeros(bins), np.zeros(bins), np.zeros(bins)
     for i, im in enumerate(images):

@@ -175,7 +175,7 @@ def scene_fit_data(scene: Scene, *, seed: int = 0, class_masks: bool = False,
         max_views: use only the first this many views (as `max_images` takes the first photos
             of a folder).
     """
-    from synthgap.generators.views import render_aligned_views
+    from synthgap.generators.real.views import render_aligned_views
 
     if max_views is not None:
         scene = scene.model_copy(update={"real_views": scene.real_views[:max_views]})

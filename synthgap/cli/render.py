@@ -14,8 +14,8 @@ from synthgap.cli.options import progress_option
 from synthgap.scenes import SceneError, load_scene
 
 if TYPE_CHECKING:
-    from synthgap.generators.runner import RenderSummary, SceneSource
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.run.runner import RenderSummary, SceneSource
+    from synthgap.generators.run.writer import RunIdentity
 
 
 def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None = None,
@@ -26,15 +26,15 @@ def prepare_render(scene_arg: str, *, seed: int | None = None, width: int | None
         SceneError: the scene is invalid (names file and field).
         ValueError: a bad override value.
     """
-    from synthgap.generators.runner import SceneSource
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.run.runner import SceneSource
+    from synthgap.generators.run.writer import RunIdentity
 
     scene = load_scene(scene_arg)
     if width is not None and height is not None:
         scene = scene.with_image_size(width, height)
     if seed is not None:
         scene = scene.model_copy(update={"seed": seed})
-    from synthgap.generators.preflight import check_renderable
+    from synthgap.generators.run.preflight import check_renderable
 
     check_renderable(scene, source=scene_arg)  # before any folder is touched
     return SceneSource(scene, scene.seed), RunIdentity.for_scene(scene)
@@ -134,11 +134,11 @@ def _render(scene: str, source: SceneSource, identity: RunIdentity, out: Path, *
     into click errors; returns its summary."""
     from tqdm import tqdm
 
-    from synthgap.generators.geometry_defects import GeometryDefectError
-    from synthgap.generators.ray_backend import RayAddressError, RayBackendError
-    from synthgap.generators.renderer import GLUnavailableError
-    from synthgap.generators.runner import render_dataset, reuse_freed_memory
-    from synthgap.generators.writer import DatasetConflictError
+    from synthgap.generators.defects.geometry import GeometryDefectError
+    from synthgap.generators.gl.renderer import GLUnavailableError
+    from synthgap.generators.run.ray_backend import RayAddressError, RayBackendError
+    from synthgap.generators.run.runner import render_dataset, reuse_freed_memory
+    from synthgap.generators.run.writer import DatasetConflictError
 
     # This process exists to render: keep freed image-sized blocks (process-wide, permanent).
     reuse_freed_memory()

@@ -21,8 +21,8 @@ def validate_scene(path: str) -> dict[str, object]:
     Raises:
         SceneError: the scene or one of its meshes is invalid (`PartError` is a `SceneError`).
     """
-    from synthgap.generators.parts import load_parts
-    from synthgap.generators.preflight import check_parts_renderable, check_renderable
+    from synthgap.generators.parts.assets import load_parts
+    from synthgap.generators.run.preflight import check_parts_renderable, check_renderable
 
     scene = load_scene(path)
     check_renderable(scene, source=str(path))

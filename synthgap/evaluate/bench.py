@@ -125,9 +125,9 @@ def render_scene_file(template: Path, out: Path, data: Path, ids: Sequence[int],
 
 def render(scene_path: Path, out: Path, count: int, seed: int) -> Path:
     """Render `count` images of a scene file into `out` (resumed when cached there)."""
-    from synthgap.generators.preflight import check_renderable
-    from synthgap.generators.runner import SceneSource, render_dataset
-    from synthgap.generators.writer import DatasetConflictError, RunIdentity
+    from synthgap.generators.run.preflight import check_renderable
+    from synthgap.generators.run.runner import SceneSource, render_dataset
+    from synthgap.generators.run.writer import DatasetConflictError, RunIdentity
     from synthgap.scenes import load_scene
 
     scene = load_scene(scene_path).model_copy(update={"seed": seed})

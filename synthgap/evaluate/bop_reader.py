@@ -7,7 +7,7 @@ own `cam_K`. Class names come from, in order: the `names` mapping given, a names
 `obj_XXXXXX`.
 
 Ground truth from poses: every photo is rendered at its recorded poses
-(`synthgap.generators.ground_truth`), giving per-pixel class maps (the segmentation labels)
+(`synthgap.generators.real.ground_truth`), giving per-pixel class maps (the segmentation labels)
 and visible fractions. Where `scene_gt_info.json` records a visible fraction, the rendered one
 is compared with it: unmodelled occluders (a hand, clutter that is not among the models) make
 the render see more than the photo does, so instances that disagree by more than 0.2 are
@@ -162,9 +162,9 @@ def _label_scene(bop: BopScene, label: dict[int, str], cls_of: dict[int, int], u
     folder; photos are rendered in groups sharing one `cam_K` (one renderer, parts loaded
     once)."""
     from synthgap.data.layout import read_image
-    from synthgap.generators.ground_truth import iter_view_labels
-    from synthgap.generators.parts import PartAsset, load_parts
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
+    from synthgap.generators.parts.assets import PartAsset, load_parts
+    from synthgap.generators.real.ground_truth import iter_view_labels
     from synthgap.scenes.bop import bop_scene_to_scene
 
     labelled = [im for im in bop.images if im.objects]

@@ -142,8 +142,8 @@ def _part_meshes(source: DatasetSource) -> tuple[dict[str, Any] | None, str]:
     if path is None:
         return None, (f"not written: {source.root} has no scene.yaml, so the part meshes are "
                       "unknown")
-    from synthgap.generators.parts import load_parts
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.parts.assets import load_parts
+    from synthgap.generators.run.writer import RunIdentity
     from synthgap.scenes import SceneError
     from synthgap.scenes.io import load_scene
 

@@ -104,7 +104,7 @@ class DefectParams:
 
     Attributes:
         type: `scratch`, `dent`, `stain`, `crack` (surface patches) or `chip`,
-            `missing_hole`, `extra_hole` (geometry, `synthgap.generators.geometry_defects`),
+            `missing_hole`, `extra_hole` (geometry, `synthgap.generators.defects.geometry`),
             as in the scene file.
         position: (3,) metres, a point on the part surface (object frame); for a chip a
             point on a sharp edge, for a missing hole the centre of the hole (on its axis,

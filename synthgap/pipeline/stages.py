@@ -42,7 +42,7 @@ def load_job_scene(job: Job) -> Any:
     scene = default_scene() if job.scene == "default" else load_scene(job.scene)
     if job.size is not None:
         scene = scene.with_image_size(*job.size)  # scales the intrinsics with the image
-    from synthgap.generators.preflight import check_renderable
+    from synthgap.generators.run.preflight import check_renderable
 
     check_renderable(scene, source=job.scene)
     # a job without `seed:` renders with the scene's own seed (parse_job fills it in)
@@ -54,8 +54,8 @@ def render_stage(job: Job, out: Path, *, progress: bool = True) -> dict[str, Any
     (finished images of an earlier run are kept)."""
     from tqdm import tqdm
 
-    from synthgap.generators.runner import SceneSource, render_dataset
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.run.runner import SceneSource, render_dataset
+    from synthgap.generators.run.writer import RunIdentity
     scene = load_job_scene(job)
     identity = RunIdentity.for_scene(scene)
     with tqdm(total=job.images, desc="render", unit="img", file=sys.stderr,

@@ -93,7 +93,7 @@ from synthgap.poses.search import (
 )
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
 # the public names of pose estimation, importable from here (their home modules: config,
 # render, geometry)
@@ -178,7 +178,7 @@ class Aligner:
         """The renderer of `roi_size`, made on first use; counts one render."""
         s = self.config.roi_size
         if self._renderer is None:
-            from synthgap.generators.renderer import Renderer
+            from synthgap.generators.gl.renderer import Renderer
 
             self._renderer = Renderer(s, s)
         if (self._renderer.width, self._renderer.height) != (s, s):

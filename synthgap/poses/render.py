@@ -22,7 +22,7 @@ from synthgap.generators.params import (
 )
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
 __all__ = ["NO_DISTORTION", "colour_params", "contour_overlay", "project_mask",
            "silhouette_params", "zfar_for"]

@@ -28,7 +28,7 @@ from synthgap.poses.render import contour_overlay, project_mask
 from synthgap.scenes.schema import RealViewConfig, Scene
 
 if TYPE_CHECKING:
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
 __all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
 
@@ -81,7 +81,7 @@ def _hint_for(hints: list[RealViewConfig], photo: Path, part: str
               ) -> tuple[np.ndarray, np.ndarray, RealViewConfig]:
     """(world-from-camera, camera-from-object, the view) of `part` in `photo` from the hints
     (matched by the photo's file name)."""
-    from synthgap.generators.views import pinned_camera_pose, pinned_part_pose
+    from synthgap.generators.real.views import pinned_camera_pose, pinned_part_pose
 
     for view in hints:
         if Path(view.photo).name != photo.name:
@@ -126,8 +126,8 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
         ValueError: unknown part, wrong number of boxes, both hint kinds, a photo of the wrong
             size, no hint and no depth (each message names the value and the fix).
     """
-    from synthgap.generators.parts import load_parts
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
+    from synthgap.generators.parts.assets import load_parts
 
     _check_request(photos, parts, boxes, pose_hints, depth)
     box_list = None if boxes is None else [vec4(b) for b in boxes]

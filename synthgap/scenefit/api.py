@@ -140,7 +140,7 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
             invalid template or views file; `FileExistsError` when `out` exists without
             `force`.
     """
-    from synthgap.generators.parts import load_parts
+    from synthgap.generators.parts.assets import load_parts
 
     t0 = time.perf_counter()
     out = Path(cfg.out).expanduser()

@@ -166,7 +166,7 @@ def from_real_views(scene: Scene, *, source: str | Path = "scene") -> list[Photo
     Raises:
         FitInputError: the scene has no `real_views`, or a view names a part the scene lacks.
     """
-    from synthgap.generators.views import pinned_camera_pose, pinned_part_pose
+    from synthgap.generators.real.views import pinned_camera_pose, pinned_part_pose
 
     if not scene.real_views:
         raise FitInputError(source, "real_views", "no real_views to fit from; give a BOP "

@@ -94,7 +94,7 @@ def photo_masks(template: Scene, observations: Sequence[PhotoObservation]) -> li
 
     Photos are grouped by intrinsics (one scene per matrix). Needs OpenGL (EGL).
     """
-    from synthgap.generators.ground_truth import iter_view_labels
+    from synthgap.generators.real.ground_truth import iter_view_labels
 
     out: list[PhotoMasks | None] = [None] * len(observations)
     groups: dict[tuple[float, ...], list[int]] = {}

@@ -39,7 +39,7 @@ def fit_sensor(template: Scene, observations: Sequence[PhotoObservation], *, see
         ValueError: no photo with parts.
     """
     from synthgap.adapt.camera import CameraModel, sensor_block
-    from synthgap.generators.views import iter_aligned_views
+    from synthgap.generators.real.views import iter_aligned_views
     from synthgap.scenefit.plates import views_scene
 
     usable = [o for o in observations if o.parts and np.allclose(o.K, observations[0].K)]

@@ -9,7 +9,7 @@ Public API::
     presets.PRESETS, presets.load_preset(name)    # turntable, bin, conveyor
 
 Pinned real views (`Scene.real_views`: photos with the camera and part poses they were taken
-at) are rendered pixel-aligned by `synthgap.generators.views.render_aligned_views`.
+at) are rendered pixel-aligned by `synthgap.generators.real.views.render_aligned_views`.
 
 Distribution sampling lives in `synthgap.scenes.distributions` (`sample_float`,
 `sample_int`, `sample_color`, all pure with an `rng` keyword).

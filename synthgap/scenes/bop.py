@@ -16,7 +16,7 @@ MODELS/obj_000001.ply           the object meshes, millimetres
 opens is inside the folders it was given). `bop_scene_to_scene` turns chosen images into a
 synthgap `Scene` whose `real_views` pin each photo's exact camera and object poses: world frame
 = the camera frame of the photo (identity camera pose), object poses model-to-camera, units mm.
-Rendering those views (`synthgap.generators.ground_truth`) gives each photo's instance masks,
+Rendering those views (`synthgap.generators.real.ground_truth`) gives each photo's instance masks,
 visible boxes and visible fractions, and pixel-aligned (render, photo) pairs for adaptation.
 
 Frames: BOP poses map model coordinates (mm) into the OpenCV camera frame (+x right, +y down,

@@ -145,7 +145,7 @@ class RealViewPartConfig(SceneModel):
 class RealViewConfig(SceneModel):
     """A real photo with the camera pose and part poses it was taken at (pinned view).
 
-    `synthgap.generators.views.render_aligned_views` renders each pinned view with the
+    `synthgap.generators.real.views.render_aligned_views` renders each pinned view with the
     scene's camera intrinsics and distortion, so render and photo are pixel-aligned.
     Give the camera pose in exactly one of three forms: `camera_pose`, `rvec`/`tvec` or
     `camera_look_at`.

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgap.generators.parts import PartAsset
-from synthgap.generators.views import pinned_camera_pose, pinned_part_pose
+from synthgap.generators.parts.assets import PartAsset
+from synthgap.generators.real.views import pinned_camera_pose, pinned_part_pose
 from synthgap.scenes.real_views import Matrix4, RealViewConfig
 from synthgap.scenes.schema import Scene
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.colour import temperature_to_rgb
-from synthgap.generators.parts import PartAsset, load_parts
+from synthgap.generators.look.colour import temperature_to_rgb
+from synthgap.generators.parts.assets import PartAsset, load_parts
 from synthgap.scenes.fields import as_color
 from synthgap.scenes.lights import LightConfig
 from synthgap.scenes.schema import Scene
@@ -132,7 +132,7 @@ class _FitData:
 
     def __init__(self, scene: Scene, views: Sequence[int], size: tuple[int, int],
                  parts: dict[str, PartAsset] | None) -> None:
-        from synthgap.generators.renderer import Renderer
+        from synthgap.generators.gl.renderer import Renderer
 
         if not scene.real_views:
             raise ValueError("the scene has no real_views: list the photos with the camera and "
@@ -179,7 +179,7 @@ class _FitData:
         the rendered parts, eroded by one pixel, where the photo is not saturated."""
         import cv2
 
-        from synthgap.generators.views import iter_pinned_renders
+        from synthgap.generators.real.views import iter_pinned_renders
 
         variant = _view_scene(self.scene, lights, ambient)
         out: list[np.ndarray] = []
@@ -198,7 +198,7 @@ class _FitData:
 
     def scene_lights(self) -> list[np.ndarray]:
         """Part pixels `(n_i, 3)` of each view under the scene's own lights and ambient."""
-        from synthgap.generators.views import iter_pinned_renders
+        from synthgap.generators.real.views import iter_pinned_renders
 
         variant = _view_scene(self.scene, None, None)
         renders = iter_pinned_renders(variant, renderer=self.renderer, parts=self.parts,

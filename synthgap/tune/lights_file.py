@@ -24,7 +24,7 @@ __all__ = ["fit_lights_into_scene"]
 
 
 def _bop_views(template: Scene, bop_dir: Path, image_ids: Sequence[int] | None) -> Scene:
-    from synthgap.generators.parts import load_parts
+    from synthgap.generators.parts.assets import load_parts
     from synthgap.scenes.bop import bop_scene_to_scene, read_bop_scene
     from synthgap.tune.frames import plane_world_scene
 

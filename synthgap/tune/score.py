@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.parts import PartAsset, load_parts
+from synthgap.generators.parts.assets import PartAsset, load_parts
 from synthgap.scenes.schema import Scene
 
 __all__ = ["OBJECTIVES", "PHOTO_SUFFIXES", "TrialRenderer", "gap_metrics", "list_photos",
@@ -110,9 +110,9 @@ class TrialRenderer:
 
     def render(self, scene: Scene, *, n: int, seed: int) -> list[np.ndarray]:
         """Images 0..n-1 of `scene` with run seed `seed`, at `size`, sensor effects applied."""
-        from synthgap.generators.renderer import Renderer
-        from synthgap.generators.sampling import sample
-        from synthgap.generators.sensor import apply_sensor
+        from synthgap.generators.camera.sensor import apply_sensor
+        from synthgap.generators.gl.renderer import Renderer
+        from synthgap.generators.sampling.sample import sample
 
         if self._renderer is None:
             self._renderer = Renderer(*self.size)

@@ -77,7 +77,7 @@ def test_spread_and_reused_noise():
     picked = spread(list(range(200)), 16)
     assert len(set(picked)) == 16 and picked[0] == 0 and picked[-1] == 199
     assert max(np.diff(picked)) - min(np.diff(picked)) <= 1  # evenly spread
-    from synthgap.generators.sensor import gaussian_noise
+    from synthgap.generators.camera.sensor import gaussian_noise
 
     im = _scenes(1)[0]
     kw = {**TRUE, "noise_a": 4e-4, "seed": 3}

@@ -40,8 +40,8 @@ def true_pose() -> np.ndarray:
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory) -> tuple[Path, Path, np.ndarray]:
     """(scene file, photo rendered at the true pose, true mask)."""
-    from synthgap.generators.ground_truth import iter_view_labels
-    from synthgap.generators.views import render_aligned_views
+    from synthgap.generators.real.ground_truth import iter_view_labels
+    from synthgap.generators.real.views import render_aligned_views
     from synthgap.scenes.io import parse_scene
 
     root = tmp_path_factory.mktemp("cell")
@@ -65,7 +65,7 @@ def run(args: list[str]):
 
 
 def test_align_box_hint_writes_views_that_render_onto_the_part(cell, tmp_path):
-    from synthgap.generators.ground_truth import iter_view_labels
+    from synthgap.generators.real.ground_truth import iter_view_labels
     from synthgap.scenes.io import parse_scene
 
     scene_file, photo, truth = cell

@@ -71,7 +71,7 @@ def test_bad_scene_is_a_clean_error(tmp_path):
 def test_render_command_tunes_its_own_allocator(tmp_path, monkeypatch):
     """The command's process exists to render: it sets the allocator thresholds once
     (`runner.reuse_freed_memory`; `render_dataset` itself leaves them alone)."""
-    from synthgap.generators import runner
+    from synthgap.generators.run import runner
 
     calls = []
     monkeypatch.setattr(runner, "reuse_freed_memory", lambda: calls.append(1))

@@ -86,7 +86,7 @@ def test_round_trip_through_the_bop_reader(rendered, tmp_path):
 
 
 def test_models_in_mm_and_gt_info_geometry(rendered, tmp_path):
-    from synthgap.generators.parts import load_parts
+    from synthgap.generators.parts.assets import load_parts
     from synthgap.scenes.io import load_scene
 
     out = tmp_path / "bop"

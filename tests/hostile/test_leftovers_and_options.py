@@ -68,7 +68,7 @@ def test_apply_resume_removes_temporaries_of_a_killed_run(fake_dataset, tmp_path
 
 
 def test_shader_folders_of_dead_processes_are_removed(monkeypatch, tmp_path):
-    from synthgap.generators.pyrender_compat import shaders
+    from synthgap.generators.gl.pyrender_compat import shaders
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / f"synthgap-shaders-{_dead_pid()}-abc"
@@ -135,7 +135,7 @@ def test_job_aligned_fit_honours_max_images_and_passes_masks(monkeypatch, tmp_pa
             s.real_views = update["real_views"]
             return s
 
-    import synthgap.generators.views as views
+    import synthgap.generators.real.views as views
     import synthgap.scenes as scenes
 
     monkeypatch.setattr(views, "render_aligned_views", fake_render)
@@ -161,7 +161,7 @@ def test_job_aligned_fit_honours_max_images_and_passes_masks(monkeypatch, tmp_pa
 def test_module_mesh_caches_are_bounded():
     import trimesh
 
-    from synthgap.generators import features
+    from synthgap.generators.defects import features
 
     for k in range(features.CACHE_ENTRIES + 10):
         features.sharp_edges(trimesh.creation.box((0.01 + k * 1e-4, 0.02, 0.03)))
@@ -169,8 +169,8 @@ def test_module_mesh_caches_are_bounded():
 
 
 def test_a_renderer_context_leaves_the_environment_and_opengl_imports_alone(monkeypatch):
-    from synthgap.generators import pyrender_compat
-    from synthgap.generators.renderer import open_offscreen
+    from synthgap.generators.gl import pyrender_compat
+    from synthgap.generators.gl.renderer import open_offscreen
 
     pyrender_compat.import_pyrender("egl")  # as a user (or an earlier render) imported it
     gl = sys.modules["OpenGL"]

@@ -60,7 +60,7 @@ def test_user_file_with_an_export_name_is_refused_before_any_change(fake_dataset
 
 
 def test_render_overwrite_keeps_user_files_in_layer_folders(tmp_path):
-    from synthgap.generators.writer import DatasetWriter, RunIdentity
+    from synthgap.generators.run.writer import DatasetWriter, RunIdentity
 
     ident = RunIdentity(scene_yaml="a: 1\n", seed=0, width=8, height=8, defects_layer=False)
     w = DatasetWriter(tmp_path, ident)
@@ -113,7 +113,7 @@ def test_resume_identity_follows_mesh_and_background_file_contents(tmp_path):
     import cv2
     import trimesh
 
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.run.writer import RunIdentity
     from synthgap.scenes import load_scene
 
     trimesh.creation.box((20, 10, 5)).export(tmp_path / "p.stl")
@@ -134,7 +134,7 @@ def test_resume_identity_follows_mesh_and_background_file_contents(tmp_path):
 
 
 def test_resuming_after_a_mesh_edit_is_refused(tmp_path):
-    from synthgap.generators.writer import DatasetConflictError, DatasetWriter, RunIdentity
+    from synthgap.generators.run.writer import DatasetConflictError, DatasetWriter, RunIdentity
 
     a = RunIdentity(scene_yaml="x", seed=0, width=8, height=8, defects_layer=False,
                     inputs_sha256="a" * 64)

@@ -190,7 +190,7 @@ def test_two_runs_on_one_output_do_not_race(tmp_path, fake_stages):
 @pytest.fixture
 def mesh_dataset(tmp_path):
     """A fake dataset whose scene.yaml and run.json name a mesh file (as a render writes them)."""
-    from synthgap.generators.writer import RunIdentity
+    from synthgap.generators.run.writer import RunIdentity
     from synthgap.scenes import load_scene
     from tests.conftest import write_fake_dataset
 

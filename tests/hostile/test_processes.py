@@ -8,11 +8,11 @@ import textwrap
 import time
 import tracemalloc
 
-from synthgap.generators.runner import PendingIndices
+from synthgap.generators.run.runner import PendingIndices
 
 _PARENT = textwrap.dedent("""
     import multiprocessing as mp, os, sys, time
-    from synthgap.generators.runner import die_with_parent
+    from synthgap.generators.run.runner import die_with_parent
 
     def child(parent, path):
         die_with_parent(parent, poll_s=0.1)

@@ -6,8 +6,8 @@ import numpy as np
 import trimesh
 import yaml
 
-from synthgap.generators import parts as parts_mod
-from synthgap.generators.parts import decimated_hull, load_parts, stable_poses
+from synthgap.generators.parts import assets as parts_mod
+from synthgap.generators.parts.assets import decimated_hull, load_parts, stable_poses
 from synthgap.scenes import load_scene
 
 

@@ -44,9 +44,9 @@ def test_a_texture_larger_than_gl_allows_is_a_validate_error(tmp_path):
 
 
 def test_xatlas_on_a_huge_mesh_is_a_validate_error(tmp_path, monkeypatch):
-    import synthgap.generators.preflight as preflight
+    import synthgap.generators.look.uvs as uvs
 
-    monkeypatch.setattr(preflight, "MAX_XATLAS_FACES", 100)  # a small mesh stands in
+    monkeypatch.setattr(uvs, "MAX_XATLAS_FACES", 100)  # a small mesh stands in
     trimesh.creation.icosphere(subdivisions=2).export(tmp_path / "ball.stl")  # 320 faces
     scene = {**BASE, "parts": [{"mesh": "ball.stl", "units": "mm",
                                 "material": {"texture": "brushed", "uv": "xatlas"}}]}

@@ -44,7 +44,7 @@ def render_part(mesh: trimesh.Trimesh, material: MaterialParams,
     light of `intensity`, W×H, identity camera.
 
     The caller closes the renderer (it also renders the tests' candidate poses)."""
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
     cam = CameraParams(width=W, height=H, fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
                        distortion=(0.0,) * 5, pose=as_matrix4(np.eye(4)))

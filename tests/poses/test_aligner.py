@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from synthgap.generators.params import MaterialParams
-from synthgap.generators.procedural import l_bracket
+from synthgap.generators.parts.procedural import l_bracket
 from synthgap.poses.aligner import (
     AlignConfig,
     Aligner,

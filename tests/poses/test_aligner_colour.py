@@ -10,7 +10,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from synthgap.generators.params import MaterialParams
-from synthgap.generators.procedural import l_bracket
+from synthgap.generators.parts.procedural import l_bracket
 from synthgap.poses.aligner import AlignConfig, Aligner, BoxHint, PoseHint, project_mask
 from synthgap.poses.features import (
     appearance_term,
@@ -98,7 +98,7 @@ def test_colour_probability_marks_the_part_and_prefers_the_truth(scene):
     inside[y0:y0 + int(box[3] * s) + 1, x0:x0 + int(box[2] * s) + 1] = True
     f = with_mesh_colours(feats, *mesh_colours(mesh), ~inside)
     Kr = roi.intrinsics(K)
-    from synthgap.generators.renderer import Renderer
+    from synthgap.generators.gl.renderer import Renderer
 
     with Renderer(64, 64) as r:
         m_true, d_true = project_mask(r, Kr, (0.0,) * 5, mesh, true_pose())

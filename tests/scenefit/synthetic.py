@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgap.generators.parts import load_parts
-from synthgap.generators.sampling import sample
+from synthgap.generators.parts.assets import load_parts
+from synthgap.generators.sampling.sample import sample
 from synthgap.scenefit.geometry import part_shape
 from synthgap.scenefit.observations import PartObservation, PhotoObservation
 from synthgap.scenes import parse_scene

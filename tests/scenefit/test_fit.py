@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from synthgap.generators.parts import load_parts
-from synthgap.generators.sampling import sample
+from synthgap.generators.parts.assets import load_parts
+from synthgap.generators.sampling.sample import sample
 from synthgap.scenefit.fit import fit_layout
 from synthgap.scenefit.geometry import photo_geometry
 from synthgap.scenefit.observations import part_names

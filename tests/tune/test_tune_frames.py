@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthgap.generators.parts import load_parts
-from synthgap.generators.sampling import look_at_pose
-from synthgap.generators.views import pinned_camera_pose, pinned_part_pose
+from synthgap.generators.parts.assets import load_parts
+from synthgap.generators.real.views import pinned_camera_pose, pinned_part_pose
+from synthgap.generators.sampling.sample import look_at_pose
 from synthgap.scenes import parse_scene
 from synthgap.tune import plane_world_scene
 

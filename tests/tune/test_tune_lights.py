@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tiny_scene import TRUE_AMBIENT, TRUE_LIGHT, write_views
 
-from synthgap.generators.colour import temperature_to_rgb
+from synthgap.generators.look.colour import temperature_to_rgb
 from synthgap.scenes import parse_scene
 from synthgap.tune import cross_validate_lights, fit_lights, light_loss, with_fitted_lights
 

@@ -41,7 +41,7 @@ def write_views(root: Path, n: int = 4) -> Scene:
     lights are then a deliberately wrong guess)."""
     from PIL import Image
 
-    from synthgap.generators.views import iter_pinned_renders
+    from synthgap.generators.real.views import iter_pinned_renders
 
     photos = [root / f"view{k}.png" for k in range(n)]
     for p in photos:
