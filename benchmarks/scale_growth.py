@@ -58,16 +58,19 @@ _WRAPPER = ("import resource, runpy, sys\n"
             "try:\n"
             "    runpy.run_module('synthgap', run_name='__main__')\n"
             "finally:\n"
-            "    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-            " file=sys.stderr)\n")
+            "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "    print('PEAK_RSS_KIB', r.ru_maxrss, r.ru_utime + r.ru_stime, file=sys.stderr)\n")
 
 
+#: CPU seconds (user + system) of the last `synthgap` run: less disturbed by other jobs than
+#: wall time on a shared machine.
+LAST_CPU = [0.0]
 FORMATS = ("coco", "yolo", "yolo-seg", "folders", "webdataset", "bop")
 
 
 def synthgap(*args: str, repo: Path = REPO) -> tuple[float, float]:
     """Run `python -m synthgap ARGS` with the package of checkout `repo`; `(wall seconds, peak
-    RSS MB)`. Raises on failure."""
+    RSS MB)` (its CPU seconds, user + system, in `LAST_CPU[0]`). Raises on failure."""
     env = {**os.environ, "PYTHONPATH": str(repo), "PYOPENGL_PLATFORM":
            os.environ.get("PYOPENGL_PLATFORM", "egl"), "NO_ALBUMENTATIONS_UPDATE": "1"}
     t0 = time.perf_counter()
@@ -78,10 +81,17 @@ def synthgap(*args: str, repo: Path = REPO) -> tuple[float, float]:
         raise SystemExit(f"synthgap {' '.join(args)} failed ({proc.returncode}):\n"
                          f"{proc.stderr[-2000:]}")
     peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")]
+    LAST_CPU[0] = float(peak[-1].split()[2])
     return seconds, int(peak[-1].split()[1]) / 1024
 
 
-Row = list[tuple[float, float]]  # one (seconds, peak RSS MB) per repeat
+Row = list[tuple[float, float, float]]  # one (seconds, peak RSS MB, CPU seconds) per repeat
+
+
+def run(*args: str, repo: Path = REPO) -> tuple[float, float, float]:
+    """`synthgap(...)` plus its CPU seconds."""
+    seconds, mb = synthgap(*args, repo=repo)
+    return seconds, mb, LAST_CPU[0]
 
 
 def measure(n: int, scene: Path, work: Path, model: Path | None, formats: list[str],
@@ -89,8 +99,8 @@ def measure(n: int, scene: Path, work: Path, model: Path | None, formats: list[s
     """Every command at size `n`; key `command` or `command [checkout]` -> its repeats."""
     out = work / f"render-{n}"
     rows: dict[str, Row] = {
-        "render": [synthgap("render", str(scene), "-n", str(n), "-o", str(out))],
-        "resume pass": [synthgap("render", str(scene), "-n", str(n), "-o", str(out))]}
+        "render": [run("render", str(scene), "-n", str(n), "-o", str(out))],
+        "resume pass": [run("render", str(scene), "-n", str(n), "-o", str(out))]}
     commands: dict[str, tuple[list[str], Path]] = {}
     if model is not None:
         commands["adapt apply"] = (["adapt", "apply", "--no-progress", str(model), str(out)],
@@ -102,7 +112,7 @@ def measure(n: int, scene: Path, work: Path, model: Path | None, formats: list[s
         for _ in range(repeats):
             for tag, repo in repos.items():
                 key = what if len(repos) == 1 else f"{what} [{tag}]"
-                rows.setdefault(key, []).append(synthgap(*args, str(dst), repo=repo))
+                rows.setdefault(key, []).append(run(*args, str(dst), repo=repo))
                 shutil.rmtree(dst)
     shutil.rmtree(out)
     return rows
@@ -113,32 +123,38 @@ def fit_model(scene: Path, work: Path) -> Path:
     a, b = work / "fit-a", work / "fit-b"
     synthgap("render", str(scene), "-n", "20", "-o", str(a))
     synthgap("render", str(scene), "-n", "20", "-o", str(b), "--seed", "9")
-    model = work / "hist.safetensors"
+    model = work / "hist.safetensors"  # its CPU time is not reported
     synthgap("adapt", "fit", "--synthetic", str(a), "--real", str(b / "images"), "--method",
              "histogram", "-o", str(model))
     return model
 
 
-def _stats(row: Row) -> tuple[float, float, float, float]:
-    """Mean seconds, seconds range (max - min), mean and max peak RSS MB."""
+def _stats(row: Row) -> tuple[float, float, float, float, float]:
+    """Mean seconds, seconds range (max - min), mean and max peak RSS MB, mean CPU seconds."""
     secs = [r[0] for r in row]
     mbs = [r[1] for r in row]
-    return sum(secs) / len(secs), max(secs) - min(secs), sum(mbs) / len(mbs), max(mbs)
+    cpu = [r[2] for r in row]
+    return (sum(secs) / len(secs), max(secs) - min(secs), sum(mbs) / len(mbs), max(mbs),
+            sum(cpu) / len(cpu))
 
 
 def table(results: dict[int, dict[str, Row]], counts: list[int]) -> list[str]:
-    lines = ["| command | images | seconds | ms/image | marginal ms/image | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| command | images | seconds | ms/image | marginal ms/image | CPU ms/image | "
+             "marginal CPU ms/image | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for what in results[counts[0]]:
         prev = None
         for n in counts:
             row = results[n][what]
-            s, spread, mb, mb_max = _stats(row)
+            s, spread, mb, mb_max, cpu = _stats(row)
             secs = f"{s:.1f}" + (f" ± {spread / 2:.1f}" if len(row) > 1 else "")
             mbs = f"{mb:.0f}" + (f" (max {mb_max:.0f})" if len(row) > 1 else "")
-            marginal = "" if prev is None else f"{1000 * (s - prev[1]) / (n - prev[0]):.2f}"
-            lines.append(f"| {what} | {n} | {secs} | {1000 * s / n:.2f} | {marginal} | {mbs} |")
-            prev = (n, s)
+            marginal = cpu_marginal = ""
+            if prev is not None:
+                marginal = f"{1000 * (s - prev[1]) / (n - prev[0]):.2f}"
+                cpu_marginal = f"{1000 * (cpu - prev[2]) / (n - prev[0]):.2f}"
+            lines.append(f"| {what} | {n} | {secs} | {1000 * s / n:.2f} | {marginal} | "
+                         f"{1000 * cpu / n:.2f} | {cpu_marginal} | {mbs} |")
+            prev = (n, s, cpu)
     return lines
 
 
@@ -184,8 +200,9 @@ def main() -> None:
     print(json.dumps({"benchmark": "scale_growth", "load": [load0, load1],
                       "minutes": round(total / 60, 1), "repos": {k: str(v)
                                                                 for k, v in repos.items()},
-                      "results": {str(n): {k: [{"seconds": round(s, 2),
-                                                "peak_rss_mb": round(mb, 1)} for s, mb in v]
+                      "results": {str(n): {k: [{"seconds": round(s, 2), "cpu_seconds":
+                                                round(c, 2), "peak_rss_mb": round(mb, 1)}
+                                               for s, mb, c in v]
                                            for k, v in r.items()}
                                   for n, r in results.items()}}))
 
