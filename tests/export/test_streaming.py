@@ -60,3 +60,12 @@ def test_a_bad_line_in_the_middle_is_named_and_nothing_is_written(tmp_path, fmt)
                                                r"\(width: expected a whole number"):
         export_dataset(root, tmp_path / "out", format=fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_subset_and_indices_without_reading_records(tmp_path):
+    source = open_dataset(write_big_dataset(tmp_path / "d", 20))
+    assert list(source.indices) == list(range(20))
+    sub = source.subset([3, 11, 7, 99])
+    assert [r.index for r in sub.records] == [3, 7, 11] and list(sub.indices) == [3, 7, 11]
+    in_memory = dataclasses.replace(source, records=tuple(read_records(source.root)))
+    assert list(in_memory.subset([3, 11, 7]).records) == list(sub.records)
