@@ -183,18 +183,17 @@ def _parse_line(path: Path, lineno: int, line: bytes) -> Record:
                                "deeply)") from None
 
 
-def _scan(path: Path) -> Iterator[tuple[int, int, Record]]:
-    """`(line number, byte offset, record)` of each finished line of `path`, in file order,
-    reading one line at a time."""
+def _scan(f: BinaryIO, path: Path) -> Iterator[tuple[int, int, int, Record]]:
+    """`(line number, byte offset, offset after the line, record)` of each finished line of the
+    open file `f` (named `path` in errors), in file order, reading one line at a time."""
     offset = 0
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n"):
-                break  # torn final append
-            if not line.strip():
-                continue
-            yield lineno, start, _parse_line(path, lineno, line)
+    for lineno, line in enumerate(f, start=1):
+        start, offset = offset, offset + len(line)
+        if not line.endswith(b"\n"):
+            break  # torn final append
+        if not line.strip():
+            continue
+        yield lineno, start, offset, _parse_line(path, lineno, line)
 
 
 def iter_records(root: Path) -> Iterator[Record]:
@@ -203,8 +202,10 @@ def iter_records(root: Path) -> Iterator[Record]:
     A last line without its newline (a run killed while appending) is ignored: that image is
     simply not finished. Any other malformed line is an error naming file and line.
     """
-    for _lineno, _offset, record in _scan(_records_path(root)):
-        yield record
+    path = _records_path(root)
+    with open(path, "rb") as f:
+        for *_where, record in _scan(f, path):
+            yield record
 
 
 class RecordIndex(Sequence[Record]):
@@ -219,10 +220,11 @@ class RecordIndex(Sequence[Record]):
         table: `(n, 3) int64` rows `(index, byte offset, line number)`, sorted by index.
     """
 
-    def __init__(self, path: Path, table: np.ndarray) -> None:
+    def __init__(self, path: Path, table: np.ndarray, identity: tuple[int, int, int]) -> None:
         self.path = path
         self._table = table
         self._table.flags.writeable = False
+        self._identity = identity  # (device, inode, bytes scanned) of the file
 
     @property
     def indices(self) -> np.ndarray:
@@ -240,18 +242,29 @@ class RecordIndex(Sequence[Record]):
 
     def __getitem__(self, i: int | slice) -> Record | RecordIndex:
         if isinstance(i, slice):
-            return RecordIndex(self.path, self._table[i])
-        with open(self.path, "rb") as f:
+            return RecordIndex(self.path, self._table[i], self._identity)
+        with self._open() as f:
             return self._read(f, self._table[i])
 
     def __iter__(self) -> Iterator[Record]:
-        with open(self.path, "rb") as f:
+        with self._open() as f:
             for row in self._table:
                 yield self._read(f, row)
 
     def subset(self, keep: np.ndarray) -> RecordIndex:
         """The records whose `(n,) bool` entry of `keep` is True (order kept)."""
-        return RecordIndex(self.path, self._table[np.asarray(keep, dtype=bool)])
+        return RecordIndex(self.path, self._table[np.asarray(keep, dtype=bool)], self._identity)
+
+    def _open(self) -> BinaryIO:
+        """The scanned file, checked to be the same file (appends are fine: offsets hold)."""
+        f = open(self.path, "rb")
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != self._identity[:2] or st.st_size < self._identity[2]:
+            f.close()
+            raise DatasetFileError(f"{self.path}: replaced or cut since it was read (e.g. a "
+                                   "render finished and sorted it); another process writes "
+                                   "this dataset: let it finish, then run again")
+        return f
 
     def _read(self, f: BinaryIO, row: np.ndarray) -> Record:
         index, offset, lineno = (int(v) for v in row)
@@ -277,10 +290,14 @@ def scan_records(root: Path, visit: Callable[[Record], None] | None = None) -> R
     """
     path = _records_path(root)
     flat = array("q")
-    for lineno, offset, record in _scan(path):
-        flat.extend((record.index, offset, lineno))
-        if visit is not None:
-            visit(record)
+    end = 0
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        for lineno, offset, after, record in _scan(f, path):
+            flat.extend((record.index, offset, lineno))
+            end = after
+            if visit is not None:
+                visit(record)
     table = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3).copy()
     del flat
     table = table[np.argsort(table[:, 0], kind="stable")]
@@ -290,7 +307,7 @@ def scan_records(root: Path, visit: Callable[[Record], None] | None = None) -> R
         raise DatasetFileError(f"{path}:{table[k + 1, 2]}: index {table[k, 0]} again (the "
                                f"record at line {table[k, 2]} has it too); one record per "
                                "image: remove one of them")
-    return RecordIndex(path, table)
+    return RecordIndex(path, table, (st.st_dev, st.st_ino, end))
 
 
 def read_records(root: Path) -> list[Record]:

@@ -38,3 +38,20 @@ def test_a_repeated_index_names_both_lines(tmp_path):
     with pytest.raises(DatasetFileError, match=r"records.jsonl:11: index 2 again \(the record "
                                                r"at line 3 has it too\)"):
         scan_records(root)
+
+
+def test_a_file_replaced_after_the_scan_is_refused(tmp_path):
+    root = write_big_dataset(tmp_path / "d", 10, shuffle=True)
+    index = scan_records(root)
+    with open(root / "records.jsonl", "a") as f:  # an append keeps every offset: fine
+        f.write("\n")
+    assert [r.index for r in index] == list(range(10))
+    # a render that finishes sorts the file into a new one (same records, other offsets)
+    lines = sorted((root / "records.jsonl").read_text().splitlines(keepends=True)[:10],
+                   key=lambda line: int(line.split('"index":', 1)[1].split(",", 1)[0]))
+    (root / "sorted.tmp").write_text("".join(lines))
+    (root / "sorted.tmp").replace(root / "records.jsonl")
+    with pytest.raises(DatasetFileError, match="replaced or cut since it was read"):
+        list(index)
+    with pytest.raises(DatasetFileError, match="replaced or cut since it was read"):
+        index[3]
