@@ -3,7 +3,7 @@
 The 20 `fit` photos of `splits.json` (never the `test` split) are split in two halves by
 position: A (fitted on) and B (held out), and (`--folds 2`, the default) the other way round;
 the metrics are the mean of both folds. Each photo's exact view is rendered from its BOP
-pose (`synthgap.scenes.bop`, `generators.views.render_aligned_views`), parts coloured with the
+pose (`synthgap.scenes.bop`, `generators.real.views.render_aligned_views`), parts coloured with the
 mean vertex colour of their mesh (the renderer does not draw vertex colours), background a flat
 grey (`synthgap.adapt.fitting.bop_fit_data`). Each adapter is fitted on A (renders + photos,
 with the renders' class label maps) and applied to the renders of B; on B it prints:

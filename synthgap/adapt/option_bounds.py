@@ -12,30 +12,23 @@ from typing import Any
 
 __all__ = ["OPTION_BOUNDS", "check_option"]
 
-#: option -> (kind, low, high); kind `int`, `float`, `ints` (a list of ints), `bool`.
+#: option -> (kind, low, high); kind `int`, `float`, `ints` (a list of ints), `bool`. Options
+#: that share their bounds share a row.
 OPTION_BOUNDS: dict[str, tuple[str, float, float]] = {
-    "n_pairs": ("int", 1, 1_000_000),
+    **dict.fromkeys(("n_pairs", "iterations", "pretrain_iterations"), ("int", 1, 1_000_000)),
     "batch_size": ("int", 1, 65_536),
-    "iterations": ("int", 1, 1_000_000),
-    "pretrain_iterations": ("int", 1, 1_000_000),
-    "hidden": ("ints", 1, 1024),
-    "hidden_sizes": ("ints", 1, 4096),
     "kernel": ("int", 1, 31),
     "patch_size": ("int", 8, 512),
     "stride": ("int", 1, 512),
     "pixels_per_image": ("int", 1, 10_000_000),
     "seed": ("int", 0, 2**32 - 1),
+    "hidden": ("ints", 1, 1024),
+    "hidden_sizes": ("ints", 1, 4096),
     "learning_rate": ("float", 1e-12, 1e30),  # too high: NaN weights, refused at save
-    "rho": ("float", 0.0, 1.0),
-    "beta": ("float", 0.0, 1e6),
-    "lam": ("float", 0.0, 1e6),
-    "gamma": ("float", 0.0, 1e6),
-    "moment_weight": ("float", 0.0, 1e6),
-    "residual_scale": ("float", 0.0, 1.0),
-    "fine_tune_lr_scale": ("float", 0.0, 1.0),
-    "residual": ("bool", 0, 1),
-    **{flag: ("bool", 0, 1) for flag in ("blur", "jpeg", "noise", "tone", "vignetting",
-                                         "white_balance")},
+    **dict.fromkeys(("rho", "residual_scale", "fine_tune_lr_scale"), ("float", 0.0, 1.0)),
+    **dict.fromkeys(("beta", "lam", "gamma", "moment_weight"), ("float", 0.0, 1e6)),
+    **dict.fromkeys(("residual", "blur", "jpeg", "noise", "tone", "vignetting",
+                     "white_balance"), ("bool", 0, 1)),
 }
 _MAX_LAYERS = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -100,14 +100,7 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
         settings: dict[str, Any], sensor_yaml: Path | None, skip_bad: bool, seed: int,
         max_images: int | None, iterations: int | None) -> None:
     """Fit an adapter from renders and real photos; prints a JSON summary."""
-    from synthgap.adapt.fitting import (
-        bop_fit_data,
-        class_folder_fit_data,
-        fit_adapter,
-        folder_fit_data,
-        parse_ids,
-        scene_fit_data,
-    )
+    from synthgap.adapt.fitting import fit_adapter
     from synthgap.adapt.image_base import SMCAE_METHODS, chain_methods
     from synthgap.adapt.photos import PhotoError
     from synthgap.data.layout import DatasetFileError
@@ -120,6 +113,44 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
             raise click.BadParameter(f"only the SMCAE methods train iteratively, not {method!r}",
                                      param_hint="--iterations")
         options["iterations"] = iterations
+    pairing = _check_fit_sources(synthetic, real, real_masks, scene, bop, bop_ids, method,
+                                 pairing, smcae=bool(smcae), skip_bad=skip_bad,
+                                 max_images=max_images)
+    _check_model_output(output)
+    try:
+        data = _fit_data(synthetic, real, real_masks, scene, bop, bop_ids, pairing, seed=seed,
+                         skip_bad=skip_bad, max_images=max_images)
+        if len(data.real) < FEW_PHOTOS:
+            click.echo(f"warning: only {len(data.real)} real photo(s) to learn the camera's "
+                       f"look from; {FEW_PHOTOS}-50 are recommended (fitting anyway)",
+                       err=True)
+        summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,
+                              options=options, sensor_yaml=sensor_yaml)
+    except PhotoError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except (ValueError, SceneError, DatasetFileError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    for line in summary.skipped:
+        click.echo(f"skipped {line}", err=True)
+    click.echo(json.dumps(asdict(summary), default=str))
+
+
+#: `adapt fit` warns (and still runs) below this many real photos; README asks for 5-50
+FEW_PHOTOS = 5
+
+if TYPE_CHECKING:
+    from synthgap.adapt.fitting import FitData
+
+
+def _check_fit_sources(synthetic: Path | None, real: Path | None, real_masks: Path | None,
+                       scene: Path | None, bop: Path | None, bop_ids: str | None, method: str,
+                       pairing: str | None, *, smcae: bool, skip_bad: bool,
+                       max_images: int | None) -> str | None:
+    """Check that `adapt fit` got one source of views (folders, a scene or a BOP scene) and
+    options that apply to it (`smcae`: the method has an SMCAE step); returns the pairing to
+    use (filled in where implied)."""
+    from synthgap.adapt.image_base import chain_methods
+
     given = [n for n, v in (("--scene", scene), ("--bop", bop)) if v is not None]
     if len(given) > 1:
         raise click.UsageError("give one of --scene and --bop")
@@ -152,32 +183,33 @@ def fit(synthetic: Path | None, real: Path | None, real_masks: Path | None, scen
         pairing = "aligned"
     if max_images is not None and max_images < 1:
         raise click.BadParameter(f"expected >= 1, got {max_images}", param_hint="--max-images")
-    _check_model_output(output)
-    try:
-        if scene is not None:
-            from synthgap.scenes import load_scene
+    return pairing
 
-            data = scene_fit_data(load_scene(scene), seed=seed)
-        elif bop is not None:
-            assert bop_ids is not None  # checked above
-            data = bop_fit_data(bop, parse_ids(bop_ids), seed=seed)
-        elif pairing == "class":
-            assert synthetic is not None and real is not None  # checked above
-            data = class_folder_fit_data(synthetic, real, skip_bad=skip_bad,
-                                         max_images=max_images)
-        else:
-            assert synthetic is not None and real is not None  # checked above
-            data = folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
-                                   real_masks=real_masks)
-        summary = fit_adapter(method, data, output, pairing=pairing, seed=seed,
-                              options=options, sensor_yaml=sensor_yaml)
-    except PhotoError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    except (ValueError, SceneError, DatasetFileError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    for line in summary.skipped:
-        click.echo(f"skipped {line}", err=True)
-    click.echo(json.dumps(asdict(summary), default=str))
+
+def _fit_data(synthetic: Path | None, real: Path | None, real_masks: Path | None,
+              scene: Path | None, bop: Path | None, bop_ids: str | None, pairing: str | None,
+              *, seed: int, skip_bad: bool, max_images: int | None) -> FitData:
+    """Load the views `adapt fit` learns from (sources checked by `_check_fit_sources`)."""
+    from synthgap.adapt.fitting import (
+        bop_fit_data,
+        class_folder_fit_data,
+        folder_fit_data,
+        parse_ids,
+        scene_fit_data,
+    )
+
+    if scene is not None:
+        from synthgap.scenes import load_scene
+
+        return scene_fit_data(load_scene(scene), seed=seed)
+    if bop is not None:
+        assert bop_ids is not None  # checked by _check_fit_sources
+        return bop_fit_data(bop, parse_ids(bop_ids), seed=seed)
+    assert synthetic is not None and real is not None  # checked by _check_fit_sources
+    if pairing == "class":
+        return class_folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images)
+    return folder_fit_data(synthetic, real, skip_bad=skip_bad, max_images=max_images,
+                           real_masks=real_masks)
 
 
 def _check_model_output(output: Path) -> None:

@@ -135,7 +135,7 @@ def _render(scene: str, source: SceneSource, identity: RunIdentity, out: Path, *
     from tqdm import tqdm
 
     from synthgap.generators.defects.geometry import GeometryDefectError
-    from synthgap.generators.gl.renderer import GLUnavailableError
+    from synthgap.generators.gl.context import GLUnavailableError
     from synthgap.generators.run.ray_backend import RayAddressError, RayBackendError
     from synthgap.generators.run.runner import render_dataset, reuse_freed_memory
     from synthgap.generators.run.writer import DatasetConflictError

@@ -394,11 +394,8 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
     for name, imgs in (("synthetic", synthetic), ("real", real)):
         if len(imgs) < 2:
             raise ValueError(f"{name}: the gap needs at least 2 images per set, got {len(imgs)}")
-    if len(synthetic) > config.max_images:
-        synthetic = [synthetic[i] for i in np.sort(rng.choice(len(synthetic), config.max_images,
-                                                              replace=False))]
-    if len(real) > config.max_images:
-        real = [real[i] for i in np.sort(rng.choice(len(real), config.max_images, replace=False))]
+    synthetic = _at_most(synthetic, config.max_images, rng)
+    real = _at_most(real, config.max_images, rng)
 
     ps, gs = sample_patches(synthetic, patch_size=config.patch_size,
                             per_image=config.patches_per_image, rng=rng)
@@ -418,23 +415,12 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
                                         c=config.classifier_c,
                                         rng=np.random.default_rng(fold_seed))
 
-    mu, sd = feats.mean(0), feats.std(0)
-    sd[sd == 0] = 1.0
-    zs, zr = (fs - mu) / sd, (fr - mu) / sd
-    if len(zs) > config.mmd_max_samples:
-        zs = zs[rng.choice(len(zs), config.mmd_max_samples, replace=False)]
-    if len(zr) > config.mmd_max_samples:
-        zr = zr[rng.choice(len(zr), config.mmd_max_samples, replace=False)]
-    mmd2, p_value, sigma = mmd2_rbf(zs, zr, permutations=config.mmd_permutations, rng=rng)
+    mmd2, p_value, sigma = _standardised_mmd(fs, fr, config, rng)
 
     hs, hr = channel_histograms(synthetic), channel_histograms(real)
     per_channel = [wasserstein_1d(hs[c], hr[c]) for c in range(3)]
 
-    grey_s = ps.astype(np.float32) @ GREY_WEIGHTS
-    grey_r = pr.astype(np.float32) @ GREY_WEIGHTS
-    freqs, pws = radial_spectra(grey_s, config.spectrum_bins)
-    _, pwr = radial_spectra(grey_r, config.spectrum_bins)
-    ls, lr = np.log10(pws.mean(0) + 1e-12), np.log10(pwr.mean(0) + 1e-12)
+    freqs, ls, lr = _mean_log_spectra(ps, pr, config.spectrum_bins)
     spectrum_distance = float(np.sqrt(np.mean((ls - lr) ** 2)))
 
     curves = {
@@ -458,6 +444,37 @@ def measure_gap(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], *,
         n_synthetic=len(synthetic), n_real=len(real),
         n_patches_synthetic=len(fs), n_patches_real=len(fr), folds=k,
         curves=curves, config=cfg, **extra)
+
+
+def _at_most(images: list[np.ndarray], n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`images`, or `n` of them drawn without replacement (kept in order) when there are more."""
+    if len(images) <= n:
+        return images
+    return [images[i] for i in np.sort(rng.choice(len(images), n, replace=False))]
+
+
+def _standardised_mmd(fs: np.ndarray, fr: np.ndarray, config: GapConfig,
+                      rng: np.random.Generator) -> tuple[float, float, float]:
+    """`mmd2_rbf` of the `(n, d)` synthetic and real patch features, standardised with their
+    pooled mean and standard deviation, each set subsampled to `config.mmd_max_samples`."""
+    feats = np.concatenate([fs, fr])
+    mu, sd = feats.mean(0), feats.std(0)
+    sd[sd == 0] = 1.0
+    zs, zr = (fs - mu) / sd, (fr - mu) / sd
+    if len(zs) > config.mmd_max_samples:
+        zs = zs[rng.choice(len(zs), config.mmd_max_samples, replace=False)]
+    if len(zr) > config.mmd_max_samples:
+        zr = zr[rng.choice(len(zr), config.mmd_max_samples, replace=False)]
+    return mmd2_rbf(zs, zr, permutations=config.mmd_permutations, rng=rng)
+
+
+def _mean_log_spectra(ps: np.ndarray, pr: np.ndarray,
+                      bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(bins,)` frequencies (cycles/pixel) and the log10 mean radial power spectra of the
+    `(n, p, p, 3) uint8` synthetic and real patches (grey)."""
+    freqs, pws = radial_spectra(ps.astype(np.float32) @ GREY_WEIGHTS, bins)
+    _, pwr = radial_spectra(pr.astype(np.float32) @ GREY_WEIGHTS, bins)
+    return freqs, np.log10(pws.mean(0) + 1e-12), np.log10(pwr.mean(0) + 1e-12)
 
 
 def real_null(real: Sequence[np.ndarray], *, rng: np.random.Generator,

@@ -164,12 +164,60 @@ def _clear_adapted(adapted: Path) -> None:
     remove_dataset_files(adapted)
 
 
+def _fit_and_apply(run: _Runner, stages: Stages, scene_sha: str) -> None:
+    """The `fit` stage (skipped when its stamp matches) and the `apply` stage (resumes); a
+    refit first clears the adapted images an older model made."""
+    job, paths = run.job, run.paths
+    fit_key = {"adapt": job.adapt.model_dump(), "seed": job.seed, "scene": scene_sha,
+               "gap_holdout": job.gap_holdout,
+               "photos": _photo_listing(job.real_photos), "model": str(paths.model)}
+    stamp = paths.stamp("fit")
+    refit = not (stamp.is_file() and paths.model.is_file() and
+                 json.loads(stamp.read_text()).get("key") == _fingerprint(fit_key))
+    if refit and paths.adapted.exists():
+        _clear_adapted(paths.adapted)  # made by an older model: adapt everything again
+    run.stage("fit", fit_key, lambda: stages.fit(job, paths.render, paths.model))
+    run.stage("apply", None, lambda: stages.apply(job, paths.model, paths.render,
+                                                  paths.adapted, progress=run.progress))
+
+
+def _previews(job: Job, paths: JobPaths, final: Path, n_images: int, *, seed: int,
+              adapted: bool) -> dict[str, Any]:
+    """The `preview` stage: a contact sheet of the `final` dataset, and with adaptation a
+    render / adapted / real photo comparison; the summary names the files."""
+    from synthgap.export.preview import compare_sheet, contact_sheet, write_png
+
+    sheet = contact_sheet(final, n=job.preview.n, seed=seed,
+                          tile_width=job.preview.tile_width,
+                          title=f"synthgap: {paths.root.name}/{final.name} "
+                                f"({min(job.preview.n, n_images)} of {n_images} images)")
+    write_png(paths.preview, sheet)
+    out = {"preview": paths.preview.name}
+    if adapted:
+        from synthgap.pipeline.stages import photo_folders
+
+        write_png(paths.compare, compare_sheet(paths.render, paths.adapted,
+                                               photo_folders(job)[0], n=4, seed=seed,
+                                               tile_width=job.preview.tile_width))
+        out["compare"] = paths.compare.name
+    return out
+
+
+def _files(job: Job, paths: JobPaths) -> dict[str, str]:
+    """The report's `files`: name -> path (relative to the job folder) of what exists."""
+    return {name: p.name if p.parent == paths.root else str(p.relative_to(paths.root))
+            for name, p in [("job", paths.job_json), ("render", paths.render),
+                            ("adapted", paths.adapted), ("model", paths.model),
+                            ("preview", paths.preview), ("compare", paths.compare),
+                            ("gap", paths.gap_json), ("gap_figure", paths.gap_png),
+                            *[(f"export:{f}", paths.export(f)) for f in job.export]]
+            if p.exists()}
+
+
 def _run_locked(job: Job, paths: JobPaths, stages: Stages, progress: bool,
                 echo: Callable[[str], None] | None) -> RunReport:
     from synthgap import __version__
     from synthgap.export import export_dataset
-    from synthgap.export.preview import compare_sheet, contact_sheet, write_png
-
     paths.job_json.write_text(job.model_dump_json(indent=2) + "\n", encoding="utf-8")
     run = _Runner(job, paths, progress, echo or log.info)
     t0 = time.perf_counter()
@@ -180,17 +228,7 @@ def _run_locked(job: Job, paths: JobPaths, stages: Stages, progress: bool,
 
     adapted = job.adapt.method != "none"
     if adapted:
-        fit_key = {"adapt": job.adapt.model_dump(), "seed": job.seed, "scene": scene_sha,
-                   "gap_holdout": job.gap_holdout,
-                   "photos": _photo_listing(job.real_photos), "model": str(paths.model)}
-        stamp = paths.stamp("fit")
-        refit = not (stamp.is_file() and paths.model.is_file() and
-                     json.loads(stamp.read_text()).get("key") == _fingerprint(fit_key))
-        if refit and paths.adapted.exists():
-            _clear_adapted(paths.adapted)  # made by an older model: adapt everything again
-        run.stage("fit", fit_key, lambda: stages.fit(job, paths.render, paths.model))
-        run.stage("apply", None, lambda: stages.apply(job, paths.model, paths.render,
-                                                      paths.adapted, progress=progress))
+        _fit_and_apply(run, stages, scene_sha)
     final = paths.adapted if adapted else paths.render
     model_sha = _file_sha(paths.model) if adapted else "raw"
 
@@ -206,23 +244,8 @@ def _run_locked(job: Job, paths: JobPaths, stages: Stages, progress: bool,
 
         exports[fmt] = run.stage(f"export:{fmt}", key, export)
 
-    def previews() -> dict[str, Any]:
-        sheet = contact_sheet(final, n=job.preview.n, seed=seed,
-                              tile_width=job.preview.tile_width,
-                              title=f"synthgap: {paths.root.name}/{final.name} "
-                                    f"({min(job.preview.n, n_images)} of {n_images} images)")
-        write_png(paths.preview, sheet)
-        out = {"preview": paths.preview.name}
-        if adapted:
-            from synthgap.pipeline.stages import photo_folders
-
-            write_png(paths.compare, compare_sheet(paths.render, paths.adapted,
-                                                   photo_folders(job)[0], n=4, seed=seed,
-                                                   tile_width=job.preview.tile_width))
-            out["compare"] = paths.compare.name
-        return out
-
-    run.stage("preview", None, previews)
+    run.stage("preview", None, lambda: _previews(job, paths, final, n_images, seed=seed,
+                                                 adapted=adapted))
 
     gap: dict[str, dict[str, Any]] = {}
     if job.gap and job.real_photos is not None:
@@ -236,15 +259,9 @@ def _run_locked(job: Job, paths: JobPaths, stages: Stages, progress: bool,
         paths.gap_json.write_text(json.dumps(gap, indent=1, default=str) + "\n",
                                   encoding="utf-8")
 
-    files = {name: p.name if p.parent == paths.root else str(p.relative_to(paths.root))
-             for name, p in [("job", paths.job_json), ("render", paths.render),
-                             ("adapted", paths.adapted), ("model", paths.model),
-                             ("preview", paths.preview), ("compare", paths.compare),
-                             ("gap", paths.gap_json), ("gap_figure", paths.gap_png),
-                             *[(f"export:{f}", paths.export(f)) for f in job.export]]
-             if p.exists()}
     report = RunReport(output=str(paths.root), job=json.loads(job.model_dump_json()),
-                       stages=run.results, exports=exports, gap=gap, files=files,
+                       stages=run.results, exports=exports, gap=gap,
+                       files=_files(job, paths),
                        synthgap_version=__version__,
                        seconds=round(time.perf_counter() - t0, 3))
     from synthgap.pipeline.report import write_report

@@ -31,12 +31,25 @@ def test_fit_and_apply_histogram(fake_dataset, tmp_path):
                      "-o", str(model), "--method", "histogram"])
     assert res.exit_code == 0, res.output
     assert out["method"] == "histogram" and out["n_synthetic"] == 6 and out["n_real"] == 5
+    assert "warning" not in res.stderr  # 5 photos: the recommended least
     assert model.is_file() and model.with_suffix(".json").is_file()
     res, out = _run(["adapt", "apply", str(model), str(fake_dataset), str(tmp_path / "ad"),
                      "--no-progress"])
     assert res.exit_code == 0, res.output
     assert out["written"] == 6
     assert len(read_records(tmp_path / "ad")) == 6
+
+
+def test_fit_with_too_few_photos_warns_and_runs(fake_dataset, tmp_path):
+    real = _photos(tmp_path / "real", n=2)  # README asks for 5-50
+    res, out = _run(["adapt", "fit", "--synthetic", str(fake_dataset), "--real", str(real),
+                     "-o", str(tmp_path / "m.safetensors"), "--method", "histogram"])
+    assert res.exit_code == 0, res.output
+    assert out["n_real"] == 2
+    warning = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == ["warning: only 2 real photo(s) to learn the camera's look from; 5-50 "
+                       "are recommended (fitting anyway)"]
+    assert "warning" not in res.stdout  # stdout stays one JSON line
 
 
 def test_fit_conv_smcae_small(fake_dataset, tmp_path):

@@ -170,7 +170,7 @@ def test_module_mesh_caches_are_bounded():
 
 def test_a_renderer_context_leaves_the_environment_and_opengl_imports_alone(monkeypatch):
     from synthgap.generators.gl import pyrender_compat
-    from synthgap.generators.gl.renderer import open_offscreen
+    from synthgap.generators.gl.context import open_offscreen
 
     pyrender_compat.import_pyrender("egl")  # as a user (or an earlier render) imported it
     gl = sys.modules["OpenGL"]

@@ -22,7 +22,8 @@ import numpy as np
 
 from synthgap.generators.params import CameraParams
 
-__all__ = ["RenderView", "distort_linear", "distort_nearest", "has_distortion", "render_view"]
+__all__ = ["RenderView", "distort_linear", "distort_nearest", "has_distortion", "render_view",
+           "view_of_intrinsics"]
 
 #: Extra render-view pixels around the sampled region on sides where the view grows.
 MARGIN_PX = 2
@@ -78,14 +79,17 @@ def render_view(camera: CameraParams) -> RenderView:
         ValueError: the distortion is so strong that the output would need a render view more
             than `MAX_GROWTH` times larger, or it cannot be inverted (names the coefficients).
     """
-    return _render_view(camera.width, camera.height, float(camera.fx), float(camera.fy),
+    return view_of_intrinsics(camera.width, camera.height, float(camera.fx), float(camera.fy),
                         float(camera.cx), float(camera.cy),
                         tuple(float(c) for c in camera.distortion))
 
 
 @functools.lru_cache(maxsize=8)
-def _render_view(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
-                 dist: tuple[float, ...]) -> RenderView:
+def view_of_intrinsics(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                       dist: tuple[float, ...]) -> RenderView:
+    """`render_view` from a size (pixels), intrinsics (pixels) and the 5 OpenCV distortion
+    coefficients (k1, k2, p1, p2, k3); cached. Raises as `render_view`, and for not 5
+    coefficients."""
     if len(dist) != 5:
         raise ValueError(f"camera.distortion: expected 5 OpenCV coefficients (k1, k2, p1, p2, "
                          f"k3), got {len(dist)}: {list(dist)}")

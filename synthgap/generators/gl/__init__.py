@@ -1,2 +1,3 @@
 """The GL layer: `SampleParams` + meshes -> pixels (`renderer`, `scene_graph`, `compositing`,
-`occlusion`); `pyrender_compat` is the only package that imports pyrender or OpenGL."""
+`occlusion`), the offscreen context (`context`); `pyrender_compat` is the only package that
+imports pyrender or OpenGL."""

@@ -47,9 +47,8 @@ when EGL cannot make a context and the user did not choose a platform, OSMesa is
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -75,6 +74,7 @@ from synthgap.generators.gl.compositing import (
     shadow_focus,
     sum_passes,
 )
+from synthgap.generators.gl.context import open_offscreen
 from synthgap.generators.gl.occlusion import (
     Bounds,
     solo_groups,
@@ -88,20 +88,12 @@ from synthgap.generators.parts.lod import MIN_FACES as LOD_MIN_FACES
 from synthgap.generators.parts.lod import MIN_ROUGHNESS as LOD_MIN_ROUGHNESS
 from synthgap.generators.parts.lod import bounding_sphere, lod_level, lod_mesh, simplifiable
 
-__all__ = ["GLUnavailableError", "RenderResult", "Renderer"]
+__all__ = ["RenderResult", "Renderer"]
 
 #: OpenCV camera frame -> OpenGL camera frame (flip y and z).
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 #: Shadow map edge, texels.
 _SHADOW_MAP_SIZE = 1024
-_GL_PACKAGES = ("libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (EGL), or libosmesa6 with "
-                "PYOPENGL_PLATFORM=osmesa")
-
-
-class GLUnavailableError(RuntimeError):
-    """No OpenGL platform (EGL, OSMesa) could create an offscreen context."""
-
-
 @dataclass(frozen=True, eq=False)
 class RenderResult:
     """The layers of one rendered image (output size, after distortion, before sensor effects).
@@ -150,51 +142,11 @@ def _defect_ids(params: SampleParams) -> list[list[int]]:
     return ids
 
 
-# --------------------------------------------------------------------------- GL platform
-
-
 def _surface_colour(d: DefectParams) -> Vec3:
     """A surface defect's colour (the scene schema gives every surface defect type one)."""
     if d.color is None:
         raise ValueError(f"a {d.type} defect has no colour; surface defects need one")
     return d.color
-
-
-def _open_platform(platform: str, width: int, height: int) -> tuple[ModuleType, Any]:
-    # pyrender reads PYOPENGL_PLATFORM while importing and creating the context only: the
-    # process's environment is restored afterwards (docs/architecture.md)
-    with compat.platform_env(platform):
-        pyrender = compat.import_pyrender(platform)
-        return pyrender, pyrender.OffscreenRenderer(width, height)
-
-
-def open_offscreen(width: int, height: int,
-                   opener: Callable[[str, int, int], tuple[ModuleType, Any]] = _open_platform,
-                   ) -> tuple[ModuleType, Any, str]:
-    """Create an offscreen GL context: EGL by default, OSMesa as the fallback.
-
-    `PYOPENGL_PLATFORM` set by the user is respected (no fallback). Otherwise EGL is tried
-    first and OSMesa second.
-
-    Returns:
-        `(pyrender module, OffscreenRenderer, platform name)`.
-
-    Raises:
-        GLUnavailableError: no platform worked; lists each error and the packages to install.
-    """
-    chosen = os.environ.get("PYOPENGL_PLATFORM")
-    platforms = [chosen] if chosen else ["egl", "osmesa"]
-    errors = []
-    for platform in platforms:
-        try:
-            pyrender, offscreen = opener(platform, width, height)
-            return pyrender, offscreen, platform
-        except Exception as exc:  # any failure means "this platform does not work here"
-            errors.append(f"{platform}: {type(exc).__name__}: {exc}")
-    raise GLUnavailableError(
-        "could not create an offscreen OpenGL context (" + "; ".join(errors) + "). On "
-        f"Debian/Ubuntu install {_GL_PACKAGES} (`make setup` does it as root); without a GPU, "
-        "Mesa's llvmpipe renders on the CPU.")
 
 
 # --------------------------------------------------------------------------- the renderer
@@ -295,7 +247,7 @@ class Renderer:
         Raises:
             ValueError: camera size differs from the renderer's, a part is missing from
                 `meshes`, a bad distractor/light/defect (names the field).
-            GLUnavailableError: no OpenGL platform works on this machine.
+            GLUnavailableError: no OpenGL platform works on this machine (`gl.context`).
         """
         cam = params.camera
         if (cam.width, cam.height) != (self.width, self.height):
@@ -376,23 +328,11 @@ class Renderer:
             self._add_stage("see_through", time.perf_counter() - t0)
 
         # 3. unoccluded pixel counts
-        n = len(params.parts)
-        groups = solo_groups(objects, view, cam_pose, plane_node is not None) if n else []
-        unoccluded = np.zeros(n, np.int64)
         mask_out = distort_nearest(inst_mask, view)
-        visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
-        unoccluded[:] = visible
-        for group in groups:
-            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
-                        if o.iid in group}
-            solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
-                             if iid in group})
-            solo, _ = self._offscreen.render(scene, pr.RenderFlags.SEG, solo_map)
-            solo_ids = solo[:, :, 0].astype(np.uint16) | (solo[:, :, 1].astype(np.uint16) << 8)
-            counts = np.bincount(distort_nearest(solo_ids, view).ravel(), minlength=n + 1)
-            for iid in group:
-                unoccluded[iid - 1] = max(int(counts[iid]), int(visible[iid - 1]))
-
+        groups = (solo_groups(objects, view, cam_pose, plane_node is not None)
+                  if params.parts else [])
+        unoccluded = self._unoccluded(len(params.parts), groups, mask_out, objects, nodes,
+                                      defect_nodes, seg_map, view)
         return RenderResult(
             rgb=distort_linear(rgb, view),
             depth=distort_nearest(depth.astype(np.float32, copy=False), view),
@@ -401,6 +341,30 @@ class Renderer:
             unoccluded_pixels=unoccluded,
             extra_passes=len(groups),
         )
+
+    def _unoccluded(self, n: int, groups: list[list[int]], mask_out: np.ndarray,
+                    objects: list[Bounds], nodes: list[Any],
+                    defect_nodes: dict[Any, tuple[int, int]],
+                    seg_map: dict[Any, tuple[int, int, int]], view: Any) -> np.ndarray:
+        """`(n,)` int64 pixels each instance would cover with nothing in front of it: its
+        visible pixels in `mask_out` (the distorted instance mask), or for the instances of
+        each of `groups` (ids that may be occluded) a segmentation pass of the group alone."""
+        pr = self._pr
+        assert pr is not None and self._graph is not None
+        visible = np.bincount(mask_out.ravel(), minlength=n + 1)[1:n + 1]
+        unoccluded = np.zeros(n, np.int64)
+        unoccluded[:] = visible
+        for group in groups:
+            solo_map = {nd: seg_map[nd] for o, nd in zip(objects, nodes, strict=True)
+                        if o.iid in group}
+            solo_map.update({nd: seg_map[nd] for nd, (iid, _) in defect_nodes.items()
+                             if iid in group})
+            solo, _ = self._offscreen.render(self._graph.scene, pr.RenderFlags.SEG, solo_map)
+            solo_ids = solo[:, :, 0].astype(np.uint16) | (solo[:, :, 1].astype(np.uint16) << 8)
+            counts = np.bincount(distort_nearest(solo_ids, view).ravel(), minlength=n + 1)
+            for iid in group:
+                unoccluded[iid - 1] = max(int(counts[iid]), int(visible[iid - 1]))
+        return unoccluded
 
     def _see_through(self, opened: list[_Edited], seg_map: dict[Any, tuple[int, int, int]],
                      inst_mask: np.ndarray, depth: np.ndarray, defect_mask: np.ndarray,

@@ -52,7 +52,7 @@ class SceneGraph:
     """The nodes of one pyrender scene, made once and reused across frames.
 
     Args:
-        pr: the pyrender module (`renderer.open_offscreen`).
+        pr: the pyrender module (`context.open_offscreen`).
         scene: the pyrender `Scene` the nodes live in.
     """
 

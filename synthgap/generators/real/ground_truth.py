@@ -105,7 +105,7 @@ def iter_view_labels(scene: Scene, *, renderer: Renderer | None = None,
 
     Raises:
         ValueError: no `real_views`, an index out of range, a renderer of another size.
-        synthgap.generators.gl.renderer.GLUnavailableError: no OpenGL platform works here.
+        synthgap.generators.gl.context.GLUnavailableError: no OpenGL platform works here.
     """
     for i, params, res in iter_pinned_renders(scene, renderer=renderer, parts=parts,
                                               view_indices=view_indices):

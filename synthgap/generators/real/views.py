@@ -33,11 +33,11 @@ from synthgap.generators.params import (
 )
 from synthgap.generators.parts.assets import PartAsset, load_parts
 from synthgap.generators.sampling.sample import (
-    _material,
-    _sample_background,
-    _sample_lights,
-    _sample_sensor,
     look_at_pose,
+    sample_background,
+    sample_lights,
+    sample_material,
+    sample_sensor,
 )
 from synthgap.scenes.distributions import (
     ColorDist,
@@ -219,7 +219,7 @@ def sample_pinned(scene: Scene, parts: dict[str, PartAsset], view_index: int, *,
         instances.append(PartInstanceParams(
             part=asset.name, category=asset.category,
             pose=as_matrix4(pinned_part_pose(vp, view.unit_scale)),
-            material=_material(mat_cfg, rng, asset.appearance,
+            material=sample_material(mat_cfg, rng, asset.appearance,
                                where=f"real_views[{view_index}].parts[{j}].material")))
 
     look = scene.model_copy(update={
@@ -230,9 +230,9 @@ def sample_pinned(scene: Scene, parts: dict[str, PartAsset], view_index: int, *,
             "lights": tuple(pin_midpoints(light) for light in look.lights),
             "background": pin_midpoints(look.background),
             "sensor": pin_midpoints(look.sensor)})
-    lights = _sample_lights(look, camera, rng)
-    background = _sample_background(look, rng)
-    sensor = _sample_sensor(look, rng)
+    lights = sample_lights(look, camera, rng)
+    background = sample_background(look, rng)
+    sensor = sample_sensor(look, rng)
     return SampleParams(index=view_index, seed=seed, camera=camera, parts=tuple(instances),
                         lights=lights, background=background, distractors=(), sensor=sensor)
 
@@ -322,6 +322,6 @@ def render_aligned_views(scene: Scene, *, seed: int = 0, renderer: Renderer | No
             library.
         synthgap.data.layout.DatasetFileError: a photo is missing, unreadable or not `image`
             size (the message names `real_views[i].photo` and the file).
-        synthgap.generators.gl.renderer.GLUnavailableError: no OpenGL platform works here.
+        synthgap.generators.gl.context.GLUnavailableError: no OpenGL platform works here.
     """
     return list(iter_aligned_views(scene, seed=seed, renderer=renderer, parts=parts))

@@ -19,7 +19,7 @@ def check_renderable(scene: Any, *, source: str = "scene") -> None:
     bypasses the scene file's own check) and that the camera distortion can be inverted over
     the whole image (`synthgap.generators.camera.distortion.render_view`).
     """
-    from synthgap.generators.camera.distortion import _render_view, has_distortion
+    from synthgap.generators.camera.distortion import has_distortion, view_of_intrinsics
 
     problems = []
     width, height = scene.image.width, scene.image.height
@@ -28,7 +28,7 @@ def check_renderable(scene: Any, *, source: str = "scene") -> None:
     elif has_distortion(scene.camera.distortion):
         k = scene.intrinsics()
         try:
-            _render_view(width, height, float(k.fx), float(k.fy), float(k.cx), float(k.cy),
+            view_of_intrinsics(width, height, float(k.fx), float(k.fy), float(k.cx), float(k.cy),
                          tuple(float(c) for c in scene.camera.distortion))
         except ValueError as exc:
             problems.append(("camera.distortion", str(exc).removeprefix("camera.distortion ")))

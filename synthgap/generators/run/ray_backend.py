@@ -258,30 +258,37 @@ def render_ray(source: Any, todo: Sequence[int], layout: DatasetLayout, *, width
         threads = max(1, math.ceil(task_cpus))
         pending = [remote.remote(source, chunk, str(layout.root), width, height, defects_layer,
                                  threads, lod) for chunk in chunks]
-        timings: dict[str, float] = {}
-        per_node: dict[str, int] = {}
-        platform = None
-        try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                try:
-                    result = ray.get(ready[0])
-                except ray.exceptions.RayError as exc:  # e.g. a node or worker died
-                    result = str(exc)
-                if isinstance(result, str):
-                    raise RayBackendError("a Ray render task failed; rerun the same command to "
-                                          f"resume:\n{result}")
-                lines, plat, task_timings, node = result
-                platform = platform or plat
-                per_node[node] = per_node.get(node, 0) + len(lines)
-                for k, v in task_timings.items():
-                    timings[k] = timings.get(k, 0.0) + v
-                for line in lines:
-                    on_record(Record.from_dict(json.loads(line)))
-        finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-        return RayRun(platform, timings, len(chunks), per_node)
+        return _collect(ray, pending, on_record, len(chunks))
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _collect(ray: Any, pending: list[Any], on_record: Callable[[Record], None],
+             tasks: int) -> RayRun:
+    """Wait for the `tasks` Ray tasks `pending`, pass their records to `on_record` as each
+    completes, and sum their timings; cancel what is left when one fails."""
+    timings: dict[str, float] = {}
+    per_node: dict[str, int] = {}
+    platform = None
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # e.g. a node or worker died
+                result = str(exc)
+            if isinstance(result, str):
+                raise RayBackendError("a Ray render task failed; rerun the same command to "
+                                      f"resume:\n{result}")
+            lines, plat, task_timings, node = result
+            platform = platform or plat
+            per_node[node] = per_node.get(node, 0) + len(lines)
+            for k, v in task_timings.items():
+                timings[k] = timings.get(k, 0.0) + v
+            for line in lines:
+                on_record(Record.from_dict(json.loads(line)))
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+    return RayRun(platform, timings, tasks, per_node)

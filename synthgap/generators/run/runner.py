@@ -311,14 +311,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         RayBackendError: ray is not installed or a Ray task failed.
         DatasetConflictError: `out` cannot be written (see `DatasetWriter.open`).
     """
-    if count < 1:
-        raise ValueError(f"count: expected >= 1 images, got {count}")
-    if workers < 1:
-        raise ValueError(f"workers: expected >= 1, got {workers}")
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend: expected 'local' or 'ray', got {backend!r}")
-    if address is not None and backend != "ray":
-        raise ValueError("address: only used with backend='ray'")
+    _check_run_args(count, workers, backend, address)
     t_start = time.perf_counter()
     writer = DatasetWriter(Path(out), identity, overwrite=overwrite)
     done = writer.open()
@@ -328,8 +321,7 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
     if on_start is not None:
         on_start(len(todo), count - len(todo))
     timings = Timings()
-    platform = None
-    ray_nodes: dict[str, int] | None = None
+    ran = _Ran(workers=workers)
     status = "interrupted"
 
     def on_record(rec: Record) -> None:
@@ -338,31 +330,10 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
             progress(1)
 
     try:
-        if todo and backend == "ray":
-            from synthgap.generators.run.ray_backend import YamlSceneSource, render_ray
-            from synthgap.scenes import scene_to_yaml
-
-            # a scene travels as its validated YAML text (absolute paths), not a live object
-            task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
-                           if isinstance(source, SceneSource) else source)
-            run = render_ray(
-                task_source, list(todo), writer.layout, width=identity.width,
-                height=identity.height, defects_layer=identity.defects_layer,
-                on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus,
-                lod=identity.lod)
-            platform, workers, ray_nodes = run.platform, run.tasks, run.images_per_node
-            timings.add(run.timings)
-        elif todo and workers == 1:
-            t = time.perf_counter()
-            meshes, sample_fn = source.load()
-            timings.setup += time.perf_counter() - t
-            platform = render_indices(meshes, sample_fn, todo, writer.layout,
-                                      width=identity.width, height=identity.height,
-                                      defects_layer=identity.defects_layer,
-                                      on_record=on_record, timings=timings, lod=identity.lod)
-        elif todo:
-            platform = _render_processes(source, todo, writer.layout, identity, workers,
-                                         on_record, timings)
+        if todo:
+            ran = _render_todo(source, todo, writer.layout, identity, on_record, timings,
+                               backend=backend, workers=workers, address=address,
+                               tasks=tasks, task_cpus=task_cpus)
         status = "complete"
     finally:
         seconds = time.perf_counter() - t_start
@@ -370,17 +341,76 @@ def render_dataset(source: SampleSource, out: Path | str, *, identity: RunIdenti
         images_per_s = round(rendered / seconds, 3) if seconds > 0 else None
         info = {"status": status, "count": count, "images": len(writer.done),
                 "rendered": rendered, "skipped": count - len(todo), "backend": backend,
-                "workers": workers,
-                "gl_platform": platform, "seconds": round(seconds, 3),
+                "workers": ran.workers,
+                "gl_platform": ran.platform, "seconds": round(seconds, 3),
                 "images_per_s": images_per_s,
                 "timings": timings.as_dict()}
-        if ray_nodes is not None:
-            info["ray_nodes"] = ray_nodes  # images per Ray node id (which nodes did the work)
+        if ran.ray_nodes is not None:
+            info["ray_nodes"] = ran.ray_nodes  # images per Ray node id (which nodes did the work)
         writer.close(info)
     return RenderSummary(out=str(out), count=count, rendered=rendered, skipped=count - len(todo),
-                         images=len(writer.done), workers=workers, seconds=round(seconds, 3),
-                         images_per_s=images_per_s or 0.0, platform=platform,
-                         timings=timings.as_dict())
+                         images=len(writer.done), workers=ran.workers,
+                         seconds=round(seconds, 3), images_per_s=images_per_s or 0.0,
+                         platform=ran.platform, timings=timings.as_dict())
+
+
+def _check_run_args(count: int, workers: int, backend: str, address: str | None) -> None:
+    """Raise `ValueError` for arguments `render_dataset` cannot run with."""
+    if count < 1:
+        raise ValueError(f"count: expected >= 1 images, got {count}")
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend: expected 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("address: only used with backend='ray'")
+
+
+@dataclass
+class _Ran:
+    """What a run reports about where it rendered.
+
+    Attributes:
+        workers: render processes, or Ray tasks with the ray backend.
+        platform: the GL platform of the renders; None when nothing was rendered.
+        ray_nodes: images per Ray node id (ray backend only).
+    """
+
+    workers: int
+    platform: str | None = None
+    ray_nodes: dict[str, int] | None = None
+
+
+def _render_todo(source: SampleSource, todo: PendingIndices, layout: DatasetLayout,
+                 identity: RunIdentity, on_record: Callable[[Record], None], timings: Timings,
+                 *, backend: str, workers: int, address: str | None, tasks: int | None,
+                 task_cpus: float) -> _Ran:
+    """Render the pending indices with the chosen backend (see `render_dataset`)."""
+    if backend == "ray":
+        from synthgap.generators.run.ray_backend import YamlSceneSource, render_ray
+        from synthgap.scenes import scene_to_yaml
+
+        # a scene travels as its validated YAML text (absolute paths), not a live object
+        task_source = (YamlSceneSource(scene_to_yaml(source.scene), source.seed)
+                       if isinstance(source, SceneSource) else source)
+        run = render_ray(
+            task_source, list(todo), layout, width=identity.width,
+            height=identity.height, defects_layer=identity.defects_layer,
+            on_record=on_record, address=address, tasks=tasks, task_cpus=task_cpus,
+            lod=identity.lod)
+        timings.add(run.timings)
+        return _Ran(workers=run.tasks, platform=run.platform, ray_nodes=run.images_per_node)
+    if workers == 1:
+        t = time.perf_counter()
+        meshes, sample_fn = source.load()
+        timings.setup += time.perf_counter() - t
+        platform = render_indices(meshes, sample_fn, todo, layout,
+                                  width=identity.width, height=identity.height,
+                                  defects_layer=identity.defects_layer,
+                                  on_record=on_record, timings=timings, lod=identity.lod)
+        return _Ran(workers=workers, platform=platform)
+    return _Ran(workers=workers, platform=_render_processes(source, todo, layout, identity,
+                                                            workers, on_record, timings))
 
 
 # --------------------------------------------------------------------------- processes

@@ -53,6 +53,10 @@ __all__ = [
     "look_at_pose",
     "placement_area",
     "sample",
+    "sample_background",
+    "sample_lights",
+    "sample_material",
+    "sample_sensor",
     "spherical_direction",
 ]
 
@@ -132,7 +136,7 @@ def placement_area(scene: Scene) -> tuple[float, float]:
     return (0.5 * d * scene.image.width / k.fx, 0.5 * d * scene.image.height / k.fy)
 
 
-def _material(cfg: MaterialConfig, rng: np.random.Generator,
+def sample_material(cfg: MaterialConfig, rng: np.random.Generator,
               appearance: MeshAppearance | None = None, *, where: str = "material"
               ) -> MaterialParams:
     """Draw a material; `appearance` is the mesh file's own (None: it has none).
@@ -353,7 +357,7 @@ def _sample_parts(scene: Scene, parts: dict[str, PartAsset], placer: _Placer,
                     continue  # no room left without overlapping: leave this instance out
                 T = _translation(xy[0], xy[1], 0.0) @ _rot_z(yaw) @ _translation(-c[0], -c[1], 0.0)
                 T = T @ rest
-            material = _material(entry.material, rng, asset.appearance,
+            material = sample_material(entry.material, rng, asset.appearance,
                                  where=f"parts[{i}].material")
             defects = _sample_defects(asset, scene, rng)
             out.append(PartInstanceParams(part=asset.name, category=asset.category,
@@ -377,7 +381,7 @@ def _sample_distractors(scene: Scene, placer: _Placer, rng: np.random.Generator
         else:
             size, z, radius = (a / 2, a / 2, a / 2), a / 2, a / 2
         yaw = rng.uniform(0.0, 2 * math.pi)
-        material = _material(cfg.material, rng, where="distractors.material")
+        material = sample_material(cfg.material, rng, where="distractors.material")
         xy = placer.place(radius, rng)
         if xy is None:
             continue
@@ -387,8 +391,10 @@ def _sample_distractors(scene: Scene, placer: _Placer, rng: np.random.Generator
     return tuple(out)
 
 
-def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
+def sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
                    ) -> tuple[LightParams, ...]:
+    """Draw the scene's lights (their positions relative to `camera` where the scene says
+    so); also used for the pinned real views (`synthgap.generators.real.views`)."""
     target = np.asarray(scene.camera.pose.look_at, float)
     out: list[LightParams] = []
     for cfg in scene.lights:
@@ -432,7 +438,8 @@ def _sample_lights(scene: Scene, camera: CameraParams, rng: np.random.Generator
     return tuple(out)
 
 
-def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundParams:
+def sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundParams:
+    """Draw the background (colour, plane, texture or image crop) of one image."""
     bg = scene.background
     color = sample_color(bg.color, rng=rng)
     image, crop = None, None
@@ -452,7 +459,8 @@ def _sample_background(scene: Scene, rng: np.random.Generator) -> BackgroundPara
                             image_crop=crop, ambient=ambient, **texture)
 
 
-def _sample_sensor(scene: Scene, rng: np.random.Generator) -> SensorParams:
+def sample_sensor(scene: Scene, rng: np.random.Generator) -> SensorParams:
+    """Draw the sensor and lens effects of one image."""
     s = scene.sensor
     return SensorParams(
         vignetting=sample_float(s.vignetting, rng=rng),
@@ -487,8 +495,8 @@ def sample(scene: Scene, parts: dict[str, PartAsset], *, index: int, seed: int) 
     placer = _Placer(centre, placement_area(scene), scene.overlap)
     instances = _sample_parts(scene, parts, placer, rng)
     distractors = _sample_distractors(scene, placer, rng)
-    lights = _sample_lights(scene, camera, rng)
-    background = _sample_background(scene, rng)
-    sensor = _sample_sensor(scene, rng)
+    lights = sample_lights(scene, camera, rng)
+    background = sample_background(scene, rng)
+    sensor = sample_sensor(scene, rng)
     return SampleParams(index=index, seed=seed, camera=camera, parts=instances, lights=lights,
                         background=background, distractors=distractors, sensor=sensor)

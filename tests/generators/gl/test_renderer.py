@@ -8,7 +8,8 @@ import pytest
 import trimesh
 
 from synthgap.generators.gl import renderer as renderer_mod
-from synthgap.generators.gl.renderer import GLUnavailableError, Renderer, open_offscreen
+from synthgap.generators.gl.context import GLUnavailableError, open_offscreen
+from synthgap.generators.gl.renderer import Renderer
 from synthgap.generators.params import PartInstanceParams, as_matrix4
 from tests.generators._render_helpers import (
     GREY,
