@@ -6,14 +6,24 @@ and a crop classifier trained on their renders alone is tested on the real crops
 fold's photos. Rows:
 
 * `random`: `examples/lmo_like.yaml` (guessed ranges), the fold's raw photos as backgrounds;
-* `fitted`: `synthgap scene fit` on the fold's photos and true poses (BOP `scene_gt`), with
-  background plates (parts removed);
-* `fitted[-plates]`: the same fit with the raw photos as backgrounds.
+* `fitted`: the fitted pipeline on the fold's photos and true poses (BOP `scene_gt`):
+  `synthgap scene fit` (background plates, parts removed), then `synthgap lights` (key and
+  ambient light fitted to the same photos);
+* `fitted[-lights]`: `synthgap scene fit` alone (the template's lights);
+* `fitted[-plates]`: `fitted` with the raw photos as backgrounds (same fitted lights);
+* `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
+* `fitted:METHOD`: the renders of `fitted`, adapted by METHOD fitted on the fitted scene's
+  *aligned pairs*: the fold's photos rendered at their own poses with the fitted scene's
+  look (lights, ambient, sensor at its midpoint), paired with the photos, part masks from the
+  poses (`synthgap.evaluate.bench.aligned_fit_data` / `fit_adapter`, as real_lmo.py's
+  `METHOD:aligned` rows);
+* `fitted+real`: pre-trained on `fitted`'s renders, fine-tuned on the fold's labelled crops;
+* `real-only x2`: the fold's labelled crops alone, twice the steps (as `fitted+real`).
 
 Also printed: the share of real-object pixels in the render crops (`object_pixel_share`).
 
     PYOPENGL_PLATFORM=egl nice -n 10 python benchmarks/lmo_scene_fit.py [--renders 60]
-        [--seeds 2] [--out bench_out/lmo_scene_fit] [--json]
+        [--seeds 2] [--rows ...] [--out bench_out/lmo_scene_fit] [--json]
 """
 
 from __future__ import annotations
@@ -152,26 +162,89 @@ def fitted_from_views(views: Path, out: Path) -> Path:
     return path
 
 
-ROWS = ("random", "fitted", "fitted[-plates]", "fitted[align]")
+def lit_scene(fitted: Path, out: Path, data: Path, ids: list[int]) -> Path:
+    """`synthgap lights` on the fitted scene and this fold's photos (true poses; no held-out
+    check inside): the fitted scene with the fitted key and ambient light (cached)."""
+    path = out / "fitted_lit.yaml"
+    if path.is_file():
+        return path
+    cmd = [sys.executable, "-m", "synthgap", "lights", str(fitted), "--bop",
+           str(rl.scene_dir(data)), "--image-ids", ",".join(map(str, ids)), "-o", str(path),
+           "--folds", "0", "--force"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if res.returncode:
+        sys.exit(f"synthgap lights failed: {res.stderr[-2000:]}")
+    rl.log(f"lights: {res.stdout.strip()[:400]}")
+    return path
+
+
+def with_lights(scene: Path, lit: Path, out: Path) -> Path:
+    """`scene` with the lights and ambient of `lit`, written beside `scene` as `out`."""
+    import yaml
+
+    spec = yaml.safe_load(scene.read_text(encoding="utf-8"))
+    src = yaml.safe_load(lit.read_text(encoding="utf-8"))
+    spec["lights"] = src["lights"]
+    spec.setdefault("background", {})["ambient"] = src["background"]["ambient"]
+    out.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return out
+
+
+#: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
+ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
+ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[align]",
+        *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
+DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],"
+                + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
+
+
+def base_row(row: str) -> str:
+    """The row whose renders a row trains on (`fitted:METHOD`, `fitted+real`: `fitted`)."""
+    return "fitted" if row.startswith("fitted:") or row == "fitted+real" else row
 
 
 def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
                names: dict[int, str]) -> Path:
     """The scene file of one row for one fold (built from the fold's photos only)."""
+    row = base_row(row)
     if row == "random":
         return random_scene(args.data, fold / "random", ids, names)
     if row == "fitted[align]":
         views = align_views_file(args.data, fold / "align", ids, args.align_min_visib)
         return fitted_from_views(views, fold / "align")
-    return fitted_scene(args.data, fold / ("fitted" if row == "fitted" else "noplates"), ids,
-                        row == "fitted")
+    plated = fitted_scene(args.data, fold / "fitted", ids, True)
+    if row == "fitted[-lights]":
+        return plated
+    lit = lit_scene(plated, fold / "fitted", args.data, ids)
+    if row == "fitted":
+        return lit
+    raw = fitted_scene(args.data, fold / "noplates", ids, False)
+    return with_lights(raw, lit, raw.with_name("fitted_lit.yaml"))
 
 
-def row_result(args: argparse.Namespace, f: int, row: str, scene: Path, ids: list[int],
-               classes: list[str], test: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
+def training_data(args: argparse.Namespace, f: int, row: str, scene: Path, ids: list[int],
+                  classes: list[str]) -> tuple[dict, dict]:
+    """The render crops a row trains on and its object share; `fitted:METHOD` fits METHOD
+    on the aligned pairs of the fold's photos with `scene`'s look and adapts the renders."""
+    rdir = rl.render(scene, args.out / f"fold{f}" / f"renders_{base_row(row)}", args.renders, 1)
+    rs = rl.RenderSet(rdir, classes)
+    info: dict = {"share": share(rdir, args.data, ids)}
+    images = (rs.image(i) for i in range(len(rs)))
+    if row.startswith("fitted:"):
+        adapter, fit_info = rl.fit_adapter(f"{row.split(':', 1)[1]}:aligned", [], [],
+                                           lambda: rl.aligned_fit_data(args.data, ids, scene),
+                                           seed=0)
+        info["adapter"] = fit_info
+        images = (adapter.transform(im) for im in images)
+    return rl.derived(images, rs, set()), info
+
+
+def row_result(args: argparse.Namespace, f: int, row: str, scene: Path | None, ids: list[int],
+               classes: list[str], test: tuple[np.ndarray, np.ndarray, np.ndarray],
+               train_real: tuple[np.ndarray, np.ndarray]) -> dict:
     """Accuracy per seed, per held-out photo, and the object share of one (fold, row);
     cached in the fold folder (same renders, seeds, steps)."""
-    from synthgap.evaluate.models import TrainBudget, classify, train_classifier
+    from synthgap.evaluate.models import TrainBudget, classify, train_classifier, train_mixed
 
     key = {"renders": args.renders, "seeds": args.seeds, "steps": args.steps}
     cache = args.out / f"fold{f}" / f"result_{row}.json"
@@ -180,38 +253,57 @@ def row_result(args: argparse.Namespace, f: int, row: str, scene: Path, ids: lis
         if got.get("key") == key:
             return got
     crops, cls, img = test
-    rdir = rl.render(scene, args.out / f"fold{f}" / f"renders_{row}", args.renders, 1)
-    rs = rl.RenderSet(rdir, classes)
-    d = rl.derived((rs.image(i) for i in range(len(rs))), rs, set())
-    res: dict = {"key": key, "share": share(rdir, args.data, ids), "seeds": {}, "photos": {}}
+    res: dict = {"key": key, "seeds": {}, "photos": {},
+                 "share": {"mean_share": float("nan"), "other_class_over_10pct": float("nan")}}
+    d: dict = {}
+    if scene is not None:
+        d, info = training_data(args, f, row, scene, ids, classes)
+        res.update(info)
+    budget = TrainBudget(args.steps, 48, 3e-3)
     for seed in range(args.seeds):
-        net = train_classifier([(d["crops"], d["labels"])], len(classes), seed=seed,
-                               budget=TrainBudget(args.steps, 48, 3e-3))
+        if row == "real-only x2":
+            net = train_classifier([train_real], len(classes), seed=seed,
+                                   budget=TrainBudget(2 * args.steps, 48, 3e-3))
+        elif row.endswith("+real"):
+            net = train_mixed((d["crops"], d["labels"]), train_real, len(classes), seed=seed,
+                              budget=budget, recipe="finetune")
+        else:
+            net = train_classifier([(d["crops"], d["labels"])], len(classes), seed=seed,
+                                   budget=budget)
         ok = classify(net, crops) == cls
         res["seeds"][str(seed)] = [int(ok.sum()), int(ok.size)]
-        for pid in np.unique(img):
-            res["photos"].setdefault(str(int(pid)), []).append(float(ok[img == pid].mean()))
+        for pid in np.unique(img):  # [correct, crops] per seed
+            res["photos"].setdefault(str(int(pid)), []).append(
+                [int(ok[img == pid].sum()), int((img == pid).sum())])
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res), encoding="utf-8")
     return res
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lmo")
     ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "lmo_scene_fit")
     ap.add_argument("--renders", type=int, default=60, help="renders per scene and fold")
     ap.add_argument("--seeds", type=int, default=2, help="training seeds")
     ap.add_argument("--steps", type=int, default=200, help="training steps (real_lmo: 200)")
-    ap.add_argument("--rows", default="random,fitted,fitted[-plates]",
+    ap.add_argument("--rows", default=DEFAULT_ROWS,
                     help=f"comma-separated rows of {', '.join(ROWS)} (fitted[align] runs "
                          "`synthgap align` on every fit photo first: ~10-20 min)")
     ap.add_argument("--align-min-visib", type=float, default=0.3,
                     help="fitted[align]: align the parts at least this visible")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = [r for r in args.rows.split(",") if r]
-    if any(r not in ROWS for r in rows) or "random" not in rows:
-        sys.exit(f"--rows: choose from {', '.join(ROWS)} (random is the reference, always in)")
+    args.row_list = [r for r in args.rows.split(",") if r]
+    if any(r not in ROWS for r in args.row_list) or "random" not in args.row_list:
+        ap.error(f"--rows: choose from {', '.join(ROWS)} (random is the reference, always in)")
+    args.data, args.out = args.data.resolve(), args.out.resolve()
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    rows = args.row_list
     t0 = time.perf_counter()
     import torch
 
@@ -220,61 +312,72 @@ def main() -> None:
     fit_ids = [int(i) for i in splits["fit"]]  # the test split is never read
     names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in range(1, 16)}
     folds = [fit_ids[0::2], fit_ids[1::2]]
+    classes = sorted(names[i] for i in (1, 5, 6, 8, 9, 10, 11, 12))
+    truth = fit_truth(args.data, fit_ids, classes, names)
     results: dict[str, list[dict]] = {}
-    classes: list[str] = []
-    truth = None
     for f, ids in enumerate(folds):
         fold = args.out / f"fold{f}"
-        if truth is None:
-            classes = sorted(names[i] for i in (1, 5, 6, 8, 9, 10, 11, 12))
-            truth = fit_truth(args.data, fit_ids, classes, names)
         held = np.isin(truth[2], folds[1 - f])
         test = (truth[0][held], truth[1][held], truth[2][held])
+        train_real = (truth[0][~held], truth[1][~held])
         for row in rows:
-            scene = make_scene(row, args, fold, ids, names)
+            scene = None if row == "real-only x2" else make_scene(row, args, fold, ids, names)
             results.setdefault(row, []).append(
-                row_result(args, f, row, scene, ids, classes, test))
+                row_result(args, f, row, scene, ids, classes, test, train_real))
             rl.log(f"fold {f} {row}: done ({time.perf_counter() - t0:.0f} s)")
     table = summarise(results)
-    print(f"{'row':18s} {'accuracy':>16s} {'object px':>10s} {'other>10%':>10s}  "
-          "vs random (per-photo paired bootstrap, 95 %)")
-    for row, t in table.items():
-        vs = t.get("vs_random")
-        vs_s = f"{vs['diff']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
-        print(f"{row:18s} {t['mean']:.3f} ± {t['std']:.3f}    {t['object_share']:10.3f} "
-              f"{t['other_class_over_10pct']:10.3f}  {vs_s}")
+    print_table(table)
     summary = {"benchmark": "lmo_scene_fit", "renders": args.renders, "seeds": args.seeds,
-               "steps": args.steps, "test_crops": len(truth[1]) if truth else 0,
+               "steps": args.steps, "test_crops": len(truth[1]),
                "seconds": round(time.perf_counter() - t0, 1), "rows": table}
-    print(json.dumps(summary))
+    if args.json:
+        print(json.dumps(summary))
+
+
+def _interval(d: dict | None) -> str:
+    return f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else ""
+
+
+def print_table(table: dict[str, dict]) -> None:
+    """Rows: accuracy mean ± std over seeds, object shares, intervals vs random and fitted."""
+    print(f"{'row':24s} {'accuracy':>14s} {'object px':>10s} {'other>10%':>10s}  "
+          f"{'vs random [95 %]':>26s}  {'vs fitted [95 %]':>26s}")
+    for row, t in table.items():
+        print(f"{row:24s} {t['mean']:.3f} ± {t['std']:.3f} {t['object_share']:10.3f} "
+              f"{t['other_class_over_10pct']:10.3f}  {_interval(t.get('vs_random')):>26s}  "
+              f"{_interval(t.get('vs_fitted')):>26s}")
 
 
 def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:
-    """Per row: pooled accuracy per seed (mean ± std), object shares, and the paired
-    bootstrap (over held-out photos, 2,000 draws) of the difference to `random`."""
+    """Per row: pooled accuracy per seed (mean ± std, ddof 0), object shares, and the paired
+    bootstrap of its difference to `random` and to `fitted` (held-out photos resampled
+    together, seeds independently per row, 2,000 draws: `synthgap.evaluate.stats`)."""
+    from synthgap.evaluate.stats import paired_bootstrap
+
     table: dict[str, dict] = {}
-    photo_acc: dict[str, dict[str, float]] = {}
+    per_photo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for row, folds in results.items():
-        seeds = sorted({s for r in folds for s in r["seeds"]})
-        v = np.array([sum(r["seeds"][s][0] for r in folds) / sum(r["seeds"][s][1] for r in folds)
-                      for s in seeds])
-        photo_acc[row] = {p: float(np.mean(a)) for r in folds for p, a in r["photos"].items()}
+        photos = {p: np.array(v) for r in folds for p, v in r["photos"].items()}
+        order = sorted(photos, key=int)
+        correct = np.stack([photos[p][:, 0] for p in order], axis=1)  # (seeds, photos)
+        per_photo[row] = (correct, np.array([photos[p][0, 1] for p in order]))
+        v = correct.sum(1) / per_photo[row][1].sum()
         table[row] = {"mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4),
                       "seeds": [round(float(x), 4) for x in v],
                       "object_share": round(float(np.mean(
                           [r["share"]["mean_share"] for r in folds])), 4),
                       "other_class_over_10pct": round(float(np.mean(
                           [r["share"]["other_class_over_10pct"] or 0.0 for r in folds])), 4)}
-    rng = np.random.default_rng(0)
-    photos = sorted(photo_acc["random"])
+        adapters = [r["adapter"] for r in folds if "adapter" in r]
+        if adapters:
+            table[row]["adapter"] = adapters
     for row in table:
-        if row == "random":
-            continue
-        diff = np.array([photo_acc[row][p] - photo_acc["random"][p] for p in photos])
-        boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
-        table[row]["vs_random"] = {"diff": round(float(diff.mean()), 4),
-                                   "ci95": [round(float(np.percentile(boots, 2.5)), 4),
-                                            round(float(np.percentile(boots, 97.5)), 4)]}
+        for ref in ("random", "fitted"):
+            if row != ref and ref in per_photo:
+                d = paired_bootstrap(per_photo[row][0], per_photo[ref][0], per_photo[ref][1],
+                                     rng=np.random.default_rng(0), n_boot=2000)
+                table[row][f"vs_{ref}"] = {"diff": round(d.diff, 4),
+                                           "ci95": [round(d.lo, 4), round(d.hi, 4)]}
     return table
 
 

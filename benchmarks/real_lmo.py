@@ -76,6 +76,9 @@ from synthgap.evaluate.stats import spearman_rows
 REPO = Path(__file__).resolve().parents[1]
 GAP_IMAGES = 90
 QUICK_METHODS = "histogram,pda,camera"
+#: `--methods aligned`: the SMCAE and its chain with the baselines, all fitted on the render
+#: scene's aligned pairs (the `fitted:METHOD` rows when --scene is a fitted scene).
+ALIGNED_SET = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
 
 #: Scene edits that take one realism feature away (`--ablation`), for rows `raw[NAME]`.
 ABLATIONS = {
@@ -170,13 +173,18 @@ def parse_args() -> argparse.Namespace:
                     help="comma-separated sets to adapt: METHOD (unpaired on renders + fit "
                          "photos) or METHOD:aligned (fit photos rendered at their poses); "
                          "default: every method, camera+conv-smcae, pda+conv-smcae and the "
-                         "aligned camera, conv-smcae, camera+conv-smcae; `none`: raw only")
+                         "aligned camera, conv-smcae, camera+conv-smcae; `none`: raw only; "
+                         f"`aligned`: {', '.join(ALIGNED_SET)}, each :aligned")
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="also train on renders without one realism feature (row raw[NAME])")
     ap.add_argument("--keep-scene-background", action="store_true",
                     help="render over --scene's own background photos when it has some (e.g. "
                          "the plates of `synthgap scene fit` on the fit photos, named "
                          "SCENE_ID.png) instead of the cleaned fit photos")
+    ap.add_argument("--rows-as", choices=["fitted"], default=None,
+                    help="name the rows for a fitted --scene (with --keep-scene-background): "
+                         "raw -> fitted, METHOD:aligned -> fitted:METHOD, raw+real -> "
+                         "fitted+real (the table and JSON; --save-rows keeps the raw names)")
     ap.add_argument("--save-rows", type=Path, default=None,
                     help="write every recognition row's per-photo results (NPZ: ROW/correct "
                          "(seeds, photos), ROW/total (photos), photo_ids) for paired comparisons "
@@ -201,6 +209,8 @@ def default_methods(args: argparse.Namespace) -> list[str]:
 
     if args.methods == "none":
         return []
+    if args.methods == "aligned":
+        return [f"{m}:aligned" for m in ALIGNED_SET]
     if args.methods:
         return [m for m in args.methods.split(",") if m]
     if args.quick:
@@ -281,7 +291,21 @@ def recognition(args: argparse.Namespace, crops: Any, n_photos: int, folds: list
     for r in rows:
         if r.endswith("+real"):
             table[r]["vs_real_only"] = compare(rows[r], rows["real-only"], n_boot=2000)
+            if "real-only x2" in rows:  # the same training budget spent on the photos only
+                table[r]["vs_real_only_x2"] = compare(rows[r], rows["real-only x2"], n_boot=2000)
     return table
+
+
+def fitted_name(row: str) -> str:
+    """A row's name when `--scene` is a fitted scene (`--rows-as fitted`): `raw` -> `fitted`,
+    `METHOD:aligned` -> `fitted:METHOD` (fitted on the fitted scene's aligned pairs), the
+    same with `+real`; other rows unchanged."""
+    base, plus = (row[:-5], "+real") if row.endswith("+real") else (row, "")
+    if base == "raw":
+        return f"fitted{plus}"
+    if base.endswith(":aligned"):
+        return f"fitted:{base[:-len(':aligned')]}{plus}"
+    return row
 
 
 def segmentation(args: argparse.Namespace, real: Any, renders: bench.RenderSet,
@@ -359,8 +383,8 @@ def git_commit() -> dict[str, Any]:
     return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain"))}
 
 
-def print_table(rows: list[str], rec: dict, seg: dict, gap: dict) -> None:
-    print(f"{'training set':<28}{'recognition':>16}{'vs raw [95% CI]':>26}{'sig':>5}"
+def print_table(rows: list[str], rec: dict, seg: dict, gap: dict, ref: str = "raw") -> None:
+    print(f"{'training set':<28}{'recognition':>16}{f'vs {ref} [95% CI]':>26}{'sig':>5}"
           f"{'seg mIoU':>10}{'gap crops':>10}{'gap img':>9}")
     for r in rows:
         if r not in rec:
@@ -451,6 +475,9 @@ def _num(x: float) -> float | None:
 def report(args: argparse.Namespace, v: dict[str, Any]) -> None:
     """Print the table and the JSON line; exit 1 when a set failed."""
     rec, seg, gap, sets = v["rec"], v["seg"], v["gap"], v["sets"]
+    if args.rows_as == "fitted":
+        rec, seg, gap = ({fitted_name(k): x for k, x in d.items()} for d in (rec, seg, gap))
+        sets = {fitted_name(k): x for k, x in sets.items()}
     rows = [*sets, *[f"{m}+real" for m in sets], "real-only", "real-only x2", "upper"]
     n_fit = len(v["fit_ids"])
     mode = "final: fit → test photos" if args.final else f"CV over the {n_fit} fit photos"
@@ -460,7 +487,7 @@ def report(args: argparse.Namespace, v: dict[str, Any]) -> None:
     n_test = int(v["crops"].subset(v["tested"]).y.size)
     print(f"recognition: {n_test} tested crops ({v['crop']} px), chance {1 / v['n_cls']:.3f}; "
           "CI: paired bootstrap over photos and seeds, difference to raw\n")
-    print_table(rows, rec, seg, gap)
+    print_table(rows, rec, seg, gap, "fitted" if args.rows_as else "raw")
     rho, rho_img = v["rho"], v["rho_img"]
     print(f"\nSpearman (gap vs recognition): crops {rho['synthetic']:.2f} over synthetic sets "
           f"(chains included), {rho['with_real']:.2f} with real rows; images "

@@ -1,5 +1,5 @@
 """`synthgap align SCENE PHOTO... --part NAME [--hint-box x,y,w,h | --hint-pose FILE]
-[--depth NEAR,FAR] -o views.yaml [--preview DIR] [--seed 0] [--no-colours]`."""
+[--depth NEAR,FAR] -o views.yaml [--preview DIR] [--seed 0] [--plane auto|off] [--no-colours]`."""
 
 from __future__ import annotations
 
@@ -98,13 +98,19 @@ def _check_box(box: tuple[float, ...], photos: tuple[Path, ...]) -> None:
               help="Viewpoints of the coarse search (box hint, no hint).")
 @click.option("--refine-evals", default=150, show_default=True, type=click.IntRange(0, 5000),
               help="Renders per local refinement.")
+@click.option("--plane", "plane_mode", type=click.Choice(["auto", "off"]), default="auto",
+              show_default=True,
+              help="auto: estimate each photo's support plane from all its parts' poses and "
+                   "re-search every part resting on it (kept free when that fits clearly "
+                   "worse); needs 3+ parts per photo agreeing on a plane, else no change. "
+                   "off: each part on its own (docs/align.md).")
 @click.option("--colours/--no-colours", default=True, show_default=True,
               help="Use the mesh file's own colours (vertex colours or texture), when it has "
                    "them, for the region and appearance terms; --no-colours: edges and "
                    "GrabCut only.")
 def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: tuple[str, ...],
           hint_pose: Path | None, depth: str | None, out: Path, preview: Path | None,
-          seed: int, views: int, refine_evals: int, colours: bool) -> None:
+          seed: int, views: int, refine_evals: int, plane_mode: str, colours: bool) -> None:
     """Estimate the pose of each --part in each PHOTO and write SCENE's real_views.
 
     Renders of the part are matched to the photo's edges and colours (coarse search over
@@ -114,6 +120,7 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
     """
     from synthgap.data.layout import DatasetFileError
     from synthgap.poses.aligner import AlignConfig
+    from synthgap.poses.plane import PlaneConfig
     from synthgap.poses.views import align_views, views_yaml
     from synthgap.scenes import SceneError, load_scene
 
@@ -138,7 +145,7 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
         result, aligned = align_views(
             loaded, list(photos), list(parts), boxes=box_list, pose_hints=hints,
             depth=depth_range, config=config, seed=seed, preview_dir=preview,
-            base_dir=base)
+            base_dir=base, plane=PlaneConfig() if plane_mode == "auto" else None)
     except (SceneError, DatasetFileError, ValueError) as exc:  # bad input: exit 2
         raise click.UsageError(str(exc).replace("\n", "; ")) from None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +154,8 @@ def align(scene: str, photos: tuple[Path, ...], parts: tuple[str, ...], boxes: t
         r = a.result
         click.echo(json.dumps({"photo": str(a.photo), "part": a.part, "cost": round(r.cost, 4),
                                "edge": round(r.edge, 4), "region_iou": round(r.region_iou, 4),
-                               "renders": r.renders, "seconds": round(r.seconds, 2)}))
+                               "renders": r.renders, "seconds": round(r.seconds, 2),
+                               **({"on_plane": a.snapped} if a.free_pose is not None else {})
+                               }))
     click.echo(json.dumps({"output": str(out), "photos": len(photos), "parts": len(parts),
                            "preview": str(preview) if preview is not None else None}))

@@ -1,13 +1,18 @@
 """The two downstream models of the evaluation: a crop classifier and a small U-Net.
 
 Both are trained from scratch with a fixed architecture, step budget and augmentation for
-every training set, seeded (`torch.Generator` for initialisation, batch order and augmentation;
-nothing global), so that the only thing that changes between rows is the training data.
+every training set, seeded (`torch.Generator` for initialisation, batch order, augmentation
+and dropout; nothing global), so that the only thing that changes between rows is the
+training data. A model is reproduced bit for bit by the same seed, data and torch intra-op
+thread count (several threads split sums and change their rounding: 0.009 of weight after 20
+steps with 2 threads against 1), which is why the protocol trains and tests on one thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,15 +23,23 @@ __all__ = ["IGNORE", "MIX_RECIPES", "CropNet", "SmallUNet", "TrainBudget", "clas
            "confusion", "iou_per_class", "segment", "train_classifier", "train_mixed",
            "train_segmenter"]
 
+_Net = TypeVar("_Net", bound=nn.Module)
+
 #: Label of pixels the segmentation neither trains nor scores (unsure ground truth).
 IGNORE = 255
 
 
 # --------------------------------------------------------------------------- recognition
 class CropNet(nn.Module):
-    """64×64 RGB crop -> class logits: 4 conv stages (16-32-64-128), global pooling, linear."""
+    """64×64 RGB crop -> class logits: 4 conv stages (16-32-64-128), global pooling, dropout,
+    linear.
 
-    def __init__(self, n_classes: int) -> None:
+    The dropout draws its mask from the `generator` given to `forward` (training needs one):
+    never from torch's process-wide RNG, whose state depends on whatever ran before in the
+    process (in a pool, on which jobs a worker happened to get), so results would too.
+    """
+
+    def __init__(self, n_classes: int, dropout: float = 0.3) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -35,11 +48,24 @@ class CropNet(nn.Module):
                        nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             c_in = c
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(c_in, n_classes))
+        self.dropout = dropout
+        self.head = nn.Linear(c_in, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`(B, 3, S, S)` float in [0, 1] -> `(B, n_classes)` logits."""
-        out: torch.Tensor = self.head(self.features(x).mean(dim=(2, 3)))
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """`(B, 3, S, S)` float in [0, 1] -> `(B, n_classes)` logits.
+
+        Raises:
+            ValueError: in training mode without a `generator` (the dropout's masks).
+        """
+        h = self.features(x).mean(dim=(2, 3))
+        if self.training and self.dropout > 0:
+            if generator is None:
+                raise ValueError("CropNet: training needs a torch.Generator for its dropout "
+                                 "(forward(x, generator=g)); the global RNG is not used")
+            keep = torch.rand(h.shape, generator=generator, device=generator.device)
+            h = h * (keep >= self.dropout).to(h.device) / (1.0 - self.dropout)
+        out: torch.Tensor = self.head(h)
         return out
 
 
@@ -90,6 +116,25 @@ def _batches(n_sets: list[int], batch: int, g: torch.Generator) -> list[torch.Te
 MIX_RECIPES = ("batch", "finetune")
 
 
+def _seeded(make: Callable[[], _Net], seed: int) -> _Net:
+    """`make()` with every parameter drawn from `seed`: convolution and linear weights
+    Kaiming-normal, their biases 0, batch norms 1 and 0 (their default).
+
+    The layers' own default initialisation draws from torch's process-wide RNG: it is
+    overwritten here, and drawn inside a forked RNG so the caller's global state is untouched.
+    """
+    g = torch.Generator().manual_seed(seed + 1_000_003)
+    with torch.random.fork_rng(devices=[]):
+        net = make()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight, generator=g)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    return net
+
+
 def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, *,
                      seed: int, budget: TrainBudget, init: CropNet | None = None) -> CropNet:
     """Train `CropNet` on one or more (crops `(N, S, S, 3) uint8`, labels `(N,)`) sets.
@@ -99,15 +144,9 @@ def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int,
     from a copy of those weights (fine-tuning) instead of a seeded initialisation.
     """
     g = torch.Generator().manual_seed(seed)
-    torch_init = torch.Generator().manual_seed(seed + 1_000_003)
-    net = CropNet(n_classes)
+    net = _seeded(lambda: CropNet(n_classes), seed)
     if init is not None:
         net.load_state_dict(init.state_dict())
-    else:
-        with torch.no_grad():
-            for p in net.parameters():  # seeded initialisation (not the global RNG)
-                if p.dim() > 1:
-                    nn.init.kaiming_normal_(p, generator=torch_init)
     xs = torch.from_numpy(np.concatenate([p[0] for p in parts])).permute(0, 3, 1, 2)
     ys = torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64))
     sizes = [len(p[1]) for p in parts]
@@ -117,7 +156,7 @@ def train_classifier(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int,
     for _ in range(budget.steps):
         idx = torch.cat(_batches(sizes, budget.batch, g))
         x = _augment_crops(xs[idx].float() / 255.0, g)
-        loss = F.cross_entropy(net(x), ys[idx], label_smoothing=0.1)
+        loss = F.cross_entropy(net(x, g), ys[idx], label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -208,12 +247,7 @@ def train_segmenter(parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int, 
     on random `crop`² windows; each batch draws equally from each set. Class weights:
     background 0.25, objects 1; label `IGNORE` (255) pixels are not counted."""
     g = torch.Generator().manual_seed(seed)
-    torch_init = torch.Generator().manual_seed(seed + 1_000_003)
-    net = SmallUNet(n_classes)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.dim() > 1:
-                nn.init.kaiming_normal_(p, generator=torch_init)
+    net = _seeded(lambda: SmallUNet(n_classes), seed)
     net.to(device)
     xs = torch.from_numpy(np.concatenate([p[0] for p in parts])).permute(0, 3, 1, 2)
     ys = torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64))

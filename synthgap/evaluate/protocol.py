@@ -21,8 +21,9 @@ Every row keeps `correct[seed, photo]`, the photo-by-photo counts the paired boo
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,21 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Train in this process on one torch thread (as a pool worker does), then restore the
+    caller's count: a result must not depend on `jobs`, and several intra-op threads may sum
+    in another order."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _per_photo(net: Any, crops: CropSet, n_photos: int) -> np.ndarray:
@@ -213,11 +229,11 @@ def _run(jobs: list[tuple[Any, ...]], workers: int,
          progress: Callable[[int], None] | None) -> list[Any]:
     out = []
     if workers <= 1:
-        _init_worker()
-        for j in jobs:
-            out.append(_job(j))
-            if progress is not None:
-                progress(1)
+        with _one_thread():
+            for j in jobs:
+                out.append(_job(j))
+                if progress is not None:
+                    progress(1)
         return out
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker) as pool:

@@ -113,6 +113,17 @@ Colours = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
+class CostState:
+    """What one part's `align` cost depends on: the window's photo features, its intrinsics
+    `Kr` `(3, 3)`, the part and the hint (`Aligner.cost_state`)."""
+
+    feats: PhotoFeatures
+    Kr: np.ndarray
+    part: _Part
+    hint: BoxHint | PoseHint | None
+
+
+@dataclass(frozen=True, eq=False)
 class _Part:
     """One `align` call's part: its meshes, the camera's distortion and its size."""
 
@@ -149,6 +160,8 @@ class Aligner:
                                        tuple[np.ndarray, np.ndarray] | None]] = {}
         self._coloured: dict[int, tuple[trimesh.Trimesh, trimesh.Trimesh | None]] = {}
         self._last_cost: Callable[[np.ndarray], float] | None = None
+        self._alternatives: list[np.ndarray] = []
+        self._last_state: CostState | None = None
 
     def __enter__(self) -> Aligner:
         return self
@@ -172,6 +185,43 @@ class Aligner:
         if self._last_cost is None:
             raise RuntimeError("Aligner.last_cost: call align first")
         return float(self._last_cost(np.asarray(pose, float)))
+
+    def cost_function(self) -> Callable[[np.ndarray], float]:
+        """The cost the last `align` call minimised, as a function of a camera-from-object
+        pose `(4, 4)` metres (keep one per part to score other poses of it later, e.g. the
+        plane step, `synthgap.poses.plane.snap_to_plane`).
+
+        Raises:
+            RuntimeError: before any `align` call.
+        """
+        if self._last_cost is None:
+            raise RuntimeError("Aligner.cost_function: call align first")
+        return self._last_cost
+
+    def cost_state(self) -> CostState:
+        """What the last `align` call's cost depends on (picklable plain data): keep it to
+        score poses of that part later, in this or another process (`cost_of_state`).
+
+        Raises:
+            RuntimeError: before any `align` call.
+        """
+        if self._last_state is None:
+            raise RuntimeError("Aligner.cost_state: call align first")
+        return self._last_state
+
+    def cost_of_state(self, state: CostState) -> Callable[[np.ndarray], float]:
+        """The cost of a `cost_state()` as a function of a camera-from-object pose `(4, 4)`
+        (rendered by this aligner; its config must be the one the state was made with)."""
+        def cost_of(q: np.ndarray) -> float:
+            return self._score(q, state.feats, state.Kr, state.part, state.hint)[0]
+
+        return cost_of
+
+    def alternatives(self) -> list[np.ndarray]:
+        """The last `align` call's refined hypotheses `(4, 4)`, best first (the estimate,
+        then the other `top_k - 1` refined candidates): other poses that fit the photo,
+        e.g. for the plane step to pick the one resting on the table."""
+        return [q.copy() for q in self._alternatives]
 
     # ------------------------------------------------------------------ rendering
     def _renderer_now(self) -> Renderer:
@@ -342,6 +392,8 @@ class Aligner:
             return self._score(q, feats, Kr, p, hint)[0]
 
         self._last_cost = cost_of
+        # the state keeps the alignment mesh only (the cost never renders the full one)
+        self._last_state = CostState(feats=feats, Kr=Kr, part=replace(p, mesh=work), hint=hint)
         pose = self._best(candidates, cost_of, centre, Kr)
         mask, dep = self._render(Kr, p.distortion, work, pose, part)
         pts, ang = silhouette_points(mask, dep if cfg.inner_edges else None,
@@ -446,4 +498,6 @@ class Aligner:
         scored = sorted(((cost_of(q), q) for q in candidates), key=lambda t: t[0])
         refined = [refine(cfg, q, cost_of, centre, Kr, scale=1.0) for _, q in scored[:cfg.top_k]]
         refined.sort(key=lambda t: t[0])
-        return refine(cfg, refined[0][1], cost_of, centre, Kr, scale=0.3)[1]
+        best = refine(cfg, refined[0][1], cost_of, centre, Kr, scale=0.3)[1]
+        self._alternatives = [best] + [q for _, q in refined[1:]]
+        return best

@@ -13,7 +13,7 @@ entries carry `background: {plane: false}` (no support plane is drawn in the vie
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +24,18 @@ import yaml
 from synthgap.generators.params import vec4
 from synthgap.poses.aligner import Aligner
 from synthgap.poses.config import AlignConfig, AlignResult, BoxHint, PoseHint
+from synthgap.poses.plane import PlaneConfig, RestModel, rest_model, snap_to_plane
 from synthgap.poses.render import contour_overlay, project_mask
 from synthgap.scenes.schema import RealViewConfig, Scene
 
 if TYPE_CHECKING:
     from synthgap.generators.gl.renderer import Renderer
 
-__all__ = ["AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
+__all__ = ["DEFAULT_PLANE", "AlignedPart", "align_views", "read_pose_hints", "views_yaml"]
+
+#: The plane step `align_views` runs by default (`synthgap align --plane auto`; docs/align.md
+#: has what it measured).
+DEFAULT_PLANE = PlaneConfig()
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,12 +44,17 @@ class AlignedPart:
 
     Attributes:
         photo: the photo file. part: the part's library name.
-        result: the `AlignResult` (pose camera-from-object, metres).
+        result: the `AlignResult` (pose camera-from-object, metres; after the plane step
+            when it ran).
+        free_pose: `(4, 4)` the estimate before the plane step (None when it did not run).
+        snapped: the plane step replaced the free estimate by a pose resting on the plane.
     """
 
     photo: Path
     part: str
     result: AlignResult
+    free_pose: np.ndarray | None = None
+    snapped: bool = False
 
 
 def read_pose_hints(path: str | Path) -> list[RealViewConfig]:
@@ -101,7 +111,8 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
                 boxes: Sequence[Sequence[float]] | None = None,
                 pose_hints: list[RealViewConfig] | None = None,
                 depth: Sequence[float] | None = None, config: AlignConfig | None = None,
-                seed: int = 0, preview_dir: Path | None = None, base_dir: Path | None = None
+                seed: int = 0, preview_dir: Path | None = None, base_dir: Path | None = None,
+                plane: PlaneConfig | None = DEFAULT_PLANE
                 ) -> tuple[list[dict[str, Any]], list[AlignedPart]]:
     """Estimate each part's pose in each photo and build the `real_views` entries.
 
@@ -118,6 +129,9 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
         preview_dir: write `<photo stem>_align.png` (estimated contours over the photo) here.
         base_dir: write photo paths relative to this folder (the scene file's) when they lie
             inside it, absolute otherwise.
+        plane: run the plane step (`synthgap.poses.plane.snap_to_plane`) on each photo's
+            parts with these settings (default: on, as `synthgap align --plane auto`); None:
+            each part's free estimate.
 
     Returns:
         `(real_views entries as plain dicts, one AlignedPart per (photo, part))`.
@@ -139,6 +153,7 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
                          f"{', '.join(library)})")
     views: list[dict[str, Any]] = []
     aligned: list[AlignedPart] = []
+    rests: dict[str, RestModel] = {}
     full = Renderer(scene.image.width, scene.image.height) if preview_dir is not None else None
     try:
         with Aligner(config) as aligner:
@@ -147,7 +162,7 @@ def align_views(scene: Scene, photos: list[Path], parts: list[str], *,
                 view, done, overlay = _align_photo(
                     aligner, scene, photo_path, {p: library[p].mesh for p in parts},
                     boxes=own, pose_hints=pose_hints, depth=near_far, rng_key=(seed, i),
-                    preview=full, base_dir=base_dir)
+                    preview=full, base_dir=base_dir, plane=plane, rests=rests)
                 views.append(view)
                 aligned += done
                 if preview_dir is not None:
@@ -186,7 +201,8 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
                  boxes: list[tuple[float, float, float, float]] | None,
                  pose_hints: list[RealViewConfig] | None,
                  depth: tuple[float, float] | None, rng_key: tuple[int, int],
-                 preview: Renderer | None, base_dir: Path | None
+                 preview: Renderer | None, base_dir: Path | None,
+                 plane: PlaneConfig | None = None, rests: dict[str, RestModel] | None = None
                  ) -> tuple[dict[str, Any], list[AlignedPart], np.ndarray]:
     """Align every part of `meshes` (in order) in one photo: its `real_views` entry, the
     aligned parts and the photo with their contours (when `preview` renders full frames).
@@ -195,6 +211,8 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
         boxes: one box hint per part, or None. pose_hints: the pose hint views (matched
             by the photo's name), or None. Neither: a sliding search over `depth`.
         rng_key: `(seed, photo index)`; part j draws from `default_rng([*rng_key, j])`.
+        plane: the plane step's settings (None: free estimates). rests: resting poses per
+            part name (filled on first use).
     """
     from synthgap.data.layout import read_image
 
@@ -212,6 +230,8 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
     entries = []
     aligned = []
     overlay = photo
+    costs: list[Any] = []
+    alts: list[list[np.ndarray]] = []
     for j, (part, mesh) in enumerate(meshes.items()):
         hint: BoxHint | PoseHint | None = None
         if boxes is not None:
@@ -222,6 +242,13 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
         res = aligner.align(photo, K, mesh, hint=hint, rng=np.random.default_rng([*rng_key, j]),
                             distortion=distortion, part=part, depth=depth)
         aligned.append(AlignedPart(photo=photo_path, part=part, result=res))
+        costs.append(aligner.cost_function())
+        alts.append(aligner.alternatives()[1:])
+    if plane is not None:
+        aligned = _on_plane(aligned, meshes, (costs, alts), K, plane,
+                            {} if rests is None else rests)
+    for j, ((part, mesh), a) in enumerate(zip(meshes.items(), aligned, strict=True)):
+        res = a.result
         entries.append({"part": part, "pose": _rounded(cam_pose @ res.pose)})
         if preview is not None:
             mask, _ = project_mask(preview, K, distortion, mesh, res.pose, part=part)
@@ -233,6 +260,33 @@ def _align_photo(aligner: Aligner, scene: Scene, photo_path: Path,
     elif hint_view is not None and hint_view.background is not None:
         view["background"] = hint_view.background.model_dump(mode="json", exclude_unset=True)
     return view, aligned, overlay
+
+
+def _on_plane(aligned: list[AlignedPart], meshes: dict[str, trimesh.Trimesh],
+              costs: tuple[list[Any], list[list[np.ndarray]]], K: np.ndarray, cfg: PlaneConfig,
+              rests: dict[str, RestModel]) -> list[AlignedPart]:
+    """The plane step on one photo's aligned parts (`snap_to_plane`; `costs`: each part's
+    cost function and its other refined hypotheses); the free estimates kept in
+    `free_pose`."""
+    import time
+
+    if len(aligned) < cfg.min_parts:  # no plane possible: skip the resting poses too
+        return aligned
+    t0 = time.perf_counter()
+    for part, mesh in meshes.items():
+        if part not in rests:
+            rests[part] = rest_model(mesh, cfg)
+    _, choices = snap_to_plane(K, [rests[a.part] for a in aligned],
+                               [a.result.pose for a in aligned],
+                               [a.result.cost for a in aligned], costs[0], cfg,
+                               alternatives=costs[1])
+    share = (time.perf_counter() - t0) / max(len(aligned), 1)
+    return [AlignedPart(photo=a.photo, part=a.part, free_pose=a.result.pose,
+                        snapped=c.snapped,
+                        result=replace(a.result, pose=c.pose, cost=c.cost,
+                                       renders=a.result.renders + c.evals,
+                                       seconds=a.result.seconds + share))
+            for a, c in zip(aligned, choices, strict=True)]
 
 
 _COLOURS = ((0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0), (255, 128, 0),

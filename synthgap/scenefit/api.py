@@ -132,6 +132,66 @@ def _background(cfg: SceneFitConfig, template: dict[str, Any], obs: list[PhotoOb
     return bg
 
 
+def _plates(cfg: SceneFitConfig, out: Path, obs: list[PhotoObservation], masks: Any,
+            layout: Any) -> tuple[list[Path] | None, dict[str, Any] | None, str]:
+    """Write the plates when asked: (plate files, their summary, the background note)."""
+    if not (cfg.plates and masks is not None):
+        return None, None, ("the raw photos (they still show the real parts: run without "
+                            "--no-plates for plates without them)")
+    from synthgap.scenefit.plates import write_plates
+
+    pdir = cfg.plates_dir or out.parent / f"{out.stem}_plates"
+    rep = write_plates(obs, masks, pdir, dilate_px=cfg.dilate_px,
+                       planes=layout.planes if cfg.table_fill else None)
+    summary = {"folder": str(pdir), "files": len(rep.files),
+               "object_share_before": round(rep.object_share_before, 4),
+               "object_share_after": round(rep.object_share_after, 4),
+               "copied_share": round(rep.copied_share, 4),
+               "inpainted_share": round(rep.inpainted_share, 4)}
+    note = (f"plates: the {len(obs)} photos with every known part removed (masks from the "
+            f"poses, dilated {cfg.dilate_px} px; {100 * rep.copied_share:.1f} % of pixels from "
+            f"other photos (same view, or the table through the plane from photos of the same "
+            f"arrangement), {100 * rep.inpainted_share:.1f} % inpainted); known-part "
+            f"pixels {100 * rep.object_share_before:.1f} % of a photo -> "
+            f"{100 * rep.object_share_after:.1f} % of a plate")
+    return list(rep.files), summary, note
+
+
+def _sensor(cfg: SceneFitConfig, template: Scene, obs: list[PhotoObservation]
+            ) -> tuple[dict[str, Any] | None, str]:
+    """The fitted `sensor:` block when asked (else None) and its note."""
+    if not cfg.sensor:
+        return None, "from the template (`--sensor` fits it to the photos)"
+    from synthgap.scenefit.sensor import fit_sensor
+
+    sensor, values = fit_sensor(template, obs)
+    return sensor, (f"fitted by the camera model on renders of the {len(obs)} photos' views "
+                    f"(part pixels); white balance {values['white_balance']}, tone ~ "
+                    f"{values['tone_gain']} * luma ^ {values['tone_gamma']} (no sensor field: "
+                    "the lights and materials carry them)")
+
+
+def _write(cfg: SceneFitConfig, out: Path, data: dict[str, Any], layout: Any, names: list[str],
+           n_photos: int, notes: dict[str, list[str]]) -> Scene:
+    """Write the fitted scene file (atomically) with its header and notes; load it back."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = relative_paths(data, out.resolve().parent)
+    src = (", ".join(str(b) for b in cfg.bop) if cfg.bop else str(cfg.views or cfg.template))
+    header = [f"Scene fitted by `synthgap scene fit` from {n_photos} photos and their part "
+              f"poses ({src}).",
+              f"Template: {cfg.template}. Ranges cover every observed value, widened by "
+              f"{int(100 * cfg.widen)} % of their span.",
+              "Part positions are drawn at random in `area` (centred under look_at): no "
+              "photo's arrangement is copied.",
+              "Frame: +z the fitted support plane's normal, origin under the parts' centroid, "
+              f"x turned so the anchor part ({layout.anchor}) has yaw 0."]
+    text = fitted_yaml(data, layout, names=names, header=header, notes=notes)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return load_scene(out)
+
+
 def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
     """Fit a scene to the photos and write it (and its plates).
 
@@ -152,10 +212,13 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
     if not obs:
         raise FitInputError(cfg.views or (cfg.bop[0] if cfg.bop else cfg.template), "parts",
                             "no photo shows a known part; nothing to fit")
-    lib = load_parts(template)
     names = list(part_names(template))
-    shapes = {n: part_shape(a.mesh) for n, a in lib.items()}
+    shapes = {n: part_shape(a.mesh) for n, a in load_parts(template).items()}
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
+
+    def lap(key: str) -> None:
+        timings[key] = time.perf_counter() - t0 - sum(timings.values())
+
     masks, visib = None, None
     if cfg.plates or any(p.visib_fract is None for o in obs for p in o.parts):
         from synthgap.scenefit.plates import photo_masks
@@ -163,71 +226,29 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
         masks = photo_masks(template, obs)
         visib = {(i, k): float(v) for i, m in enumerate(masks) for k, v in enumerate(m.visib_fract)
                  if obs[i].parts[k].visib_fract is None}
-        timings["masks"] = time.perf_counter() - t0 - sum(timings.values())
+        lap("masks")
     layout = fit_layout(obs, shapes, part_order=names, widen=cfg.widen, visib=visib)
     summary: dict[str, Any] = {"output": str(out), **layout_summary(layout)}
-    plate_files = None
+    plate_files, plates_summary, bg_note = _plates(cfg, out, obs, masks, layout)
+    if plates_summary is not None:
+        summary["plates"] = plates_summary
+        lap("plates")
+    sensor, sensor_note = _sensor(cfg, template, obs)
+    if sensor is not None:
+        summary["sensor"] = sensor
+        lap("sensor")
     notes: dict[str, list[str]] = {"area": [
         "placement area: a typical photo's spread of part positions, widened; overlap: the "
         "parts' bounding circles came this close in the median photo"],
-        "lights": ["from the template, not fitted (`synthgap tune` fits lights)"],
-        "distractors": ["from the template, not fitted (unlabelled clutter primitives)"]}
-    if cfg.plates and masks is not None:
-        from synthgap.scenefit.plates import write_plates
-
-        pdir = cfg.plates_dir or out.parent / f"{out.stem}_plates"
-        rep = write_plates(obs, masks, pdir, dilate_px=cfg.dilate_px,
-                           planes=layout.planes if cfg.table_fill else None)
-        plate_files = list(rep.files)
-        summary["plates"] = {"folder": str(pdir), "files": len(rep.files),
-                             "object_share_before": round(rep.object_share_before, 4),
-                             "object_share_after": round(rep.object_share_after, 4),
-                             "copied_share": round(rep.copied_share, 4),
-                             "inpainted_share": round(rep.inpainted_share, 4)}
-        notes["background"] = [
-            f"plates: the {len(obs)} photos with every known part removed (masks from the poses, "
-            f"dilated {cfg.dilate_px} px; {100 * rep.copied_share:.1f} % of pixels from other "
-            f"photos (same view, or the table through the plane from photos of the same "
-            f"arrangement), {100 * rep.inpainted_share:.1f} % inpainted); known-part "
-            f"pixels {100 * rep.object_share_before:.1f} % of a photo -> "
-            f"{100 * rep.object_share_after:.1f} % of a plate"]
-        timings["plates"] = time.perf_counter() - t0 - sum(timings.values())
-    else:
-        notes["background"] = ["the raw photos (they still show the real parts: "
-                               "run without --no-plates for plates without them)"]
-    sensor = None
-    notes["sensor"] = ["from the template (`--sensor` fits it to the photos)"]
-    if cfg.sensor:
-        from synthgap.scenefit.sensor import fit_sensor
-
-        sensor, values = fit_sensor(template, obs)
-        notes["sensor"] = [f"fitted by the camera model on renders of the {len(obs)} photos' "
-                           f"views (part pixels); white balance {values['white_balance']}, "
-                           f"tone ~ {values['tone_gain']} * luma ^ {values['tone_gamma']} "
-                           "(no sensor field: the lights and materials carry them)"]
-        summary["sensor"] = sensor
-        timings["sensor"] = time.perf_counter() - t0 - sum(timings.values())
+        "lights": ["from the template, not fitted (`synthgap lights` fits them)"],
+        "distractors": ["from the template, not fitted (unlabelled clutter primitives)"],
+        "background": [bg_note], "sensor": [sensor_note]}
     k = np.median(np.array([o.K for o in obs]), axis=0)
     data = fitted_mapping(raw, layout, names=names,
                           background=_background(cfg, raw, obs, plate_files), sensor=sensor,
                           intrinsics={"fx": k[0, 0], "fy": k[1, 1], "cx": k[0, 2],
                                       "cy": k[1, 2]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = relative_paths(data, out.resolve().parent)
-    src = (", ".join(str(b) for b in cfg.bop) if cfg.bop else str(cfg.views or cfg.template))
-    header = [f"Scene fitted by `synthgap scene fit` from {len(obs)} photos and their part "
-              f"poses ({src}).",
-              f"Template: {cfg.template}. Ranges cover every observed value, widened by "
-              f"{int(100 * cfg.widen)} % of their span.",
-              "Part positions are drawn at random in `area` (centred under look_at): no "
-              "photo's arrangement is copied.",
-              "Frame: +z the fitted support plane's normal, origin under the parts' centroid, "
-              f"x turned so the anchor part ({layout.anchor}) has yaw 0."]
-    text = fitted_yaml(data, layout, names=names, header=header, notes=notes)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    scene = load_scene(out)
+    scene = _write(cfg, out, data, layout, names, len(obs), notes)
     timings["total"] = time.perf_counter() - t0
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     return SceneFitResult(out=out, scene=scene, layout=layout, summary=summary)

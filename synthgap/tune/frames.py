@@ -3,10 +3,11 @@
 BOP scenes (`synthgap.scenes.bop.bop_scene_to_scene`) pin every photo in its own camera frame
 (camera pose = identity, part poses model-to-camera), where a light's elevation means
 nothing. The parts rest on a support plane (a desk): `plane_world_scene` rewrites each view in
-the frame of that plane, estimated from the view's own part poses: +z is the normal of the
-least-squares plane through the parts' centres (towards the camera; with fewer than three
-parts, image up), z = 0 lies at the median of the parts' lowest points, and +x is the
-camera's viewing direction projected onto the plane. So a light's elevation is measured from
+the frame of that plane, estimated from the view's own part poses by the same estimate
+`synthgap scene fit` uses (`synthgap.scenefit.plane.fit_support_plane`: the plane most parts
+rest on, candidate normals from their flat hull faces, refined on the contact points): +z is
+its normal (towards the camera), z = 0 lies on it, and +x is the camera's viewing direction
+projected onto the plane. So a light's elevation is measured from
 the plane and its azimuth **relative to the camera** (0°: the light shines from behind the
 parts, as seen by the camera; 180°: from behind the camera). The LM-O parts move between
 photos (their relative poses differ by 10-20 cm), so no frame shared by all photos exists
@@ -23,6 +24,8 @@ import numpy as np
 
 from synthgap.generators.parts.assets import PartAsset
 from synthgap.generators.real.views import pinned_camera_pose, pinned_part_pose
+from synthgap.scenefit.geometry import PartShape, part_shape
+from synthgap.scenefit.plane import fit_support_plane
 from synthgap.scenes.real_views import Matrix4, RealViewConfig
 from synthgap.scenes.schema import Scene
 
@@ -35,8 +38,8 @@ class PlaneWorld:
 
     Attributes:
         scene: the scene with `real_views` in the plane frames (units m).
-        plane_rms_mm: per view, the RMS distance of the parts' lowest points from the plane,
-            mm (a few mm when the parts stand on one plane).
+        plane_rms_mm: per view, the RMS distance of the lowest points of the parts that touch
+            the plane (within 1 cm) from it, mm (a few mm when they stand on one plane).
         camera_elevation_deg: per view, the camera's elevation above the plane, degrees.
     """
 
@@ -50,29 +53,29 @@ def _matrix4(T: np.ndarray) -> Matrix4:
     return (r[0], r[1], r[2], r[3])
 
 
-def _plane(view: RealViewConfig, parts: dict[str, PartAsset], index: int
-           ) -> tuple[np.ndarray, list[np.ndarray], float]:
-    """(plane-from-camera 4x4, camera-from-part poses, RMS of the lowest points in m)."""
+def _plane(view: RealViewConfig, parts: dict[str, PartAsset], shapes: dict[str, PartShape],
+           index: int) -> tuple[np.ndarray, list[np.ndarray], float]:
+    """(plane-from-camera 4x4, camera-from-part poses, RMS of the touching parts' lowest
+    points in m), the plane by `fit_support_plane` on the view's parts."""
     cam = pinned_camera_pose(view)
     in_cam = [np.linalg.inv(cam) @ pinned_part_pose(p, view.unit_scale) for p in view.parts]
     for j, p in enumerate(view.parts):
         if p.part not in parts:
             raise ValueError(f"real_views[{index}].parts[{j}].part: {p.part!r} is not in the "
                              "part library")
-    centres = np.stack([T[:3, 3] for T in in_cam])
-    if len(centres) >= 3:
-        _, _, vt = np.linalg.svd(centres - centres.mean(0))
-        up = vt[2]
-    else:
-        up = np.array([0.0, -1.0, 0.0])  # image up
-    if float(-centres.mean(0) @ up) < 0:  # the camera (origin) is above the plane
-        up = -up
-    up = up / np.linalg.norm(up)
-    lows = np.array([float(np.min((np.asarray(parts[p.part].mesh.vertices) @ T[:3, :3].T
-                                   + T[:3, 3]) @ up)) for p, T in zip(view.parts, in_cam,
-                                                                      strict=True)])
-    level = float(np.median(lows))
-    origin = centres.mean(0) - (centres.mean(0) @ up - level) * up
+        if p.part not in shapes:
+            shapes[p.part] = part_shape(parts[p.part].mesh)
+    hulls = [shapes[p.part].hull @ T[:3, :3].T + T[:3, 3] for p, T in zip(view.parts, in_cam,
+                                                                         strict=True)]
+    normals = [n for p, T in zip(view.parts, in_cam, strict=True)
+               for n in shapes[p.part].up_candidates @ T[:3, :3].T]
+    try:
+        plane = fit_support_plane(hulls, normals)
+    except ValueError as exc:
+        raise ValueError(f"real_views[{index}]: {exc}") from None
+    up = plane.normal
+    centre = np.mean([T[:3, 3] for T in in_cam], axis=0)
+    origin = centre - float(plane.height(centre[None])[0]) * up
     x = np.array([0.0, 0.0, 1.0]) - up[2] * up  # the viewing direction along the plane
     if np.linalg.norm(x) < 1e-6:  # looking straight down: image right
         x = np.array([1.0, 0.0, 0.0]) - up[0] * up
@@ -80,8 +83,7 @@ def _plane(view: RealViewConfig, parts: dict[str, PartAsset], index: int
     cam_from_plane = np.eye(4)
     cam_from_plane[:3, 0], cam_from_plane[:3, 1] = x, np.cross(up, x)
     cam_from_plane[:3, 2], cam_from_plane[:3, 3] = up, origin
-    rms = float(np.sqrt(np.mean((lows - level) ** 2)))
-    return np.linalg.inv(cam_from_plane), in_cam, rms
+    return np.linalg.inv(cam_from_plane), in_cam, plane.rms
 
 
 def plane_world_scene(scene: Scene, parts: dict[str, PartAsset]) -> PlaneWorld:
@@ -95,13 +97,15 @@ def plane_world_scene(scene: Scene, parts: dict[str, PartAsset]) -> PlaneWorld:
         The `PlaneWorld`.
 
     Raises:
-        ValueError: no views, or a view part missing from `parts`.
+        ValueError: no views, a view part missing from `parts`, or a view whose parts
+            fit no support plane with the camera above it.
     """
     if not scene.real_views:
         raise ValueError("the scene has no real_views")
     views, rms, elevations = [], [], []
+    shapes: dict[str, PartShape] = {}
     for i, view in enumerate(scene.real_views):
-        plane_from_cam, in_cam, r = _plane(view, parts, i)
+        plane_from_cam, in_cam, r = _plane(view, parts, shapes, i)
         new_parts = tuple(vp.model_copy(update={
             "pose": _matrix4(plane_from_cam @ T), "position": None, "rotation_deg": None})
             for vp, T in zip(view.parts, in_cam, strict=True))

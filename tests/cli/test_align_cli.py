@@ -140,3 +140,23 @@ def test_align_colours_flag_reaches_the_config(cell, tmp_path, monkeypatch, flag
     assert res.exit_code != 0 and "stop here" in res.output
     assert seen["config"].mesh_colours is expected
     assert (seen["config"].w_appearance == 0.0) or expected
+
+
+def test_align_plane_auto_needs_three_parts_and_keeps_a_lone_part(cell, tmp_path):
+    scene_file, photo, truth = cell
+    ys, xs = np.nonzero(truth)
+    box = f"{xs.min()},{ys.min()},{xs.max() - xs.min()},{ys.max() - ys.min()}"
+    outs = {}
+    for mode in ("off", "auto"):
+        outs[mode] = tmp_path / f"{mode}.yaml"
+        res = run(["align", str(scene_file), str(photo), "--part", "l_bracket", "--hint-box",
+                   box, "-o", str(outs[mode]), "--views", "40", "--refine-evals", "20",
+                   "--plane", mode])
+        assert res.exit_code == 0, res.output
+        assert "on_plane" not in res.output  # one part: the plane step does not run
+    # one part is no plane: the plane step changes nothing
+    assert outs["off"].read_text() == outs["auto"].read_text()
+    res = CliRunner().invoke(main, ["align", str(scene_file), str(photo), "--part",
+                                    "l_bracket", "--hint-box", box, "-o",
+                                    str(tmp_path / "x.yaml"), "--plane", "maybe"])
+    assert res.exit_code == 2 and "--plane" in res.output
