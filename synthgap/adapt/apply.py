@@ -23,7 +23,7 @@ import numpy as np
 
 from synthgap.adapt.image_base import ImageAdapter
 from synthgap.adapt.strength import strength_steps
-from synthgap.data import DatasetLayout, append_record, read_image, read_records, write_image_atomic
+from synthgap.data import DatasetLayout, Record, append_record, read_image, write_image_atomic
 from synthgap.data.layout import DatasetFileError
 from synthgap.data.paths import (
     FolderBusyError,
@@ -32,7 +32,7 @@ from synthgap.data.paths import (
     folder_lock,
     remove_stale_temporaries,
 )
-from synthgap.data.records import drop_torn_tail
+from synthgap.data.records import drop_torn_tail, scan_records
 
 __all__ = ["AdaptedDatasetError", "ApplySummary", "apply_adapter", "changes_nothing",
            "file_sha256"]
@@ -156,13 +156,39 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
                   progress: bool) -> ApplySummary:
     from tqdm import tqdm
 
-    records = read_records(src)
+    has_defects = [False]
+
+    def visit(r: Record) -> None:
+        has_defects[0] = has_defects[0] or "defects" in r.files
+
+    records = scan_records(src, visit)  # checks every line; holds no record
     identity = _identity(adapter, model_path)
     info = {"method": adapter.method, **identity, "source": str(src.resolve()),
             "source_run_sha256": _source_run_sha256(src)}
     layout = DatasetLayout(dst)
     remove_stale_temporaries(dst)  # of a killed earlier run (we hold the lock)
-    layout.make_dirs(defects=any("defects" in r.files for r in records))
+    layout.make_dirs(defects=has_defects[0])
+    _start_output(adapter, src, dst, info)
+    todo = records
+    if layout.records.is_file():
+        drop_torn_tail(layout.records)
+        todo = records.subset(~np.isin(records.indices, scan_records(dst).indices))
+    unchanged = changes_nothing(adapter)
+    t0 = time.perf_counter()
+    for rec in tqdm(todo, desc=f"adapt ({adapter.method})", unit="img", file=sys.stderr,
+                    disable=not progress, total=len(todo)):
+        _apply_one(adapter, src, dst, rec, unchanged=unchanged)
+    seconds = time.perf_counter() - t0
+    return ApplySummary(out=str(dst), total=len(records), written=len(todo),
+                        already_done=len(records) - len(todo), seconds=round(seconds, 3),
+                        images_per_second=round(len(todo) / seconds, 3) if len(todo) else 0.0,
+                        unchanged=unchanged)
+
+
+def _start_output(adapter: ImageAdapter, src: Path, dst: Path, info: dict[str, Any]) -> None:
+    """Write `adapt.json`, or check the one there is this adaptation's; copy `scene.yaml` and
+    `run.json`."""
+    layout = DatasetLayout(dst)
     if layout.adapt_json.is_file():
         old = json.loads(layout.adapt_json.read_text())
         for key in ("method", "model_sha256", "source"):
@@ -183,50 +209,41 @@ def _apply_locked(adapter: ImageAdapter, src: Path, dst: Path, *, model_path: Pa
     for name in ("scene.yaml", "run.json"):
         if (src / name).is_file() and not (dst / name).is_file():
             _copy_atomic(src / name, dst / name)
-    done = set()
-    if layout.records.is_file():
-        drop_torn_tail(layout.records)
-        done = {r.index for r in read_records(dst)}
-    todo = [r for r in records if r.index not in done]
-    unchanged = changes_nothing(adapter)
-    t0 = time.perf_counter()
-    for rec in tqdm(todo, desc=f"adapt ({adapter.method})", unit="img", file=sys.stderr,
-                    disable=not progress):
-        files = rec.files or {"image": f"images/{DatasetLayout.stem(rec.index)}.png"}
-        if "image" not in files:
-            raise DatasetFileError(f"{src / 'records.jsonl'}: record {rec.index} names no image")
-        # a record names files relative to its directory; never read or write outside it
-        where = {layer: f"{src / 'records.jsonl'}: record {rec.index} files.{layer}"
-                 for layer in files}
-        pairs = {layer: (contained(src, rel, what=where[layer]),
-                         contained(dst, rel, what=where[layer])) for layer, rel in files.items()}
-        out: np.ndarray | None = None
-        if not unchanged:
-            image = read_image(pairs["image"][0])
-            out = cast(np.ndarray, adapter.transform(image))  # one image in: one image out
-            if out.shape != image.shape or out.dtype != image.dtype:
-                raise RuntimeError(f"{adapter.method}: changed image {rec.index} from "
-                                   f"{image.shape} {image.dtype} to {out.shape} {out.dtype}")
-        for layer, (s_path, d_path) in pairs.items():
-            if layer == "image":
-                continue
-            if not s_path.is_file():
-                raise DatasetFileError(f"{s_path}: missing {layer} file of image {rec.index}")
-            d_path.parent.mkdir(parents=True, exist_ok=True)
-            _copy_atomic(s_path, d_path)
-        pairs["image"][1].parent.mkdir(parents=True, exist_ok=True)
-        if out is None:  # strength 0 everywhere: the same pixels, without a re-encode
-            if not pairs["image"][0].is_file():
-                raise DatasetFileError(f"{pairs['image'][0]}: missing image {rec.index}")
-            _copy_atomic(pairs["image"][0], pairs["image"][1])
-        else:
-            write_image_atomic(pairs["image"][1], out)
-        append_record(dst, rec)
-    seconds = time.perf_counter() - t0
-    return ApplySummary(out=str(dst), total=len(records), written=len(todo),
-                        already_done=len(records) - len(todo), seconds=round(seconds, 3),
-                        images_per_second=round(len(todo) / seconds, 3) if todo else 0.0,
-                        unchanged=unchanged)
+
+
+def _apply_one(adapter: ImageAdapter, src: Path, dst: Path, rec: Record, *,
+               unchanged: bool) -> None:
+    """Adapt one image, copy its other layers, then append its record (the commit marker)."""
+    files = rec.files or {"image": f"images/{DatasetLayout.stem(rec.index)}.png"}
+    if "image" not in files:
+        raise DatasetFileError(f"{src / 'records.jsonl'}: record {rec.index} names no image")
+    # a record names files relative to its directory; never read or write outside it
+    where = {layer: f"{src / 'records.jsonl'}: record {rec.index} files.{layer}"
+             for layer in files}
+    pairs = {layer: (contained(src, rel, what=where[layer]),
+                     contained(dst, rel, what=where[layer])) for layer, rel in files.items()}
+    out: np.ndarray | None = None
+    if not unchanged:
+        image = read_image(pairs["image"][0])
+        out = cast(np.ndarray, adapter.transform(image))  # one image in: one image out
+        if out.shape != image.shape or out.dtype != image.dtype:
+            raise RuntimeError(f"{adapter.method}: changed image {rec.index} from "
+                               f"{image.shape} {image.dtype} to {out.shape} {out.dtype}")
+    for layer, (s_path, d_path) in pairs.items():
+        if layer == "image":
+            continue
+        if not s_path.is_file():
+            raise DatasetFileError(f"{s_path}: missing {layer} file of image {rec.index}")
+        d_path.parent.mkdir(parents=True, exist_ok=True)
+        _copy_atomic(s_path, d_path)
+    pairs["image"][1].parent.mkdir(parents=True, exist_ok=True)
+    if out is None:  # strength 0 everywhere: the same pixels, without a re-encode
+        if not pairs["image"][0].is_file():
+            raise DatasetFileError(f"{pairs['image'][0]}: missing image {rec.index}")
+        _copy_atomic(pairs["image"][0], pairs["image"][1])
+    else:
+        write_image_atomic(pairs["image"][1], out)
+    append_record(dst, rec)
 
 
 def _source_run_sha256(src: Path) -> str | None:

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, overload
+
+import numpy as np
 
 from synthgap.data.layout import DatasetFileError, DatasetLayout
 
@@ -160,46 +163,158 @@ def drop_torn_tail(path: Path) -> None:
         f.truncate(data.rfind(b"\n") + 1)
 
 
-def iter_records(root: Path) -> Iterator[Record]:
-    """Yield the records of `root/records.jsonl` in file order.
-
-    A last line without its newline (a run killed while appending) is ignored: that image is
-    simply not finished. Any other malformed line is an error naming file and line.
-    """
+def _records_path(root: Path) -> Path:
     path = DatasetLayout(root).records
     if not path.is_file():
         raise DatasetFileError(f"{path}: missing; is {root} a synthgap dataset directory "
                                "(made by `synthgap render`)?")
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.endswith("\n"):
+    return path
+
+
+def _parse_line(path: Path, lineno: int, line: bytes) -> Record:
+    """The record of one line of `path` (a bad line is an error naming file and line)."""
+    try:
+        return Record.from_dict(json.loads(line))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+        raise DatasetFileError(f"{path}:{lineno}: not a valid record "
+                               f"({str(exc)[:200]})") from None
+    except RecursionError:
+        raise DatasetFileError(f"{path}:{lineno}: not a valid record (nested too "
+                               "deeply)") from None
+
+
+def _scan(f: BinaryIO, path: Path) -> Iterator[tuple[int, int, int, Record]]:
+    """`(line number, byte offset, offset after the line, record)` of each finished line of the
+    open file `f` (named `path` in errors), in file order, reading one line at a time."""
+    offset = 0
+    for lineno, line in enumerate(f, start=1):
+        start, offset = offset, offset + len(line)
+        if not line.endswith(b"\n"):
             break  # torn final append
         if not line.strip():
             continue
-        try:
-            yield Record.from_dict(json.loads(line))
-        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
-            raise DatasetFileError(f"{path}:{lineno}: not a valid record "
-                                   f"({str(exc)[:200]})") from None
-        except RecursionError:
-            raise DatasetFileError(f"{path}:{lineno}: not a valid record (nested too "
-                                   "deeply)") from None
+        yield lineno, start, offset, _parse_line(path, lineno, line)
+
+
+def iter_records(root: Path) -> Iterator[Record]:
+    """Yield the records of `root/records.jsonl` in file order, one line read at a time.
+
+    A last line without its newline (a run killed while appending) is ignored: that image is
+    simply not finished. Any other malformed line is an error naming file and line.
+    """
+    path = _records_path(root)
+    with open(path, "rb") as f:
+        for *_where, record in _scan(f, path):
+            yield record
+
+
+class RecordIndex(Sequence[Record]):
+    """The finished records of a dataset directory in index order, read from disk on demand.
+
+    Holds three integers per record (index, byte offset, line number: 24 bytes), never the
+    records themselves: iterating reads and checks one line at a time, so a dataset of 100k
+    images costs a few MB here however large its records are. Made by `scan_records`.
+
+    Args:
+        path: the `records.jsonl` file.
+        table: `(n, 3) int64` rows `(index, byte offset, line number)`, sorted by index.
+    """
+
+    def __init__(self, path: Path, table: np.ndarray, identity: tuple[int, int, int]) -> None:
+        self.path = path
+        self._table = table
+        self._table.flags.writeable = False
+        self._identity = identity  # (device, inode, bytes scanned) of the file
+
+    @property
+    def indices(self) -> np.ndarray:
+        """`(n,) int64` image indices, ascending (read-only)."""
+        return self._table[:, 0]
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> RecordIndex: ...
+
+    def __getitem__(self, i: int | slice) -> Record | RecordIndex:
+        if isinstance(i, slice):
+            return RecordIndex(self.path, self._table[i], self._identity)
+        with self._open() as f:
+            return self._read(f, self._table[i])
+
+    def __iter__(self) -> Iterator[Record]:
+        with self._open() as f:
+            for row in self._table:
+                yield self._read(f, row)
+
+    def subset(self, keep: np.ndarray) -> RecordIndex:
+        """The records whose `(n,) bool` entry of `keep` is True (order kept)."""
+        return RecordIndex(self.path, self._table[np.asarray(keep, dtype=bool)], self._identity)
+
+    def _open(self) -> BinaryIO:
+        """The scanned file, checked to be the same file (appends are fine: offsets hold)."""
+        f = open(self.path, "rb")
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != self._identity[:2] or st.st_size < self._identity[2]:
+            f.close()
+            raise DatasetFileError(f"{self.path}: replaced or cut since it was read (e.g. a "
+                                   "render finished and sorted it); another process writes "
+                                   "this dataset: let it finish, then run again")
+        return f
+
+    def _read(self, f: BinaryIO, row: np.ndarray) -> Record:
+        index, offset, lineno = (int(v) for v in row)
+        f.seek(offset)
+        record = _parse_line(self.path, lineno, f.readline())
+        if record.index != index:
+            raise DatasetFileError(f"{self.path}:{lineno}: changed while it was being read "
+                                   f"(index {record.index}, was {index}); another process "
+                                   "writes this dataset: let it finish, then run again")
+        return record
+
+
+def scan_records(root: Path, visit: Callable[[Record], None] | None = None) -> RecordIndex:
+    """Check every line of `root/records.jsonl` and index its records by image index.
+
+    Reads one line at a time; each record is parsed and checked (`Record.from_dict`), passed
+    to `visit` (e.g. to collect class names) and dropped. A bad line or a repeated index is
+    an error before the caller has written anything.
+
+    Raises:
+        DatasetFileError: no `records.jsonl`, a malformed line, or two records of one index
+            (names both lines).
+    """
+    path = _records_path(root)
+    flat = array("q")
+    end = 0
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        for lineno, offset, after, record in _scan(f, path):
+            flat.extend((record.index, offset, lineno))
+            end = after
+            if visit is not None:
+                visit(record)
+    table = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3).copy()
+    del flat
+    table = table[np.argsort(table[:, 0], kind="stable")]
+    again = np.flatnonzero(np.diff(table[:, 0]) == 0)
+    if again.size:  # report the first repeat in file order, with the line it repeats
+        k = int(again[np.argmin(table[again + 1, 2])])
+        raise DatasetFileError(f"{path}:{table[k + 1, 2]}: index {table[k, 0]} again (the "
+                               f"record at line {table[k, 2]} has it too); one record per "
+                               "image: remove one of them")
+    return RecordIndex(path, table, (st.st_dev, st.st_ino, end))
 
 
 def read_records(root: Path) -> list[Record]:
-    """All finished records of a dataset directory, sorted by index.
+    """All finished records of a dataset directory, sorted by index, in memory (use
+    `scan_records` to read them one at a time).
 
     Raises:
         DatasetFileError: a malformed line, or two records of one index (names both lines).
     """
-    by_index: dict[int, Record] = {}
-    line_of: dict[int, int] = {}
-    for n, r in enumerate(iter_records(root), start=1):
-        if r.index in by_index:
-            path = DatasetLayout(root).records
-            raise DatasetFileError(f"{path}:{n}: index {r.index} again (the record at line "
-                                   f"{line_of[r.index]} has it too); one record per image: "
-                                   "remove one of them")
-        by_index[r.index], line_of[r.index] = r, n
-    return [by_index[i] for i in sorted(by_index)]
+    return list(scan_records(root))

@@ -197,7 +197,7 @@ def _raw_samples(root: Path, split: str | None, ratios: str, seed: int, defects:
     from synthgap.export.splits import assign_splits, parse_split
 
     source = open_dataset(root)
-    splits = assign_splits([r.index for r in source.records], parse_split(ratios), seed=seed)
+    splits = assign_splits(source.indices, parse_split(ratios), seed=seed)  # no record read
     samples = source_samples(source, ExportOptions(defects=defects), splits=splits)
     names = list(source.categories) + [DEFECT_PREFIX + t for t in source.defect_types]
     return _Filtered(samples, split), names

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from synthgap.data.paths import resolve_folder
 from synthgap.export.base import (
     ExportedSample,
@@ -24,7 +26,7 @@ from synthgap.export.base import (
 )
 from synthgap.export.registry import EXPORTERS
 from synthgap.export.source import DatasetSource, open_dataset
-from synthgap.export.splits import SplitRatios, assign_splits, parse_split
+from synthgap.export.splits import SplitMap, SplitRatios, assign_splits, parse_split
 from synthgap.export.swap import swap_export
 
 
@@ -67,7 +69,8 @@ def export_dataset(src: Path | str | DatasetSource, out: Path | str, *, format: 
                           f"{source.root}")
     if progress is not None:
         source = replace(source, progress=progress)
-    splits = assign_splits((r.index for r in source.records), ratios, seed=seed)
+    # computed per image when asked for: no mapping of every index held
+    splits = SplitMap(np.fromiter(source.indices, dtype=np.int64), ratios, seed=seed)
     summaries: list[ExportSummary] = []
 
     def write(tmp: Path) -> None:

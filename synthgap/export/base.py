@@ -241,9 +241,18 @@ def write_manifest(out: Path, summary: ExportSummary, source: DatasetSource,
     data.update(synthgap_version=__version__, source=source.root.name,
                 adapted=source.adapted, render_seed=source.seed)
     if files is not None:
-        data["files"] = list(files)
-    (Path(out) / MANIFEST).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n",
-                                      encoding="utf-8")
+        data["files"] = []  # streamed below: one line per file, no copy of the list
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    key = '\n  "files": []'
+    with open(Path(out) / MANIFEST, "w", encoding="utf-8") as f:
+        if not files:
+            f.write(text)
+            return
+        head, tail = text.split(key, 1)  # one top-level key "files": the list goes there
+        f.write(head + '\n  "files": [')
+        for k, name in enumerate(files):
+            f.write(("\n    " if k == 0 else ",\n    ") + json.dumps(name))
+        f.write("\n  ]" + tail)
 
 
 def read_manifest(out: Path, fmt: str) -> dict[str, Any]:

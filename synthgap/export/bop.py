@@ -45,6 +45,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -214,23 +216,56 @@ def _write_png_mask(path: Path, mask: np.ndarray) -> None:
 
 def _dump(path: Path, data: dict[str, Any]) -> None:
     """JSON with one line per top-level key (image or object id), as the BOP toolkit writes."""
-    lines = [f"  {json.dumps(str(k))}: {json.dumps(v, separators=(', ', ': '))}"
-             for k, v in data.items()]
+    lines = [_line(k, v) for k, v in data.items()]
     path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 
-def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
-          seed: int, options: ExportOptions) -> ExportSummary:
-    """Write `source` in the BOP scene format (see the module docstring).
+def _line(key: object, value: Any) -> str:
+    return f"  {json.dumps(str(key))}: {json.dumps(value, separators=(', ', ': '))}"
 
-    Raises:
-        ExportError: a record names a part that the dataset's `scene.yaml` does not define.
-        DatasetFileError: an image's depth or mask file is missing.
-    """
-    out = Path(out)
-    previous = prepare_output(out, NAME, [*SPLITS, "models", "export.json"])
+
+class _SceneFiles:
+    """The three JSON files of one BOP scene, written one image at a time in `_dump`'s format
+    (through temporary names, renamed by `finish`)."""
+
+    NAMES = ("scene_camera", "scene_gt", "scene_gt_info")
+
+    def __init__(self, scene: Path) -> None:
+        for sub in ("rgb", "depth", "mask_visib"):
+            (scene / sub).mkdir(parents=True, exist_ok=True)
+        self.scene = scene
+        self._tmp = {n: scene / f".{n}.json.tmp" for n in self.NAMES}
+        self._files = {n: open(p, "w", encoding="utf-8") for n, p in self._tmp.items()}
+        self._first = True
+
+    def add(self, key: str, values: tuple[Any, Any, Any]) -> None:
+        """Append image `key`'s camera, ground truth and ground-truth info."""
+        for name, value in zip(self.NAMES, values, strict=True):
+            self._files[name].write(("{\n" if self._first else ",\n") + _line(key, value))
+        self._first = False
+
+    def finish(self) -> None:
+        for name, f in self._files.items():
+            f.write("\n}\n")
+            f.close()
+            os.replace(self._tmp[name], self.scene / f"{name}.json")
+
+    def close(self) -> None:
+        for name, f in self._files.items():
+            f.close()
+            self._tmp[name].unlink(missing_ok=True)
+
+
+def _objects(source: DatasetSource, out: Path, previous: dict[str, Any] | None
+             ) -> tuple[dict[str, int], dict[str, str], dict[str, np.ndarray], str]:
+    """Object ids, part -> class, part -> mesh vertices (metres) and the note on `models/`;
+    writes `models/` when the meshes are known (one pass over the records)."""
     library, models_note = _part_meshes(source)
-    used = sorted({i.part for r in source.records for i in r.instances})
+    classes: dict[str, str] = {}
+    for r in source.records:
+        for i in r.instances:
+            classes.setdefault(i.part, i.category)
+    used = sorted(classes)
     names = sorted(library) if library is not None else used
     if library is not None:
         unknown = [p for p in used if p not in library]
@@ -239,15 +274,10 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
                               f"scene.yaml does not define (parts: {sorted(library)}); was the "
                               "scene file replaced after rendering?")
     ids = stable_ids(names, (previous or {}).get("categories"), start=1)
-    classes: dict[str, str] = {}
-    for r in source.records:
-        for i in r.instances:
-            classes.setdefault(i.part, i.category)
+    meshes_m: dict[str, np.ndarray] = {}
     if library is not None:
         for name, asset in library.items():
             classes.setdefault(name, asset.category)
-    meshes_m: dict[str, np.ndarray] = {}
-    if library is not None:
         models = out / "models"
         models.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = {}
@@ -260,55 +290,79 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
             mesh.export(models / f"obj_{ids[name]:06d}.ply", file_type="ply", vertex_normal=True)
             info[str(ids[name])] = models_info(mesh.vertices)
         _dump(models / "models_info.json", dict(sorted(info.items(), key=lambda kv: int(kv[0]))))
+    return ids, classes, meshes_m, models_note
 
+
+def _camera(record: Record) -> dict[str, Any]:
+    """The `scene_camera.json` entry of one image."""
+    w2c = np.linalg.inv(np.asarray(record.camera_pose, dtype=np.float64))
+    cam: dict[str, Any] = {
+        "cam_K": [float(v) for row in record.K for v in row], "depth_scale": DEPTH_SCALE,
+        "cam_R_w2c": [float(v) for v in w2c[:3, :3].ravel()],
+        "cam_t_w2c": [float(v) * 1000.0 for v in w2c[:3, 3]]}
+    if any(record.distortion):  # not BOP: its images are undistorted; kept for the user
+        cam["synthgap_distortion"] = [float(v) for v in record.distortion]
+    return cam
+
+
+def _write_image(source: DatasetSource, record: Record, scene: Path, ids: dict[str, int],
+                 meshes_m: dict[str, np.ndarray], options: ExportOptions
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Copy one image and its depth into `scene`, write its visible masks; returns its
+    `scene_gt` and `scene_gt_info` entries."""
+    stem = f"{record.index:06d}"
+    src = source.image_path(record)
+    copy_file(src, scene / "rgb" / f"{stem}{src.suffix.lower() or '.png'}")
+    copy_file(source.depth_path(record), scene / "depth" / f"{stem}.png")
+    by_id = {i.id: i for i in record.instances}
+    gts, infos = [], []
+    parts = image_objects(source, record, replace(options, defects=False))
+    for gt_id, obj in enumerate(parts):
+        inst = by_id[obj.instance_id]
+        R, t = _rigid(inst.pose)
+        gts.append({"cam_R_m2c": [float(v) for v in R.ravel()],
+                    "cam_t_m2c": [float(v) * 1000.0 for v in t], "obj_id": ids[inst.part]})
+        visib = int(obj.mask.sum())
+        frac = float(inst.visible_fraction)
+        entry: dict[str, Any] = {}
+        if inst.part in meshes_m:
+            entry["bbox_obj"] = _bbox_obj(meshes_m[inst.part], inst.pose, record)
+        entry.update(bbox_visib=bop_box(obj.bbox),
+                     px_count_all=max(visib, round(visib / frac)) if frac > 0 else visib,
+                     px_count_visib=visib, visib_fract=frac)
+        infos.append(entry)
+        _write_png_mask(scene / "mask_visib" / f"{stem}_{gt_id:06d}.png", obj.mask)
+    return gts, infos
+
+
+def write(source: DatasetSource, out: Path, *, splits: Mapping[int, str], ratios: SplitRatios,
+          seed: int, options: ExportOptions) -> ExportSummary:
+    """Write `source` in the BOP scene format (see the module docstring), one image at a time.
+
+    Raises:
+        ExportError: a record names a part that the dataset's `scene.yaml` does not define.
+        DatasetFileError: an image's depth or mask file is missing.
+    """
+    out = Path(out)
+    previous = prepare_output(out, NAME, [*SPLITS, "models", "export.json"])
+    ids, classes, meshes_m, models_note = _objects(source, out, previous)
     images, objects = empty_counts(), empty_counts()
-    docs: dict[str, dict[str, dict[str, Any]]] = {}
-    for record in source.iter_records():
-        split = splits[record.index]
-        scene = out / split / f"{SCENE_ID:06d}"
-        if split not in docs:
-            for sub in ("rgb", "depth", "mask_visib"):
-                (scene / sub).mkdir(parents=True, exist_ok=True)
-            docs[split] = {"scene_camera": {}, "scene_gt": {}, "scene_gt_info": {}}
-        key, stem = str(record.index), f"{record.index:06d}"
-        src = source.image_path(record)
-        copy_file(src, scene / "rgb" / f"{stem}{src.suffix.lower() or '.png'}")
-        depth = source.depth_path(record)
-        copy_file(depth, scene / "depth" / f"{stem}.png")
-        w2c = np.linalg.inv(np.asarray(record.camera_pose, dtype=np.float64))
-        cam: dict[str, Any] = {
-            "cam_K": [float(v) for row in record.K for v in row], "depth_scale": DEPTH_SCALE,
-            "cam_R_w2c": [float(v) for v in w2c[:3, :3].ravel()],
-            "cam_t_w2c": [float(v) * 1000.0 for v in w2c[:3, 3]]}
-        if any(record.distortion):  # not BOP: its images are undistorted; kept for the user
-            cam["synthgap_distortion"] = [float(v) for v in record.distortion]
-        docs[split]["scene_camera"][key] = cam
-        by_id = {i.id: i for i in record.instances}
-        gts, infos = [], []
-        parts = image_objects(source, record, replace(options, defects=False))
-        for gt_id, obj in enumerate(parts):
-            inst = by_id[obj.instance_id]
-            R, t = _rigid(inst.pose)
-            gts.append({"cam_R_m2c": [float(v) for v in R.ravel()],
-                        "cam_t_m2c": [float(v) * 1000.0 for v in t],
-                        "obj_id": ids[inst.part]})
-            visib = int(obj.mask.sum())
-            frac = float(inst.visible_fraction)
-            entry: dict[str, Any] = {}
-            if inst.part in meshes_m:
-                entry["bbox_obj"] = _bbox_obj(meshes_m[inst.part], inst.pose, record)
-            entry.update(bbox_visib=bop_box(obj.bbox),
-                         px_count_all=max(visib, round(visib / frac)) if frac > 0 else visib,
-                         px_count_visib=visib, visib_fract=frac)
-            infos.append(entry)
-            _write_png_mask(scene / "mask_visib" / f"{stem}_{gt_id:06d}.png", obj.mask)
-        docs[split]["scene_gt"][key] = gts
-        docs[split]["scene_gt_info"][key] = infos
-        images[split] += 1
-        objects[split] += len(gts)
-    for split, doc in docs.items():
-        for name, data in doc.items():
-            _dump(out / split / f"{SCENE_ID:06d}" / f"{name}.json", data)
+    scenes: dict[str, _SceneFiles] = {}
+    try:
+        for record in source.iter_records():
+            split = splits[record.index]
+            if split not in scenes:
+                scenes[split] = _SceneFiles(out / split / f"{SCENE_ID:06d}")
+            gts, infos = _write_image(source, record, scenes[split].scene, ids, meshes_m,
+                                      options)
+            scenes[split].add(str(record.index), (_camera(record), gts, infos))
+            images[split] += 1
+            objects[split] += len(gts)
+        for files in scenes.values():
+            files.finish()
+    finally:
+        for files in scenes.values():
+            files.close()
     return ExportSummary(
         format=NAME, out=str(out), images=images, objects=objects, categories=ids, seed=seed,
         split=ratios.as_tuple(),

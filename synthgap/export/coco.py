@@ -26,12 +26,16 @@ Conventions:
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from synthgap.data import Record
 from synthgap.export.base import (
     DEFECT_PREFIX,
     ExportedSample,
@@ -77,9 +81,79 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
         return mask
 
 
-def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
+class _StreamedDoc:
+    """One `instances_<split>.json`, written as the export goes: its `images` and
+    `annotations` arrays are appended to two temporary files, joined into the JSON file by
+    `finish` (the bytes `json.dumps(doc, separators=(",", ":"))` of the whole dict gives)."""
+
+    KEYS = ("images", "annotations")
+
+    def __init__(self, path: Path, head: dict[str, Any], categories: list[dict[str, Any]]) -> None:
+        self.path = path
+        self._head = json.dumps(head, separators=(",", ":"))[:-1]  # without its closing "}"
+        self._tail = json.dumps(categories, separators=(",", ":"))
+        self._parts = {k: path.with_name(f".{path.name}.{k}.tmp") for k in self.KEYS}
+        self._files: dict[str, IO[str]] = {}
+        self._count = dict.fromkeys(self.KEYS, 0)
+        for key, part in self._parts.items():
+            self._files[key] = open(part, "w", encoding="utf-8")
+
+    def add(self, key: str, item: dict[str, Any]) -> None:
+        """Append one entry to the `key` array."""
+        sep = "," if self._count[key] else ""
+        self._files[key].write(sep + json.dumps(item, separators=(",", ":")))
+        self._count[key] += 1
+
+    def finish(self) -> None:
+        """Write the JSON file (through a temporary name) and drop the parts."""
+        for f in self._files.values():
+            f.close()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(self._head)
+            for key in self.KEYS:
+                out.write(f',"{key}":[')
+                with open(self._parts[key], encoding="utf-8") as part:
+                    shutil.copyfileobj(part, out)
+                out.write("]")
+            out.write(f',"categories":{self._tail}}}')
+        os.replace(tmp, self.path)
+        self.close()
+
+    def close(self) -> None:
+        """Close and remove the temporary parts (after `finish`, or on a failure)."""
+        for f in self._files.values():
+            f.close()
+        for part in self._parts.values():
+            part.unlink(missing_ok=True)
+
+
+def _image_entries(source: DatasetSource, record: Record, options: ExportOptions,
+                   ids: dict[str, int], first_id: int) -> list[dict[str, Any]]:
+    """The annotations of one image, ids from `first_id` (parts, then defects)."""
+    anns: list[dict[str, Any]] = []
+    part_ann: dict[int, int] = {}
+    image_id = record.index + 1
+    for k, obj in enumerate(image_objects(source, record, options)):
+        attributes = dict(obj.attributes)
+        if obj.kind == "part":
+            part_ann[obj.instance_id] = first_id + k
+        else:
+            attributes["part_annotation_id"] = part_ann.get(obj.instance_id)
+        anns.append({
+            "id": first_id + k, "image_id": image_id, "category_id": ids[obj.name],
+            "segmentation": encode_rle(obj.mask), "area": int(obj.mask.sum()),
+            "bbox": [float(v) for v in obj.bbox], "iscrowd": 0, "attributes": attributes})
+    return anns
+
+
+def write(source: DatasetSource, out: Path, *, splits: Mapping[int, str], ratios: SplitRatios,
           seed: int, options: ExportOptions) -> ExportSummary:
-    """Write `source` as COCO (see the module docstring); returns what was written."""
+    """Write `source` as COCO (see the module docstring); returns what was written.
+
+    One image at a time: the annotation files are streamed (`_StreamedDoc`), so memory does
+    not grow with the number of images.
+    """
     from synthgap import __version__
 
     out = Path(out)
@@ -94,43 +168,33 @@ def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: S
             "split": list(ratios.as_tuple()), "adapted": source.adapted,
             "source": source.root.name}
     active = [s for s, r in zip(SPLITS, ratios.as_tuple(), strict=True) if r > 0]
-    docs: dict[str, dict[str, Any]] = {
-        s: {"info": info, "licenses": [], "images": [], "annotations": [],
-            "categories": categories} for s in active}
     images, objects = empty_counts(), empty_counts()
     (out / "annotations").mkdir(parents=True, exist_ok=True)
-    next_ann = 1
-    for record in source.iter_records():
-        split = splits[record.index]
-        folder = out / "images" / split
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{record.index:06d}"
-        src = source.image_path(record)
-        name = f"{stem}{src.suffix.lower() or '.png'}"  # keep the file's own format
-        copy_file(src, folder / name)
-        image_id = record.index + 1
-        docs[split]["images"].append({
-            "id": image_id, "file_name": name, "width": record.width,
-            "height": record.height, "synthgap_index": record.index, "K": record.K,
-            "distortion": record.distortion})
-        images[split] += 1
-        part_ann: dict[int, int] = {}
-        for obj in image_objects(source, record, options):
-            attributes = dict(obj.attributes)
-            if obj.kind == "part":
-                part_ann[obj.instance_id] = next_ann
-            else:
-                attributes["part_annotation_id"] = part_ann.get(obj.instance_id)
-            docs[split]["annotations"].append({
-                "id": next_ann, "image_id": image_id, "category_id": ids[obj.name],
-                "segmentation": encode_rle(obj.mask), "area": int(obj.mask.sum()),
-                "bbox": [float(v) for v in obj.bbox], "iscrowd": 0,
-                "attributes": attributes})
-            next_ann += 1
-            objects[split] += 1
-    for split, doc in docs.items():
-        path = out / "annotations" / f"instances_{split}.json"
-        path.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+    docs = {s: _StreamedDoc(out / "annotations" / f"instances_{s}.json",
+                            {"info": info, "licenses": []}, categories) for s in active}
+    try:
+        next_ann = 1
+        for record in source.iter_records():
+            split = splits[record.index]
+            folder = out / "images" / split
+            folder.mkdir(parents=True, exist_ok=True)
+            src = source.image_path(record)
+            name = f"{record.index:06d}{src.suffix.lower() or '.png'}"  # keep its own format
+            copy_file(src, folder / name)
+            docs[split].add("images", {
+                "id": record.index + 1, "file_name": name, "width": record.width,
+                "height": record.height, "synthgap_index": record.index, "K": record.K,
+                "distortion": record.distortion})
+            images[split] += 1
+            for ann in _image_entries(source, record, options, ids, next_ann):
+                docs[split].add("annotations", ann)
+                next_ann += 1
+                objects[split] += 1
+        for doc in docs.values():
+            doc.finish()
+    finally:
+        for doc in docs.values():
+            doc.close()
     return ExportSummary(format=NAME, out=str(out), images=images, objects=objects,
                          categories=ids, seed=seed, split=ratios.as_tuple())
 

@@ -21,6 +21,7 @@ names from 0, kept stable across re-exports into the same folder.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def crop_box(bbox: list[int], margin: float, width: int, height: int) -> tuple[i
     return max(0, x - mx), max(0, y - my), min(width, x + w + mx), min(height, y + h + my)
 
 
-def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
+def write(source: DatasetSource, out: Path, *, splits: Mapping[int, str], ratios: SplitRatios,
           seed: int, options: ExportOptions) -> ExportSummary:
     """Write `source` as class folders (see the module docstring)."""
     import cv2

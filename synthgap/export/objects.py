@@ -90,10 +90,12 @@ def source_samples(source: DatasetSource, options: ExportOptions | None = None,
         splits: optional index -> split name, stored in each sample (`""` when None).
     """
     opts = options or ExportOptions()
-    entries = [((splits or {}).get(r.index, ""), r) for r in source.records]
+    # positions, not records: each sample's record is read from disk when it is loaded
+    entries = [((splits or {}).get(i, ""), k) for k, i in enumerate(source.indices)]
 
-    def load(entry: tuple[str, Record]) -> ExportedSample:
-        split, record = entry
+    def load(entry: tuple[str, int]) -> ExportedSample:
+        split, k = entry
+        record = source.records[k]
         image = source.image(record)
         objs = image_objects(source, record, opts)
         h, w = image.shape[:2]

@@ -283,22 +283,25 @@ def compare_sheet(rendered: Path, adapted: Path, real: Path | None = None, *, n:
 
     _check_adapted_from(Path(adapted), Path(rendered))
     raw, ada = open_dataset(rendered), open_dataset(adapted)
-    ada_by_index = {r.index: r for r in ada.records}
-    common = [r for r in raw.records if r.index in ada_by_index]
-    if not common:
+    # indices only: the records are read for the rows shown, not held for the whole set
+    raw_idx, ada_idx = (np.fromiter(d.indices, dtype=np.int64) for d in (raw, ada))
+    common = np.intersect1d(raw_idx, ada_idx)
+    if not len(common):
         raise ExportError(f"{adapted}: shares no image index with {rendered}; pass the adapted "
                           "directory made from it")
-    rows = [common[i] for i in pick(len(common), n, seed=seed)]
+    shown = [int(common[i]) for i in pick(len(common), n, seed=seed)]
+    rows = [(raw.records[int(np.searchsorted(raw_idx, i))],
+             ada.records[int(np.searchsorted(ada_idx, i))]) for i in shown]
     photos = list_photos(real) if real is not None else []
     # a different photo on every row while there are enough of them
     picks: np.ndarray | list[int] = np.random.default_rng([seed, 1]).choice(
         len(photos), size=len(rows), replace=len(photos) < len(rows)) if photos else []
     heads = ["render", "adapted"] + (["real photo"] if photos else [])
     tiles = []
-    for row_k, r in enumerate(rows):
+    for row_k, (r, r_ada) in enumerate(rows):
         height = round(r.height * tile_width / r.width)
         row = [_fit(raw.image(r), tile_width, height),
-               _fit(ada.image(ada_by_index[r.index]), tile_width, height)]
+               _fit(ada.image(r_ada), tile_width, height)]
         if photos:
             row.append(_fit(read_image(photos[int(picks[row_k])]), tile_width, height))
         for k, t in enumerate(row):

@@ -9,7 +9,7 @@ when an adapted directory holds only images, from the source directory that `ada
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthgap.data import DatasetLayout, Record, read_image, read_label_png, read_records
+from synthgap.data import DatasetLayout, Record, read_image, read_label_png
 from synthgap.data.layout import DatasetFileError
 from synthgap.data.paths import contained
+from synthgap.data.records import RecordIndex, scan_records
 
 #: Keys of `adapt.json` that may name the directory the adapted images were made from.
 _ADAPT_SOURCE_KEYS = ("source", "source_dir", "input", "input_dir", "synthetic")
@@ -31,7 +32,8 @@ class DatasetSource:
 
     Attributes:
         root: the directory (raw or adapted).
-        records: its finished records, sorted by index.
+        records: its finished records, sorted by index: a `RecordIndex` that reads them from
+            disk one at a time (any sequence of records, e.g. a tuple, also works).
         categories: part class names, sorted (from `scene.yaml` and the records).
         defect_types: defect type names, sorted (from `scene.yaml` and the records).
         adapted: True when `root/adapt.json` exists (images are adapted renders).
@@ -41,7 +43,7 @@ class DatasetSource:
     """
 
     root: Path
-    records: tuple[Record, ...]
+    records: Sequence[Record]
     categories: tuple[str, ...]
     defect_types: tuple[str, ...]
     adapted: bool = False
@@ -61,7 +63,18 @@ class DatasetSource:
     def subset(self, indices: list[int] | set[int]) -> DatasetSource:
         """The same source limited to the given image indices (class names unchanged)."""
         keep = set(int(i) for i in indices)
+        if isinstance(self.records, RecordIndex):
+            wanted = np.fromiter(keep, dtype=np.int64, count=len(keep))
+            return replace(self, records=self.records.subset(np.isin(self.records.indices,
+                                                                     wanted)))
         return replace(self, records=tuple(r for r in self.records if r.index in keep))
+
+    @property
+    def indices(self) -> Iterator[int]:
+        """The image indices, ascending (without reading the records again)."""
+        if isinstance(self.records, RecordIndex):
+            return (int(i) for i in self.records.indices)
+        return (r.index for r in self.records)
 
     def image_path(self, record: Record) -> Path:
         """Path of the image of `record` (the adapted image in an adapted directory)."""
@@ -164,10 +177,16 @@ def open_dataset(root: Path | str) -> DatasetSource:
     if not layout.records.is_file():
         raise DatasetFileError(f"{root}: not a synthgap dataset directory (no records.jsonl); "
                                "pass the folder `synthgap render` or `synthgap adapt apply` wrote")
-    records = tuple(read_records(root))
+    classes, defects = _scene_names(layout.scene_yaml)
+    seen: tuple[set[str], set[str]] = (set(), set())
+
+    def visit(r: Record) -> None:  # names met in the records, one record at a time
+        seen[0].update(i.category for i in r.instances)
+        seen[1].update(d.type for d in r.defects)
+
+    records = scan_records(root, visit)
     if not records:
         raise DatasetFileError(f"{layout.records}: no finished image yet; render some first")
-    classes, defects = _scene_names(layout.scene_yaml)
     adapt: dict[str, Any] = {}
     label_roots = [root]
     if layout.adapt_json.is_file():
@@ -183,9 +202,8 @@ def open_dataset(root: Path | str) -> DatasetSource:
                 label_roots.append(src)
                 if not classes and (src / "scene.yaml").is_file():
                     classes, defects = _scene_names(src / "scene.yaml")
-    for r in records:
-        classes.update(i.category for i in r.instances)
-        defects.update(d.type for d in r.defects)
+    classes |= seen[0]
+    defects |= seen[1]
     seed = None
     if layout.run_json.is_file():
         try:

@@ -11,7 +11,7 @@ follow the ratios only on average (binomially), not exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,3 +84,28 @@ def assign_splits(indices: Iterable[int], ratios: SplitRatios, *, seed: int) -> 
     """Split of every image index: disjoint, covering all of `indices`, a pure function of
     (index, ratios, seed)."""
     return {int(i): split_of(int(i), ratios, seed=seed) for i in indices}
+
+
+class SplitMap(Mapping[int, str]):
+    """`assign_splits` without the dict: the split of an image is computed when asked for
+    (`split_of`), so a 100k-image export holds no 100k-entry mapping.
+
+    Args:
+        indices: the image indices (iteration order; kept by reference, not copied).
+        ratios: the split ratios.
+        seed: the split seed.
+    """
+
+    def __init__(self, indices: np.ndarray, ratios: SplitRatios, *, seed: int) -> None:
+        self._indices = indices
+        self._ratios = ratios
+        self._seed = int(seed)
+
+    def __getitem__(self, index: int) -> str:
+        return split_of(int(index), self._ratios, seed=self._seed)
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(i) for i in self._indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def _png_bytes(labels: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
+def write(source: DatasetSource, out: Path, *, splits: Mapping[int, str], ratios: SplitRatios,
           seed: int, options: ExportOptions) -> ExportSummary:
     """Write `source` as WebDataset shards (see the module docstring)."""
     out = Path(out)

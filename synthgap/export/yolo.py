@@ -23,12 +23,14 @@ defects are exported. Like COCO ids, indices never change once written into a fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from synthgap.data import Record
 from synthgap.export.base import (
     ExportedSample,
     ExportError,
@@ -92,7 +94,32 @@ def _fmt(v: float) -> str:
     return f"{min(max(v, 0.0), 1.0):.{_DIGITS}f}"
 
 
-def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: SplitRatios,
+def _write_image(source: DatasetSource, record: Record, out: Path, split: str,
+                 ids: dict[str, int], options: ExportOptions, task: str) -> tuple[str, int]:
+    """Copy one image into `out/images/<split>/` and write its label file; returns the
+    image's file name and its number of objects."""
+    stem = f"{record.index:06d}"
+    for sub in ("images", "labels"):
+        (out / sub / split).mkdir(parents=True, exist_ok=True)
+    src = source.image_path(record)
+    fname = f"{stem}{src.suffix.lower() or '.png'}"  # keep the file's own format
+    copy_file(src, out / "images" / split / fname)
+    lines = []
+    W, H = record.width, record.height
+    for obj in image_objects(source, record, options):
+        x, y, w, h = obj.bbox
+        if task == "detect":
+            coords = [(x + w / 2) / W, (y + h / 2) / H, w / W, h / H]
+        else:
+            poly = mask_polygon(obj.mask)
+            coords = [float(v) for p in poly for v in ((p[0] + 0.5) / W, (p[1] + 0.5) / H)]
+        lines.append(" ".join([str(ids[obj.name])] + [_fmt(v) for v in coords]))
+    (out / "labels" / split / f"{stem}.txt").write_text(
+        "".join(line + "\n" for line in lines), encoding="utf-8")
+    return fname, len(lines)
+
+
+def _write(source: DatasetSource, out: Path, *, splits: Mapping[int, str], ratios: SplitRatios,
            seed: int, options: ExportOptions, task: str) -> ExportSummary:
     name = "yolo" if task == "detect" else "yolo-seg"
     out = Path(out)
@@ -101,36 +128,20 @@ def _write(source: DatasetSource, out: Path, *, splits: dict[int, str], ratios: 
     ids = stable_ids(object_names(source, options), (previous or {}).get("categories"),
                      start=0)
     images, objects = empty_counts(), empty_counts()
-    lists: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for record in source.iter_records():
-        split = splits[record.index]
-        stem = f"{record.index:06d}"
-        for sub in ("images", "labels"):
-            (out / sub / split).mkdir(parents=True, exist_ok=True)
-        src = source.image_path(record)
-        fname = f"{stem}{src.suffix.lower() or '.png'}"  # keep the file's own format
-        copy_file(src, out / "images" / split / fname)
-        lines = []
-        W, H = record.width, record.height
-        for obj in image_objects(source, record, options):
-            x, y, w, h = obj.bbox
-            if task == "detect":
-                coords = [(x + w / 2) / W, (y + h / 2) / H, w / W, h / H]
-            else:
-                poly = mask_polygon(obj.mask)
-                coords = [float(v) for p in poly for v in ((p[0] + 0.5) / W, (p[1] + 0.5) / H)]
-            lines.append(" ".join([str(ids[obj.name])] + [_fmt(v) for v in coords]))
-        (out / "labels" / split / f"{stem}.txt").write_text(
-            "".join(line + "\n" for line in lines), encoding="utf-8")
-        lists[split].append(f"./images/{split}/{fname}")
-        images[split] += 1
-        objects[split] += len(lines)
-    data: dict[str, object] = {}
-    for split, r in zip(SPLITS, ratios.as_tuple(), strict=True):
-        if r > 0:
-            (out / f"{split}.txt").write_text("".join(p + "\n" for p in lists[split]),
-                                              encoding="utf-8")
-            data[split] = f"{split}.txt"
+    active = [s for s, r in zip(SPLITS, ratios.as_tuple(), strict=True) if r > 0]
+    # the list files are written as the export goes, one line per image
+    lists = {s: open(out / f"{s}.txt", "w", encoding="utf-8") for s in active}
+    try:
+        for record in source.iter_records():
+            split = splits[record.index]
+            fname, n = _write_image(source, record, out, split, ids, options, task)
+            lists[split].write(f"./images/{split}/{fname}\n")
+            images[split] += 1
+            objects[split] += n
+    finally:
+        for f in lists.values():
+            f.close()
+    data: dict[str, object] = {s: f"{s}.txt" for s in active}
     data["nc"] = len(ids)
     data["names"] = {v: k for k, v in ids.items()}
     header = (f"# synthgap YOLO {task} export. No `path:` key, so Ultralytics resolves the list\n"

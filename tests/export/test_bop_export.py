@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
-from conftest import write_fake_dataset
 
 from synthgap.cli import main
 from synthgap.data import read_label_png
 from synthgap.export import export_dataset, open_dataset
 from synthgap.export.bop import bop_box, models_info
 from synthgap.scenes.bop import read_bop_scene
+from tests.conftest import write_fake_dataset
 
 
 @pytest.fixture(scope="module")

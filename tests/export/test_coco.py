@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_fake_dataset
 
 from synthgap import __version__
 from synthgap.export import export_dataset, open_dataset
 from synthgap.export.coco import decode_rle, encode_rle
+from tests.conftest import write_fake_dataset
 
 
 def test_rle_round_trip_hand_checked():

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_fake_dataset
 
 from synthgap.export import EXPORTERS, ExportOptions, assign_splits, export_dataset, open_dataset
 from synthgap.export.objects import image_objects
 from synthgap.export.splits import parse_split
+from tests.conftest import write_fake_dataset
 
 SPLIT = "0.5,0.25,0.25"
 SEED = 3

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_adapted_copy
 
 from synthgap.data import write_image_atomic
 from synthgap.export import export_dataset
@@ -16,6 +15,7 @@ from synthgap.export.preview import (
     load_samples,
     pick,
 )
+from tests.conftest import write_adapted_copy
 
 
 def test_sheet_size_follows_the_grid(fake_dataset):
