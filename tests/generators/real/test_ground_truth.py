@@ -25,12 +25,14 @@ def test_mask_boxes_by_hand():
 
 @pytest.mark.slow
 def test_lmo_visible_boxes_match_bop_annotations():
-    """Over every LM-O instance (1,517 in 200 photos), the visible box rendered from the pose
-    is within 2 px (median of the largest corner error) of BOP's `bbox_visib`."""
+    """Over the LM-O instances of every third photo (67 of 200, fixed; all 1,517 instances
+    took 35 s of the suite), the visible box rendered from the pose is within 2 px (median of
+    the largest corner error) of BOP's `bbox_visib`."""
     bop = read_bop_scene(SCENE)
     scene = bop_scene_to_scene(bop)
+    views = list(range(0, len(bop.images), 3))
     errors, rel_px = [], []
-    for lab in iter_view_labels(scene):
+    for lab in iter_view_labels(scene, view_indices=views):
         im = bop.images[lab.view_index]
         assert lab.instance_mask.shape == (480, 640)
         assert len(lab.categories) == len(im.objects)
@@ -46,7 +48,8 @@ def test_lmo_visible_boxes_match_bop_annotations():
             b = np.r_[theirs[:2], theirs[:2] + theirs[2:]]
             errors.append(float(np.abs(a - b).max()))
             rel_px.append(lab.px_visib[k] / max(o.px_count_visib, 1))
-    assert len(errors) == 1517
+    assert len(bop.images) == 200 and sum(len(im.objects) for im in bop.images) == 1517
+    assert len(errors) == sum(len(bop.images[v].objects) for v in views) > 400
     assert np.median(errors) <= 2.0
     # BOP's visibility also counts occluders outside the 8 models (from the real depth map),
     # so ours can only be larger; the typical instance agrees within ~10 %.
