@@ -6,7 +6,8 @@ pyrender's public API (scenes, nodes, meshes, lights, `OffscreenRenderer.render`
 
 * `import_pyrender`: import pyrender (and PyOpenGL) for one GL platform. This package is the
   only one with an `import pyrender`/`OpenGL` statement, inside functions, so importing it
-  loads no GL (the project rule "one module imports pyrender" now names this one);
+  loads no GL; within it, `core` is the one module that imports pyrender (the project rule
+  "one module imports pyrender"), and the others reach it through `core.pyrender_module`;
 * `pyrender_settings`: the module constants `MAX_N_LIGHTS` and `SHADOW_TEX_SZ`, raised for
   the duration of a `with` block and restored after it;
 * `use_ordered_light_sets`: the scene's light node sets (`_point_light_nodes`, ...),
@@ -47,6 +48,7 @@ from synthgap.generators.gl.pyrender_compat.core import (
     keep_egl_display,
     loaded_gl_platform,
     platform_env,
+    pyrender_module,
     pyrender_settings,
     use_ordered_light_sets,
 )
@@ -113,8 +115,9 @@ def check_internals() -> list[str]:
     scene_scale)`, `Scene.centroid`/`scale` properties and every `mesh.frag` text patched.
     Imports pyrender (whichever platform `PYOPENGL_PLATFORM` names; no context is made).
     """
-    import pyrender
-    from pyrender import light, renderer, shader_program
+    pyrender = pyrender_module()
+    light, renderer, shader_program = (pyrender_module(m) for m in
+                                       ("light", "renderer", "shader_program"))
 
     problems = []
 
@@ -149,7 +152,7 @@ def check_internals() -> list[str]:
     if "_platform" not in inspect.getsource(pyrender.OffscreenRenderer):
         problems.append("OffscreenRenderer._platform is gone")
     try:
-        from pyrender.platforms import egl
+        egl = pyrender_module("platforms.egl")
     except Exception as exc:  # no EGL library here: the OSMesa path does not use this
         problems.append(f"pyrender.platforms.egl does not import ({exc})")
     else:
@@ -160,7 +163,7 @@ def check_internals() -> list[str]:
         if params(egl.EGLPlatform.delete_context) != ["self"]:
             problems.append("EGLPlatform.delete_context(self) changed")
     try:
-        text = (Path(pyrender.__file__).parent / "shaders" / "mesh.frag").read_text()
+        text = (Path(str(pyrender.__file__)).parent / "shaders" / "mesh.frag").read_text()
     except OSError as exc:
         problems.append(f"pyrender's shaders/mesh.frag is unreadable ({exc})")
     else:

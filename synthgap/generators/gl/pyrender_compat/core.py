@@ -11,9 +11,20 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FB_FIELDS", "LIGHT_NODE_SETS", "PYRENDER_CHECKED", "OrderedNodeSet", "import_pyrender",
-           "inner_renderer", "keep_egl_display", "loaded_gl_platform", "platform_env",
-           "pyrender_settings", "use_ordered_light_sets"]
+__all__ = [
+    "FB_FIELDS",
+    "LIGHT_NODE_SETS",
+    "PYRENDER_CHECKED",
+    "OrderedNodeSet",
+    "import_pyrender",
+    "inner_renderer",
+    "keep_egl_display",
+    "loaded_gl_platform",
+    "platform_env",
+    "pyrender_module",
+    "pyrender_settings",
+    "use_ordered_light_sets",
+]
 
 #: The pyrender-maintained versions these patches were checked against (as pinned in
 #: `pyproject.toml`); `check_internals` verifies the installed one still has what they need.
@@ -67,6 +78,15 @@ def import_pyrender(platform: str) -> ModuleType:
 
     module: ModuleType = pyrender
     return module
+
+
+def pyrender_module(name: str | None = None) -> ModuleType:
+    """pyrender, or its submodule `pyrender.<name>` (e.g. `"constants"`, `"platforms.egl"`),
+    for the GL platform already bound. The GL package's other modules reach pyrender through
+    this function, so this module is the one that names the dependency (DESIGN.md)."""
+    import importlib
+
+    return importlib.import_module("pyrender" if name is None else f"pyrender.{name}")
 
 
 @contextlib.contextmanager

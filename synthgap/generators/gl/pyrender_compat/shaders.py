@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.gl.pyrender_compat.core import inner_renderer
+from synthgap.generators.gl.pyrender_compat.core import inner_renderer, pyrender_module
 
 __all__ = ["ENV_MAP_PATCHES", "ENV_PATCH", "ENV_TEXTURE_UNIT", "SHADER_MODES", "SHADER_PATCHES",
            "bind_environment", "env_map_patches", "install_shaders", "normal_strength_factor",
@@ -207,8 +207,8 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
         (`use_shader_cache`), or None when the patches do not apply (pyrender's own shaders
         are used; no environment lighting, normal maps at pyrender's fixed strength).
     """
-    import pyrender
-    from pyrender.shader_program import ShaderProgramCache
+    pyrender = pyrender_module()
+    ShaderProgramCache = pyrender_module("shader_program").ShaderProgramCache
 
     inner = inner_renderer(offscreen)
     if inner is None or not hasattr(inner, "_program_cache"):
@@ -226,25 +226,26 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
 
 @functools.lru_cache(maxsize=1)
 def _env_program_cache_class() -> type:
-    from pyrender.shader_program import ShaderProgramCache
+    """pyrender's `ShaderProgramCache` with `get_program` below (a class made at run time,
+    since pyrender is imported only through `pyrender_module`)."""
+    base = pyrender_module("shader_program").ShaderProgramCache
 
-    class EnvProgramCache(ShaderProgramCache):
-        """Compiles `mesh.frag` programs itself to point their `synthgap_env` sampler at
-        `ENV_TEXTURE_UNIT` once (pyrender sets only the uniforms it knows)."""
+    def get_program(self: Any, vertex_shader: str, fragment_shader: str,
+                    geometry_shader: str | None = None,
+                    defines: dict[str, Any] | None = None) -> Any:
+        """Compile as pyrender does, then point a new `mesh.frag` program's `synthgap_env`
+        sampler at `ENV_TEXTURE_UNIT` once (pyrender sets only the uniforms it knows)."""
+        program = base.get_program(self, vertex_shader, fragment_shader, geometry_shader,
+                                   defines)
+        if fragment_shader == "mesh.frag" and not program._in_context():
+            program._add_to_context()
+            program._bind()
+            program.set_uniform("synthgap_env", ENV_TEXTURE_UNIT)
+            program._unbind()
+        return program
 
-        def get_program(self, vertex_shader: str, fragment_shader: str,
-                        geometry_shader: str | None = None,
-                        defines: dict[str, Any] | None = None) -> Any:
-            program = super().get_program(vertex_shader, fragment_shader, geometry_shader,
-                                          defines)
-            if fragment_shader == "mesh.frag" and not program._in_context():
-                program._add_to_context()
-                program._bind()
-                program.set_uniform("synthgap_env", ENV_TEXTURE_UNIT)
-                program._unbind()
-            return program
-
-    return EnvProgramCache
+    return type("EnvProgramCache", (base,), {"get_program": get_program,
+                                             "__module__": __name__})
 
 
 def use_shader_cache(offscreen: Any, caches: tuple[Any, ...] | None,
