@@ -249,7 +249,7 @@ def test_only_the_gl_layer_imports_pyrender_or_opengl():
     outside = [m for m in gl_importers() if not m.startswith("generators/gl/pyrender_compat/")]
     assert gl_importers(), "the GL layer was not found: the checker is broken"
     assert not outside, outside
-    # DESIGN.md: one module imports pyrender; the package's others ask `core.pyrender_module`
+    # DESIGN.md: one module imports pyrender; the package's others ask `core.get_pyrender`
     assert gl_importers(packages=("pyrender",)) == ["generators/gl/pyrender_compat/core.py"]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from synthgap.generators.gl import pyrender_compat as compat
+import synthgap.generators.gl.pyrender_compat as compat
 
 __all__ = ["GLUnavailableError", "open_offscreen"]
 

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
+import synthgap.generators.gl.pyrender_compat as compat
 from synthgap.generators.camera.distortion import distort_linear, distort_nearest, render_view
 from synthgap.generators.defects.geometry import (
     GEOMETRY_DEFECT_TYPES,
@@ -66,7 +67,6 @@ from synthgap.generators.defects.geometry import (
     see_through,
 )
 from synthgap.generators.defects.surface import defect_mesh, iter_defects
-from synthgap.generators.gl import pyrender_compat as compat
 from synthgap.generators.gl.compositing import (
     BackgroundImages,
     environment,

@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 import trimesh
 
+import synthgap.generators.gl.pyrender_compat as compat
 from synthgap.generators.defects.geometry import (
     DefectedMesh,
     corner_attributes,
     face_correspondence,
 )
-from synthgap.generators.gl import pyrender_compat as compat
 from synthgap.generators.look.appearance import (
     MeshAppearance,
     jitter_colors,

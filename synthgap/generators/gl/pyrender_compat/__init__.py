@@ -4,10 +4,10 @@ pyrender's public API (scenes, nodes, meshes, lights, `OffscreenRenderer.render`
 `synthgap.generators.gl.renderer` (and its `scene_graph`) through the module object
 `import_pyrender` returns; what that API does not offer is done here, and only here:
 
-* `import_pyrender`: import pyrender (and PyOpenGL) for one GL platform. This package is the
-  only one with an `import pyrender`/`OpenGL` statement, inside functions, so importing it
+* `import_pyrender`: loads pyrender (and PyOpenGL) for one GL platform. This package is the
+  only one with an import statement for pyrender or OpenGL, inside functions, so importing it
   loads no GL; within it, `core` is the one module that imports pyrender (the project rule
-  "one module imports pyrender"), and the others reach it through `core.pyrender_module`;
+  "one module imports pyrender"), and the others reach it through `core.get_pyrender`;
 * `pyrender_settings`: the module constants `MAX_N_LIGHTS` and `SHADOW_TEX_SZ`, raised for
   the duration of a `with` block and restored after it;
 * `use_ordered_light_sets`: the scene's light node sets (`_point_light_nodes`, ...),
@@ -44,11 +44,11 @@ from synthgap.generators.gl.pyrender_compat.core import (
     LIGHT_NODE_SETS,
     PYRENDER_CHECKED,
     OrderedNodeSet,
+    get_pyrender,
     import_pyrender,
     keep_egl_display,
     loaded_gl_platform,
     platform_env,
-    pyrender_module,
     pyrender_settings,
     use_ordered_light_sets,
 )
@@ -115,8 +115,8 @@ def check_internals() -> list[str]:
     scene_scale)`, `Scene.centroid`/`scale` properties and every `mesh.frag` text patched.
     Imports pyrender (whichever platform `PYOPENGL_PLATFORM` names; no context is made).
     """
-    pyrender = pyrender_module()
-    light, renderer, shader_program = (pyrender_module(m) for m in
+    pyrender = get_pyrender()
+    light, renderer, shader_program = (get_pyrender(m) for m in
                                        ("light", "renderer", "shader_program"))
 
     problems = []
@@ -152,7 +152,7 @@ def check_internals() -> list[str]:
     if "_platform" not in inspect.getsource(pyrender.OffscreenRenderer):
         problems.append("OffscreenRenderer._platform is gone")
     try:
-        egl = pyrender_module("platforms.egl")
+        egl = get_pyrender("platforms.egl")
     except Exception as exc:  # no EGL library here: the OSMesa path does not use this
         problems.append(f"pyrender.platforms.egl does not import ({exc})")
     else:

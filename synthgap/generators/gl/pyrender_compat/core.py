@@ -16,12 +16,12 @@ __all__ = [
     "LIGHT_NODE_SETS",
     "PYRENDER_CHECKED",
     "OrderedNodeSet",
+    "get_pyrender",
     "import_pyrender",
     "inner_renderer",
     "keep_egl_display",
     "loaded_gl_platform",
     "platform_env",
-    "pyrender_module",
     "pyrender_settings",
     "use_ordered_light_sets",
 ]
@@ -80,7 +80,7 @@ def import_pyrender(platform: str) -> ModuleType:
     return module
 
 
-def pyrender_module(name: str | None = None) -> ModuleType:
+def get_pyrender(name: str | None = None) -> ModuleType:
     """pyrender, or its submodule `pyrender.<name>` (e.g. `"constants"`, `"platforms.egl"`),
     for the GL platform already bound. The GL package's other modules reach pyrender through
     this function, so this module is the one that names the dependency (DESIGN.md)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.gl.pyrender_compat.core import FB_FIELDS, inner_renderer, pyrender_module
+from synthgap.generators.gl.pyrender_compat.core import FB_FIELDS, get_pyrender, inner_renderer
 
 __all__ = ["install_fast_readback", "read_main_framebuffer", "skip_depth"]
 
@@ -49,7 +49,7 @@ def read_main_framebuffer(self: Any, scene: Any, flags: int
         `(colour, depth or None)`, or the depth alone with `RenderFlags.DEPTH_ONLY` (as pyrender).
     """
     from OpenGL import GL
-    RenderFlags = pyrender_module("constants").RenderFlags
+    RenderFlags = get_pyrender("constants").RenderFlags
 
     width, height = self._main_fb_dims
     GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)

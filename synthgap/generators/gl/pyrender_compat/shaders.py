@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.gl.pyrender_compat.core import inner_renderer, pyrender_module
+from synthgap.generators.gl.pyrender_compat.core import get_pyrender, inner_renderer
 
 __all__ = ["ENV_MAP_PATCHES", "ENV_PATCH", "ENV_TEXTURE_UNIT", "SHADER_MODES", "SHADER_PATCHES",
            "bind_environment", "env_map_patches", "install_shaders", "normal_strength_factor",
@@ -207,8 +207,8 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
         (`use_shader_cache`), or None when the patches do not apply (pyrender's own shaders
         are used; no environment lighting, normal maps at pyrender's fixed strength).
     """
-    pyrender = pyrender_module()
-    ShaderProgramCache = pyrender_module("shader_program").ShaderProgramCache
+    pyrender = get_pyrender()
+    ShaderProgramCache = get_pyrender("shader_program").ShaderProgramCache
 
     inner = inner_renderer(offscreen)
     if inner is None or not hasattr(inner, "_program_cache"):
@@ -227,8 +227,8 @@ def install_shaders(offscreen: Any) -> tuple[Any, ...] | None:
 @functools.lru_cache(maxsize=1)
 def _env_program_cache_class() -> type:
     """pyrender's `ShaderProgramCache` with `get_program` below (a class made at run time,
-    since pyrender is imported only through `pyrender_module`)."""
-    base = pyrender_module("shader_program").ShaderProgramCache
+    since pyrender is imported only through `get_pyrender`)."""
+    base = get_pyrender("shader_program").ShaderProgramCache
 
     def get_program(self: Any, vertex_shader: str, fragment_shader: str,
                     geometry_shader: str | None = None,

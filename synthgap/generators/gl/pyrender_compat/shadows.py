@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.generators.gl.pyrender_compat.core import pyrender_module
+from synthgap.generators.gl.pyrender_compat.core import get_pyrender
 
 __all__ = ["focused_scene_class", "set_spot_shadow_camera", "spot_shadow_camera"]
 
@@ -61,7 +61,7 @@ def spot_shadow_camera(pr: ModuleType, pose: np.ndarray,
 def set_spot_shadow_camera(light: Any, pose: np.ndarray,
                            focus: tuple[np.ndarray, float] | None) -> None:
     """Give the pyrender `SpotLight` `light` the shadow camera of `spot_shadow_camera`."""
-    pyrender = pyrender_module()
+    pyrender = get_pyrender()
 
     light._get_shadow_camera = types.MethodType(spot_shadow_camera(pyrender, pose, focus),
                                                 light)
