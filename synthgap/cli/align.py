@@ -23,34 +23,13 @@ def _numbers(value: str, n: int, name: str) -> tuple[float, ...]:
 
 
 def _read_hints(path: Path) -> list[Any]:
-    """The `real_views` of a pose hint file, read as scene files are (size, depth, aliases,
-    duplicate keys bounded), each entry validated; errors are one line naming the file."""
-    from pydantic import ValidationError
-
-    from synthgap.scenes.errors import problems_from_validation
-    from synthgap.scenes.real_views import RealViewConfig
-    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
-
-    def bad(msg: str) -> click.BadParameter:
-        return click.BadParameter(f"{path}: {msg}", param_hint="--hint-pose")
+    """`poses.views.read_pose_hints`, its one-line error as a bad `--hint-pose`."""
+    from synthgap.poses.views import read_pose_hints
 
     try:
-        data = read_yaml_file(path, what="pose hint file")
-    except YamlProblem as exc:
-        raise bad(str(exc)) from None
-    if isinstance(data, dict):
-        data = data.get("real_views")
-    if not isinstance(data, list) or not data:
-        raise bad("expected a non-empty `real_views:` list of {photo, camera_pose, parts: "
-                  "[{part, pose}]} entries (e.g. a previous `synthgap align` output)")
-    out = []
-    for i, entry in enumerate(data):
-        try:
-            out.append(RealViewConfig.model_validate(entry))
-        except ValidationError as exc:
-            where, msg = problems_from_validation(exc, RealViewConfig)[0]
-            raise bad(f"real_views[{i}]{'.' + where if where else ''}: {msg}") from None
-    return out
+        return read_pose_hints(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hint-pose") from None
 
 
 def _check_box(box: tuple[float, ...], photos: tuple[Path, ...]) -> None:

@@ -59,31 +59,37 @@ class AlignedPart:
 
 def read_pose_hints(path: str | Path) -> list[RealViewConfig]:
     """Read approximate poses: a YAML file with a `real_views:` list (e.g. a previous
-    `synthgap align` output, or a scene file) or the list itself.
+    `synthgap align` output, or a scene file) or the list itself, read as scene files are
+    (size, depth, aliases, duplicate keys bounded), each entry validated.
 
     Raises:
-        ValueError: the file is missing, not YAML or holds an invalid entry (names the file
-            and `real_views[i]`).
+        ValueError: the file is missing, not YAML or holds an invalid entry; one line naming
+            the file and `real_views[i].field`.
     """
+    from pydantic import ValidationError
+
+    from synthgap.scenes.errors import problems_from_validation
+    from synthgap.scenes.yamlio import YamlProblem, read_yaml_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--hint-pose {path}: no such file; give a YAML file with real_views "
-                         "(e.g. a previous `synthgap align` output)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"--hint-pose {path}: not valid YAML ({exc})") from None
+        data = read_yaml_file(path, what="pose hint file")
+    except YamlProblem as exc:
+        raise ValueError(f"{path}: {exc}") from None
     if isinstance(data, dict):
         data = data.get("real_views")
     if not isinstance(data, list) or not data:
-        raise ValueError(f"--hint-pose {path}: expected a non-empty `real_views:` list of "
-                         "{photo, camera_pose, parts: [{part, pose}]} entries")
+        raise ValueError(f"{path}: expected a non-empty `real_views:` list of {{photo, "
+                         "camera_pose, parts: [{part, pose}]} entries (e.g. a previous "
+                         "`synthgap align` output)")
     out = []
     for i, entry in enumerate(data):
         try:
             out.append(RealViewConfig.model_validate(entry))
-        except ValueError as exc:
-            raise ValueError(f"--hint-pose {path}: real_views[{i}]: {exc}") from None
+        except ValidationError as exc:
+            where, msg = problems_from_validation(exc, RealViewConfig)[0]
+            raise ValueError(f"{path}: real_views[{i}]{'.' + where if where else ''}: "
+                             f"{msg}") from None
     return out
 
 
