@@ -11,6 +11,8 @@ fold's photos. Rows:
   ambient light fitted to the same photos);
 * `fitted[-lights]`: `synthgap scene fit` alone (the template's lights);
 * `fitted[-plates]`: `fitted` with the raw photos as backgrounds (same fitted lights);
+* `fitted[+sensor]`: `fitted` with `scene fit --sensor` (the `sensor:` block fitted by the
+  camera model on the fold's photos' views instead of the template's);
 * `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
 * `fitted:METHOD`: the renders of `fitted`, adapted by METHOD fitted on the fitted scene's
   *aligned pairs*: the fold's photos rendered at their own poses with the fitted scene's
@@ -24,6 +26,9 @@ Also printed: the share of real-object pixels in the render crops (`object_pixel
 
     PYOPENGL_PLATFORM=egl nice -n 10 python benchmarks/lmo_scene_fit.py [--renders 60]
         [--seeds 2] [--rows ...] [--out bench_out/lmo_scene_fit] [--json]
+
+`--write-scene ROW` builds one row's scene from all 20 `fit` photos instead (in `OUT/all`)
+and prints its path, for a final `real_lmo.py --scene ... --keep-scene-background` run.
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ def random_scene(data: Path, out: Path, ids: list[int], names: dict[int, str]) -
     return rl.render_scene_file(REPO / "examples" / "lmo_like.yaml", out, data, ids, photos)
 
 
-def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
-    """`synthgap scene fit` on this fold's photos (true poses)."""
+def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool,
+                 sensor: bool = False) -> Path:
+    """`synthgap scene fit` on this fold's photos (true poses); `sensor`: with `--sensor`."""
     path = out / "fitted.yaml"
     if path.is_file():
         return path
@@ -89,7 +95,8 @@ def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool) -> Path:
     cmd = [sys.executable, "-m", "synthgap", "scene", "fit",
            str(REPO / "examples" / "lmo_like.yaml"),
            "--bop", str(rl.scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
-           "-o", str(path), "--force", *([] if plates else ["--no-plates"])]
+           "-o", str(path), "--force", *([] if plates else ["--no-plates"]),
+           *(["--sensor"] if sensor else [])]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     if res.returncode:
         sys.exit(f"scene fit failed: {res.stderr[-2000:]}")
@@ -192,7 +199,8 @@ def with_lights(scene: Path, lit: Path, out: Path) -> Path:
 
 #: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
 ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
-ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[align]",
+ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[+sensor]",
+        "fitted[align]",
         *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
 DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],"
                 + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
@@ -212,6 +220,9 @@ def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
     if row == "fitted[align]":
         views = align_views_file(args.data, fold / "align", ids, args.align_min_visib)
         return fitted_from_views(views, fold / "align")
+    if row == "fitted[+sensor]":
+        sensed = fitted_scene(args.data, fold / "sensor", ids, True, sensor=True)
+        return lit_scene(sensed, fold / "sensor", args.data, ids)
     plated = fitted_scene(args.data, fold / "fitted", ids, True)
     if row == "fitted[-lights]":
         return plated
@@ -292,8 +303,14 @@ def parse_args() -> argparse.Namespace:
                          "`synthgap align` on every fit photo first: ~10-20 min)")
     ap.add_argument("--align-min-visib", type=float, default=0.3,
                     help="fitted[align]: align the parts at least this visible")
+    ap.add_argument("--write-scene", metavar="ROW", default=None,
+                    help="only build ROW's scene file from all 20 fit photos (in OUT/all) and "
+                         "print its path: the scene a final real_lmo.py run renders")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.write_scene is not None and (args.write_scene not in ROWS
+                                         or args.write_scene == "real-only x2"):
+        ap.error(f"--write-scene: a row with a scene, one of {', '.join(ROWS[:-1])}")
     args.row_list = [r for r in args.rows.split(",") if r]
     if any(r not in ROWS for r in args.row_list) or "random" not in args.row_list:
         ap.error(f"--rows: choose from {', '.join(ROWS)} (random is the reference, always in)")
@@ -311,6 +328,9 @@ def main() -> None:
     splits = json.loads((args.data / "splits.json").read_text())
     fit_ids = [int(i) for i in splits["fit"]]  # the test split is never read
     names = {i: rl.LMO_NAMES.get(i, f"obj_{i:06d}") for i in range(1, 16)}
+    if args.write_scene is not None:
+        print(make_scene(args.write_scene, args, args.out / "all", fit_ids, names))
+        return
     folds = [fit_ids[0::2], fit_ids[1::2]]
     classes = sorted(names[i] for i in (1, 5, 6, 8, 9, 10, 11, 12))
     truth = fit_truth(args.data, fit_ids, classes, names)

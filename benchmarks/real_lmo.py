@@ -188,7 +188,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--save-rows", type=Path, default=None,
                     help="write every recognition row's per-photo results (NPZ: ROW/correct "
                          "(seeds, photos), ROW/total (photos), photo_ids) for paired comparisons "
-                         "across runs")
+                         "across runs; segmentation rows (ROW/conf: per-photo confusion "
+                         "matrices) go to the same name with .seg.npz")
     ap.add_argument("--no-seg", action="store_true", help="skip segmentation")
     ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
                     help="how `+real` rows combine renders and photos (chosen by "
@@ -310,7 +311,7 @@ def fitted_name(row: str) -> str:
 
 def segmentation(args: argparse.Namespace, real: Any, renders: bench.RenderSet,
                  sets: dict[str, list[dict[str, Any]]], folds: list[Fold], classes: list[str],
-                 upper_folds: list[Fold] | None) -> dict[str, Any]:
+                 upper_folds: list[Fold] | None, photo_ids: list[str]) -> dict[str, Any]:
     """The U-Net rows for a subset of sets fixed in advance (not chosen on results)."""
     if args.quick:
         names = ["raw"]
@@ -321,13 +322,22 @@ def segmentation(args: argparse.Namespace, real: Any, renders: bench.RenderSet,
     seg_sets = {n: (sets[n][0]["seg_x"], renders.seg_y) for n in names}
     jobs = 1 if args.device != "cpu" else args.jobs
     t = time.perf_counter()
+    per_photo: dict[str, np.ndarray] = {}
     out = run_segmentation(seg_sets, real.seg_x, real.seg_y, folds, classes, cfg,
-                           with_real=["raw"], jobs=jobs)
+                           with_real=["raw"], jobs=jobs, per_photo=per_photo)
     if upper_folds is not None:
         out.update(run_segmentation({}, real.seg_x, real.seg_y, upper_folds, classes, cfg,
-                                    real_name="upper", jobs=jobs))
+                                    real_name="upper", jobs=jobs, per_photo=per_photo))
     log(f"segmentation: {time.perf_counter() - t:.0f} s")
+    if args.save_rows is not None:  # per-photo confusions, for lmo_paired_rows.py --seg
+        np.savez(seg_rows_path(args.save_rows), photo_ids=np.array(photo_ids),
+                 **{f"{r}/conf": c for r, c in per_photo.items()})
     return out
+
+
+def seg_rows_path(save_rows: Path) -> Path:
+    """Where `--save-rows X.npz` keeps the segmentation rows: `X.seg.npz`."""
+    return save_rows.with_name(save_rows.stem + ".seg.npz")
 
 
 def gap_rows(real: Any, crops: Any, sets: dict[str, list[dict[str, Any]]], tested: list[int],
@@ -455,7 +465,8 @@ def main() -> None:
         upper, tested = None, fit_pos
     rec = recognition(args, crops, len(real.photos), folds, sets, cfg, n_cls, upper,
                       [p.key for p in real.photos])
-    seg = {} if args.no_seg else segmentation(args, real, renders, sets, folds, classes, upper)
+    seg = {} if args.no_seg else segmentation(args, real, renders, sets, folds, classes, upper,
+                                              [p.key for p in real.photos])
     half = len(tested) // 2
     gap = gap_rows(real, crops, sets, tested, (tested[:half], tested[half:]),
                    fit_pos if final else None)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Difference", "SeedSummary", "paired_bootstrap", "seed_summary", "spearman",
-           "spearman_rows"]
+__all__ = ["Difference", "SeedSummary", "mean_iou", "paired_bootstrap", "paired_miou_bootstrap",
+           "seed_summary", "spearman", "spearman_rows"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,50 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, total: np.nda
         draws[i] = ma - mb
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return Difference(diff=diff, lo=float(lo), hi=float(hi))
+
+
+def mean_iou(conf: np.ndarray) -> float:
+    """Mean IoU over the classes present (in the truth or the prediction) of a `(K, K)`
+    confusion matrix (rows truth, columns prediction); NaN when no pixel was scored."""
+    c = np.asarray(conf, float)
+    inter = np.diag(c)
+    union = c.sum(0) + c.sum(1) - inter
+    present = union > 0
+    return float(np.mean(inter[present] / union[present])) if present.any() else math.nan
+
+
+def paired_miou_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, *,
+                          rng: np.random.Generator, n_boot: int = 2000) -> Difference:
+    """Paired bootstrap of mIoU(a) − mIoU(b) over test photos (segmentation rows).
+
+    Each draw resamples the photos with replacement (the same photos for both rows), sums
+    their confusion matrices and takes the difference of the two mean IoUs. Only the photo
+    sample is in the interval: one U-Net per row (its training seed's spread is not).
+
+    Args:
+        conf_a: `(P, K, K)` confusion matrices of row a, one per test photo.
+        conf_b: `(P, K, K)` the same for row b, on the same photos.
+        rng: random source.
+        n_boot: bootstrap draws.
+
+    Returns:
+        The difference and its 95 % interval.
+
+    Raises:
+        ValueError: shapes differ, or no pixel was scored.
+    """
+    a = np.asarray(conf_a, np.int64)
+    b = np.asarray(conf_b, np.int64)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[1] != a.shape[2]:
+        raise ValueError(f"confusion matrices differ in shape or are not (P, K, K): "
+                         f"{a.shape}, {b.shape}")
+    diff = mean_iou(a.sum(0)) - mean_iou(b.sum(0))
+    if not math.isfinite(diff):
+        raise ValueError("no scored pixel: nothing to compare")
+    photos = rng.integers(0, len(a), size=(n_boot, len(a)))
+    draws = np.array([mean_iou(a[i].sum(0)) - mean_iou(b[i].sum(0)) for i in photos])
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return Difference(diff=float(diff), lo=float(lo), hi=float(hi))
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

@@ -68,3 +68,31 @@ def test_spearman_rows_keep_chains_and_split_real() -> None:
     assert rho["synthetic"] == pytest.approx(1.0)  # only possible with the chains in
     assert rho["with_real"] < 1.0
     assert np.isnan(spearman_rows(gap, acc, ["raw", "fda"], [])["synthetic"])
+
+
+def test_paired_miou_bootstrap_separates_a_better_row_and_not_equal_ones() -> None:
+    from synthgap.evaluate.stats import mean_iou, paired_miou_bootstrap
+
+    rng = np.random.default_rng(0)
+    good = np.zeros((40, 3, 3), np.int64)
+    bad = np.zeros((40, 3, 3), np.int64)
+    for p in range(40):
+        n = rng.integers(50, 150)
+        good[p] = np.diag([1000, n, n]) + np.array([[0, 5, 5], [5, 0, 0], [5, 0, 0]])
+        bad[p] = np.diag([1000, n // 2, n // 2]) + np.array(
+            [[0, n // 2, n // 2], [n // 2, 0, 0], [n // 2, 0, 0]])
+    d = paired_miou_bootstrap(good, bad, rng=np.random.default_rng(1), n_boot=300)
+    assert d.diff == pytest.approx(mean_iou(good.sum(0)) - mean_iou(bad.sum(0)))
+    assert d.significant and d.lo > 0.2
+    same = paired_miou_bootstrap(good, good, rng=np.random.default_rng(1), n_boot=300)
+    assert same.diff == 0 and same.lo == 0 and same.hi == 0 and not same.significant
+    with pytest.raises(ValueError, match="shape"):
+        paired_miou_bootstrap(good, bad[:5], rng=np.random.default_rng(1))
+
+
+def test_mean_iou_takes_only_present_classes() -> None:
+    from synthgap.evaluate.stats import mean_iou
+
+    conf = np.array([[8, 2, 0], [2, 8, 0], [0, 0, 0]])  # class 2 absent everywhere
+    assert mean_iou(conf) == pytest.approx((8 / 12 + 8 / 12) / 2)
+    assert np.isnan(mean_iou(np.zeros((3, 3))))

@@ -74,6 +74,7 @@ def test_equivalent_photos() -> None:
 def test_segmentation_rows_ignore_pixels() -> None:
     from synthgap.evaluate.folds import Fold
     from synthgap.evaluate.segmentation import SegConfig, run_segmentation
+    from synthgap.evaluate.stats import mean_iou
 
     rng = np.random.default_rng(3)
     y = np.zeros((6, 32, 32), np.uint8)
@@ -83,8 +84,15 @@ def test_segmentation_rows_ignore_pixels() -> None:
     real_y = y.copy()
     real_y[:, 0:4, :] = IGNORE  # unsure pixels: a loss or score that took them would fail
     folds = [Fold(train=(0, 1, 2), test=(3, 4, 5)), Fold(train=(3, 4, 5), test=(0, 1, 2))]
+    per_photo: dict[str, np.ndarray] = {}
     out = run_segmentation({"raw": (x, y)}, x, real_y, folds, ["box"],
-                           SegConfig(steps=3, batch=2), with_real=["raw"])
+                           SegConfig(steps=3, batch=2), with_real=["raw"], per_photo=per_photo)
     assert set(out) == {"raw", "raw+real", "real-only"}
     for row in out.values():
         assert 0 <= row["miou"] <= 1 and set(row["per_class"]) == {"background", "box"}
+    # one confusion matrix per photo, each photo scored once, never its ignored rows
+    assert set(per_photo) == set(out)
+    for name, conf in per_photo.items():
+        assert conf.shape == (6, 2, 2)
+        assert (conf.sum((1, 2)) == 28 * 32).all()
+        assert out[name]["miou"] == pytest.approx(mean_iou(conf.sum(0)), abs=1e-4)
