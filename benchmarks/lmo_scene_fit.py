@@ -13,6 +13,8 @@ fold's photos. Rows:
 * `fitted[-plates]`: `fitted` with the raw photos as backgrounds (same fitted lights);
 * `fitted[+sensor]`: `fitted` with `scene fit --sensor` (the `sensor:` block fitted by the
   camera model on the fold's photos' views instead of the template's);
+* `fitted+tune`: `fitted` searched by `synthgap tune` (default search space, `--tune-trials`
+  trials of 16 renders, gap metric against the fold's 10 photos), its best scene;
 * `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
 * `fitted:METHOD`: the renders of `fitted`, adapted by METHOD fitted on the fitted scene's
   *aligned pairs*: the fold's photos rendered at their own poses with the fitted scene's
@@ -185,6 +187,27 @@ def lit_scene(fitted: Path, out: Path, data: Path, ids: list[int]) -> Path:
     return path
 
 
+def tuned_scene(lit: Path, out: Path, data: Path, ids: list[int], trials: int) -> Path:
+    """`synthgap tune` of the fitted, lit scene against the fold's photos (its default search
+    space, the fold's photos only), its best scene (cached)."""
+    best = out / "tune" / "best_scene.yaml"
+    if best.is_file():
+        return best
+    photos = out / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    rgb = rl.scene_dir(data) / "rgb"
+    for i in ids:
+        src = next(rgb.glob(f"{i:06d}.*"))
+        (photos / src.name).write_bytes(src.read_bytes())
+    cmd = [sys.executable, "-m", "synthgap", "tune", str(lit), "--photos", str(photos),
+           "-o", str(out / "tune"), "--trials", str(trials), "--renders", "16"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if res.returncode:
+        sys.exit(f"synthgap tune failed: {res.stderr[-2000:]}")
+    rl.log(f"tune: {res.stdout.strip()[-400:]}")
+    return best
+
+
 def with_lights(scene: Path, lit: Path, out: Path) -> Path:
     """`scene` with the lights and ambient of `lit`, written beside `scene` as `out`."""
     import yaml
@@ -200,7 +223,7 @@ def with_lights(scene: Path, lit: Path, out: Path) -> Path:
 #: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
 ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
 ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[+sensor]",
-        "fitted[align]",
+        "fitted+tune", "fitted[align]",
         *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
 DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],"
                 + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
@@ -229,6 +252,8 @@ def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
     lit = lit_scene(plated, fold / "fitted", args.data, ids)
     if row == "fitted":
         return lit
+    if row == "fitted+tune":
+        return tuned_scene(lit, fold / "fitted", args.data, ids, args.tune_trials)
     raw = fitted_scene(args.data, fold / "noplates", ids, False)
     return with_lights(raw, lit, raw.with_name("fitted_lit.yaml"))
 
@@ -301,6 +326,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rows", default=DEFAULT_ROWS,
                     help=f"comma-separated rows of {', '.join(ROWS)} (fitted[align] runs "
                          "`synthgap align` on every fit photo first: ~10-20 min)")
+    ap.add_argument("--tune-trials", type=int, default=20,
+                    help="fitted+tune: synthgap tune trials per fold (16 renders each)")
     ap.add_argument("--align-min-visib", type=float, default=0.3,
                     help="fitted[align]: align the parts at least this visible")
     ap.add_argument("--write-scene", metavar="ROW", default=None,
