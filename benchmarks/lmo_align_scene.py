@@ -180,7 +180,7 @@ def _rigid(T: np.ndarray) -> np.ndarray:
 def scene_fit(views: Path, out: Path) -> dict:
     """`synthgap scene fit --views --no-plates`: the summary and the fitted camera ranges."""
     cmd = [sys.executable, "-m", "synthgap", "scene", "fit", str(TEMPLATE), "--views",
-           str(views), "-o", str(out), "--force", "--no-plates"]
+           str(views), "-o", str(out), "--force", "--no-plates", "--no-sensor"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     if res.returncode:
         return {"error": res.stderr.strip().splitlines()[-1][:300] if res.stderr else "?"}

@@ -7,12 +7,12 @@ fold's photos. Rows:
 
 * `random`: `examples/lmo_like.yaml` (guessed ranges), the fold's raw photos as backgrounds;
 * `fitted`: the fitted pipeline on the fold's photos and true poses (BOP `scene_gt`):
-  `synthgap scene fit` (background plates, parts removed), then `synthgap lights` (key and
-  ambient light fitted to the same photos);
+  `synthgap scene fit` (background plates, parts removed; `sensor:` block fitted by the
+  camera model), then `synthgap lights` (key and ambient light fitted to the same photos);
 * `fitted[-lights]`: `synthgap scene fit` alone (the template's lights);
 * `fitted[-plates]`: `fitted` with the raw photos as backgrounds (same fitted lights);
-* `fitted[+sensor]`: `fitted` with `scene fit --sensor` (the `sensor:` block fitted by the
-  camera model on the fold's photos' views instead of the template's);
+* `fitted[-sensor]`: `fitted` with `scene fit --no-sensor` (the template's `sensor:` block
+  instead of the fitted one);
 * `fitted+tune`: `fitted` searched by `synthgap tune` (default search space, `--tune-trials`
   trials of 16 renders, gap metric against the fold's 10 photos), its best scene;
 * `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
@@ -88,8 +88,9 @@ def random_scene(data: Path, out: Path, ids: list[int], names: dict[int, str]) -
 
 
 def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool,
-                 sensor: bool = False) -> Path:
-    """`synthgap scene fit` on this fold's photos (true poses); `sensor`: with `--sensor`."""
+                 sensor: bool = True) -> Path:
+    """`synthgap scene fit` on this fold's photos (true poses); `sensor` False: `--no-sensor`
+    (the template's sensor block)."""
     path = out / "fitted.yaml"
     if path.is_file():
         return path
@@ -98,7 +99,7 @@ def fitted_scene(data: Path, out: Path, ids: list[int], plates: bool,
            str(REPO / "examples" / "lmo_like.yaml"),
            "--bop", str(rl.scene_dir(data)), "--image-ids", ",".join(map(str, ids)),
            "-o", str(path), "--force", *([] if plates else ["--no-plates"]),
-           *(["--sensor"] if sensor else [])]
+           *([] if sensor else ["--no-sensor"])]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     if res.returncode:
         sys.exit(f"scene fit failed: {res.stderr[-2000:]}")
@@ -222,10 +223,10 @@ def with_lights(scene: Path, lit: Path, out: Path) -> Path:
 
 #: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
 ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
-ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[+sensor]",
+ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[-sensor]",
         "fitted+tune", "fitted[align]",
         *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
-DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],"
+DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],fitted[-sensor],fitted+tune,"
                 + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
 
 
@@ -243,9 +244,9 @@ def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
     if row == "fitted[align]":
         views = align_views_file(args.data, fold / "align", ids, args.align_min_visib)
         return fitted_from_views(views, fold / "align")
-    if row == "fitted[+sensor]":
-        sensed = fitted_scene(args.data, fold / "sensor", ids, True, sensor=True)
-        return lit_scene(sensed, fold / "sensor", args.data, ids)
+    if row == "fitted[-sensor]":
+        plain = fitted_scene(args.data, fold / "nosensor", ids, True, sensor=False)
+        return lit_scene(plain, fold / "nosensor", args.data, ids)
     plated = fitted_scene(args.data, fold / "fitted", ids, True)
     if row == "fitted[-lights]":
         return plated

@@ -1,5 +1,5 @@
 """`synthgap scene fit TEMPLATE (--bop DIR... | --views FILE) -o fitted.yaml [--no-plates]
-[--sensor]`: a scene fitted from the photos and their part poses."""
+[--no-sensor]`: a scene fitted from the photos and their part poses."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def scene() -> None:
                    "photos as backgrounds).")
 @click.option("--plates-dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the plates (default: <OUT stem>_plates beside OUT).")
-@click.option("--sensor/--no-sensor", default=False, show_default=True,
+@click.option("--sensor/--no-sensor", default=True, show_default=True,
               help="Fit the sensor: block with the camera model (renders each photo's view; "
-                   "seconds).")
+                   "seconds); --no-sensor keeps the template's block.")
 @click.option("--widen", default=0.1, show_default=True, type=click.FloatRange(0.0, 2.0),
               help="Ranges grow by this fraction of their observed span on each side.")
 @click.option("--dilate", default=9, show_default=True, type=click.IntRange(0, 100),

@@ -47,7 +47,8 @@ class SceneFitConfig:
         plates: write background plates (parts removed) and use them as the background;
             False uses the raw photos as backgrounds (the `[-plates]` ablation).
         plates_dir: where the plates go (default: `<out stem>_plates/` beside `out`).
-        sensor: fit the `sensor:` block with the camera model (renders each photo's view).
+        sensor: fit the `sensor:` block with the camera model (renders each photo's view);
+            False keeps the template's block (the `[-sensor]` ablation).
         widen: ranges grow by this fraction of their observed span on each side.
         dilate_px: plate mask dilation, pixels.
         table_fill: fill plate pixels that see the table from other photos through a
@@ -64,7 +65,7 @@ class SceneFitConfig:
     views: Path | None = None
     plates: bool = True
     plates_dir: Path | None = None
-    sensor: bool = False
+    sensor: bool = True
     widen: float = 0.1
     dilate_px: int = 9
     table_fill: bool = False
@@ -161,7 +162,7 @@ def _sensor(cfg: SceneFitConfig, template: Scene, obs: list[PhotoObservation]
             ) -> tuple[dict[str, Any] | None, str]:
     """The fitted `sensor:` block when asked (else None) and its note."""
     if not cfg.sensor:
-        return None, "from the template (`--sensor` fits it to the photos)"
+        return None, "from the template (`--no-sensor`; the default fits it to the photos)"
     from synthgap.scenefit.sensor import fit_sensor
 
     sensor, values = fit_sensor(template, obs)
