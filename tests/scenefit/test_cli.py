@@ -58,6 +58,13 @@ def test_fit_two_lmo_photos_end_to_end(tmp_path):
     assert all(p.placement == "observed" for p in scene.parts)
     text = out.read_text()
     assert text.startswith("# Scene fitted by `synthgap scene fit` from 2 photos")
+    # the sensor block is fitted to the photos by default, not copied from the template
+    template_sensor = yaml.safe_load(tpl.read_text())["sensor"]
+    fitted_sensor = yaml.safe_load(text)["sensor"]
+    assert "sensor" in summary and fitted_sensor == summary["sensor"]
+    assert fitted_sensor != template_sensor and set(fitted_sensor) <= {
+        "noise", "blur_sigma", "vignetting", "jpeg_quality"}
+    assert "fitted by the camera model" in text
     # the command refuses to replace what it did not ask to
     again = _run(str(tpl), "--bop", str(SCENE_DIR), "--image-ids", str(FIT_IDS[0]),
                  "-o", str(out), *IGNORE)
@@ -143,10 +150,12 @@ def test_fit_from_a_views_file_like_align_writes(tmp_path):
     path = tmp_path / "views.yaml"
     path.write_text(yaml.safe_dump(views))
     out = tmp_path / "fitted.yaml"
-    res = _run(str(tpl), "--views", str(path), "-o", str(out), "--no-plates")
+    res = _run(str(tpl), "--views", str(path), "-o", str(out), "--no-plates", "--no-sensor")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
-    assert summary["photos"] == 1 and "plates" not in summary
+    assert summary["photos"] == 1 and "plates" not in summary and "sensor" not in summary
+    # --no-sensor keeps the template's block
+    assert yaml.safe_load(out.read_text())["sensor"] == yaml.safe_load(tpl.read_text())["sensor"]
     assert summary["visib_fract_mean"] is not None  # measured from rendered masks
     scene = load_scene(out)
     assert [str(p) for p in scene.background.image_files] == [str(obs[0].photo)]
