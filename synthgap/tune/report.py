@@ -96,7 +96,8 @@ def write_report(out: Path, study: Any, *, knobs: list[Knob], config: dict[str, 
             f"`{k}` {v:.2f}" for k, v in importances.items()), ""]
     if overlap:
         lines += [f"**Warning**: {len(overlap)} of the photos are also the scene's background "
-                  "images, so renders show them and the score is optimistic: compare with "
-                  "photos that are not backgrounds.", ""]
+                  "images (or their plates), so renders show them: the score is optimistic and "
+                  "mostly measures the backgrounds, not the parts. Compare with photos that are "
+                  "not backgrounds.", ""]
     (out / "report.md").write_text("\n".join(lines))
     return data

@@ -293,9 +293,17 @@ class _Run:
 
 
 def _overlap(scene: Any, photos: Sequence[Path]) -> list[str]:
-    """Photos that are also the scene's background images (their renders show them)."""
-    bg = {Path(p).resolve() for p in scene.background.image_files}
-    return [str(p) for p in photos if Path(p).resolve() in bg]
+    """Photos that are also the scene's background images, or whose plates are (`synthgap
+    scene fit` names the plate of photo `P.jpg` `<label>_P.png`): their renders show them."""
+    files = [Path(p).resolve() for p in scene.background.image_files]
+    paths, stems = set(files), {f.stem for f in files}
+
+    def shown(photo: Path) -> bool:
+        stem = photo.stem
+        return (photo.resolve() in paths or stem in stems
+                or any(s.endswith(f"_{stem}") for s in stems))
+
+    return [str(p) for p in photos if shown(Path(p))]
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:

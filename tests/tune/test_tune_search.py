@@ -134,3 +134,19 @@ def test_default_search_is_valid_for_the_example_scenes():
         check_search(knobs, data, base_dir=root, file=name)
         assert {"lights[*].intensity", "sensor", "lights[+]"} <= {k.path for k in knobs}
     assert np.isfinite(1.0)
+
+
+def test_photos_shown_as_backgrounds_or_as_their_plates_are_flagged(tmp_path):
+    from types import SimpleNamespace
+
+    from synthgap.tune.search import _overlap
+
+    same = tmp_path / "desk.jpg"
+    bop_photo, views_photo, other = (tmp_path / "000003.png", tmp_path / "shot.jpg",
+                                     tmp_path / "13.png")
+    # a background that is a photo itself, a BOP plate and a real_views plate (scene fit's names)
+    scene = SimpleNamespace(background=SimpleNamespace(image_files=[
+        same, tmp_path / "plates" / "000002_000003.png", tmp_path / "plates" / "004_shot.png",
+        tmp_path / "plates" / "000002_000113.png"]))
+    got = _overlap(scene, [same, bop_photo, views_photo, other])
+    assert got == [str(same), str(bop_photo), str(views_photo)]  # not 13.png (…_000113 differs)
