@@ -14,7 +14,9 @@ fold's photos. Rows:
 * `fitted[-sensor]`: `fitted` with `scene fit --no-sensor` (the template's `sensor:` block
   instead of the fitted one);
 * `fitted+tune`: `fitted` searched by `synthgap tune` (default search space, `--tune-trials`
-  trials of 16 renders, gap metric against the fold's 10 photos), its best scene;
+  trials of 16 renders, gap metric against the fold's 10 photos); its best scene is taken
+  only when tune's report finds it closer beyond seed noise (start − best interval above 0),
+  as docs/tune.md advises; `fitted+tune(blind)`: the best scene regardless;
 * `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
 * `fitted:METHOD`: the renders of `fitted`, adapted by METHOD fitted on the fitted scene's
   *aligned pairs*: the fold's photos rendered at their own poses with the fitted scene's
@@ -188,12 +190,25 @@ def lit_scene(fitted: Path, out: Path, data: Path, ids: list[int]) -> Path:
     return path
 
 
-def tuned_scene(lit: Path, out: Path, data: Path, ids: list[int], trials: int) -> Path:
+def tuned_scene(lit: Path, out: Path, data: Path, ids: list[int], trials: int,
+                blind: bool) -> Path:
     """`synthgap tune` of the fitted, lit scene against the fold's photos (its default search
-    space, the fold's photos only), its best scene (cached)."""
+    space, the fold's photos only): its best scene when the report's re-measured start − best
+    interval is above 0 (docs/tune.md, "Reading the report"), else the scene as given;
+    `blind`: the best scene regardless (cached)."""
     best = out / "tune" / "best_scene.yaml"
-    if best.is_file():
-        return best
+    if not best.is_file():
+        run_tune(lit, out, data, ids, trials)
+    gain = json.loads((out / "tune" / "report.json").read_text())["compare"][
+        "start_minus_best"]
+    adopt = blind or gain["lo"] > 0
+    rl.log(f"tune: start - best {gain['mean']:+.4f} [{gain['lo']:+.4f}, {gain['hi']:+.4f}]: "
+           f"{'best scene' if adopt else 'scene as given'}")
+    return best if adopt else lit
+
+
+def run_tune(lit: Path, out: Path, data: Path, ids: list[int], trials: int) -> None:
+    """Run `synthgap tune` on `lit` against the fold's photos, into `out/tune`."""
     photos = out / "photos"
     photos.mkdir(parents=True, exist_ok=True)
     rgb = rl.scene_dir(data) / "rgb"
@@ -206,7 +221,6 @@ def tuned_scene(lit: Path, out: Path, data: Path, ids: list[int], trials: int) -
     if res.returncode:
         sys.exit(f"synthgap tune failed: {res.stderr[-2000:]}")
     rl.log(f"tune: {res.stdout.strip()[-400:]}")
-    return best
 
 
 def with_lights(scene: Path, lit: Path, out: Path) -> Path:
@@ -224,7 +238,7 @@ def with_lights(scene: Path, lit: Path, out: Path) -> Path:
 #: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
 ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
 ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[-sensor]",
-        "fitted+tune", "fitted[align]",
+        "fitted+tune", "fitted+tune(blind)", "fitted[align]",
         *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
 DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],fitted[-sensor],fitted+tune,"
                 + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
@@ -253,8 +267,9 @@ def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
     lit = lit_scene(plated, fold / "fitted", args.data, ids)
     if row == "fitted":
         return lit
-    if row == "fitted+tune":
-        return tuned_scene(lit, fold / "fitted", args.data, ids, args.tune_trials)
+    if row in ("fitted+tune", "fitted+tune(blind)"):
+        return tuned_scene(lit, fold / "fitted", args.data, ids, args.tune_trials,
+                           blind=row.endswith("(blind)"))
     raw = fitted_scene(args.data, fold / "noplates", ids, False)
     return with_lights(raw, lit, raw.with_name("fitted_lit.yaml"))
 
