@@ -122,7 +122,8 @@ def ablated_scene(scene_path: Path, name: str) -> Path:
 def scene_backgrounds(scene_path: Path, real: Any, fit_pos: list[int]
                       ) -> tuple[list[Path], dict[str, np.ndarray]]:
     """The render scene's own background photos as plates of the fit photos (`SCENE_ID.png`,
-    one per fit photo, no others) and, by resolved plate path, the labelled-object pixels
+    or `INDEX_ID.png` as a scene fitted from a views file names them; one per fit photo, no
+    others) and, by resolved plate path, the labelled-object pixels
     each plate left unchanged (for `contamination` `after`)."""
     from synthgap.data.layout import read_image
     from synthgap.evaluate.contamination import object_masks
@@ -135,6 +136,12 @@ def scene_backgrounds(scene_path: Path, real: Any, fit_pos: list[int]
 
     by_stem = {ids(f.stem): f for f in files}
     keys = [ids(real.photos[i].key) for i in fit_pos]
+    if set(by_stem) != set(keys) and all(isinstance(k, tuple) for k in [*keys, *by_stem]):
+        # plates of a scene fitted from a views file are named INDEX_PHOTOSTEM: match by the
+        # photo's image id when that is unambiguous (one BOP scene)
+        last = {k[-1]: f for k, f in by_stem.items()}  # type: ignore[index]
+        if len(last) == len(files) and len({k[-1] for k in keys}) == len(keys):  # type: ignore[index]
+            by_stem = {k: last[k[-1]] for k in keys if k[-1] in last}  # type: ignore[index]
     if set(by_stem) != set(keys) or len(files) != len(keys):
         sys.exit(f"{scene_path}: background: --keep-scene-background needs one plate per fit "
                  f"photo named SCENE_ID.png ({keys[:2]}...); got {list(by_stem)[:3]}...")
