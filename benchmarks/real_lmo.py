@@ -139,9 +139,9 @@ def scene_backgrounds(scene_path: Path, real: Any, fit_pos: list[int]
     if set(by_stem) != set(keys) and all(isinstance(k, tuple) for k in [*keys, *by_stem]):
         # plates of a scene fitted from a views file are named INDEX_PHOTOSTEM: match by the
         # photo's image id when that is unambiguous (one BOP scene)
-        last = {k[-1]: f for k, f in by_stem.items()}  # type: ignore[index]
-        if len(last) == len(files) and len({k[-1] for k in keys}) == len(keys):  # type: ignore[index]
-            by_stem = {k: last[k[-1]] for k in keys if k[-1] in last}  # type: ignore[index]
+        last = {k[-1]: f for k, f in by_stem.items()}
+        if len(last) == len(files) and len({k[-1] for k in keys}) == len(keys):
+            by_stem = {k: last[k[-1]] for k in keys if k[-1] in last}
     if set(by_stem) != set(keys) or len(files) != len(keys):
         sys.exit(f"{scene_path}: background: --keep-scene-background needs one plate per fit "
                  f"photo named SCENE_ID.png ({keys[:2]}...); got {list(by_stem)[:3]}...")
