@@ -200,6 +200,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--no-seg", action="store_true", help="skip segmentation")
     ap.add_argument("--seg-steps", type=int, default=None,
                     help="U-Net training steps (default 200, quick 120)")
+    ap.add_argument("--seg-seed", type=int, default=0,
+                    help="U-Net seed (one U-Net per row; rerun with others for their spread)")
     ap.add_argument("--mix-recipe", default="finetune", choices=["batch", "finetune"],
                     help="how `+real` rows combine renders and photos (chosen by "
                          "benchmarks/lmo_fit_cv.py on the fit photos)")
@@ -327,7 +329,8 @@ def segmentation(args: argparse.Namespace, real: Any, renders: bench.RenderSet,
     else:
         names = ["raw", *[m for m in ("histogram", "camera", "conv-smcae", "conv-smcae:aligned",
                                       "camera+conv-smcae:aligned") if m in sets]]
-    cfg = SegConfig(steps=args.seg_steps or (120 if args.quick else 200), device=args.device)
+    cfg = SegConfig(steps=args.seg_steps or (120 if args.quick else 200), seed=args.seg_seed,
+                    device=args.device)
     seg_sets = {n: (sets[n][0]["seg_x"], renders.seg_y) for n in names}
     jobs = 1 if args.device != "cpu" else args.jobs
     t = time.perf_counter()
