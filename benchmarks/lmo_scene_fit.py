@@ -17,6 +17,8 @@ fold's photos. Rows:
   trials of 16 renders, gap metric against the fold's 10 photos); its best scene is taken
   only when tune's report finds it closer beyond seed noise (start − best interval above 0),
   as docs/tune.md advises; `fitted+tune(blind)`: the best scene regardless;
+* `fitted+jitter`: `fitted` with mild per-image colour jitter of the parts (`JITTER`:
+  brightness 0.8-1.25, hue ±0.03, saturation 0.8-1.2; fixed in advance);
 * `fitted[align]`: `synthgap scene fit` from `synthgap align`'s poses (template's lights);
 * `fitted:METHOD`: the renders of `fitted`, adapted by METHOD fitted on the fitted scene's
   *aligned pairs*: the fold's photos rendered at their own poses with the fitted scene's
@@ -223,6 +225,21 @@ def run_tune(lit: Path, out: Path, data: Path, ids: list[int], trials: int) -> N
     rl.log(f"tune: {res.stdout.strip()[-400:]}")
 
 
+#: `fitted+jitter`: mild per-image colour jitter of every part, fixed in advance (not tuned)
+JITTER = {"brightness": [0.8, 1.25], "hue_shift": [-0.03, 0.03], "saturation": [0.8, 1.2]}
+
+
+def jittered(scene: Path, out: Path) -> Path:
+    """`scene` with `JITTER` in every part's material, written as `out`."""
+    import yaml
+
+    spec = yaml.safe_load(scene.read_text(encoding="utf-8"))
+    for part in spec["parts"]:
+        part.setdefault("material", {}).update(JITTER)
+    out.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return out
+
+
 def with_lights(scene: Path, lit: Path, out: Path) -> Path:
     """`scene` with the lights and ambient of `lit`, written beside `scene` as `out`."""
     import yaml
@@ -238,7 +255,7 @@ def with_lights(scene: Path, lit: Path, out: Path) -> Path:
 #: Adapters fitted on the fitted scene's aligned pairs (rows `fitted:METHOD`).
 ADAPTERS = ("histogram", "pda", "camera", "conv-smcae", "camera+conv-smcae")
 ROWS = ("random", "fitted", "fitted[-lights]", "fitted[-plates]", "fitted[-sensor]",
-        "fitted+tune", "fitted+tune(blind)", "fitted[align]",
+        "fitted+tune", "fitted+tune(blind)", "fitted+jitter", "fitted[align]",
         *[f"fitted:{m}" for m in ADAPTERS], "fitted+real", "real-only x2")
 DEFAULT_ROWS = ("random,fitted,fitted[-lights],fitted[-plates],fitted[-sensor],fitted+tune,"
                 + ",".join(f"fitted:{m}" for m in ADAPTERS) + ",fitted+real,real-only x2")
@@ -267,6 +284,8 @@ def make_scene(row: str, args: argparse.Namespace, fold: Path, ids: list[int],
     lit = lit_scene(plated, fold / "fitted", args.data, ids)
     if row == "fitted":
         return lit
+    if row == "fitted+jitter":
+        return jittered(lit, lit.with_name("fitted_jitter.yaml"))
     if row in ("fitted+tune", "fitted+tune(blind)"):
         return tuned_scene(lit, fold / "fitted", args.data, ids, args.tune_trials,
                            blind=row.endswith("(blind)"))
