@@ -235,7 +235,7 @@ def jittered(scene: Path, out: Path) -> Path:
 
     spec = yaml.safe_load(scene.read_text(encoding="utf-8"))
     for part in spec["parts"]:
-        part.setdefault("material", {}).update(JITTER)
+        part.setdefault("material", {}).update({k: list(v) for k, v in JITTER.items()})
     out.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return out
 
