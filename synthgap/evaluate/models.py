@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from synthgap.evaluate.stats import iou_per_class  # re-exported: the one IoU formula
+
 __all__ = ["IGNORE", "MIX_RECIPES", "CropNet", "SmallUNet", "TrainBudget", "classify",
            "confusion", "iou_per_class", "segment", "train_classifier", "train_mixed",
            "train_segmenter"]
@@ -293,9 +295,3 @@ def confusion(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray
         n_classes, n_classes)
 
 
-def iou_per_class(conf: np.ndarray) -> np.ndarray:
-    """IoU of each class from a `(K, K)` confusion matrix (NaN for a class absent from both)."""
-    inter = np.diag(conf).astype(float)
-    union = conf.sum(0) + conf.sum(1) - np.diag(conf)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, np.nan)

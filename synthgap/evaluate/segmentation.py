@@ -70,8 +70,7 @@ def run_segmentation(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], real_x: 
         Per row: `miou` (mean IoU over the classes present) and `per_class` IoU.
     """
     from synthgap.evaluate.bench import run_jobs
-    from synthgap.evaluate.models import iou_per_class
-    from synthgap.evaluate.stats import mean_iou
+    from synthgap.evaluate.stats import iou_per_class, mean_iou
 
     n = len(classes) + 1
     tested = sorted({i for f in folds for i in f.test})

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Difference", "SeedSummary", "mean_iou", "paired_bootstrap", "paired_miou_bootstrap",
-           "seed_summary", "spearman", "spearman_rows"]
+__all__ = ["Difference", "SeedSummary", "iou_per_class", "mean_iou", "paired_bootstrap",
+           "paired_miou_bootstrap", "seed_summary", "spearman", "spearman_rows"]
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,19 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, total: np.nda
     return Difference(diff=diff, lo=float(lo), hi=float(hi))
 
 
+def iou_per_class(conf: np.ndarray) -> np.ndarray:
+    """IoU of each class from a `(K, K)` confusion matrix (NaN for a class absent from both)."""
+    inter = np.diag(conf).astype(float)
+    union = conf.sum(0) + conf.sum(1) - np.diag(conf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, np.nan)
+
+
 def mean_iou(conf: np.ndarray) -> float:
     """Mean IoU over the classes present (in the truth or the prediction) of a `(K, K)`
     confusion matrix (rows truth, columns prediction); NaN when no pixel was scored."""
-    c = np.asarray(conf, float)
-    inter = np.diag(c)
-    union = c.sum(0) + c.sum(1) - inter
-    present = union > 0
-    return float(np.mean(inter[present] / union[present])) if present.any() else math.nan
+    iou = iou_per_class(np.asarray(conf))
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else math.nan
 
 
 def paired_miou_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, *,
