@@ -71,7 +71,8 @@ def fit(template: str, bop: tuple[Path, ...], image_ids: str | None, views: Path
     cfg = SceneFitConfig(template=template, out=out, bop=bop, image_ids=ids,
                          views=views, plates=plates, plates_dir=plates_dir, sensor=sensor,
                          widen=widen, dilate_px=dilate, table_fill=table_fill,
-                         ignore_objects=ignore, force=force)
+                         ignore_objects=ignore, force=force,
+                         progress=lambda m: click.echo(f"synthgap: scene fit: {m}", err=True))
     try:
         result = fit_scene(cfg)
     except FitInputError as exc:

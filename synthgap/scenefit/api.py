@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class SceneFitConfig:
             on a benchmark yet, so off by default).
         ignore_objects: BOP object ids to leave out.
         force: overwrite `out` when it exists.
+        progress: called with a short line as each slow stage starts (masks, plates, sensor
+            fit); the CLI prints them on stderr.
     """
 
     template: str
@@ -71,6 +74,7 @@ class SceneFitConfig:
     table_fill: bool = False
     ignore_objects: tuple[int, ...] = ()
     force: bool = False
+    progress: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,20 +224,31 @@ def fit_scene(cfg: SceneFitConfig) -> SceneFitResult:
     def lap(key: str) -> None:
         timings[key] = time.perf_counter() - t0 - sum(timings.values())
 
+    def say(msg: str) -> None:
+        if cfg.progress is not None:
+            cfg.progress(f"{msg} ({time.perf_counter() - t0:.0f} s)")
+
+    say(f"{len(obs)} photos with known parts")
+
     masks, visib = None, None
     if cfg.plates or any(p.visib_fract is None for o in obs for p in o.parts):
         from synthgap.scenefit.plates import photo_masks
 
+        say(f"rendering the part masks of {len(obs)} photos")
         masks = photo_masks(template, obs)
         visib = {(i, k): float(v) for i, m in enumerate(masks) for k, v in enumerate(m.visib_fract)
                  if obs[i].parts[k].visib_fract is None}
         lap("masks")
     layout = fit_layout(obs, shapes, part_order=names, widen=cfg.widen, visib=visib)
     summary: dict[str, Any] = {"output": str(out), **layout_summary(layout)}
+    if cfg.plates:
+        say(f"writing {len(obs)} plates (parts removed)")
     plate_files, plates_summary, bg_note = _plates(cfg, out, obs, masks, layout)
     if plates_summary is not None:
         summary["plates"] = plates_summary
         lap("plates")
+    if cfg.sensor:
+        say(f"fitting the sensor block on renders of {len(obs)} photos' views")
     sensor, sensor_note = _sensor(cfg, template, obs)
     if sensor is not None:
         summary["sensor"] = sensor

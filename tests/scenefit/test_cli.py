@@ -65,6 +65,10 @@ def test_fit_two_lmo_photos_end_to_end(tmp_path):
     assert fitted_sensor != template_sensor and set(fitted_sensor) <= {
         "noise", "blur_sigma", "vignetting", "jpeg_quality"}
     assert "fitted by the camera model" in text
+    # the slow stages are announced on stderr as they start (the JSON summary stays last)
+    for stage in ("rendering the part masks of 2 photos", "writing 2 plates",
+                  "fitting the sensor block"):
+        assert f"synthgap: scene fit: {stage}" in res.stderr
     # the command refuses to replace what it did not ask to
     again = _run(str(tpl), "--bop", str(SCENE_DIR), "--image-ids", str(FIT_IDS[0]),
                  "-o", str(out), *IGNORE)
